@@ -1,0 +1,105 @@
+/*
+ * client/internal.h — what the files of libmemscope share with each other and nobody else.
+ *
+ * Names here carry the ms__ prefix. Nothing here is exported from the shared library (hidden visibility);
+ * public entry points are only those declared under include/memscope/.
+ */
+#ifndef MEMSCOPE_CLIENT_INTERNAL_H
+#define MEMSCOPE_CLIENT_INTERNAL_H
+
+#ifndef MS_BUILDING_LIBRARY
+#  error "client/internal.h is private to libmemscope; include <memscope/memscope.h> instead"
+#endif
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <memscope/runtime.h>
+
+/* ---- Graded debug checks (meson -Ddebug_level=N) --------------------------------------------------------- */
+#ifndef MS_DEBUG
+#  define MS_DEBUG 0
+#endif
+/* MS_ASSERT_n(cond): checked only when MS_DEBUG >= n; a failure goes to the fault handler. */
+#define MS__CHECK(level, cond)                                                                                 \
+    do {                                                                                                       \
+        if (MS_DEBUG >= (level) && MS_UNLIKELY(!(cond)))                                                       \
+            ms__fault("internal invariant broken: " #cond " (" __FILE__ ")", NULL);                            \
+    } while (0)
+#define MS_ASSERT_1(cond) MS__CHECK(1, cond)
+#define MS_ASSERT_2(cond) MS__CHECK(2, cond)
+#define MS_ASSERT_3(cond) MS__CHECK(3, cond)
+
+/* Reports misuse or corruption through the installed fault handler (runtime.c). */
+void ms__fault(const char *what, const void *ptr);
+
+/*
+ * ---- Statistics counters ---------------------------------------------------------------------------------
+ * Counters have one writer (the thread holding the runtime) and any number of readers (the agent thread).
+ * A relaxed atomic load+store compiles to a plain load/add/store on x86-64 and AArch64 — no locked instruction
+ * on the allocation path — while readers still never see a torn value.
+ */
+typedef _Atomic uint64_t ms__counter;
+#define MS__STAT_ADD(c, n)                                                                                     \
+    atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (uint64_t)(n),              \
+                          memory_order_relaxed)
+#define MS__STAT_SUB(c, n)                                                                                     \
+    atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) - (uint64_t)(n),              \
+                          memory_order_relaxed)
+#define MS__STAT_SET(c, v) atomic_store_explicit(&(c), (uint64_t)(v), memory_order_relaxed)
+#define MS__STAT_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+/*
+ * ---- Allocation hooks (tracing) ----------------------------------------------------------------------------
+ * mem.c calls these around every allocation when ms__mem_hooks is non-NULL; trace.c installs them while
+ * tracing is on. Tracing off therefore costs one load and one well-predicted branch per call.
+ *   on_alloc: after a block of `size` requested bytes was handed out at file:line (file may be NULL).
+ *   on_free:  before the block at p is released (also for the old block of a moving realloc).
+ *   on_realloc: after a block moved or changed size in place (old may equal new).
+ * Hooks run with the runtime held and must not allocate from the memscope heap.
+ */
+typedef struct ms__mem_hooks {
+    void (*on_alloc)(void *p, size_t size, const char *file, int line);
+    void (*on_free)(void *p);
+    void (*on_realloc)(void *old_p, void *new_p, size_t size, const char *file, int line);
+} ms__mem_hooks;
+extern const ms__mem_hooks *_Atomic ms__mem_hooks_active;
+
+/* ---- Page mapping (os.c): the only place that knows about mmap ------------------------------------------- */
+/* Maps `size` bytes aligned to `align` (a power of two, multiple of the page size). NULL on failure. */
+void *ms__os_map_aligned(size_t size, size_t align);
+void ms__os_unmap(void *p, size_t size);
+
+/* ---- Pools (obmalloc.c) -------------------------------------------------------------------------------------- */
+/* A block of class `cls` (block size 16*(cls+1)) or NULL when no arena could be mapped. */
+void *ms__pool_alloc(unsigned cls);
+/* Releases a pooled block; p must satisfy ms__pool_owns(p). */
+void ms__pool_free(void *p);
+/* True iff p lies inside an arena of ours (O(1), radix tree). */
+int ms__pool_owns(const void *p);
+/* The block size of the pooled block p. */
+size_t ms__pool_block_size(const void *p);
+
+/* Constants of the pool geometry, for statistics. */
+size_t ms__pool_size(void);
+size_t ms__arena_size(void);
+size_t ms__pool_capacity(unsigned cls); /* blocks per pool of class cls */
+size_t ms__pool_overhead(void);       /* bytes of header at the start of each pool */
+
+#define MS__NB_CLASSES (MS_SMALL_THRESHOLD / MS__CLASS_GRAIN)
+#define MS__CLASS_GRAIN 16
+/* Size class of a small request n (1 <= n < MS_SMALL_THRESHOLD). */
+#define MS__SIZE_CLASS(n) ((unsigned)(((n) - 1) >> 4))
+
+/* Counters of the pool allocator, written by the thread holding the runtime (obmalloc.c, mem.c), read anywhere. */
+typedef struct ms__obmalloc_stats {
+    ms__counter arenas_mapped, arenas_allocated_total, arenas_released_total, arenas_highwater;
+    ms__counter system_bytes_in_use, system_blocks_in_use;
+    ms__counter allocs_total, frees_total;
+    ms__counter class_in_use[MS__NB_CLASSES]; /* blocks handed out, per size class */
+    ms__counter class_pools[MS__NB_CLASSES];  /* used + full pools, per size class */
+} ms__obmalloc_stats;
+extern ms__obmalloc_stats ms__obstats;
+
+#endif /* MEMSCOPE_CLIENT_INTERNAL_H */

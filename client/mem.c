@@ -1,0 +1,317 @@
+/*
+ * mem.c — the allocation entry points: route each request to the pools or to the system allocator, keep the
+ * heap statistics, and call the tracing hooks.
+ *
+ * System-path blocks carry a 16-byte header in front of the user's pointer:
+ *
+ *      malloc() result                 pointer returned to the user (16-byte aligned)
+ *      v                               v
+ *      +---------------+---------------+-----------------------------+
+ *      | size (8 B)    | size ^ MAGIC  |  size bytes                 |
+ *      +---------------+---------------+-----------------------------+
+ *
+ * The size makes system_bytes_in_use exact (the requested bytes, not malloc's rounding) and gives realloc the old
+ * size; the check word catches most frees of foreign pointers before they reach glibc.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <memscope/mem.h>
+
+#include "internal.h"
+
+#define SMALL MS_SMALL_THRESHOLD
+#define SYS_HEADER 16
+#define SYS_MAGIC ((size_t)0x6d656d73636f7065ULL) /* "memscope" */
+
+typedef struct sys_header {
+    size_t size;
+    size_t check;
+} sys_header;
+_Static_assert(sizeof(sys_header) == SYS_HEADER, "system header keeps 16-byte alignment");
+
+const ms__mem_hooks *_Atomic ms__mem_hooks_active;
+
+static inline const ms__mem_hooks *hooks(void)
+{
+    return atomic_load_explicit(&ms__mem_hooks_active, memory_order_relaxed);
+}
+
+/* ---- System path ------------------------------------------------------------------------------------------- */
+
+static void *sys_alloc(size_t n, int zero)
+{
+    if (n > SIZE_MAX - SYS_HEADER)
+        return NULL;
+    sys_header *h = zero ? calloc(1, SYS_HEADER + n) : malloc(SYS_HEADER + n);
+    if (h == NULL)
+        return NULL;
+    h->size = n;
+    h->check = n ^ SYS_MAGIC;
+    MS__STAT_ADD(ms__obstats.system_bytes_in_use, n);
+    MS__STAT_ADD(ms__obstats.system_blocks_in_use, 1);
+    return h + 1;
+}
+
+/* The header of a system block, or NULL (after reporting) when p does not look like one of ours. */
+static sys_header *sys_header_of(void *p)
+{
+    sys_header *h = (sys_header *)p - 1;
+    if (MS_UNLIKELY(h->check != (h->size ^ SYS_MAGIC))) {
+        ms__fault("ms_free/ms_realloc: pointer was not returned by memscope (or its header was overwritten)", p);
+        return NULL;
+    }
+    return h;
+}
+
+static void sys_free(sys_header *h)
+{
+    MS__STAT_SUB(ms__obstats.system_bytes_in_use, h->size);
+    MS__STAT_SUB(ms__obstats.system_blocks_in_use, 1);
+    h->check = 0; /* a second free of the same block is caught as foreign */
+    free(h);
+}
+
+/* ---- Entry points -------------------------------------------------------------------------------------------- */
+
+/* A block of n >= 1 bytes, pooled or system, without statistics of calls or hooks. */
+static inline void *raw_alloc(size_t n)
+{
+    return n < SMALL ? ms__pool_alloc(MS__SIZE_CLASS(n)) : sys_alloc(n, 0);
+}
+
+static inline void *finish_alloc(void *p, size_t n, const char *file, int line)
+{
+    if (MS_UNLIKELY(p == NULL)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    MS__STAT_ADD(ms__obstats.allocs_total, 1);
+    const ms__mem_hooks *h = hooks();
+    if (MS_UNLIKELY(h != NULL))
+        h->on_alloc(p, n, file, line);
+    return p;
+}
+
+void *ms_malloc_at(size_t n, const char *file, int line)
+{
+    if (n == 0)
+        n = 1;
+    return finish_alloc(raw_alloc(n), n, file, line);
+}
+
+void *ms_calloc_at(size_t count, size_t size, const char *file, int line)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (n == 0)
+        n = 1;
+    void *p;
+    if (n < SMALL) {
+        p = ms__pool_alloc(MS__SIZE_CLASS(n));
+        if (p)
+            memset(p, 0, n);
+    } else {
+        p = sys_alloc(n, 1);
+    }
+    return finish_alloc(p, n, file, line);
+}
+
+void ms_free(void *p)
+{
+    if (p == NULL)
+        return;
+    const ms__mem_hooks *h = hooks();
+    if (ms__pool_owns(p)) {
+        if (MS_UNLIKELY(h != NULL))
+            h->on_free(p);
+        ms__pool_free(p);
+    } else {
+        sys_header *sh = sys_header_of(p);
+        if (sh == NULL)
+            return;
+        if (MS_UNLIKELY(h != NULL))
+            h->on_free(p);
+        sys_free(sh);
+    }
+    MS__STAT_ADD(ms__obstats.frees_total, 1);
+}
+
+void *ms_realloc_at(void *p, size_t n, const char *file, int line)
+{
+    if (p == NULL)
+        return ms_malloc_at(n, file, line);
+    if (n == 0)
+        n = 1;
+
+    size_t old_size;
+    sys_header *sh = NULL;
+    if (ms__pool_owns(p)) {
+        old_size = ms__pool_block_size(p);
+        /* Stay put when the request still fits the block and wastes less than a quarter of it (CPython's rule):
+         * shrinking a little is not worth a copy. */
+        if (n <= old_size && 4 * n > 3 * old_size) {
+            const ms__mem_hooks *h = hooks();
+            if (MS_UNLIKELY(h != NULL))
+                h->on_realloc(p, p, n, file, line);
+            return p;
+        }
+    } else {
+        sh = sys_header_of(p);
+        if (sh == NULL) {
+            errno = EINVAL;
+            return NULL;
+        }
+        old_size = sh->size;
+        if (n >= SMALL) {
+            /* System to system: let realloc() grow in place when it can. */
+            if (n > SIZE_MAX - SYS_HEADER) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            sys_header *nh = realloc(sh, SYS_HEADER + n);
+            if (nh == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            MS__STAT_ADD(ms__obstats.system_bytes_in_use, n);
+            MS__STAT_SUB(ms__obstats.system_bytes_in_use, nh->size);
+            nh->size = n;
+            nh->check = n ^ SYS_MAGIC;
+            const ms__mem_hooks *h = hooks();
+            if (MS_UNLIKELY(h != NULL))
+                h->on_realloc(p, nh + 1, n, file, line);
+            return nh + 1;
+        }
+    }
+
+    /* Move: pool -> pool of another class, pool -> system, or system -> pool. */
+    void *np = raw_alloc(n);
+    if (np == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memcpy(np, p, old_size < n ? old_size : n);
+    if (sh)
+        sys_free(sh);
+    else
+        ms__pool_free(p);
+    MS__STAT_ADD(ms__obstats.allocs_total, 1);
+    MS__STAT_ADD(ms__obstats.frees_total, 1);
+    const ms__mem_hooks *h = hooks();
+    if (MS_UNLIKELY(h != NULL))
+        h->on_realloc(p, np, n, file, line);
+    return np;
+}
+
+/* The plain functions, for callers that take their address. The parentheses stop the macros from expanding. */
+void *(ms_malloc)(size_t n) { return ms_malloc_at(n, NULL, 0); }
+void *(ms_calloc)(size_t count, size_t size) { return ms_calloc_at(count, size, NULL, 0); }
+void *(ms_realloc)(void *p, size_t n) { return ms_realloc_at(p, n, NULL, 0); }
+
+bool ms_mem_is_pooled(const void *p) { return p != NULL && ms__pool_owns(p); }
+
+size_t ms_mem_usable_size(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    if (ms__pool_owns(p))
+        return ms__pool_block_size(p);
+    sys_header *sh = sys_header_of((void *)p);
+    return sh ? sh->size : 0;
+}
+
+size_t ms_mem_small_threshold(void) { return SMALL; }
+
+/* ---- Statistics ---------------------------------------------------------------------------------------------- */
+
+size_t ms_pool_class_count(void) { return MS__NB_CLASSES; }
+
+void ms_pool_class_stats_get(size_t i, ms_pool_class_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= MS__NB_CLASSES)
+        return;
+    uint64_t pools = MS__STAT_GET(ms__obstats.class_pools[i]);
+    uint64_t in_use = MS__STAT_GET(ms__obstats.class_in_use[i]);
+    uint64_t capacity = pools * ms__pool_capacity((unsigned)i);
+    out->block_size = (uint64_t)(i + 1) * MS__CLASS_GRAIN;
+    out->pools = pools;
+    out->blocks_in_use = in_use;
+    /* The two counters are read a moment apart by a foreign thread; never report a negative free count. */
+    out->blocks_free = capacity > in_use ? capacity - in_use : 0;
+}
+
+void ms_heap_stats_get(ms_heap_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned c = 0; c < MS__NB_CLASSES; c++) {
+        uint64_t in_use = MS__STAT_GET(ms__obstats.class_in_use[c]);
+        out->blocks_in_use += in_use;
+        out->pool_bytes_in_use += in_use * (uint64_t)(c + 1) * MS__CLASS_GRAIN;
+        out->pools_in_use += MS__STAT_GET(ms__obstats.class_pools[c]);
+    }
+    out->system_bytes_in_use = MS__STAT_GET(ms__obstats.system_bytes_in_use);
+    out->system_blocks_in_use = MS__STAT_GET(ms__obstats.system_blocks_in_use);
+    out->arenas_mapped = MS__STAT_GET(ms__obstats.arenas_mapped);
+    out->arenas_allocated_total = MS__STAT_GET(ms__obstats.arenas_allocated_total);
+    out->arenas_released_total = MS__STAT_GET(ms__obstats.arenas_released_total);
+    out->arenas_highwater = MS__STAT_GET(ms__obstats.arenas_highwater);
+    out->arena_size = ms__arena_size();
+    out->pool_size = ms__pool_size();
+    out->arena_bytes_mapped = out->arenas_mapped * out->arena_size;
+    out->allocs_total = MS__STAT_GET(ms__obstats.allocs_total);
+    out->frees_total = MS__STAT_GET(ms__obstats.frees_total);
+}
+
+static void row(FILE *out, const char *label, uint64_t value)
+{
+    fprintf(out, "%-38s= %20" PRIu64 "\n", label, value);
+}
+
+void ms_debug_mallocstats(FILE *out)
+{
+    ms_heap_stats hs;
+    ms_heap_stats_get(&hs);
+    fprintf(out, "Small block threshold = %d, in %d size classes.\n\n", SMALL, MS__NB_CLASSES);
+    fprintf(out, "class   size   num pools   blocks in use  avail blocks\n");
+    fprintf(out, "-----   ----   ---------   -------------  ------------\n");
+    uint64_t avail_bytes = 0, quantization = 0;
+    for (size_t i = 0; i < MS__NB_CLASSES; i++) {
+        ms_pool_class_stats cs;
+        ms_pool_class_stats_get(i, &cs);
+        if (cs.pools == 0)
+            continue;
+        fprintf(out, "%5zu %6" PRIu64 " %11" PRIu64 " %15" PRIu64 " %13" PRIu64 "\n", i, cs.block_size, cs.pools,
+                cs.blocks_in_use, cs.blocks_free);
+        avail_bytes += cs.blocks_free * cs.block_size;
+        quantization += cs.pools * (hs.pool_size - ms__pool_overhead() - ms__pool_capacity((unsigned)i) * cs.block_size);
+    }
+    fputc('\n', out);
+    row(out, "# arenas allocated total", hs.arenas_allocated_total);
+    row(out, "# arenas reclaimed", hs.arenas_released_total);
+    row(out, "# arenas highwater mark", hs.arenas_highwater);
+    row(out, "# arenas allocated current", hs.arenas_mapped);
+    char label[64];
+    snprintf(label, sizeof label, "%" PRIu64 " arenas * %" PRIu64 " bytes/arena", hs.arenas_mapped, hs.arena_size);
+    row(out, label, hs.arena_bytes_mapped);
+    fputc('\n', out);
+    uint64_t pools_total = hs.arena_bytes_mapped / hs.pool_size;
+    uint64_t unused_pools = pools_total - hs.pools_in_use;
+    row(out, "# bytes in allocated blocks", hs.pool_bytes_in_use);
+    row(out, "# bytes in available blocks", avail_bytes);
+    snprintf(label, sizeof label, "%" PRIu64 " unused pools * %" PRIu64 " bytes", unused_pools, hs.pool_size);
+    row(out, label, unused_pools * hs.pool_size);
+    row(out, "# bytes lost to pool headers", hs.pools_in_use * ms__pool_overhead());
+    row(out, "# bytes lost to quantization", quantization);
+    row(out, "Total", hs.pool_bytes_in_use + avail_bytes + unused_pools * hs.pool_size + hs.pools_in_use * ms__pool_overhead() +
+                          quantization);
+    fputc('\n', out);
+    row(out, "# system-path blocks in use", hs.system_blocks_in_use);
+    row(out, "# system-path bytes in use", hs.system_bytes_in_use);
+}

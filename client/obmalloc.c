@@ -1,0 +1,520 @@
+/*
+ * obmalloc.c — pools and arenas: the small-object allocator behind ms_malloc (CPython's Objects/obmalloc.c).
+ *
+ * Read ms__pool_alloc() and ms__pool_free() first; everything else serves them.
+ *
+ * ==== Layers ==================================================================================================
+ *
+ *      ms_malloc / ms_calloc / ms_realloc / ms_free          (mem.c: entry points, system path, tracing hooks)
+ *            |                               |
+ *            | n < MS_SMALL_THRESHOLD        | n >= MS_SMALL_THRESHOLD
+ *            v                               v
+ *      ms__pool_alloc(size class)        malloc() + 16-byte size header          (mem.c)
+ *            |
+ *      pools (16 KiB, one size class each)  <-  arenas (1 MiB, 64 pools, mmap'd, aligned to 1 MiB)   (this file)
+ *
+ * ==== Size classes ============================================================================================
+ *
+ *      request (bytes)     block size     class
+ *          1 ..  16            16            0
+ *         17 ..  32            32            1
+ *         33 ..  48            48            2
+ *            ...              ...           ...
+ *        241 .. 255           256           15        (MS_SMALL_THRESHOLD = 256: 16 classes)
+ *        497 .. 511           512           31        (MS_SMALL_THRESHOLD = 512: 32 classes)
+ *
+ * 16-byte classes give every block the 16-byte alignment that max_align_t needs on x86-64 and AArch64.
+ *
+ * ==== Why 16 KiB pools and 1 MiB arenas =========================================================================
+ *
+ * A pool spends POOL_OVERHEAD (48) bytes on its header and loses the tail that is smaller than one block. With
+ * 4 KiB pools the 256-byte class fits 15 blocks and wastes 6%; with 16 KiB it fits 63 and wastes 1.5%, and a pool
+ * is refilled four times less often. Pools larger than a page would break CPython's classic "read the arena index
+ * from the pool header" ownership test (the header may sit on an unmapped page for a foreign pointer), so
+ * ownership is answered by a radix tree over arena addresses instead (as CPython >= 3.10 does): O(1), and it never
+ * touches memory it does not own. Arenas are mapped aligned to their size, so a pool never straddles two arenas,
+ * none is lost to alignment, and a block's pool is its address masked to 16 KiB.
+ *
+ * ==== One pool ==================================================================================================
+ *
+ *      pool (16 KiB, aligned)
+ *      +------------+--------+--------+--------+-- ... --+--------+---------------+------+
+ *      | header 48B | block  | block  | block  |         | block  | never carved  | tail |
+ *      +------------+--------+--------+--------+-- ... --+--------+---------------+------+
+ *                                                                 ^ nextoffset    ^ maxnextoffset + size
+ *
+ *   Blocks are carved lazily (nextoffset advances one block at a time) so that a fresh pool touches only the
+ *   pages it hands out. Freed blocks form a singly linked list through their first word (freeblock).
+ *
+ *   Pool states and the lists they live on:
+ *     used   0 < ref < capacity   on usedpools[class], a doubly linked list; it has an available block
+ *     full   ref == capacity      on no list (ms__pool_free puts it back on usedpools[class])
+ *     empty  ref == 0             on its arena's freepools list (singly linked), class forgotten
+ *   Invariant: a pool on usedpools[class] has freeblock != NULL; when the last listed free block is taken, the
+ *   next block is carved at once, or the pool is full and leaves the list. So the allocation fast path is three
+ *   loads, a store and a test.
+ *
+ * ==== Arenas ====================================================================================================
+ *
+ *   arenas[] is an array of arena records (descriptors live outside the arenas, in system memory). A record is
+ *   either unused (address == 0, on unused_arena_objects) or describes a mapped arena. usable_arenas lists the
+ *   arenas that have at least one free pool, sorted by nfreepools ascending: new pools come from the fullest arena
+ *   so that the emptiest ones drain and can be unmapped (CPython's policy). nfp2lasta[n] points at the rightmost
+ *   arena with n free pools, which makes re-sorting O(1) when a pool is freed. An arena whose pools are all free is
+ *   unmapped at once, unless it is the rightmost usable arena: keeping one spare avoids mmap/munmap thrashing when
+ *   a program oscillates around an arena boundary (CPython bpo-37257).
+ *
+ *   arenas[] only grows when usable_arenas is empty, i.e. when no list holds a pointer into it, so realloc() may
+ *   move it (CPython relies on the same fact).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <memscope/mem.h>
+
+#include "internal.h"
+
+/* ---- Tunables (with the compile-time checks that keep them consistent) ---------------------------------------- */
+#define POOL_BITS 14
+#define POOL_SIZE ((size_t)1 << POOL_BITS)
+#define POOL_MASK (POOL_SIZE - 1)
+#define ARENA_BITS 20
+#define ARENA_SIZE ((size_t)1 << ARENA_BITS)
+#define POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
+#define POOL_OVERHEAD 48 /* sizeof(pool_header) rounded up to the block alignment */
+
+_Static_assert(ARENA_SIZE % POOL_SIZE == 0, "an arena holds a whole number of pools");
+_Static_assert(MS_SMALL_THRESHOLD == 256 || MS_SMALL_THRESHOLD == 512, "small_threshold is 256 or 512");
+_Static_assert(MS__NB_CLASSES * MS__CLASS_GRAIN == MS_SMALL_THRESHOLD, "classes cover the small range exactly");
+_Static_assert(MS__CLASS_GRAIN == MS_ALIGNMENT, "class grain is the promised alignment");
+
+/* Radix tree over arena numbers (address >> ARENA_BITS) of a 48-bit address space: 2 levels of 14 bits. */
+#define ADDRESS_BITS 48
+#define ARENA_NUMBER_BITS (ADDRESS_BITS - ARENA_BITS)
+#define RADIX_LEAF_BITS 14
+#define RADIX_ROOT_BITS (ARENA_NUMBER_BITS - RADIX_LEAF_BITS)
+#define RADIX_LEAF_LEN ((size_t)1 << RADIX_LEAF_BITS)
+
+typedef struct pool_header pool_header;
+struct pool_header {
+    uint32_t ref;           /* blocks handed out */
+    uint32_t szidx;         /* size class while used or full */
+    uint8_t *freeblock;     /* first free block; NULL only when the pool is full (or empty and freshly listed) */
+    pool_header *nextpool;  /* usedpools list, or the arena's freepools list */
+    pool_header *prevpool;  /* usedpools list only */
+    uint32_t arenaindex;    /* index of the owning record in arenas[] */
+    uint32_t nextoffset;    /* offset of the next never-carved block */
+    uint32_t maxnextoffset; /* offset of the last block that fits */
+};
+_Static_assert(sizeof(pool_header) <= POOL_OVERHEAD, "pool header fits its reserved space");
+_Static_assert(POOL_OVERHEAD % MS_ALIGNMENT == 0, "blocks stay aligned");
+
+typedef struct arena_object arena_object;
+struct arena_object {
+    uintptr_t address;        /* base of the mapping; 0 when the record is unused */
+    uint8_t *pool_address;    /* next never-carved pool */
+    pool_header *freepools;   /* empty pools that were carved before */
+    uint32_t nfreepools;      /* empty pools: freepools list plus never carved */
+    uint32_t ntotalpools;
+    arena_object *nextarena;  /* usable_arenas (mapped) or unused_arena_objects (unused, singly linked) */
+    arena_object *prevarena;  /* usable_arenas only */
+};
+
+#define POOL_ADDR(p) ((pool_header *)((uintptr_t)(p) & ~(uintptr_t)POOL_MASK))
+#define BLOCK_SIZE(cls) ((size_t)((cls) + 1) * MS__CLASS_GRAIN)
+#define POOL_CAPACITY(size) ((POOL_SIZE - POOL_OVERHEAD) / (size))
+
+static pool_header *usedpools[MS__NB_CLASSES];
+
+static arena_object *arenas;
+static uint32_t maxarenas;
+static arena_object *unused_arena_objects;
+static arena_object *usable_arenas;
+static arena_object *nfp2lasta[POOLS_PER_ARENA + 1];
+
+/* Root of the radix tree: leaves are mapped on first use and never released (64 KiB each, one per 16 GiB of
+ * address space actually used). A leaf slot holds arena index + 1, or 0 for "not ours". */
+static uint32_t *radix_root[(size_t)1 << RADIX_ROOT_BITS];
+
+ms__obmalloc_stats ms__obstats;
+
+/* ---- Radix tree ---------------------------------------------------------------------------------------------- */
+
+static inline uint32_t *radix_slot(uintptr_t addr, int create)
+{
+    uintptr_t an = addr >> ARENA_BITS;
+    if (MS_UNLIKELY(an >> ARENA_NUMBER_BITS))
+        return NULL; /* beyond 48 bits: never one of our arenas (we refuse to map there) */
+    uint32_t **leafp = &radix_root[an >> RADIX_LEAF_BITS];
+    if (MS_UNLIKELY(*leafp == NULL)) {
+        if (!create)
+            return NULL;
+        *leafp = ms__os_map_aligned(RADIX_LEAF_LEN * sizeof(uint32_t), 4096);
+        if (*leafp == NULL)
+            return NULL;
+    }
+    return &(*leafp)[an & (RADIX_LEAF_LEN - 1)];
+}
+
+int ms__pool_owns(const void *p)
+{
+    uint32_t *slot = radix_slot((uintptr_t)p, 0);
+    return slot != NULL && *slot != 0;
+}
+
+size_t ms__pool_block_size(const void *p) { return BLOCK_SIZE(POOL_ADDR(p)->szidx); }
+
+/* ---- Arenas -------------------------------------------------------------------------------------------------- */
+
+/* Maps a new arena and returns its record, or NULL (nothing changed) when memory is exhausted.
+ * Called only when usable_arenas is empty: see the note on arenas[] at the top. */
+static arena_object *new_arena(void)
+{
+    if (unused_arena_objects == NULL) {
+        uint32_t grow = maxarenas ? maxarenas : 16;
+        if (maxarenas > UINT32_MAX / 2 - grow)
+            return NULL;
+        arena_object *bigger = realloc(arenas, sizeof(*arenas) * (size_t)(maxarenas + grow));
+        if (bigger == NULL)
+            return NULL;
+        arenas = bigger;
+        /* Thread the new records onto the unused list, lowest index first. */
+        for (uint32_t i = maxarenas; i < maxarenas + grow; i++) {
+            arenas[i].address = 0;
+            arenas[i].nextarena = i + 1 < maxarenas + grow ? &arenas[i + 1] : NULL;
+        }
+        unused_arena_objects = &arenas[maxarenas];
+        maxarenas += grow;
+    }
+
+    arena_object *ao = unused_arena_objects;
+    void *base = ms__os_map_aligned(ARENA_SIZE, ARENA_SIZE);
+    if (base == NULL)
+        return NULL;
+    uint32_t *slot = radix_slot((uintptr_t)base, 1);
+    if (slot == NULL) {
+        ms__os_unmap(base, ARENA_SIZE);
+        return NULL;
+    }
+    unused_arena_objects = ao->nextarena;
+    *slot = (uint32_t)(ao - arenas) + 1;
+
+    ao->address = (uintptr_t)base;
+    ao->pool_address = base;
+    ao->freepools = NULL;
+    ao->nfreepools = ao->ntotalpools = (uint32_t)POOLS_PER_ARENA;
+    ao->nextarena = ao->prevarena = NULL;
+
+    MS__STAT_ADD(ms__obstats.arenas_mapped, 1);
+    MS__STAT_ADD(ms__obstats.arenas_allocated_total, 1);
+    if (MS__STAT_GET(ms__obstats.arenas_mapped) > MS__STAT_GET(ms__obstats.arenas_highwater))
+        MS__STAT_SET(ms__obstats.arenas_highwater, MS__STAT_GET(ms__obstats.arenas_mapped));
+    return ao;
+}
+
+static void release_arena(arena_object *ao)
+{
+    *radix_slot(ao->address, 0) = 0;
+    ms__os_unmap((void *)ao->address, ARENA_SIZE);
+    ao->address = 0;
+    ao->nextarena = unused_arena_objects;
+    unused_arena_objects = ao;
+    MS__STAT_SUB(ms__obstats.arenas_mapped, 1);
+    MS__STAT_ADD(ms__obstats.arenas_released_total, 1);
+}
+
+/* ---- Pools --------------------------------------------------------------------------------------------------- */
+
+static inline void usedpools_push(pool_header *pool, unsigned cls)
+{
+    pool_header *head = usedpools[cls];
+    pool->prevpool = NULL;
+    pool->nextpool = head;
+    if (head)
+        head->prevpool = pool;
+    usedpools[cls] = pool;
+}
+
+static inline void usedpools_unlink(pool_header *pool, unsigned cls)
+{
+    if (pool->prevpool)
+        pool->prevpool->nextpool = pool->nextpool;
+    else
+        usedpools[cls] = pool->nextpool;
+    if (pool->nextpool)
+        pool->nextpool->prevpool = pool->prevpool;
+}
+
+/* Restores the usedpools invariant after the last listed free block of `pool` was taken: carve the next block,
+ * or, when the pool is exhausted, take it off the list (it is now full). */
+static void pool_refill(pool_header *pool)
+{
+    if (pool->nextoffset <= pool->maxnextoffset) {
+        pool->freeblock = (uint8_t *)pool + pool->nextoffset;
+        pool->nextoffset += (uint32_t)BLOCK_SIZE(pool->szidx);
+        *(uint8_t **)pool->freeblock = NULL;
+        return;
+    }
+    usedpools_unlink(pool, pool->szidx);
+}
+
+/* Slow path of ms__pool_alloc: no used pool of this class. Takes an empty pool from the fullest usable arena
+ * (mapping a new arena if there is none), makes it a used pool of class `cls` and returns its first block. */
+static void *alloc_from_new_pool(unsigned cls)
+{
+    if (usable_arenas == NULL) {
+        usable_arenas = new_arena();
+        if (usable_arenas == NULL)
+            return NULL;
+        nfp2lasta[usable_arenas->nfreepools] = usable_arenas;
+    }
+    arena_object *ao = usable_arenas;
+    MS_ASSERT_1(ao->address != 0 && ao->nfreepools > 0);
+
+    /* ao is leftmost, so after losing a pool it is the only arena with nfreepools - 1 free pools. */
+    if (nfp2lasta[ao->nfreepools] == ao)
+        nfp2lasta[ao->nfreepools] = NULL;
+    if (ao->nfreepools > 1)
+        nfp2lasta[ao->nfreepools - 1] = ao;
+
+    pool_header *pool = ao->freepools;
+    if (pool != NULL) {
+        ao->freepools = pool->nextpool;
+    } else {
+        pool = (pool_header *)ao->pool_address;
+        pool->arenaindex = (uint32_t)(ao - arenas);
+        pool->szidx = UINT32_MAX; /* never used: forces the full initialisation below */
+        ao->pool_address += POOL_SIZE;
+    }
+    if (--ao->nfreepools == 0) {
+        usable_arenas = ao->nextarena;
+        if (usable_arenas)
+            usable_arenas->prevarena = NULL;
+        ao->nextarena = ao->prevarena = NULL;
+    }
+
+    MS__STAT_ADD(ms__obstats.class_pools[cls], 1);
+    usedpools_push(pool, cls);
+    pool->ref = 1;
+    uint8_t *bp;
+    if (pool->szidx == cls) {
+        /* Last used for this very class and emptied: its free list still threads every carved block. */
+        bp = pool->freeblock;
+        pool->freeblock = *(uint8_t **)bp;
+    } else {
+        size_t size = BLOCK_SIZE(cls);
+        pool->szidx = cls;
+        bp = (uint8_t *)pool + POOL_OVERHEAD;
+        pool->nextoffset = (uint32_t)(POOL_OVERHEAD + size);
+        pool->maxnextoffset = (uint32_t)(POOL_SIZE - size);
+        pool->freeblock = NULL;
+    }
+    if (pool->freeblock == NULL)
+        pool_refill(pool);
+    return bp;
+}
+
+void *ms__pool_alloc(unsigned cls)
+{
+    MS_ASSERT_1(cls < MS__NB_CLASSES);
+    pool_header *pool = usedpools[cls];
+    void *bp;
+    if (MS_LIKELY(pool != NULL)) {
+        bp = pool->freeblock;
+        pool->ref++;
+        pool->freeblock = *(uint8_t **)bp;
+        if (MS_UNLIKELY(pool->freeblock == NULL))
+            pool_refill(pool);
+    } else {
+        bp = alloc_from_new_pool(cls);
+        if (bp == NULL)
+            return NULL;
+    }
+    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    return bp;
+}
+
+/* An empty pool goes back to its arena; the arena moves right in usable_arenas (it has more free pools now), is
+ * listed again if it was full, or is unmapped if all its pools are free. See "Arenas" at the top. */
+static void pool_to_arena(pool_header *pool)
+{
+    arena_object *ao = &arenas[pool->arenaindex];
+    pool->nextpool = ao->freepools;
+    ao->freepools = pool;
+
+    uint32_t nf = ao->nfreepools;
+    arena_object *lastnf = nfp2lasta[nf]; /* rightmost arena with ao's old count (maybe ao itself) */
+    if (lastnf == ao) {
+        arena_object *left = ao->prevarena;
+        nfp2lasta[nf] = (left != NULL && left->nfreepools == nf) ? left : NULL;
+    }
+    ao->nfreepools = ++nf;
+
+    if (nf == ao->ntotalpools && ao->nextarena != NULL) {
+        /* All pools free and not the rightmost usable arena: unmap it. */
+        if (ao->prevarena == NULL)
+            usable_arenas = ao->nextarena;
+        else
+            ao->prevarena->nextarena = ao->nextarena;
+        ao->nextarena->prevarena = ao->prevarena;
+        release_arena(ao);
+        return;
+    }
+    if (nf == 1) {
+        /* It was full, so it was on no list; one free pool makes it the fullest usable arena. */
+        ao->prevarena = NULL;
+        ao->nextarena = usable_arenas;
+        if (usable_arenas)
+            usable_arenas->prevarena = ao;
+        usable_arenas = ao;
+        if (nfp2lasta[1] == NULL)
+            nfp2lasta[1] = ao;
+        return;
+    }
+    if (nfp2lasta[nf] == NULL)
+        nfp2lasta[nf] = ao;
+    if (ao == lastnf)
+        return; /* it was the rightmost of its old group, so it is already in order */
+
+    /* Move ao right after lastnf, the rightmost arena that still has fewer free pools. */
+    if (ao->prevarena)
+        ao->prevarena->nextarena = ao->nextarena;
+    else
+        usable_arenas = ao->nextarena;
+    ao->nextarena->prevarena = ao->prevarena; /* lastnf is to the right, so nextarena exists */
+    ao->prevarena = lastnf;
+    ao->nextarena = lastnf->nextarena;
+    if (ao->nextarena)
+        ao->nextarena->prevarena = ao;
+    lastnf->nextarena = ao;
+}
+
+void ms__pool_free(void *p)
+{
+    pool_header *pool = POOL_ADDR(p);
+    unsigned cls = pool->szidx;
+    if (MS_UNLIKELY(pool->ref == 0 || cls >= MS__NB_CLASSES)) {
+        ms__fault("ms_free: block is not allocated (double free or corrupt pointer)", p);
+        return;
+    }
+    if (MS_DEBUG >= 1 && ((uintptr_t)p - (uintptr_t)pool - POOL_OVERHEAD) % BLOCK_SIZE(cls) != 0) {
+        ms__fault("ms_free: pointer is not the start of a block", p);
+        return;
+    }
+    if (MS_DEBUG >= 2) {
+        for (uint8_t *b = pool->freeblock; b; b = *(uint8_t **)b)
+            if (b == p) {
+                ms__fault("ms_free: double free", p);
+                return;
+            }
+    }
+
+    uint8_t *lastfree = pool->freeblock;
+    *(uint8_t **)p = lastfree;
+    pool->freeblock = p;
+    pool->ref--;
+    MS__STAT_SUB(ms__obstats.class_in_use[cls], 1);
+
+    if (MS_UNLIKELY(lastfree == NULL)) {
+        /* The pool was full: it is used again (capacity >= 15, so it cannot also be empty now). */
+        usedpools_push(pool, cls);
+        return;
+    }
+    if (MS_UNLIKELY(pool->ref == 0)) {
+        usedpools_unlink(pool, cls);
+        MS__STAT_SUB(ms__obstats.class_pools[cls], 1);
+        pool_to_arena(pool);
+    }
+}
+
+/* ---- Validation ---------------------------------------------------------------------------------------------- */
+
+static int broken(const char *what, const void *where)
+{
+    ms__fault(what, where);
+    return -EFAULT;
+}
+
+static int validate_pool(const pool_header *pool, uint64_t in_use[])
+{
+    if (pool->szidx >= MS__NB_CLASSES)
+        return broken("validate: used pool with a bad size class", pool);
+    size_t size = BLOCK_SIZE(pool->szidx), cap = POOL_CAPACITY(size);
+    if (pool->ref == 0 || pool->ref > cap)
+        return broken("validate: pool block count out of range", pool);
+    size_t nfree = 0;
+    for (const uint8_t *b = pool->freeblock; b; b = *(uint8_t *const *)b) {
+        uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
+        if (POOL_ADDR(b) != pool || off < POOL_OVERHEAD || off >= pool->nextoffset ||
+            (off - POOL_OVERHEAD) % size != 0 || ++nfree > cap)
+            return broken("validate: free list leaves its pool or loops", b);
+    }
+    size_t carved = (pool->nextoffset - POOL_OVERHEAD) / size;
+    if (carved > cap || pool->ref + nfree != carved)
+        return broken("validate: pool counts disagree (ref + free != carved)", pool);
+    int listed = 0;
+    for (const pool_header *q = usedpools[pool->szidx]; q; q = q->nextpool)
+        listed |= q == pool;
+    if (listed != (pool->ref < cap))
+        return broken("validate: a pool with free blocks is not on usedpools, or a full one is", pool);
+    in_use[pool->szidx] += pool->ref;
+    return 0;
+}
+
+int ms_mem_validate(void)
+{
+    uint64_t in_use[MS__NB_CLASSES] = {0};
+    uint64_t mapped = 0;
+    for (uint32_t i = 0; i < maxarenas; i++) {
+        const arena_object *ao = &arenas[i];
+        if (ao->address == 0)
+            continue;
+        mapped++;
+        uint32_t *slot = radix_slot(ao->address, 0);
+        if (slot == NULL || *slot != i + 1)
+            return broken("validate: arena missing from the radix tree", (void *)ao->address);
+        size_t carved = (size_t)(ao->pool_address - (uint8_t *)ao->address) / POOL_SIZE;
+        uint32_t nfree = (uint32_t)(ao->ntotalpools - carved);
+        uint8_t isfree[POOLS_PER_ARENA] = {0};
+        for (const pool_header *q = ao->freepools; q; q = q->nextpool) {
+            size_t idx = ((uintptr_t)q - ao->address) / POOL_SIZE;
+            if (idx >= carved || isfree[idx] || q->ref != 0)
+                return broken("validate: bad arena freepools list", q);
+            isfree[idx] = 1;
+            nfree++;
+        }
+        if (nfree != ao->nfreepools)
+            return broken("validate: arena free-pool count disagrees with its lists", (void *)ao->address);
+        for (size_t k = 0; k < carved; k++) {
+            const pool_header *pool = (const pool_header *)(ao->address + k * POOL_SIZE);
+            if (pool->arenaindex != i)
+                return broken("validate: pool names the wrong arena", pool);
+            if (!isfree[k] && validate_pool(pool, in_use) != 0)
+                return -EFAULT;
+        }
+    }
+    uint32_t prev = 0;
+    for (const arena_object *ao = usable_arenas; ao; ao = ao->nextarena) {
+        if (ao->nfreepools == 0 || ao->nfreepools < prev)
+            return broken("validate: usable_arenas not sorted by free pools", (void *)ao->address);
+        if ((ao->nextarena == NULL || ao->nextarena->nfreepools != ao->nfreepools) &&
+            nfp2lasta[ao->nfreepools] != ao)
+            return broken("validate: nfp2lasta does not point at the rightmost arena", (void *)ao->address);
+        prev = ao->nfreepools;
+    }
+    if (mapped != MS__STAT_GET(ms__obstats.arenas_mapped))
+        return broken("validate: arena count statistic is wrong", NULL);
+    for (unsigned c = 0; c < MS__NB_CLASSES; c++)
+        if (in_use[c] != MS__STAT_GET(ms__obstats.class_in_use[c]))
+            return broken("validate: blocks-in-use statistic is wrong", NULL);
+    return 0;
+}
+
+/* ---- Constants for the statistics (mem.c) ------------------------------------------------------------------ */
+
+size_t ms__pool_size(void) { return POOL_SIZE; }
+size_t ms__arena_size(void) { return ARENA_SIZE; }
+size_t ms__pool_capacity(unsigned cls) { return POOL_CAPACITY(BLOCK_SIZE(cls)); }
+size_t ms__pool_overhead(void) { return POOL_OVERHEAD; }

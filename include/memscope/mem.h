@@ -1,0 +1,107 @@
+/*
+ * memscope/mem.h — the small-object allocator (CPython's obmalloc for C programs).
+ *
+ * Contract
+ *   - Requests of 1 .. MS_SMALL_THRESHOLD-1 bytes (default 255) are served from pools of fixed-size blocks in
+ *     16-byte size classes; a request of 0 bytes is treated as 1. Requests of MS_SMALL_THRESHOLD bytes and more
+ *     go to the system allocator (malloc).
+ *   - Every returned block is aligned to 16 bytes (MS_ALIGNMENT).
+ *   - ms_free() accepts NULL, pooled blocks and system blocks alike and tells them apart in O(1). Passing a
+ *     pointer that memscope did not return is reported through the fault handler (memscope/runtime.h).
+ *   - ms_malloc, ms_calloc and ms_realloc are macros that pass the caller's __FILE__ and __LINE__ to the *_at
+ *     functions, so that allocation tracing (memscope/trace.h) names the caller's own line. They behave like
+ *     functions: arguments are evaluated once, and `ms_malloc` without parentheses names a real function (taking
+ *     its address works; such calls are traced without a line).
+ *   - Threads: see memscope/runtime.h. Allocation and free need the runtime lock in multi-threaded programs;
+ *     the statistics getters do not.
+ */
+#ifndef MEMSCOPE_MEM_H
+#define MEMSCOPE_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <memscope/runtime.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MS_ALIGNMENT 16
+
+/* Allocation entry points. On failure (out of memory, size overflow) they return NULL and set errno to ENOMEM. */
+MS_API void *ms_malloc_at(size_t n, const char *file, int line);
+MS_API void *ms_calloc_at(size_t count, size_t size, const char *file, int line);
+/* ms_realloc(NULL, n) is ms_malloc(n). On failure NULL is returned and the old block is left untouched.
+ * A block moves between the pools and the system allocator when its size crosses the threshold. */
+MS_API void *ms_realloc_at(void *p, size_t n, const char *file, int line);
+MS_API void ms_free(void *p);
+
+/* The same without a call site (file NULL, line 0 in traces). */
+MS_API void *ms_malloc(size_t n);
+MS_API void *ms_calloc(size_t count, size_t size);
+MS_API void *ms_realloc(void *p, size_t n);
+
+#define ms_malloc(n) ms_malloc_at((n), __FILE__, __LINE__)
+#define ms_calloc(count, size) ms_calloc_at((count), (size), __FILE__, __LINE__)
+#define ms_realloc(p, n) ms_realloc_at((p), (n), __FILE__, __LINE__)
+
+/* True iff p is a block handed out by the pools (false for NULL, system blocks and foreign pointers). O(1). */
+MS_API bool ms_mem_is_pooled(const void *p);
+
+/* The usable size of a block returned by ms_malloc & co: the block size for pooled blocks, the requested size
+ * for system blocks. 0 for NULL. */
+MS_API size_t ms_mem_usable_size(const void *p);
+
+/* MS_SMALL_THRESHOLD of the library that is running (the headers' value is in memscope/config.h). */
+MS_API size_t ms_mem_small_threshold(void);
+
+/* Heap-wide statistics. Every field is a count since the start of the process unless it says "in use". */
+typedef struct ms_heap_stats {
+    uint64_t pool_bytes_in_use;      /* bytes of pooled blocks handed out (block sizes, not requests) */
+    uint64_t system_bytes_in_use;    /* bytes requested by live system-path allocations */
+    uint64_t blocks_in_use;          /* pooled blocks handed out */
+    uint64_t system_blocks_in_use;   /* live system-path allocations */
+    uint64_t arenas_mapped;          /* arenas currently mapped */
+    uint64_t arenas_allocated_total; /* arenas mapped since start */
+    uint64_t arenas_released_total;  /* arenas returned to the OS since start */
+    uint64_t arenas_highwater;       /* most arenas mapped at once */
+    uint64_t arena_bytes_mapped;     /* arenas_mapped * arena size */
+    uint64_t pools_in_use;           /* pools holding at least one block, or carved and not yet returned */
+    uint64_t allocs_total;           /* successful ms_malloc/ms_calloc/ms_realloc-that-allocated calls */
+    uint64_t frees_total;            /* blocks released (ms_free, and the old block of a moving ms_realloc) */
+    uint64_t arena_size;             /* bytes per arena (constant) */
+    uint64_t pool_size;              /* bytes per pool (constant) */
+} ms_heap_stats;
+
+MS_API void ms_heap_stats_get(ms_heap_stats *out);
+
+/* One size class of the pools: the data of CPython's sys._debugmallocstats(). */
+typedef struct ms_pool_class_stats {
+    uint64_t block_size;    /* bytes per block of this class */
+    uint64_t pools;         /* pools currently assigned to this class */
+    uint64_t blocks_in_use; /* blocks of this class handed out */
+    uint64_t blocks_free;   /* blocks available in this class's pools (free lists plus not yet carved) */
+} ms_pool_class_stats;
+
+/* Number of size classes: MS_SMALL_THRESHOLD / 16. */
+MS_API size_t ms_pool_class_count(void);
+/* Fills *out for class i (0-based, block size 16*(i+1)); zeroes *out when i is out of range. */
+MS_API void ms_pool_class_stats_get(size_t i, ms_pool_class_stats *out);
+
+/* Prints a table like CPython's sys._debugmallocstats(): one row per size class, then arena and pool totals. */
+MS_API void ms_debug_mallocstats(FILE *out);
+
+/*
+ * Walks every arena and pool and checks the allocator's invariants (free lists inside their pool, counts that
+ * match, arena lists ordered). Returns 0, or -EFAULT after reporting the first broken invariant through the
+ * fault handler. O(heap): a test and debugging aid. Needs the runtime lock in multi-threaded programs.
+ */
+MS_API int ms_mem_validate(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MEMSCOPE_MEM_H */

@@ -1,0 +1,366 @@
+/*
+ * test_mem.c — the small-object allocator: size-class boundaries, calloc/realloc semantics, exact statistics,
+ * arena release, and misuse reported through the fault handler.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <memscope/memscope.h>
+
+#define SMALL MS_SMALL_THRESHOLD
+
+static ms_heap_stats heap(void)
+{
+    ms_heap_stats hs;
+    ms_heap_stats_get(&hs);
+    return hs;
+}
+
+static ms_pool_class_stats klass(size_t block_size)
+{
+    ms_pool_class_stats cs;
+    ms_pool_class_stats_get(block_size / 16 - 1, &cs);
+    return cs;
+}
+
+static void fill(unsigned char *p, size_t n, unsigned char seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed + i * 7);
+}
+
+static void check_fill(const unsigned char *p, size_t n, unsigned char seed)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(p[i], (unsigned char)(seed + i * 7), "byte %zu changed", i);
+}
+
+Test(mem, size_class_boundaries)
+{
+    const size_t pooled[] = {1, 15, 16, 17, 255, SMALL - 1};
+    const size_t system[] = {SMALL, SMALL + 1, 4096, 1 << 20};
+    for (size_t i = 0; i < sizeof pooled / sizeof *pooled; i++) {
+        void *p = ms_malloc(pooled[i]);
+        cr_assert_not_null(p);
+        cr_expect(ms_mem_is_pooled(p), "%zu bytes should be pooled", pooled[i]);
+        cr_expect_eq((uintptr_t)p % MS_ALIGNMENT, 0);
+        cr_expect_eq(ms_mem_usable_size(p), (pooled[i] + 15) / 16 * 16, "block size of a %zu-byte request",
+                     pooled[i]);
+        ms_free(p);
+    }
+    for (size_t i = 0; i < sizeof system / sizeof *system; i++) {
+        void *p = ms_malloc(system[i]);
+        cr_assert_not_null(p);
+        cr_expect_not(ms_mem_is_pooled(p), "%zu bytes should come from the system", system[i]);
+        cr_expect_eq((uintptr_t)p % MS_ALIGNMENT, 0);
+        cr_expect_eq(ms_mem_usable_size(p), system[i]);
+        ms_free(p);
+    }
+    cr_expect_eq(ms_mem_small_threshold(), SMALL);
+    cr_expect_eq(ms_pool_class_count(), SMALL / 16);
+}
+
+Test(mem, zero_bytes_is_one_pooled_byte)
+{
+    void *p = ms_malloc(0), *q = ms_malloc(0);
+    cr_assert_not_null(p);
+    cr_assert_neq(p, q, "two zero-byte allocations are distinct blocks");
+    cr_expect(ms_mem_is_pooled(p));
+    cr_expect_eq(ms_mem_usable_size(p), 16);
+    *(char *)p = 1;
+    ms_free(p);
+    ms_free(q);
+    ms_free(NULL);
+}
+
+Test(mem, is_pooled_rejects_foreign_pointers)
+{
+    int on_stack;
+    void *libc = malloc(32);
+    cr_expect_not(ms_mem_is_pooled(NULL));
+    cr_expect_not(ms_mem_is_pooled(&on_stack));
+    cr_expect_not(ms_mem_is_pooled(libc));
+    cr_expect_not(ms_mem_is_pooled((void *)UINTPTR_MAX));
+    free(libc);
+}
+
+Test(mem, calloc_zeroes_and_checks_overflow)
+{
+    unsigned char *p = ms_calloc(10, 20);
+    cr_assert_not_null(p);
+    for (int i = 0; i < 200; i++)
+        cr_assert_eq(p[i], 0);
+    unsigned char *big = ms_calloc(1000, 10);
+    cr_assert_not_null(big);
+    cr_expect_not(ms_mem_is_pooled(big));
+    for (int i = 0; i < 10000; i++)
+        cr_assert_eq(big[i], 0);
+    ms_free(p);
+    ms_free(big);
+
+    errno = 0;
+    cr_expect_null(ms_calloc(SIZE_MAX / 2, 3));
+    cr_expect_eq(errno, ENOMEM);
+    cr_expect_null(ms_calloc(SIZE_MAX, SIZE_MAX));
+    cr_expect_null(ms_malloc(SIZE_MAX - 8), "a request the header cannot fit fails cleanly");
+}
+
+/* A pooled block recycled from the free list of a used pool must also come back zeroed. */
+Test(mem, calloc_zeroes_recycled_blocks)
+{
+    unsigned char *p = ms_malloc(48);
+    memset(p, 0xAB, 48);
+    ms_free(p);
+    unsigned char *q = ms_calloc(1, 48);
+    for (int i = 0; i < 48; i++)
+        cr_assert_eq(q[i], 0);
+    ms_free(q);
+}
+
+Test(mem, realloc_crosses_the_threshold_both_ways)
+{
+    unsigned char *p = ms_malloc(100);
+    fill(p, 100, 3);
+    p = ms_realloc(p, SMALL + 100); /* pool -> system */
+    cr_assert_not_null(p);
+    cr_expect_not(ms_mem_is_pooled(p));
+    check_fill(p, 100, 3);
+    fill(p, SMALL + 100, 9);
+    p = ms_realloc(p, 4 * SMALL); /* system -> system */
+    check_fill(p, SMALL + 100, 9);
+    p = ms_realloc(p, 40); /* system -> pool keeps the first 40 bytes */
+    cr_assert_not_null(p);
+    cr_expect(ms_mem_is_pooled(p));
+    check_fill(p, 40, 9);
+    p = ms_realloc(p, 200); /* pool -> pool of a larger class */
+    cr_expect(ms_mem_is_pooled(p));
+    check_fill(p, 40, 9);
+    ms_free(p);
+
+    void *q = ms_realloc(NULL, 10);
+    cr_expect(ms_mem_is_pooled(q));
+    ms_free(q);
+}
+
+Test(mem, realloc_shrinking_a_little_stays_in_place)
+{
+    void *p = ms_malloc(128);
+    cr_expect_eq(ms_realloc(p, 100), p, "losing less than a quarter keeps the block");
+    void *q = ms_realloc(p, 16);
+    cr_expect_neq(q, p, "a much smaller request moves to a smaller class");
+    cr_expect_eq(ms_mem_usable_size(q), 16);
+    ms_free(q);
+}
+
+Test(mem, realloc_failure_leaves_the_block_alone)
+{
+    unsigned char *p = ms_malloc(64);
+    fill(p, 64, 1);
+    errno = 0;
+    cr_expect_null(ms_realloc(p, SIZE_MAX - 4));
+    cr_expect_eq(errno, ENOMEM);
+    check_fill(p, 64, 1);
+    ms_free(p);
+}
+
+/* Exact accounting: a known sequence moves each counter by a known amount. Counters are process-wide, so the
+ * test compares deltas, and Criterion runs each test in its own process. */
+Test(mem, stats_are_exact)
+{
+    ms_heap_stats before = heap();
+    ms_pool_class_stats c16 = klass(16), c48 = klass(48), c256 = klass(256);
+
+    void *a[10], *b[7], *c[3], *big[2];
+    for (int i = 0; i < 10; i++)
+        a[i] = ms_malloc(1 + i); /* 10 blocks of 16 */
+    for (int i = 0; i < 7; i++)
+        b[i] = ms_malloc(33 + i); /* 7 blocks of 48 */
+    for (int i = 0; i < 3; i++)
+        c[i] = ms_malloc(241 + i); /* 3 blocks of 256 */
+    big[0] = ms_malloc(1000);
+    big[1] = ms_malloc(5000);
+
+    ms_heap_stats mid = heap();
+    cr_expect_eq(mid.blocks_in_use - before.blocks_in_use, 20);
+    cr_expect_eq(mid.pool_bytes_in_use - before.pool_bytes_in_use, 10 * 16 + 7 * 48 + 3 * 256);
+    cr_expect_eq(mid.system_bytes_in_use - before.system_bytes_in_use, 6000);
+    cr_expect_eq(mid.system_blocks_in_use - before.system_blocks_in_use, 2);
+    cr_expect_eq(mid.allocs_total - before.allocs_total, 22);
+    cr_expect_eq(klass(16).blocks_in_use - c16.blocks_in_use, 10);
+    cr_expect_eq(klass(48).blocks_in_use - c48.blocks_in_use, 7);
+    cr_expect_eq(klass(256).blocks_in_use - c256.blocks_in_use, 3);
+    ms_pool_class_stats k48 = klass(48);
+    cr_expect_eq(k48.block_size, 48);
+    cr_expect_geq(k48.pools, 1);
+    cr_expect_eq(k48.blocks_in_use + k48.blocks_free, k48.pools * ((mid.pool_size - 48) / 48),
+                 "in use + free = pool capacity");
+    cr_expect_eq(ms_mem_validate(), 0);
+
+    for (int i = 0; i < 10; i++)
+        ms_free(a[i]);
+    for (int i = 0; i < 7; i++)
+        ms_free(b[i]);
+    for (int i = 0; i < 3; i++)
+        ms_free(c[i]);
+    ms_free(big[0]);
+    ms_free(big[1]);
+
+    ms_heap_stats after = heap();
+    cr_expect_eq(after.blocks_in_use, before.blocks_in_use);
+    cr_expect_eq(after.pool_bytes_in_use, before.pool_bytes_in_use);
+    cr_expect_eq(after.system_bytes_in_use, before.system_bytes_in_use);
+    cr_expect_eq(after.frees_total - before.frees_total, 22);
+    cr_expect_eq(klass(48).blocks_in_use, c48.blocks_in_use);
+    cr_expect_eq(ms_mem_validate(), 0);
+}
+
+Test(mem, arenas_are_released)
+{
+    ms_heap_stats before = heap();
+    /* 8 MiB of 64-byte blocks: several 1 MiB arenas. */
+    size_t n = (8u << 20) / 64;
+    void **v = malloc(n * sizeof *v);
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = ms_malloc(64);
+        cr_assert_not_null(v[i]);
+    }
+    ms_heap_stats full = heap();
+    cr_expect_geq(full.arenas_mapped, before.arenas_mapped + 7);
+    cr_expect_geq(full.arenas_highwater, full.arenas_mapped);
+    cr_expect_eq(ms_mem_validate(), 0);
+
+    /* Free in an interleaved order so that arenas drain unevenly and usable_arenas must re-sort. */
+    for (size_t i = 0; i < n; i += 2)
+        ms_free(v[i]);
+    cr_expect_eq(ms_mem_validate(), 0);
+    for (size_t i = 1; i < n; i += 2)
+        ms_free(v[i]);
+    free(v);
+
+    ms_heap_stats after = heap();
+    cr_expect_leq(after.arenas_mapped, before.arenas_mapped + 1, "at most one spare arena is kept (%llu mapped)",
+                  (unsigned long long)after.arenas_mapped);
+    cr_expect_geq(after.arenas_released_total - before.arenas_released_total, 6);
+    cr_expect_eq(after.blocks_in_use, before.blocks_in_use);
+    cr_expect_eq(ms_mem_validate(), 0);
+}
+
+/* New pools come from the fullest arena: after draining most of one arena, a new pool must not come from it
+ * while a fuller arena has room. */
+Test(mem, fullest_arena_serves_new_pools)
+{
+    size_t per_pool = (heap().pool_size - 48) / 256;
+    size_t pools_per_arena = heap().arena_size / heap().pool_size;
+    size_t n = per_pool * pools_per_arena * 3; /* three arenas of 256-byte blocks */
+    void **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = ms_malloc(250);
+    /* Empty all but one pool of the first arena's worth of blocks, and one pool of the second. */
+    for (size_t i = per_pool; i < per_pool * pools_per_arena; i++)
+        ms_free(v[i]);
+    for (size_t i = per_pool * pools_per_arena; i < per_pool * (pools_per_arena + 1); i++)
+        ms_free(v[i]);
+    cr_expect_eq(ms_mem_validate(), 0);
+    /* The second arena now has 1 free pool, the first 63: a fresh pool of another class comes from the second. */
+    void *x = ms_malloc(20);
+    uintptr_t arena_mask = ~(uintptr_t)(heap().arena_size - 1);
+    cr_expect_eq((uintptr_t)x & arena_mask, (uintptr_t)v[per_pool * pools_per_arena * 2 - 1] & arena_mask,
+                 "the new pool must come from the fullest arena");
+    ms_free(x);
+    for (size_t i = 0; i < per_pool; i++)
+        ms_free(v[i]);
+    for (size_t i = per_pool * (pools_per_arena + 1); i < n; i++)
+        ms_free(v[i]);
+    free(v);
+    cr_expect_eq(ms_mem_validate(), 0);
+}
+
+static int faults;
+static const void *fault_ptr;
+static void count_fault(const char *what, const void *ptr, void *arg)
+{
+    (void)what;
+    (void)arg;
+    faults++;
+    fault_ptr = ptr;
+}
+
+Test(mem, misuse_goes_to_the_fault_handler)
+{
+    ms_set_fault_handler(count_fault, NULL);
+    long words[4] = {0};
+    ms_free(&words[2]); /* a foreign pointer: its "header" does not check */
+    cr_expect_eq(faults, 1);
+    cr_expect_eq(fault_ptr, &words[2]);
+
+    ms_set_fault_handler(NULL, NULL);
+}
+
+static void crash_on_fault(const char *what, const void *ptr, void *arg)
+{
+    (void)what;
+    (void)ptr;
+    (void)arg;
+    abort();
+}
+
+Test(mem, default_handler_aborts_on_foreign_free, .signal = SIGABRT)
+{
+    long words[4] = {1, 2, 3, 4};
+    ms_free(&words[2]);
+}
+
+Test(mem, free_of_a_block_in_an_empty_pool_is_caught, .signal = SIGABRT)
+{
+    ms_set_fault_handler(crash_on_fault, NULL);
+    /* A pool of its own class, emptied: its header says ref == 0, so a second free is caught in any build. */
+    void *p = ms_malloc(SMALL - 1);
+    ms_free(p);
+    ms_free(p);
+}
+
+Test(mem, plain_functions_have_addresses)
+{
+    void *(*alloc)(size_t) = ms_malloc;
+    void *(*re)(void *, size_t) = ms_realloc;
+    void *(*zalloc)(size_t, size_t) = ms_calloc;
+    void (*release)(void *) = ms_free;
+    char *p = alloc(10);
+    cr_assert(ms_mem_is_pooled(p));
+    p = re(p, 300);
+    cr_expect_not(ms_mem_is_pooled(p));
+    release(p);
+    release(zalloc(2, 2));
+}
+
+Test(mem, debug_mallocstats_prints_the_table)
+{
+    void *p = ms_malloc(40);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ms_debug_mallocstats(f);
+    fclose(f);
+    cr_expect(strstr(text, "Small block threshold") != NULL);
+    cr_expect(strstr(text, "# arenas allocated current") != NULL);
+    char want[64];
+    snprintf(want, sizeof want, "\n    2     48 ");
+    cr_expect(strstr(text, want) != NULL, "a row for the 48-byte class:\n%s", text);
+    free(text);
+    ms_free(p);
+}
+
+Test(mem, version_and_errors)
+{
+    cr_expect_str_eq(ms_version(), MS_VERSION_STRING);
+    cr_expect_str_eq(ms_strerror(-ENOMEM), "out of memory");
+    cr_expect_not_null(ms_strerror(-12345));
+    cr_expect(ms_trylock());
+    cr_expect_not(ms_trylock(), "the runtime lock is not recursive");
+    ms_unlock();
+}
