@@ -17,6 +17,9 @@
 
 #include <memscope/runtime.h>
 
+/* Everything declared below is internal to the shared library: direct, GOT-free access from its own code. */
+#pragma GCC visibility push(hidden)
+
 /* ---- Graded debug checks (meson -Ddebug_level=N) --------------------------------------------------------- */
 #ifndef MS_DEBUG
 #  define MS_DEBUG 0
@@ -71,16 +74,7 @@ extern const ms__mem_hooks *_Atomic ms__mem_hooks_active;
 void *ms__os_map_aligned(size_t size, size_t align);
 void ms__os_unmap(void *p, size_t size);
 
-/* ---- Pools (obmalloc.c) -------------------------------------------------------------------------------------- */
-/* A block of class `cls` (block size 16*(cls+1)) or NULL when no arena could be mapped. */
-void *ms__pool_alloc(unsigned cls);
-/* Releases a pooled block; p must satisfy ms__pool_owns(p). */
-void ms__pool_free(void *p);
-/* True iff p lies inside an arena of ours (O(1), radix tree). */
-int ms__pool_owns(const void *p);
-/* The block size of the pooled block p. */
-size_t ms__pool_block_size(const void *p);
-
+/* ---- Pools (obmalloc.c, fast paths in obmalloc.h) ----------------------------------------------------------- */
 /* Constants of the pool geometry, for statistics. */
 size_t ms__pool_size(void);
 size_t ms__arena_size(void);
@@ -101,5 +95,7 @@ typedef struct ms__obmalloc_stats {
     ms__counter class_pools[MS__NB_CLASSES];  /* used + full pools, per size class */
 } ms__obmalloc_stats;
 extern ms__obmalloc_stats ms__obstats;
+
+#pragma GCC visibility pop
 
 #endif /* MEMSCOPE_CLIENT_INTERNAL_H */

@@ -21,6 +21,7 @@
 #include <memscope/mem.h>
 
 #include "internal.h"
+#include "obmalloc.h"
 
 #define SMALL MS_SMALL_THRESHOLD
 #define SYS_HEADER 16
@@ -95,11 +96,26 @@ static inline void *finish_alloc(void *p, size_t n, const char *file, int line)
     return p;
 }
 
-void *ms_malloc_at(size_t n, const char *file, int line)
+/* Everything ms_malloc_at's fast path leaves out: zero bytes, the system path, a class with no used pool, a
+ * pool that needs refilling, tracing. Kept out of line so the fast path needs no stack frame. */
+__attribute__((noinline)) static void *malloc_slow(size_t n, const char *file, int line)
 {
     if (n == 0)
         n = 1;
     return finish_alloc(raw_alloc(n), n, file, line);
+}
+
+void *ms_malloc_at(size_t n, const char *file, int line)
+{
+    /* n - 1 wraps for n == 0, which therefore takes the slow path. */
+    if (MS_LIKELY(n - 1 < SMALL - 1 && hooks() == NULL)) {
+        void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
+        if (MS_LIKELY(p != NULL)) {
+            MS__STAT_ADD(ms__obstats.allocs_total, 1);
+            return p;
+        }
+    }
+    return malloc_slow(n, file, line);
 }
 
 void *ms_calloc_at(size_t count, size_t size, const char *file, int line)
@@ -122,7 +138,7 @@ void *ms_calloc_at(size_t count, size_t size, const char *file, int line)
     return finish_alloc(p, n, file, line);
 }
 
-void ms_free(void *p)
+__attribute__((noinline)) static void free_slow(void *p)
 {
     if (p == NULL)
         return;
@@ -140,6 +156,15 @@ void ms_free(void *p)
         sys_free(sh);
     }
     MS__STAT_ADD(ms__obstats.frees_total, 1);
+}
+
+void ms_free(void *p)
+{
+    if (MS_LIKELY(hooks() == NULL && ms__pool_owns(p) && ms__pool_try_push(p))) {
+        MS__STAT_ADD(ms__obstats.frees_total, 1);
+        return;
+    }
+    free_slow(p);
 }
 
 void *ms_realloc_at(void *p, size_t n, const char *file, int line)

@@ -75,41 +75,7 @@
 #include <memscope/mem.h>
 
 #include "internal.h"
-
-/* ---- Tunables (with the compile-time checks that keep them consistent) ---------------------------------------- */
-#define POOL_BITS 14
-#define POOL_SIZE ((size_t)1 << POOL_BITS)
-#define POOL_MASK (POOL_SIZE - 1)
-#define ARENA_BITS 20
-#define ARENA_SIZE ((size_t)1 << ARENA_BITS)
-#define POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
-#define POOL_OVERHEAD 48 /* sizeof(pool_header) rounded up to the block alignment */
-
-_Static_assert(ARENA_SIZE % POOL_SIZE == 0, "an arena holds a whole number of pools");
-_Static_assert(MS_SMALL_THRESHOLD == 256 || MS_SMALL_THRESHOLD == 512, "small_threshold is 256 or 512");
-_Static_assert(MS__NB_CLASSES * MS__CLASS_GRAIN == MS_SMALL_THRESHOLD, "classes cover the small range exactly");
-_Static_assert(MS__CLASS_GRAIN == MS_ALIGNMENT, "class grain is the promised alignment");
-
-/* Radix tree over arena numbers (address >> ARENA_BITS) of a 48-bit address space: 2 levels of 14 bits. */
-#define ADDRESS_BITS 48
-#define ARENA_NUMBER_BITS (ADDRESS_BITS - ARENA_BITS)
-#define RADIX_LEAF_BITS 14
-#define RADIX_ROOT_BITS (ARENA_NUMBER_BITS - RADIX_LEAF_BITS)
-#define RADIX_LEAF_LEN ((size_t)1 << RADIX_LEAF_BITS)
-
-typedef struct pool_header pool_header;
-struct pool_header {
-    uint32_t ref;           /* blocks handed out */
-    uint32_t szidx;         /* size class while used or full */
-    uint8_t *freeblock;     /* first free block; NULL only when the pool is full (or empty and freshly listed) */
-    pool_header *nextpool;  /* usedpools list, or the arena's freepools list */
-    pool_header *prevpool;  /* usedpools list only */
-    uint32_t arenaindex;    /* index of the owning record in arenas[] */
-    uint32_t nextoffset;    /* offset of the next never-carved block */
-    uint32_t maxnextoffset; /* offset of the last block that fits */
-};
-_Static_assert(sizeof(pool_header) <= POOL_OVERHEAD, "pool header fits its reserved space");
-_Static_assert(POOL_OVERHEAD % MS_ALIGNMENT == 0, "blocks stay aligned");
+#include "obmalloc.h"
 
 typedef struct arena_object arena_object;
 struct arena_object {
@@ -122,11 +88,10 @@ struct arena_object {
     arena_object *prevarena;  /* usable_arenas only */
 };
 
-#define POOL_ADDR(p) ((pool_header *)((uintptr_t)(p) & ~(uintptr_t)POOL_MASK))
-#define BLOCK_SIZE(cls) ((size_t)((cls) + 1) * MS__CLASS_GRAIN)
-#define POOL_CAPACITY(size) ((POOL_SIZE - POOL_OVERHEAD) / (size))
-
-static pool_header *usedpools[MS__NB_CLASSES];
+#define usedpools ms__usedpools
+#define radix_root ms__radix_root
+pool_header *ms__usedpools[MS__NB_CLASSES];
+uint32_t *ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
 
 static arena_object *arenas;
 static uint32_t maxarenas;
@@ -134,21 +99,19 @@ static arena_object *unused_arena_objects;
 static arena_object *usable_arenas;
 static arena_object *nfp2lasta[POOLS_PER_ARENA + 1];
 
-/* Root of the radix tree: leaves are mapped on first use and never released (64 KiB each, one per 16 GiB of
- * address space actually used). A leaf slot holds arena index + 1, or 0 for "not ours". */
-static uint32_t *radix_root[(size_t)1 << RADIX_ROOT_BITS];
-
 ms__obmalloc_stats ms__obstats;
 
 /* ---- Radix tree ---------------------------------------------------------------------------------------------- */
 
-static inline uint32_t *radix_slot(uintptr_t addr, int create)
+/* The leaf slot of addr's arena number, mapping the leaf when `create` is set (leaves are 64 KiB, one per 16 GiB
+ * of address space in use, never released). NULL when there is no leaf or the address is beyond 48 bits. */
+static uint32_t *radix_slot(uintptr_t addr, int create)
 {
     uintptr_t an = addr >> ARENA_BITS;
-    if (MS_UNLIKELY(an >> ARENA_NUMBER_BITS))
-        return NULL; /* beyond 48 bits: never one of our arenas (we refuse to map there) */
+    if (an >> ARENA_NUMBER_BITS)
+        return NULL;
     uint32_t **leafp = &radix_root[an >> RADIX_LEAF_BITS];
-    if (MS_UNLIKELY(*leafp == NULL)) {
+    if (*leafp == NULL) {
         if (!create)
             return NULL;
         *leafp = ms__os_map_aligned(RADIX_LEAF_LEN * sizeof(uint32_t), 4096);
@@ -157,14 +120,6 @@ static inline uint32_t *radix_slot(uintptr_t addr, int create)
     }
     return &(*leafp)[an & (RADIX_LEAF_LEN - 1)];
 }
-
-int ms__pool_owns(const void *p)
-{
-    uint32_t *slot = radix_slot((uintptr_t)p, 0);
-    return slot != NULL && *slot != 0;
-}
-
-size_t ms__pool_block_size(const void *p) { return BLOCK_SIZE(POOL_ADDR(p)->szidx); }
 
 /* ---- Arenas -------------------------------------------------------------------------------------------------- */
 
@@ -249,7 +204,7 @@ static inline void usedpools_unlink(pool_header *pool, unsigned cls)
 
 /* Restores the usedpools invariant after the last listed free block of `pool` was taken: carve the next block,
  * or, when the pool is exhausted, take it off the list (it is now full). */
-static void pool_refill(pool_header *pool)
+void ms__pool_refill(pool_header *pool)
 {
     if (pool->nextoffset <= pool->maxnextoffset) {
         pool->freeblock = (uint8_t *)pool + pool->nextoffset;
@@ -312,27 +267,15 @@ static void *alloc_from_new_pool(unsigned cls)
         pool->freeblock = NULL;
     }
     if (pool->freeblock == NULL)
-        pool_refill(pool);
+        ms__pool_refill(pool);
     return bp;
 }
 
-void *ms__pool_alloc(unsigned cls)
+void *ms__pool_alloc_slow(unsigned cls)
 {
-    MS_ASSERT_1(cls < MS__NB_CLASSES);
-    pool_header *pool = usedpools[cls];
-    void *bp;
-    if (MS_LIKELY(pool != NULL)) {
-        bp = pool->freeblock;
-        pool->ref++;
-        pool->freeblock = *(uint8_t **)bp;
-        if (MS_UNLIKELY(pool->freeblock == NULL))
-            pool_refill(pool);
-    } else {
-        bp = alloc_from_new_pool(cls);
-        if (bp == NULL)
-            return NULL;
-    }
-    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    void *bp = alloc_from_new_pool(cls);
+    if (bp != NULL)
+        MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
     return bp;
 }
 
@@ -391,7 +334,7 @@ static void pool_to_arena(pool_header *pool)
     lastnf->nextarena = ao;
 }
 
-void ms__pool_free(void *p)
+void ms__pool_free_slow(void *p)
 {
     pool_header *pool = POOL_ADDR(p);
     unsigned cls = pool->szidx;

@@ -1,0 +1,142 @@
+/*
+ * client/obmalloc.h — the pool allocator's geometry and its fast paths, inlined into mem.c.
+ *
+ * The design essay is at the top of obmalloc.c; read it first. This header holds what the allocation and free
+ * fast paths need to run without a function call: the pool header, the usedpools lists and the radix tree.
+ */
+#ifndef MEMSCOPE_CLIENT_OBMALLOC_H
+#define MEMSCOPE_CLIENT_OBMALLOC_H
+
+#ifndef MS_BUILDING_LIBRARY
+#  error "client/obmalloc.h is private to libmemscope"
+#endif
+
+#include <stdint.h>
+
+#include <memscope/mem.h>
+
+#include "internal.h"
+
+#pragma GCC visibility push(hidden)
+
+/* ---- Tunables (with the compile-time checks that keep them consistent) ---------------------------------------- */
+#define POOL_BITS 14
+#define POOL_SIZE ((size_t)1 << POOL_BITS)
+#define POOL_MASK (POOL_SIZE - 1)
+#define ARENA_BITS 20
+#define ARENA_SIZE ((size_t)1 << ARENA_BITS)
+#define POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
+#define POOL_OVERHEAD 48 /* sizeof(pool_header) rounded up to the block alignment */
+
+_Static_assert(ARENA_SIZE % POOL_SIZE == 0, "an arena holds a whole number of pools");
+_Static_assert(MS_SMALL_THRESHOLD == 256 || MS_SMALL_THRESHOLD == 512, "small_threshold is 256 or 512");
+_Static_assert(MS__NB_CLASSES * MS__CLASS_GRAIN == MS_SMALL_THRESHOLD, "classes cover the small range exactly");
+_Static_assert(MS__CLASS_GRAIN == MS_ALIGNMENT, "class grain is the promised alignment");
+
+/* Radix tree over arena numbers (address >> ARENA_BITS) of a 48-bit address space: 2 levels of 14 bits. */
+#define ADDRESS_BITS 48
+#define ARENA_NUMBER_BITS (ADDRESS_BITS - ARENA_BITS)
+#define RADIX_LEAF_BITS 14
+#define RADIX_ROOT_BITS (ARENA_NUMBER_BITS - RADIX_LEAF_BITS)
+#define RADIX_LEAF_LEN ((size_t)1 << RADIX_LEAF_BITS)
+
+typedef struct pool_header pool_header;
+struct pool_header {
+    uint32_t ref;           /* blocks handed out */
+    uint32_t szidx;         /* size class while used or full */
+    uint8_t *freeblock;     /* first free block; NULL only when the pool is full (or empty and freshly listed) */
+    pool_header *nextpool;  /* usedpools list, or the arena's freepools list */
+    pool_header *prevpool;  /* usedpools list only */
+    uint32_t arenaindex;    /* index of the owning record in arenas[] */
+    uint32_t nextoffset;    /* offset of the next never-carved block */
+    uint32_t maxnextoffset; /* offset of the last block that fits */
+};
+_Static_assert(sizeof(pool_header) <= POOL_OVERHEAD, "pool header fits its reserved space");
+_Static_assert(POOL_OVERHEAD % MS_ALIGNMENT == 0, "blocks stay aligned");
+
+#define POOL_ADDR(p) ((pool_header *)((uintptr_t)(p) & ~(uintptr_t)POOL_MASK))
+#define BLOCK_SIZE(cls) ((size_t)((cls) + 1) * MS__CLASS_GRAIN)
+#define POOL_CAPACITY(size) ((POOL_SIZE - POOL_OVERHEAD) / (size))
+
+/* Heads of the used-pool lists, one per size class (see "One pool" in obmalloc.c). */
+extern pool_header *ms__usedpools[MS__NB_CLASSES];
+/* Root of the radix tree over arena numbers; a leaf slot holds arena index + 1, or 0 for "not ours". */
+extern uint32_t *ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
+
+/* Slow paths (obmalloc.c). */
+void *ms__pool_alloc_slow(unsigned cls);
+void ms__pool_refill(pool_header *pool);
+void ms__pool_free_slow(void *p);
+
+/* True iff p lies inside one of our arenas: two dependent loads, no access to p's memory. */
+static inline int ms__pool_owns(const void *p)
+{
+    uintptr_t an = (uintptr_t)p >> ARENA_BITS;
+    if (MS_UNLIKELY(an >> ARENA_NUMBER_BITS))
+        return 0;
+    const uint32_t *leaf = ms__radix_root[an >> RADIX_LEAF_BITS];
+    return leaf != NULL && leaf[an & (RADIX_LEAF_LEN - 1)] != 0;
+}
+
+static inline size_t ms__pool_block_size(const void *p) { return BLOCK_SIZE(POOL_ADDR(p)->szidx); }
+
+/* A block of class cls, or NULL when no arena can be mapped. The fast path: pop the first used pool's free list;
+ * by the usedpools invariant the popped block is never NULL. */
+static inline void *ms__pool_alloc(unsigned cls)
+{
+    MS_ASSERT_1(cls < MS__NB_CLASSES);
+    pool_header *pool = ms__usedpools[cls];
+    if (MS_UNLIKELY(pool == NULL))
+        return ms__pool_alloc_slow(cls);
+    uint8_t *bp = pool->freeblock;
+    pool->ref++;
+    pool->freeblock = *(uint8_t **)bp;
+    if (MS_UNLIKELY(pool->freeblock == NULL))
+        ms__pool_refill(pool);
+    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    return bp;
+}
+
+/* The allocation fast path without any call: pops a block when the first used pool of the class has at least
+ * two free blocks listed, else returns NULL and leaves everything to ms__pool_alloc. */
+static inline void *ms__pool_try_pop(unsigned cls)
+{
+    pool_header *pool = ms__usedpools[cls];
+    if (MS_UNLIKELY(pool == NULL))
+        return NULL;
+    uint8_t *bp = pool->freeblock;
+    uint8_t *next = *(uint8_t **)bp;
+    if (MS_UNLIKELY(next == NULL))
+        return NULL;
+    pool->freeblock = next;
+    pool->ref++;
+    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    return bp;
+}
+
+/* The free fast path without any call: pushes p onto its pool's free list when the pool stays used (it was not
+ * full and does not become empty). Returns 0, having done nothing, in every other case and at any debug level. */
+static inline int ms__pool_try_push(void *p)
+{
+    pool_header *pool = POOL_ADDR(p);
+    uint8_t *lastfree = pool->freeblock;
+    if (MS_DEBUG > 0 || MS_UNLIKELY(lastfree == NULL || pool->ref <= 1))
+        return 0;
+    *(uint8_t **)p = lastfree;
+    pool->freeblock = p;
+    pool->ref--;
+    MS__STAT_SUB(ms__obstats.class_in_use[pool->szidx], 1);
+    return 1;
+}
+
+/* Releases a pooled block (ms__pool_owns(p) must hold). The fast path covers a pool that stays used: it neither
+ * was full nor becomes empty. Everything else, and every debug check, is in ms__pool_free_slow. */
+static inline void ms__pool_free(void *p)
+{
+    if (!ms__pool_try_push(p))
+        ms__pool_free_slow(p);
+}
+
+#pragma GCC visibility pop
+
+#endif /* MEMSCOPE_CLIENT_OBMALLOC_H */

@@ -1,0 +1,16 @@
+#!/bin/sh
+# The shared library exports exactly the public API: every defined dynamic symbol starts with ms_ (functions and
+# data declared with MS_API under include/memscope/). Anything else is an internal leaking out.
+set -eu
+lib=$1
+syms=$(nm -D --defined-only "$lib" | awk '{print $3}')
+[ -n "$syms" ] || { echo "no exported symbols found in $lib"; exit 1; }
+leaks=$(printf '%s\n' "$syms" | grep -v '^ms_' | grep -v '^ms[A-Z]' || true)
+if [ -n "$leaks" ]; then
+  echo "symbols exported without the ms_ prefix:"; printf '%s\n' "$leaks"; exit 1
+fi
+internal=$(printf '%s\n' "$syms" | grep '^ms__' || true)
+if [ -n "$internal" ]; then
+  echo "internal ms__ symbols exported (missing hidden visibility?):"; printf '%s\n' "$internal"; exit 1
+fi
+echo "$(printf '%s\n' "$syms" | wc -l) public symbols, all ms_"
