@@ -34,6 +34,9 @@
 #define MS_ASSERT_2(cond) MS__CHECK(2, cond)
 #define MS_ASSERT_3(cond) MS__CHECK(3, cond)
 
+/* Called by ms_lock/ms_trylock: a thread other than the agent's took the runtime lock (agent.c). */
+void ms__note_lock_taken(void);
+
 /* Reports misuse or corruption through the installed fault handler (runtime.c). */
 void ms__fault(const char *what, const void *ptr);
 
@@ -68,6 +71,9 @@ typedef struct ms__mem_hooks {
     void (*on_realloc)(void *old_p, void *new_p, size_t size, const char *file, int line);
 } ms__mem_hooks;
 extern const ms__mem_hooks *_Atomic ms__mem_hooks_active;
+/* Installs h (NULL: none). Always use this rather than storing ms__mem_hooks_active: the malloc fast path keys on
+ * a limit that must change with it. */
+void ms__mem_set_hooks(const ms__mem_hooks *h);
 
 /* ---- Page mapping (os.c): the only place that knows about mmap ------------------------------------------- */
 /* Maps `size` bytes aligned to `align` (a power of two, multiple of the page size). NULL on failure. */

@@ -35,6 +35,16 @@ _Static_assert(sizeof(sys_header) == SYS_HEADER, "system header keeps 16-byte al
 
 const ms__mem_hooks *_Atomic ms__mem_hooks_active;
 
+/* ms_malloc_at's fast path serves n when n - 1 < malloc_fast_limit: SMALL - 1 normally, 0 while hooks are
+ * installed. One compare then says both "small" and "not traced". */
+static _Atomic size_t malloc_fast_limit = SMALL - 1;
+
+void ms__mem_set_hooks(const ms__mem_hooks *h)
+{
+    atomic_store_explicit(&ms__mem_hooks_active, h, memory_order_release);
+    atomic_store_explicit(&malloc_fast_limit, h ? 0 : SMALL - 1, memory_order_relaxed);
+}
+
 static inline const ms__mem_hooks *hooks(void)
 {
     return atomic_load_explicit(&ms__mem_hooks_active, memory_order_relaxed);
@@ -107,8 +117,8 @@ __attribute__((noinline)) static void *malloc_slow(size_t n, const char *file, i
 
 void *ms_malloc_at(size_t n, const char *file, int line)
 {
-    /* n - 1 wraps for n == 0, which therefore takes the slow path. */
-    if (MS_LIKELY(n - 1 < SMALL - 1 && hooks() == NULL)) {
+    /* n - 1 wraps for n == 0, which therefore takes the slow path, as does everything while tracing. */
+    if (MS_LIKELY(n - 1 < atomic_load_explicit(&malloc_fast_limit, memory_order_relaxed))) {
         void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
         if (MS_LIKELY(p != NULL)) {
             MS__STAT_ADD(ms__obstats.allocs_total, 1);

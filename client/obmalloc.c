@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <memscope/agent.h>
 #include <memscope/mem.h>
 
 #include "internal.h"
@@ -127,6 +128,9 @@ static uint32_t *radix_slot(uintptr_t addr, int create)
  * Called only when usable_arenas is empty: see the note on arenas[] at the top. */
 static arena_object *new_arena(void)
 {
+    /* The first arena is the runtime's first use: start the agent if the environment asks for one. */
+    if (MS_UNLIKELY(MS__STAT_GET(ms__obstats.arenas_allocated_total) == 0))
+        ms_init();
     if (unused_arena_objects == NULL) {
         uint32_t grow = maxarenas ? maxarenas : 16;
         if (maxarenas > UINT32_MAX / 2 - grow)

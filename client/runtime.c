@@ -13,8 +13,19 @@
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void ms_lock(void) { pthread_mutex_lock(&runtime_lock); }
-bool ms_trylock(void) { return pthread_mutex_trylock(&runtime_lock) == 0; }
+void ms_lock(void)
+{
+    pthread_mutex_lock(&runtime_lock);
+    ms__note_lock_taken();
+}
+
+bool ms_trylock(void)
+{
+    if (pthread_mutex_trylock(&runtime_lock) != 0)
+        return false;
+    ms__note_lock_taken();
+    return true;
+}
 void ms_unlock(void) { pthread_mutex_unlock(&runtime_lock); }
 
 const char *ms_version(void) { return MS_VERSION_STRING; }

@@ -10,16 +10,28 @@ packages=(
   libdw-dev                              # tracing: symbolizing return addresses
   libcurl4-openssl-dev                   # HTTP client of the tests and the CLI
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev   # allocator benchmark competitors
+  chromium                               # the dashboard's e2e tests (driven by playwright-core from npm)
 )
+# node and npm for web/ (uPlot, playwright-core): Debian's packages, unless a node with its own npm is installed
+# (a nodejs package that bundles npm conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing: ${missing[*]}" >&2
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The dashboard's npm packages (uPlot, embedded into memscoped at build time; playwright-core for the e2e suite),
+# pinned by web/package-lock.json. Nothing is fetched at run time: the dashboard works offline.
+cd "$(dirname "$0")/../web"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+fi

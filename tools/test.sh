@@ -25,10 +25,18 @@ run() { # run DIR [meson test args...]: build then test; remember failures, keep
 }
 
 setup build || exit 1
-run build --suite unit --suite integration
+# e2e: the dashboard in a real chromium; there a missing chromium or playwright-core is a failure, not a skip.
+# One `meson test` run, so that build/meson-logs/testlog.json (counted below) holds all three suites.
+MEMSCOPE_E2E_REQUIRED=1 run build --suite unit --suite integration --suite e2e
 
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Ddebug_level=2 -Dbench=disabled || exit 1
 run build-asan --suite unit
+# Criterion's workers report a leak on stderr without failing the test: the log is the verdict.
+if grep -qE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" build-asan/meson-logs/testlog.txt; then
+  echo "sanitizer reports in the ASan run:" >&2
+  grep -E -A12 "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" build-asan/meson-logs/testlog.txt | head -60 >&2
+  status=1
+fi
 
 setup build-512 -Dsmall_threshold=512 -Dbench=disabled || exit 1
 run build-512 mem mem_stress

@@ -9,5 +9,11 @@
 #include <memscope/config.h>
 #include <memscope/runtime.h>
 #include <memscope/mem.h>
+#include <memscope/object.h>
+#include <memscope/gc.h>
+#include <memscope/weakref.h>
+#include <memscope/builtins.h>
+#include <memscope/trace.h>
+#include <memscope/agent.h>
 
 #endif /* MEMSCOPE_MEMSCOPE_H */

@@ -1,0 +1,89 @@
+/*
+ * agent_overhead — how much the agent costs the app: the same object-heavy workload, timed in one process, with
+ * whatever agent configuration the environment sets up (bench/agent/run.sh runs it four ways: no agent, agent
+ * without a daemon, agent at 1000 ms and at 100 ms against a real memscoped).
+ *
+ * The workload is docstore's inner loop without the sleeps: create documents (GC objects holding strings and a
+ * list), put them in a dict, evict old ones, create garbage cycles, and poll the safe point, so every hot path
+ * the agent could disturb (allocation, GC-object creation, ms_poll) is on it.
+ *
+ * Prints one line: "<label> <median ns per round> <rounds>".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <memscope/memscope.h>
+
+typedef struct pair {
+    MS_OBJECT_HEAD;
+    ms_object *a, *b;
+} pair;
+static const size_t pair_refs[] = {offsetof(pair, a), offsetof(pair, b), 0};
+static const ms_type pair_type = {.name = "Pair", .size = sizeof(pair), .flags = MS_TYPE_GC, .ref_offsets = pair_refs};
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void round_of_work(ms_object *cache, long base)
+{
+    for (long i = 0; i < 1000; i++) {
+        pair *p = (pair *)ms_new(&pair_type);
+        p->a = ms_str_new("a document title of some length");
+        p->b = ms_list_new();
+        ms_list_append_take(p->b, ms_int_new(base + i));
+        ms_object *key = ms_int_new(base + i);
+        ms_dict_set(cache, key, (ms_object *)p);
+        ms_decref(key);
+        if (i % 10 == 0) { /* a garbage cycle */
+            ms_list_append(p->b, (ms_object *)p);
+        }
+        ms_decref((ms_object *)p);
+        ms_object *old = ms_int_new(base + i - 5000);
+        ms_dict_del(cache, old);
+        ms_decref(old);
+    }
+    ms_poll();
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    const char *label = argc > 1 ? argv[1] : "run";
+    int rounds = argc > 2 ? atoi(argv[2]) : 2000;
+    if (rounds < 10)
+        rounds = 10;
+    ms_init();
+    ms_object *cache = ms_dict_new();
+    double *t = malloc(sizeof(double) * (size_t)rounds);
+    for (int r = 0; r < 50; r++) /* warm-up: arenas, dict size, the first collections */
+        round_of_work(cache, (long)r * 1000);
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now_ns();
+        round_of_work(cache, (long)(r + 50) * 1000);
+        t[r] = now_ns() - t0;
+    }
+    qsort(t, (size_t)rounds, sizeof *t, cmp);
+    double total = 0;
+    for (int r = 0; r < rounds; r++)
+        total += t[r];
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    printf("%s median_ns=%.0f mean_ns=%.0f rounds=%d agent=%s connected=%s stats_sent=%llu\n", label,
+           t[rounds / 2], total / rounds, rounds, st.running ? "on" : "off", st.connected ? "yes" : "no",
+           (unsigned long long)st.stats_sent);
+    free(t);
+    ms_decref(cache);
+    ms_agent_stop();
+    return 0;
+}

@@ -1,0 +1,220 @@
+/*
+ * gc_ring.c — memscope's side of the GC benchmark (bench/README.md, section "gc"; CPython's side is gc_ring.py).
+ *
+ * Builds N container objects in a doubly linked ring, then times one full collection (ms_gc_collect(2)) with the
+ * ring reachable from a local reference, and one with the ring garbage (the last outside reference dropped
+ * first): the collection finds all N objects unreachable, clears them and reference counting frees them. That
+ * is the work gc.collect() does in gc_ring.py on the same graph.
+ *
+ * Kinds (the Python kinds each is compared with are in brackets):
+ *   node  a two-field MS_TYPE_GC type {prev, next} declared with ref_offsets, as an application would declare
+ *         it  [slots: a __slots__ class; class: a plain class like the seed's Node]
+ *   list  a two-item ms_list [prev, next]  [list]
+ *
+ * --profile K builds one ring (first kind, first size) and runs K reachable collections, for perf record.
+ *
+ * Also: refcount, the cost of one ms_incref + ms_decref pair on a live object (a loop of 100M pairs).
+ *
+ * Output, one line per measurement, for run.sh:
+ *     c <kind> <N> <reachable ns/object> <unreachable ns/object>
+ *     c refcount <ns per incref+decref pair>
+ * Each number is the best of --reps runs, in CPU time of the thread. The automatic collector is disabled while the graph is built, as in
+ * gc_ring.py, so only the timed calls collect. The program checks every collection's result and exits with
+ * status 1 on a wrong count.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <memscope/memscope.h>
+
+typedef struct node {
+    MS_OBJECT_HEAD;
+    ms_object *prev;
+    ms_object *next;
+} node;
+
+static const size_t node_refs[] = {offsetof(node, prev), offsetof(node, next), 0};
+static const ms_type node_type = {.name = "node", .size = sizeof(node), .flags = MS_TYPE_GC, .ref_offsets = node_refs};
+
+/* CPU time of this thread, not wall time: on a shared machine, time spent waiting for a core while another
+ * process runs is not ours (gc_ring.py uses time.thread_time_ns() likewise). */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "gc_ring: %s\n", what);
+    exit(1);
+}
+
+/* A ring of n nodes; returns the head (one reference, the caller's). Mirrors build_nodes() in gc_ring.py. */
+static ms_object *build_nodes(size_t n)
+{
+    node *head = (node *)ms_new(&node_type);
+    if (!head)
+        die("out of memory");
+    ms_object *h = &head->ob_base;
+    head->prev = h;
+    head->next = h;
+    ms_incref(h);
+    ms_incref(h);
+    node *tail = head;
+    for (size_t i = 1; i < n; i++) {
+        node *nd = (node *)ms_new(&node_type);
+        if (!nd)
+            die("out of memory");
+        ms_object *o = &nd->ob_base;
+        nd->prev = &tail->ob_base; /* node.prev = tail */
+        ms_incref(nd->prev);
+        nd->next = h;              /* node.next = head */
+        ms_incref(h);
+        ms_incref(o);
+        MS_SETREF(tail->next, o);  /* tail.next = node */
+        ms_incref(o);
+        MS_SETREF(head->prev, o);  /* head.prev = node */
+        tail = nd;
+        ms_decref(o);              /* the local `node` goes away; the ring holds it */
+    }
+    return h;
+}
+
+/* The same with two-item lists [prev, next]. Mirrors build_lists() in gc_ring.py. */
+static ms_object *build_lists(size_t n)
+{
+    ms_object *head = ms_list_new();
+    if (!head || ms_list_append(head, head) < 0 || ms_list_append(head, head) < 0)
+        die("out of memory");
+    ms_object *tail = head;
+    for (size_t i = 1; i < n; i++) {
+        ms_object *l = ms_list_new(); /* node = [tail, head] */
+        if (!l || ms_list_append(l, tail) < 0 || ms_list_append(l, head) < 0)
+            die("out of memory");
+        if (ms_list_set(tail, 1, l) < 0 || ms_list_set(head, 0, l) < 0)
+            die("ms_list_set failed");
+        tail = l;
+        ms_decref(l);
+    }
+    return head;
+}
+
+typedef ms_object *(*builder)(size_t n);
+
+static void measure(const char *kind, builder build, size_t n, int reps)
+{
+    double best_reach = 1e30, best_unreach = 1e30;
+    for (int r = 0; r < reps; r++) {
+        ms_gc_collect(2);
+        ms_object *ring = build(n);
+
+        uint64_t t0 = now_ns();
+        ssize_t found = ms_gc_collect(2);
+        uint64_t t1 = now_ns();
+        if (found != 0) {
+            fprintf(stderr, "gc_ring: reachable %s ring: ms_gc_collect found %zd, expected 0\n", kind, found);
+            exit(1);
+        }
+        double reach = (double)(t1 - t0) / (double)n;
+        best_reach = reach < best_reach ? reach : best_reach;
+
+        ms_decref(ring);
+        t0 = now_ns();
+        found = ms_gc_collect(2);
+        t1 = now_ns();
+        if (found != (ssize_t)n) {
+            fprintf(stderr, "gc_ring: garbage %s ring: ms_gc_collect found %zd, expected %zu\n", kind, found, n);
+            exit(1);
+        }
+        double unreach = (double)(t1 - t0) / (double)n;
+        best_unreach = unreach < best_unreach ? unreach : best_unreach;
+    }
+    printf("c %s %zu %.2f %.2f\n", kind, n, best_reach, best_unreach);
+    fflush(stdout);
+}
+
+/* One incref + decref pair on a live object, 100M times. The empty asm with a "memory" clobber makes the compiler
+ * do every increment and decrement in memory, as it must for an object other code can see. */
+static void measure_refcount(int reps)
+{
+    const long loops = 100 * 1000 * 1000;
+    ms_object *o = ms_list_new();
+    if (!o)
+        die("out of memory");
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        uint64_t t0 = now_ns();
+        for (long i = 0; i < loops; i++) {
+            ms_incref(o);
+            __asm__ volatile("" : : "r"(o) : "memory");
+            ms_decref(o);
+            __asm__ volatile("" : : "r"(o) : "memory");
+        }
+        uint64_t t1 = now_ns();
+        double ns = (double)(t1 - t0) / (double)loops;
+        best = ns < best ? ns : best;
+    }
+    if (ms_refcount(o) != 1)
+        die("refcount loop broke the count");
+    ms_decref(o);
+    printf("c refcount %.3f\n", best);
+}
+
+int main(int argc, char **argv)
+{
+    size_t sizes[16] = {100000, 1000000, 3000000};
+    size_t nsizes = 3;
+    const char *kinds = "node,list";
+    int reps = 3;
+    bool refcount = true;
+    long profile = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
+            nsizes = 0;
+            for (char *s = argv[++i]; *s && nsizes < 16;) {
+                sizes[nsizes++] = strtoull(s, &s, 10);
+                if (*s == ',')
+                    s++;
+            }
+        } else if (!strcmp(argv[i], "--kinds") && i + 1 < argc) {
+            kinds = argv[++i];
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
+            profile = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--no-refcount")) {
+            refcount = false;
+        } else {
+            fprintf(stderr, "usage: %s [--sizes N,N,...] [--kinds node,list] [--reps R] [--no-refcount] [--profile K]\n", argv[0]);
+            return 2;
+        }
+    }
+    ms_gc_disable();
+    if (profile > 0) {
+        /* For perf: build one ring of the first kind and size, then K reachable full collections, so that the
+         * collection dominates the profile. */
+        ms_object *ring = strstr(kinds, "node") ? build_nodes(sizes[0]) : build_lists(sizes[0]);
+        uint64_t t0 = now_ns();
+        for (long k = 0; k < profile; k++)
+            if (ms_gc_collect(2) != 0)
+                die("reachable ring collected");
+        printf("profile: %.2f ns/object per reachable collection\n",
+               (double)(now_ns() - t0) / (double)profile / (double)sizes[0]);
+        ms_decref(ring);
+        return ms_gc_collect(2) == (ssize_t)sizes[0] ? 0 : 1;
+    }
+    if (strstr(kinds, "node"))
+        for (size_t i = 0; i < nsizes; i++)
+            measure("node", build_nodes, sizes[i], reps);
+    if (strstr(kinds, "list"))
+        for (size_t i = 0; i < nsizes; i++)
+            measure("list", build_lists, sizes[i], reps);
+    if (refcount)
+        measure_refcount(reps);
+    return 0;
+}

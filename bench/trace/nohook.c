@@ -1,0 +1,39 @@
+/*
+ * nohook.c — ms_malloc_at/ms_free as mem.c writes them, minus the tracing-hook check: the "build without
+ * tracing" that the tracing-off cost is measured against.
+ *
+ * The fast paths below are mem.c's fast paths line for line (same pool helpers from client/obmalloc.h, same
+ * statistics counter, same signatures), compiled in their own translation unit; the benchmark calls both these
+ * and the real ones through the same function pointers from the same loop, so that only the callee differs. What
+ * is left out is what tracing costs when it is off: malloc compares against an immediate instead of the
+ * malloc_fast_limit variable, and free skips the `hooks() == NULL` load and branch. Anything that leaves the fast path
+ * falls back to the real functions (tracing is off, so they behave identically). If mem.c's fast path changes,
+ * change this file too: bench/trace/run.sh prints both so a drift shows as a ratio far from 1.
+ */
+#include <memscope/mem.h>
+
+#include "internal.h"
+#include "obmalloc.h"
+
+#include "nohook.h"
+
+__attribute__((noinline)) void *nohook_malloc_at(size_t n, const char *file, int line)
+{
+    if (MS_LIKELY(n - 1 < MS_SMALL_THRESHOLD - 1)) {
+        void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
+        if (MS_LIKELY(p != NULL)) {
+            MS__STAT_ADD(ms__obstats.allocs_total, 1);
+            return p;
+        }
+    }
+    return ms_malloc_at(n, file, line);
+}
+
+__attribute__((noinline)) void nohook_free(void *p)
+{
+    if (MS_LIKELY(ms__pool_owns(p) && ms__pool_try_push(p))) {
+        MS__STAT_ADD(ms__obstats.frees_total, 1);
+        return;
+    }
+    ms_free(p);
+}

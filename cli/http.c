@@ -1,0 +1,339 @@
+/*
+ * cli/http.c — the connection to memscoped: one libcurl easy handle reused for every request of the process
+ * (watch makes many), the API token for POSTs, and the one-line error messages. Entry point: cli_call().
+ *
+ * Errors are worded for the person at the terminal: which URL could not be reached and why (the OS's reason,
+ * e.g. "Connection refused", rather than curl's generic one), or the daemon's own {"error": ...} message with the
+ * HTTP status, prefixed with the app it was about.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+
+/* Replies bigger than this are refused: the largest documents (a stats message, a trace diff) are a few MiB. */
+#define REPLY_MAX (256u << 20)
+
+struct cli_http {
+    CURL *curl;
+    char errbuf[CURL_ERROR_SIZE];
+    char *token_src; /* where the token came from, for the 401 message */
+};
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    bool oom, too_big;
+} buf;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    buf *b = ud;
+    size_t n = size * nmemb;
+    if (n > REPLY_MAX - b->len) {
+        b->too_big = true;
+        return 0; /* curl then fails with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return 0;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, ptr, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return n;
+}
+
+/* "a/b.sock" -> "a/b.token", as the daemon names its token file (daemon/sockpath.c, msd_socket_sibling). */
+static char *sibling_token(const char *socket_path)
+{
+    size_t n = strlen(socket_path);
+    if (n > 5 && strcmp(socket_path + n - 5, ".sock") == 0)
+        n -= 5;
+    char *out = NULL;
+    return asprintf(&out, "%.*s.token", (int)n, socket_path) < 0 ? NULL : out;
+}
+
+char *cli_default_token_file(void)
+{
+    const char *sock = getenv("MEMSCOPE_SOCKET");
+    if (sock && sock[0])
+        return sibling_token(sock);
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    char *out = NULL;
+    if (geteuid() != 0 && xdg && xdg[0] == '/') {
+        if (asprintf(&out, "%s/memscope/memscoped.token", xdg) < 0)
+            return NULL;
+        /* A user's CLI may talk to the system daemon (run as root) when no user daemon exists. */
+        if (access(out, F_OK) == 0 || access("/run/memscope/memscoped.token", F_OK) != 0)
+            return out;
+        free(out);
+    }
+    return strdup("/run/memscope/memscoped.token");
+}
+
+int cli_take_url_token(cli_ctx *c)
+{
+    char *q = strchr(c->url, '?');
+    if (q) {
+        char *t = strstr(q, "?token=");
+        if (!t)
+            t = strstr(q, "&token=");
+        if (t) {
+            t += 7;
+            char *tok = strndup(t, strcspn(t, "&#"));
+            if (!tok)
+                return -1;
+            free(c->token);
+            c->token = tok;
+        }
+        *q = '\0';
+    }
+    size_t n = strlen(c->url);
+    while (n > 0 && c->url[n - 1] == '/')
+        c->url[--n] = '\0';
+    return 0;
+}
+
+/* Reads the first line of path as the token; CLI_FAIL with the error printed. */
+static int read_token_file(const char *path, char **out)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        cli_error("cannot read the token file %s: %s (is memscoped running? use --token-file or MEMSCOPE_TOKEN)",
+                  path, strerror(errno));
+        return CLI_FAIL;
+    }
+    char line[512];
+    char *got = fgets(line, sizeof(line), f);
+    fclose(f);
+    size_t n = got ? strcspn(line, "\r\n") : 0;
+    if (n == 0) {
+        cli_error("the token file %s is empty", path);
+        return CLI_FAIL;
+    }
+    line[n] = '\0';
+    if (!(*out = strdup(line))) {
+        cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* The token for a POST: --token-file, else MEMSCOPE_TOKEN or the URL's ?token=, else the default file. */
+static int load_token(cli_ctx *c)
+{
+    cli_http *h = c->http;
+    if (h->token_src)
+        return CLI_OK; /* already decided */
+    const char *src;
+    char *path = NULL;
+    if (c->token_file) {
+        free(c->token);
+        c->token = NULL;
+        if (read_token_file(c->token_file, &c->token) != CLI_OK)
+            return CLI_FAIL;
+        src = c->token_file;
+    } else if (c->token) {
+        src = "MEMSCOPE_TOKEN or the URL";
+    } else {
+        if (!(path = cli_default_token_file())) {
+            cli_error("out of memory");
+            return CLI_FAIL;
+        }
+        if (read_token_file(path, &c->token) != CLI_OK) {
+            free(path);
+            return CLI_FAIL;
+        }
+        src = path;
+    }
+    h->token_src = strdup(src);
+    free(path);
+    if (!h->token_src) {
+        cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int open_http(cli_ctx *c)
+{
+    if (c->http)
+        return CLI_OK;
+    cli_http *h = calloc(1, sizeof(*h));
+    if (!h || !(h->curl = curl_easy_init())) {
+        free(h);
+        cli_error("out of memory (libcurl)");
+        return CLI_FAIL;
+    }
+    c->http = h;
+    return CLI_OK;
+}
+
+void cli_http_close(cli_ctx *c)
+{
+    if (!c->http)
+        return;
+    curl_easy_cleanup(c->http->curl);
+    free(c->http->token_src);
+    free(c->http);
+    c->http = NULL;
+}
+
+void cli_reply_free(cli_reply *r)
+{
+    free(r->body);
+    cJSON_Delete(r->json);
+    *r = (cli_reply){0};
+}
+
+void cli_print_raw(const cli_reply *r)
+{
+    fwrite(r->body, 1, r->len, stdout);
+    if (r->len == 0 || r->body[r->len - 1] != '\n')
+        putchar('\n');
+}
+
+static void transport_error(cli_ctx *c, CURLcode rc, const buf *b)
+{
+    cli_http *h = c->http;
+    long oserr = 0;
+    curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &oserr);
+    if (b->oom)
+        cli_error("out of memory reading the reply of memscoped at %s", c->url);
+    else if (b->too_big)
+        cli_error("the reply of memscoped at %s is larger than %u MiB", c->url, REPLY_MAX >> 20);
+    else if (rc == CURLE_OPERATION_TIMEDOUT)
+        cli_error("no answer from memscoped at %s within %g s", c->url, c->timeout_s);
+    else if (rc == CURLE_COULDNT_CONNECT && oserr)
+        cli_error("cannot reach memscoped at %s: %s", c->url, strerror((int)oserr));
+    else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
+        cli_error("bad URL %s: %s", c->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+    else
+        cli_error("cannot reach memscoped at %s: %s", c->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+}
+
+static void http_error(cli_ctx *c, long status, const cJSON *json)
+{
+    const char *msg = jstr(json, "error", NULL);
+    const char *who = c->subject[0] ? c->subject : NULL;
+    if (!json) {
+        cli_error("unexpected answer from %s (HTTP %ld, not JSON): is memscoped listening there?", c->url, status);
+    } else if (status == 401) {
+        cli_error("memscoped refused the token from %s (HTTP 401): is it the token of the daemon at %s?",
+                  c->http->token_src ? c->http->token_src : "nowhere", c->url);
+    } else if (who) {
+        cli_error("%s: %s (HTTP %ld)", who, msg ? msg : "request failed", status);
+    } else {
+        cli_error("%s (HTTP %ld)", msg ? msg : "request failed", status);
+    }
+}
+
+/* The request headers (and the Authorization line they point into, freed by the caller after the request).
+ * -1 when out of memory, with nothing left allocated. */
+static int build_headers(const cli_ctx *c, bool post, struct curl_slist **out, char **auth)
+{
+    struct curl_slist *hdr = NULL, *t;
+    *auth = NULL;
+    if (!(hdr = curl_slist_append(NULL, "Accept: application/json")))
+        return -1;
+    if (post) {
+        if (asprintf(auth, "Authorization: Bearer %s", c->token) < 0) {
+            *auth = NULL;
+            curl_slist_free_all(hdr);
+            return -1;
+        }
+        /* "Expect:" off: the daemon answers small bodies at once; waiting for 100-continue only adds a delay. */
+        const char *extra[] = {"Content-Type: application/json", *auth, "Expect:"};
+        for (size_t i = 0; i < 3; i++) {
+            if (!(t = curl_slist_append(hdr, extra[i]))) {
+                curl_slist_free_all(hdr);
+                free(*auth);
+                *auth = NULL;
+                return -1;
+            }
+            hdr = t;
+        }
+    }
+    *out = hdr;
+    return 0;
+}
+
+int cli_call(cli_ctx *c, const char *method, const char *path, const char *body, cli_reply *r)
+{
+    *r = (cli_reply){0};
+    bool post = strcmp(method, "POST") == 0;
+    if (open_http(c) != CLI_OK || (post && load_token(c) != CLI_OK))
+        return CLI_FAIL;
+    cli_http *h = c->http;
+    CURL *e = h->curl;
+    char *url = NULL, *auth = NULL;
+    struct curl_slist *hdr = NULL;
+    buf b = {0};
+    if (asprintf(&url, "%s%s", c->url, path) < 0) {
+        cli_error("out of memory"); /* url is undefined here: nothing to free */
+        return CLI_FAIL;
+    }
+    if (build_headers(c, post, &hdr, &auth) < 0) {
+        free(url);
+        cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    curl_easy_reset(e);
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* watch owns SIGINT; curl must not install handlers */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_s < 10 ? c->timeout_s * 1000 : 10000));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "memscope/" CLI_VERSION);
+    if (post) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdr);
+    free(auth);
+    free(url);
+    if (rc != CURLE_OK) {
+        transport_error(c, rc, &b);
+        free(b.p);
+        return CLI_FAIL;
+    }
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (!b.p && !(b.p = calloc(1, 1))) {
+        cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    cJSON *json = cJSON_ParseWithLength(b.p, b.len);
+    if (status < 200 || status > 299 || !json) {
+        http_error(c, status, json);
+        cJSON_Delete(json);
+        free(b.p);
+        return CLI_FAIL;
+    }
+    *r = (cli_reply){.status = status, .body = b.p, .len = b.len, .json = json};
+    return CLI_OK;
+}

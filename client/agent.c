@@ -1,0 +1,684 @@
+/*
+ * agent.c — the agent thread: connects to memscoped, says hello, sends statistics every interval, receives
+ * requests and sends their replies (docs/PROTOCOL.md). Read agent_main() first.
+ *
+ * The app must never wait for the agent, so:
+ *   - the socket is non-blocking and written with MSG_NOSIGNAL; the thread blocks every signal, so none that is
+ *     meant for the app is delivered here;
+ *   - the outgoing buffer is bounded (ms_agent_config.max_buffered): a stats message that does not fit is dropped and counted, never
+ *     queued behind a daemon that does not read;
+ *   - the daemon may be absent or restart: the agent reconnects with a backoff of 100 ms doubling to 1 s;
+ *   - the app thread and the agent thread share only atomics and the request queue, whose mutex is held for a few
+ *     pointer moves (agent_internal.h).
+ *
+ * Connection states:   DOWN --connect()--> HELLO_SENT --welcome--> READY --error/EOF--> DOWN (after backoff)
+ *                                                     --refused--> DOWN (30 s backoff: retrying will not help)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <memscope/agent.h>
+#include <memscope/mem.h>
+
+#include "agent_internal.h"
+#include "internal.h"
+
+#define PROTOCOL_VERSION 1
+#define FRAME_MAX (1u << 20)           /* docs/PROTOCOL.md: payloads are 1 .. 1 MiB */
+#define OUT_MAX_DEFAULT ((size_t)4 << 20) /* bound of the outgoing buffer */
+#define PENDING_MAX 64                 /* requests waiting for a safe point */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 1000
+#define REFUSED_BACKOFF_MS 30000
+
+typedef enum { DOWN, HELLO_SENT, READY } conn_state;
+
+typedef struct byte_buf {
+    unsigned char *data;
+    size_t len, cap;
+} byte_buf;
+
+static struct {
+    /* Configuration, fixed while the thread runs. */
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char app_name[256];
+    unsigned interval_ms, request_timeout_ms;
+    size_t out_max;
+
+    /* Owned by the agent thread. */
+    int fd;
+    conn_state state;
+    uint64_t generation; /* bumped per connection: replies of an older connection are dropped */
+    byte_buf in, out;
+    uint64_t next_connect_ns, next_stats_ns, seq;
+    unsigned backoff_ms;
+
+    /* Lifecycle (under lifecycle_lock). */
+    pthread_t thread;
+    int wake[2]; /* app -> agent: "replies are ready" / "stop" */
+
+    /* The request queue (under queue_lock). */
+    pthread_mutex_t queue_lock;
+    ms__request *pending, *done;
+    size_t npending;
+} agent = {.fd = -1, .wake = {-1, -1}, .queue_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool running, stopping;
+static _Thread_local bool in_agent_thread;
+
+atomic_int ms__agent_pending;
+atomic_bool ms__lock_adopted;
+
+static struct {
+    atomic_bool connected;
+    _Atomic uint64_t app_id, connects, stats_sent, stats_dropped, requests_done, requests_timed_out, protocol_errors;
+} status;
+
+uint64_t ms__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ms__note_lock_taken(void)
+{
+    if (!in_agent_thread && !atomic_load_explicit(&ms__lock_adopted, memory_order_relaxed))
+        atomic_store(&ms__lock_adopted, true);
+}
+
+/* ---- The request queue ------------------------------------------------------------------------------------- */
+
+static void request_free(ms__request *r)
+{
+    cJSON_Delete(r->params);
+    cJSON_Delete(r->result);
+    free(r);
+}
+
+static void free_list(ms__request *r)
+{
+    while (r) {
+        ms__request *next = r->next;
+        request_free(r);
+        r = next;
+    }
+}
+
+static void wake_agent(void)
+{
+    int fd = agent.wake[1];
+    if (fd >= 0) {
+        char b = 1;
+        ssize_t rc = write(fd, &b, 1); /* non-blocking: a full pipe already means "wake up" */
+        (void)rc;
+    }
+}
+
+/* Appends the list `head` (in order) to *listp. Caller holds queue_lock. */
+static void list_append(ms__request **listp, ms__request *head)
+{
+    while (*listp)
+        listp = &(*listp)->next;
+    *listp = head;
+}
+
+void ms__agent_run_pending(void)
+{
+    pthread_mutex_lock(&agent.queue_lock);
+    ms__request *list = agent.pending;
+    agent.pending = NULL;
+    agent.npending = 0;
+    atomic_store_explicit(&ms__agent_pending, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&agent.queue_lock);
+    if (list == NULL)
+        return;
+
+    for (ms__request *r = list; r; r = r->next)
+        ms__agent_execute(r);
+
+    pthread_mutex_lock(&agent.queue_lock);
+    list_append(&agent.done, list);
+    pthread_mutex_unlock(&agent.queue_lock);
+    wake_agent();
+}
+
+void ms_poll(void) { ms__agent_safepoint(); }
+
+/* Moves requests whose deadline passed from pending to done, answered with a timeout. */
+static void expire_requests(uint64_t now)
+{
+    pthread_mutex_lock(&agent.queue_lock);
+    ms__request **pp = &agent.pending, *expired = NULL;
+    while (*pp) {
+        ms__request *r = *pp;
+        if (r->deadline_ns <= now) {
+            *pp = r->next;
+            r->next = NULL;
+            snprintf(r->error, sizeof r->error,
+                     "timeout: the app reached no safe point within %u ms (it must call ms_poll(), allocate "
+                     "GC objects, or use ms_lock())",
+                     agent.request_timeout_ms);
+            list_append(&expired, r);
+            agent.npending--;
+            atomic_fetch_add(&status.requests_timed_out, 1);
+        } else {
+            pp = &r->next;
+        }
+    }
+    if (agent.pending == NULL)
+        atomic_store_explicit(&ms__agent_pending, 0, memory_order_relaxed);
+    list_append(&agent.done, expired);
+    pthread_mutex_unlock(&agent.queue_lock);
+}
+
+/* ---- Frames ---------------------------------------------------------------------------------------------------- */
+
+static int buf_reserve(byte_buf *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    unsigned char *d = realloc(b->data, cap);
+    if (d == NULL)
+        return -ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+/* Queues msg as one frame. A droppable frame (stats) that would push the buffer past OUT_MAX is dropped:
+ * returns -ENOBUFS. Other errors: -ENOMEM, -EMSGSIZE (payload over FRAME_MAX). */
+static int send_frame(const cJSON *msg, bool droppable)
+{
+    char *text = cJSON_PrintUnformatted(msg);
+    if (text == NULL)
+        return -ENOMEM;
+    size_t len = strlen(text);
+    int rc = 0;
+    if (len == 0 || len > FRAME_MAX)
+        rc = -EMSGSIZE;
+    else if (droppable && agent.out.len + 4 + len > agent.out_max)
+        rc = -ENOBUFS;
+    else if (agent.out.len + 4 + len > agent.out_max + 2 * FRAME_MAX)
+        rc = -ENOBUFS; /* even replies stop somewhere */
+    else if ((rc = buf_reserve(&agent.out, 4 + len)) == 0) {
+        unsigned char *p = agent.out.data + agent.out.len;
+        p[0] = (unsigned char)(len >> 24);
+        p[1] = (unsigned char)(len >> 16);
+        p[2] = (unsigned char)(len >> 8);
+        p[3] = (unsigned char)len;
+        memcpy(p + 4, text, len);
+        agent.out.len += 4 + len;
+    }
+    cJSON_free(text);
+    return rc;
+}
+
+static void disconnect(bool refused)
+{
+    if (agent.fd >= 0)
+        close(agent.fd);
+    agent.fd = -1;
+    agent.state = DOWN;
+    agent.in.len = agent.out.len = 0;
+    agent.generation++;
+    atomic_store(&status.connected, false);
+    atomic_store(&status.app_id, 0);
+    uint64_t wait = refused ? REFUSED_BACKOFF_MS : agent.backoff_ms;
+    agent.next_connect_ns = ms__now_ns() + wait * 1000000u;
+    agent.backoff_ms = agent.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : agent.backoff_ms * 2;
+
+    /* Requests of this connection can no longer be answered. Those being executed right now come back through
+     * `done` later and are dropped by their generation. */
+    pthread_mutex_lock(&agent.queue_lock);
+    ms__request *pending = agent.pending, *done = agent.done;
+    agent.pending = agent.done = NULL;
+    agent.npending = 0;
+    atomic_store(&ms__agent_pending, 0);
+    pthread_mutex_unlock(&agent.queue_lock);
+    free_list(pending);
+    free_list(done);
+}
+
+static cJSON *argv_json(void)
+{
+    cJSON *arr = cJSON_CreateArray();
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (arr == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return arr;
+    }
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    for (ssize_t i = 0; i < n;) {
+        buf[n] = '\0';
+        cJSON_AddItemToArray(arr, cJSON_CreateString(buf + i));
+        i += (ssize_t)strlen(buf + i) + 1;
+    }
+    return arr;
+}
+
+static void try_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        disconnect(false);
+        return;
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, agent.socket_path, sizeof sa.sun_path);
+    /* A Unix stream connect completes at once or fails at once (ENOENT, ECONNREFUSED; EAGAIN when the daemon's
+     * backlog is full): either way there is no in-progress state to track. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        disconnect(false);
+        return;
+    }
+    agent.fd = fd;
+    agent.state = HELLO_SENT;
+
+    cJSON *hello = cJSON_CreateObject();
+    cJSON_AddStringToObject(hello, "type", "hello");
+    cJSON_AddNumberToObject(hello, "protocol", PROTOCOL_VERSION);
+    cJSON_AddNumberToObject(hello, "pid", (double)getpid());
+    cJSON_AddStringToObject(hello, "app", agent.app_name);
+    cJSON_AddItemToObject(hello, "argv", argv_json());
+    cJSON_AddStringToObject(hello, "library", ms_version());
+    cJSON_AddNumberToObject(hello, "small_threshold", (double)ms_mem_small_threshold());
+    cJSON_AddNumberToObject(hello, "interval_ms", agent.interval_ms);
+    if (send_frame(hello, false) != 0)
+        disconnect(false);
+    cJSON_Delete(hello);
+}
+
+static void on_request(const cJSON *msg, uint64_t now)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    if (!cJSON_IsNumber(id) || !cJSON_IsString(method)) {
+        atomic_fetch_add(&status.protocol_errors, 1);
+        return;
+    }
+    ms__request *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return; /* the daemon times out: the best we can do without memory */
+    r->id = id->valuedouble;
+    r->generation = agent.generation;
+    snprintf(r->method, sizeof r->method, "%s", method->valuestring);
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+    r->params = params ? cJSON_Duplicate(params, 1) : NULL;
+    r->deadline_ns = now + (uint64_t)agent.request_timeout_ms * 1000000u;
+
+    pthread_mutex_lock(&agent.queue_lock);
+    if (agent.npending >= PENDING_MAX) {
+        snprintf(r->error, sizeof r->error, "too many requests waiting for a safe point (%d)", PENDING_MAX);
+        list_append(&agent.done, r);
+    } else {
+        list_append(&agent.pending, r);
+        agent.npending++;
+        atomic_store(&ms__agent_pending, 1);
+    }
+    pthread_mutex_unlock(&agent.queue_lock);
+}
+
+static void on_message(const cJSON *msg, uint64_t now)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(msg, "type");
+    const char *t = cJSON_IsString(type) ? type->valuestring : "";
+    if (agent.state == HELLO_SENT) {
+        if (strcmp(t, "welcome") == 0) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "app_id");
+            agent.state = READY;
+            agent.backoff_ms = BACKOFF_MIN_MS;
+            agent.next_stats_ns = now; /* first stats at once: the app shows up with data */
+            atomic_store(&status.app_id, cJSON_IsNumber(id) ? (uint64_t)id->valuedouble : 0);
+            atomic_store(&status.connected, true);
+            atomic_fetch_add(&status.connects, 1);
+        } else if (strcmp(t, "refused") == 0) {
+            const cJSON *why = cJSON_GetObjectItemCaseSensitive(msg, "reason");
+            fprintf(stderr, "memscope agent: the daemon refused us: %s\n",
+                    cJSON_IsString(why) ? why->valuestring : "(no reason)");
+            disconnect(true);
+        } else {
+            atomic_fetch_add(&status.protocol_errors, 1);
+            disconnect(false);
+        }
+        return;
+    }
+    if (strcmp(t, "request") == 0)
+        on_request(msg, now);
+    /* Anything else is ignored: newer daemons may send more (PROTOCOL.md section 6). */
+}
+
+/* Reads what the socket has and handles every complete frame. */
+static void read_frames(uint64_t now)
+{
+    for (;;) {
+        if (buf_reserve(&agent.in, 65536) != 0) {
+            disconnect(false);
+            return;
+        }
+        ssize_t n = recv(agent.fd, agent.in.data + agent.in.len, agent.in.cap - agent.in.len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            disconnect(false);
+            return;
+        }
+        if (n < 0)
+            break;
+        agent.in.len += (size_t)n;
+    }
+    size_t off = 0;
+    while (agent.fd >= 0 && agent.in.len - off >= 4) {
+        const unsigned char *p = agent.in.data + off;
+        uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (len == 0 || len > FRAME_MAX) {
+            atomic_fetch_add(&status.protocol_errors, 1);
+            disconnect(false);
+            return;
+        }
+        if (agent.in.len - off - 4 < len)
+            break;
+        cJSON *msg = cJSON_ParseWithLength((const char *)p + 4, len);
+        off += 4 + len;
+        if (!cJSON_IsObject(msg)) {
+            cJSON_Delete(msg);
+            atomic_fetch_add(&status.protocol_errors, 1);
+            disconnect(false);
+            return;
+        }
+        on_message(msg, now);
+        cJSON_Delete(msg);
+    }
+    if (agent.fd >= 0) {
+        memmove(agent.in.data, agent.in.data + off, agent.in.len - off);
+        agent.in.len -= off;
+    }
+}
+
+static void flush_out(void)
+{
+    size_t off = 0;
+    while (off < agent.out.len) {
+        ssize_t n = send(agent.fd, agent.out.data + off, agent.out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            disconnect(false);
+            return;
+        }
+        off += (size_t)n;
+    }
+    memmove(agent.out.data, agent.out.data + off, agent.out.len - off);
+    agent.out.len -= off;
+}
+
+/* Turns executed requests into reply frames. */
+static void send_replies(void)
+{
+    pthread_mutex_lock(&agent.queue_lock);
+    ms__request *list = agent.done;
+    agent.done = NULL;
+    pthread_mutex_unlock(&agent.queue_lock);
+    for (ms__request *r = list; r; r = r->next) {
+        if (r->generation != agent.generation)
+            continue; /* asked on a connection that is gone */
+        cJSON *reply = cJSON_CreateObject();
+        if (reply == NULL)
+            continue;
+        cJSON_AddStringToObject(reply, "type", "reply");
+        cJSON_AddNumberToObject(reply, "id", r->id);
+        if (r->result) {
+            cJSON_AddBoolToObject(reply, "ok", 1);
+            cJSON_AddItemToObject(reply, "result", r->result);
+            r->result = NULL;
+        } else {
+            cJSON_AddBoolToObject(reply, "ok", 0);
+            cJSON_AddStringToObject(reply, "error", r->error[0] ? r->error : "failed");
+        }
+        if (send_frame(reply, false) == -EMSGSIZE) {
+            cJSON_Delete(reply);
+            reply = cJSON_CreateObject();
+            cJSON_AddStringToObject(reply, "type", "reply");
+            cJSON_AddNumberToObject(reply, "id", r->id);
+            cJSON_AddBoolToObject(reply, "ok", 0);
+            cJSON_AddStringToObject(reply, "error", "result larger than the 1 MiB frame limit");
+            send_frame(reply, false);
+        }
+        cJSON_Delete(reply);
+        atomic_fetch_add(&status.requests_done, 1);
+    }
+    free_list(list);
+}
+
+static void send_stats(void)
+{
+    uint64_t dropped = atomic_load(&status.stats_dropped);
+    cJSON *msg = ms__agent_stats_json(++agent.seq, dropped);
+    if (msg == NULL) {
+        atomic_fetch_add(&status.stats_dropped, 1);
+        return;
+    }
+    if (send_frame(msg, true) == 0)
+        atomic_fetch_add(&status.stats_sent, 1);
+    else
+        atomic_fetch_add(&status.stats_dropped, 1);
+    cJSON_Delete(msg);
+}
+
+static int ms_until(uint64_t when, uint64_t now)
+{
+    if (when <= now)
+        return 0;
+    uint64_t ms = (when - now + 999999) / 1000000;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+static void *agent_main(void *arg)
+{
+    (void)arg;
+    in_agent_thread = true;
+    agent.backoff_ms = BACKOFF_MIN_MS;
+    agent.next_connect_ns = 0;
+
+    while (!atomic_load(&stopping)) {
+        uint64_t now = ms__now_ns();
+        if (agent.state == DOWN && now >= agent.next_connect_ns)
+            try_connect();
+        if (agent.state == READY && now >= agent.next_stats_ns) {
+            send_stats();
+            agent.next_stats_ns += (uint64_t)agent.interval_ms * 1000000u;
+            if (agent.next_stats_ns <= now) /* we fell behind (a stopped process): do not burst */
+                agent.next_stats_ns = now + (uint64_t)agent.interval_ms * 1000000u;
+        }
+        /* Programs that follow the lock protocol get their requests run here whenever the lock is free. */
+        if (atomic_load(&ms__agent_pending) && atomic_load(&ms__lock_adopted) && ms_trylock()) {
+            ms__agent_run_pending();
+            ms_unlock();
+        }
+        expire_requests(now);
+        if (agent.state != DOWN)
+            send_replies();
+        if (agent.fd >= 0 && agent.out.len)
+            flush_out();
+
+        int timeout = 60000;
+        if (agent.state == DOWN)
+            timeout = ms_until(agent.next_connect_ns, now);
+        else if (agent.state == READY)
+            timeout = ms_until(agent.next_stats_ns, now);
+        if (atomic_load(&ms__agent_pending)) {
+            int t = atomic_load(&ms__lock_adopted) ? 5 : 50; /* retry the lock, or check deadlines */
+            timeout = timeout < t ? timeout : t;
+        }
+        struct pollfd pfd[2] = {{.fd = agent.wake[0], .events = POLLIN}, {.fd = agent.fd, .events = POLLIN}};
+        if (agent.fd >= 0 && agent.out.len)
+            pfd[1].events |= POLLOUT;
+        int n = poll(pfd, agent.fd >= 0 ? 2 : 1, timeout);
+        if (n <= 0)
+            continue;
+        if (pfd[0].revents) {
+            char drain[64];
+            while (read(agent.wake[0], drain, sizeof drain) > 0) {
+            }
+        }
+        if (agent.fd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            read_frames(ms__now_ns());
+        if (agent.fd >= 0 && (pfd[1].revents & POLLOUT))
+            flush_out();
+    }
+
+    /* Goodbye: best effort, never waiting. */
+    if (agent.state == READY) {
+        cJSON *bye = cJSON_CreateObject();
+        cJSON_AddStringToObject(bye, "type", "bye");
+        send_frame(bye, false);
+        cJSON_Delete(bye);
+        flush_out();
+    }
+    disconnect(false);
+    return NULL;
+}
+
+/* ---- Lifecycle ------------------------------------------------------------------------------------------------ */
+
+static unsigned env_uint(const char *name, unsigned dflt, unsigned lo, unsigned hi)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return dflt;
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (*end != '\0' || x < lo || x > hi) {
+        fprintf(stderr, "memscope agent: ignoring %s=%s (want %u..%u)\n", name, v, lo, hi);
+        return dflt;
+    }
+    return (unsigned)x;
+}
+
+int ms_agent_start(const ms_agent_config *cfg)
+{
+    ms_agent_config env = {0};
+    if (cfg == NULL) {
+        env.socket_path = getenv("MEMSCOPE_SOCKET");
+        env.app_name = getenv("MEMSCOPE_APP_NAME");
+        env.interval_ms = env_uint("MEMSCOPE_INTERVAL_MS", 1000, 10, 3600000);
+        cfg = &env;
+    }
+    if (cfg->socket_path == NULL || cfg->socket_path[0] == '\0' ||
+        strlen(cfg->socket_path) >= sizeof agent.socket_path)
+        return -EINVAL;
+
+    pthread_mutex_lock(&lifecycle_lock);
+    if (atomic_load(&running)) {
+        pthread_mutex_unlock(&lifecycle_lock);
+        return -EALREADY;
+    }
+    memset(agent.socket_path, 0, sizeof agent.socket_path);
+    memcpy(agent.socket_path, cfg->socket_path, strlen(cfg->socket_path));
+    const char *name = cfg->app_name && cfg->app_name[0] ? cfg->app_name : program_invocation_short_name;
+    snprintf(agent.app_name, sizeof agent.app_name, "%s", name);
+    agent.interval_ms = cfg->interval_ms ? cfg->interval_ms : 1000;
+    agent.request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 4000;
+    agent.out_max = cfg->max_buffered ? cfg->max_buffered : OUT_MAX_DEFAULT;
+    agent.state = DOWN;
+    agent.fd = -1;
+
+    int rc = 0;
+    if (pipe2(agent.wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    /* The thread inherits a full signal mask: signals stay with the app's threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    atomic_store(&stopping, false);
+    int err = pthread_create(&agent.thread, NULL, agent_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        rc = -err;
+        goto fail_pipe;
+    }
+    atomic_store(&running, true);
+    pthread_mutex_unlock(&lifecycle_lock);
+    return 0;
+
+fail_pipe:
+    close(agent.wake[0]);
+    close(agent.wake[1]);
+    agent.wake[0] = agent.wake[1] = -1;
+fail:
+    pthread_mutex_unlock(&lifecycle_lock);
+    return rc;
+}
+
+void ms_agent_stop(void)
+{
+    pthread_mutex_lock(&lifecycle_lock);
+    if (!atomic_load(&running)) {
+        pthread_mutex_unlock(&lifecycle_lock);
+        return;
+    }
+    atomic_store(&stopping, true);
+    wake_agent();
+    pthread_join(agent.thread, NULL);
+    close(agent.wake[0]);
+    close(agent.wake[1]);
+    agent.wake[0] = agent.wake[1] = -1;
+    free(agent.in.data);
+    free(agent.out.data);
+    memset(&agent.in, 0, sizeof agent.in);
+    memset(&agent.out, 0, sizeof agent.out);
+    atomic_store(&running, false);
+    pthread_mutex_unlock(&lifecycle_lock);
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result;
+
+static void init_runtime(void)
+{
+    const char *disable = getenv("MEMSCOPE_DISABLE");
+    if (disable && strcmp(disable, "1") == 0)
+        return;
+    if (getenv("MEMSCOPE_SOCKET") == NULL)
+        return;
+    init_result = ms_agent_start(NULL);
+    if (init_result != 0 && init_result != -EALREADY)
+        fprintf(stderr, "memscope agent: not started: %s\n", ms_strerror(init_result));
+}
+
+int ms_init(void)
+{
+    pthread_once(&init_once, init_runtime);
+    return init_result == -EALREADY ? 0 : init_result;
+}
+
+void ms_agent_status_get(ms_agent_status *out)
+{
+    out->running = atomic_load(&running);
+    out->connected = atomic_load(&status.connected);
+    out->app_id = atomic_load(&status.app_id);
+    out->connects = atomic_load(&status.connects);
+    out->stats_sent = atomic_load(&status.stats_sent);
+    out->stats_dropped = atomic_load(&status.stats_dropped);
+    out->requests_done = atomic_load(&status.requests_done);
+    out->requests_timed_out = atomic_load(&status.requests_timed_out);
+    out->protocol_errors = atomic_load(&status.protocol_errors);
+}

@@ -1,0 +1,110 @@
+/*
+ * client/gc_internal.h — what object.c, gc.c and weakref.c share: the GC header, its state bits, the hooks the
+ * object lifecycle calls into the collector and the weak reference table.
+ *
+ * The GC header sits in front of every object of a MS_TYPE_GC type; the block returned by the allocator starts
+ * with it (so tracing, keyed by block address, sees the header address):
+ *
+ *     block (16-aligned)
+ *     +--------------------------------------------------------------+
+ *     | next   next header in the generation list | UNREACHABLE(b0)  |  0 <=> untracked
+ *     | prev   prev header | COLLECTING(b1) | FINALIZED(b0)          |  during a collection: gc_refs << 2 | bits
+ *     +--------------------------------------------------------------+  <- ms_object * (MS__GC_OBJ)
+ *     | refcnt                                                       |
+ *     | type | HAS_WEAKREFS(b0)                                     |
+ *     +--------------------------------------------------------------+
+ *     | the type's fields ...                                        |
+ *
+ * State bits (CPython 3.8+'s PyGC_Head, same meaning):
+ *   FINALIZED    finalize() already ran on this object; it never runs again. Survives untracking.
+ *   COLLECTING   the object belongs to the generations being collected; the upper bits of prev hold gc_refs
+ *                instead of a pointer. Set by update_refs, cleared once move_unreachable proves it reachable.
+ *   UNREACHABLE  (in next) the object sits in the unreachable list built by move_unreachable; cleared by the
+ *                collector's next walk over that list (ms__gc_list_remove copes with it meanwhile).
+ * Between collections every tracked object has next != 0, a real prev pointer and only FINALIZED possibly set.
+ */
+#ifndef MEMSCOPE_CLIENT_GC_INTERNAL_H
+#define MEMSCOPE_CLIENT_GC_INTERNAL_H
+
+#ifndef MS_BUILDING_LIBRARY
+#  error "client/gc_internal.h is private to libmemscope"
+#endif
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <memscope/object.h>
+#include <memscope/weakref.h>
+
+typedef struct ms__gc_head {
+    uintptr_t next;
+    uintptr_t prev;
+} ms__gc_head;
+
+_Static_assert(sizeof(ms__gc_head) % 16 == 0, "the GC header must keep objects 16-byte aligned");
+
+#define MS__GC_HEAD(o) ((ms__gc_head *)(o) - 1)
+#define MS__GC_OBJ(g) ((ms_object *)((ms__gc_head *)(g) + 1))
+
+#define MS__GC_PREV_FINALIZED ((uintptr_t)1)
+#define MS__GC_PREV_COLLECTING ((uintptr_t)2)
+#define MS__GC_PREV_SHIFT 2
+#define MS__GC_PREV_PTR_MASK (~(uintptr_t)3)
+#define MS__GC_NEXT_UNREACHABLE ((uintptr_t)1)
+
+static inline bool ms__is_gc(const ms_object *o) { return (ms_type_of(o)->flags & MS_TYPE_GC) != 0; }
+static inline bool ms__gc_head_tracked(const ms__gc_head *g) { return g->next != 0; }
+static inline bool ms__gc_head_collecting(const ms__gc_head *g) { return (g->prev & MS__GC_PREV_COLLECTING) != 0; }
+
+/* Unlinks g from the doubly linked list it is in and marks it untracked. O(1). The list may carry UNREACHABLE
+ * tags (the collector's delete_garbage removes them as it goes): each remaining node keeps its own tag. */
+static inline void ms__gc_list_remove(ms__gc_head *g)
+{
+    ms__gc_head *prev = (ms__gc_head *)(g->prev & MS__GC_PREV_PTR_MASK);
+    ms__gc_head *next = (ms__gc_head *)(g->next & ~MS__GC_NEXT_UNREACHABLE);
+    prev->next = (prev->next & MS__GC_NEXT_UNREACHABLE) | (uintptr_t)next;
+    next->prev = (next->prev & ~MS__GC_PREV_PTR_MASK) | (uintptr_t)prev;
+    g->next = 0;
+    g->prev &= MS__GC_PREV_FINALIZED;
+}
+
+/* ---- gc.c ----------------------------------------------------------------------------------------------- */
+/* Counts one more tracked allocation and runs the automatic collection it may trigger (before the new object
+ * exists, as CPython's _PyObject_GC_Link). */
+void ms__gc_on_alloc(void);
+/* count[i] of gc.get_count(); [0] is updated inline on every tracked deallocation. */
+extern _Atomic int ms__gc_counts[3];
+/* Counts one tracked deallocation (never below 0, as CPython). */
+static inline void ms__gc_on_free(void)
+{
+    int c = atomic_load_explicit(&ms__gc_counts[0], memory_order_relaxed);
+    if (c > 0)
+        atomic_store_explicit(&ms__gc_counts[0], c - 1, memory_order_relaxed);
+}
+/* Appends the tracked-to-be object to generation 0. */
+void ms__gc_link(ms_object *o);
+
+/* ---- weakref.c ------------------------------------------------------------------------------------------ */
+/* Weak references waiting for their callback, in call order, each holding a reference to itself. */
+typedef struct ms__wr_pending {
+    ms_weakref *head;
+    ms_weakref **tail; /* &head when empty */
+} ms__wr_pending;
+#define MS__WR_PENDING_INIT(p) ((p)->head = NULL, (p)->tail = &(p)->head)
+/*
+ * Clears every weak reference to o (their referent becomes NULL, o loses MS__OBJ_HAS_WEAKREFS) and appends
+ * those that have a callback, with a new reference each, to *pending (newest weak reference first). When
+ * skip_collecting is set, weak references that are themselves being collected get no callback (CPython's rule).
+ * Cannot fail. O(weak references to o).
+ */
+void ms__weakref_detach_all(ms_object *o, ms__wr_pending *pending, bool skip_collecting);
+/* Runs the pending callbacks in order and drops their references; returns how many weak references died when
+ * their reference was dropped. */
+size_t ms__weakref_run_pending(ms__wr_pending *pending);
+
+/* ---- object.c ------------------------------------------------------------------------------------------- */
+/* Drops the references o owns: its type's clear, or the ref_offsets fields. */
+void ms__object_clear(ms_object *o);
+
+#endif /* MEMSCOPE_CLIENT_GC_INTERNAL_H */

@@ -1,0 +1,381 @@
+/*
+ * trace_table.c — the tracer's live table of traces, block address -> (size, traceback id), and the tracer's
+ * memory accounting.
+ *
+ * Both run inside the allocation hooks, so they take their memory from libc (never from the memscope heap) and
+ * every byte is counted for ms_trace_get_memory().
+ *
+ * Traces: block address -> (size, traceback id), in page records found through a small directory; see the
+ * comment of the Traces section for why and for its invariants. The tracebacks are in trace_tracebacks.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <memscope/mem.h>
+
+#include "trace_internal.h"
+
+/* ---- The tracer's own memory ------------------------------------------------------------------------------ */
+
+static ms__counter mem_usage;
+
+void *ms__trace_mem_calloc(size_t n)
+{
+    void *p = calloc(1, n);
+    if (p)
+        MS__STAT_ADD(mem_usage, n);
+    return p;
+}
+
+void *ms__trace_mem_realloc(void *p, size_t old_n, size_t new_n)
+{
+    void *q = realloc(p, new_n);
+    if (q) {
+        MS__STAT_SUB(mem_usage, old_n);
+        MS__STAT_ADD(mem_usage, new_n);
+    }
+    return q;
+}
+
+void ms__trace_mem_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    free(p);
+    MS__STAT_SUB(mem_usage, n);
+}
+
+size_t ms__trace_mem_usage(void) { return (size_t)MS__STAT_GET(mem_usage); }
+
+/* ---- Traces ---------------------------------------------------------------------------------------------- */
+
+/*
+ * Blocks are 16-byte aligned (MS_ALIGNMENT), so an address is a page number (p >> PAGE_SHIFT) and a grain
+ * (which 16-byte slot of the page). A page record holds the trace of every grain of one 4 KiB page, and a
+ * directory (open addressing, Fibonacci hashing of the page number, backward-shift deletion) finds the record.
+ * Why not one hash table of addresses: consecutive allocations sit next to each other (a pool hands out its
+ * blocks in address order), and here they land in the same record, usually the one remembered from the
+ * previous call, so tracing a loop touches a few cache lines sequentially instead of one random line of a
+ * multi-megabyte table per call.
+ *   Invariants: rec->live == number of grains with tb1 != 0; a record is in the directory iff live > 0;
+ *               every directory entry sits in the probe run from its home slot with no empty slot in between;
+ *               dir_count * 2 <= dir_cap.
+ * Sizes are stored in 32 bits; the rare block of 4 GiB or more stores BIG_SIZE and its size in `big`.
+ */
+#define PAGE_SHIFT 12
+#define GRAIN_SHIFT 4
+#define GRAINS (1u << (PAGE_SHIFT - GRAIN_SHIFT))
+#define BIG_SIZE UINT32_MAX
+#define MAX_SPARE_RECS 16
+
+_Static_assert(MS_ALIGNMENT == 1 << GRAIN_SHIFT, "one grain per aligned block start");
+
+typedef struct page_rec {
+    uintptr_t page;       /* address >> PAGE_SHIFT */
+    uint32_t live;        /* grains holding a trace */
+    uint32_t tb1[GRAINS]; /* traceback id + 1; 0: no trace at this grain */
+    uint32_t size[GRAINS];
+    struct page_rec *next_spare;
+} page_rec;
+
+static page_rec **dir;
+static size_t dir_cap, dir_count; /* dir_cap: power of two or 0 */
+static unsigned dir_shift;        /* 64 - log2(dir_cap) */
+static page_rec *last_rec;        /* the record used last, or NULL; always in the directory */
+static page_rec *spare_recs;      /* emptied records kept for reuse (allocation churn at a page's edge) */
+static unsigned spare_count;
+static size_t traces_count;
+
+typedef struct big_size {
+    uintptr_t ptr;
+    size_t size;
+} big_size;
+static big_size *big;
+static size_t big_len, big_cap;
+
+static inline size_t dir_home(uintptr_t page, unsigned shift)
+{
+    return (size_t)(((uint64_t)page * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+}
+
+static page_rec *dir_find(uintptr_t page)
+{
+    if (last_rec && last_rec->page == page)
+        return last_rec;
+    if (!dir_count)
+        return NULL;
+    size_t mask = dir_cap - 1;
+    for (size_t i = dir_home(page, dir_shift);; i = (i + 1) & mask) {
+        if (!dir[i])
+            return NULL;
+        if (dir[i]->page == page)
+            return last_rec = dir[i];
+    }
+}
+
+static void dir_place(page_rec **d, size_t mask, unsigned shift, page_rec *r)
+{
+    size_t i = dir_home(r->page, shift);
+    while (d[i])
+        i = (i + 1) & mask;
+    d[i] = r;
+}
+
+static bool dir_grow(void)
+{
+    size_t cap = dir_cap ? dir_cap * 2 : 256;
+    page_rec **d = ms__trace_mem_calloc(cap * sizeof *d);
+    if (!d)
+        return false;
+    unsigned shift = 64u - (unsigned)__builtin_ctzll(cap);
+    for (size_t i = 0; i < dir_cap; i++)
+        if (dir[i])
+            dir_place(d, cap - 1, shift, dir[i]);
+    ms__trace_mem_free(dir, dir_cap * sizeof *dir);
+    dir = d;
+    dir_cap = cap;
+    dir_shift = shift;
+    return true;
+}
+
+/* A new empty record for page, in the directory; NULL when out of memory. */
+static page_rec *rec_add(uintptr_t page)
+{
+    if ((dir_count + 1) * 2 > dir_cap && !dir_grow())
+        return NULL;
+    page_rec *r = spare_recs;
+    if (r) {
+        spare_recs = r->next_spare;
+        spare_count--;
+        memset(r->tb1, 0, sizeof r->tb1);
+    } else if (!(r = ms__trace_mem_calloc(sizeof *r))) {
+        return NULL;
+    }
+    r->page = page;
+    r->live = 0;
+    dir_place(dir, dir_cap - 1, dir_shift, r);
+    dir_count++;
+    return last_rec = r;
+}
+
+/* Takes the empty record r out of the directory (backward shift, as in ms__traces_remove's comment) and keeps
+ * it as a spare or frees it. */
+static void rec_drop(page_rec *r)
+{
+    size_t mask = dir_cap - 1;
+    size_t hole = dir_home(r->page, dir_shift);
+    while (dir[hole] != r)
+        hole = (hole + 1) & mask;
+    /* Pull later members of the run into the hole when the hole lies on their probe path (between their home
+     * slot and their current slot, cyclically), then move the hole to where they were. */
+    for (size_t j = (hole + 1) & mask; dir[j]; j = (j + 1) & mask) {
+        size_t home = dir_home(dir[j]->page, dir_shift);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            dir[hole] = dir[j];
+            hole = j;
+        }
+    }
+    dir[hole] = NULL;
+    dir_count--;
+    if (last_rec == r)
+        last_rec = NULL;
+    if (spare_count < MAX_SPARE_RECS) {
+        r->next_spare = spare_recs;
+        spare_recs = r;
+        spare_count++;
+    } else {
+        ms__trace_mem_free(r, sizeof *r);
+    }
+}
+
+static size_t *big_slot(uintptr_t ptr)
+{
+    for (size_t i = 0; i < big_len; i++)
+        if (big[i].ptr == ptr)
+            return &big[i].size;
+    return NULL;
+}
+
+static void big_forget(uintptr_t ptr)
+{
+    size_t *sz = big_slot(ptr);
+    if (sz) {
+        big_size *b = (big_size *)((char *)sz - offsetof(big_size, size));
+        *b = big[--big_len];
+    }
+}
+
+static size_t stored_size(const page_rec *r, unsigned g)
+{
+    if (MS_LIKELY(r->size[g] != BIG_SIZE))
+        return r->size[g];
+    size_t *sz = big_slot((r->page << PAGE_SHIFT) | ((uintptr_t)g << GRAIN_SHIFT));
+    return sz ? *sz : BIG_SIZE;
+}
+
+/* Stores size for ptr at grain g of r; false when a big size could not be recorded. */
+static bool store_size(page_rec *r, unsigned g, uintptr_t ptr, size_t size)
+{
+    if (MS_LIKELY(size < BIG_SIZE)) {
+        r->size[g] = (uint32_t)size;
+        return true;
+    }
+    size_t *sz = big_slot(ptr);
+    if (!sz) {
+        if (big_len == big_cap) {
+            size_t cap = big_cap ? big_cap * 2 : 8;
+            big_size *b = ms__trace_mem_realloc(big, big_cap * sizeof *big, cap * sizeof *big);
+            if (!b)
+                return false;
+            big = b;
+            big_cap = cap;
+        }
+        big[big_len] = (big_size){.ptr = ptr};
+        sz = &big[big_len++].size;
+    }
+    *sz = size;
+    r->size[g] = BIG_SIZE;
+    return true;
+}
+
+bool ms__traces_put(uintptr_t ptr, size_t size, uint32_t tb, bool *replaced, size_t *old_size)
+{
+    if (MS_UNLIKELY(ptr & ((1u << GRAIN_SHIFT) - 1)))
+        return false; /* not a block start of ours: cannot be represented */
+    uintptr_t page = ptr >> PAGE_SHIFT;
+    unsigned g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
+    page_rec *r = dir_find(page);
+    if (!r && !(r = rec_add(page)))
+        return false;
+    bool had = r->tb1[g] != 0;
+    size_t old = had ? stored_size(r, g) : 0;
+    bool old_big = had && r->size[g] == BIG_SIZE;
+    /* store_size() fails only before writing anything: an older record stays whole for the caller to drop. */
+    if (MS_UNLIKELY(!store_size(r, g, ptr, size))) {
+        if (r->live == 0)
+            rec_drop(r);
+        return false;
+    }
+    if (MS_UNLIKELY(old_big && size < BIG_SIZE))
+        big_forget(ptr);
+    if (!had) {
+        r->live++;
+        traces_count++;
+    }
+    r->tb1[g] = tb + 1;
+    *replaced = had;
+    *old_size = old;
+    return true;
+}
+
+bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out)
+{
+    if (ptr & ((1u << GRAIN_SHIFT) - 1))
+        return false;
+    page_rec *r = dir_find(ptr >> PAGE_SHIFT);
+    unsigned g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
+    if (!r || !r->tb1[g])
+        return false;
+    *out = (ms__trace_entry){.ptr = ptr, .size = stored_size(r, g), .tb = r->tb1[g] - 1};
+    return true;
+}
+
+bool ms__traces_remove(uintptr_t ptr, size_t *size)
+{
+    if (ptr & ((1u << GRAIN_SHIFT) - 1))
+        return false;
+    page_rec *r = dir_find(ptr >> PAGE_SHIFT);
+    unsigned g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
+    if (!r || !r->tb1[g])
+        return false;
+    *size = stored_size(r, g);
+    if (MS_UNLIKELY(r->size[g] == BIG_SIZE))
+        big_forget(ptr);
+    r->tb1[g] = 0;
+    traces_count--;
+    if (--r->live == 0)
+        rec_drop(r);
+    return true;
+}
+
+void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *arg)
+{
+    for (size_t i = 0; i < dir_cap; i++) {
+        const page_rec *r = dir[i];
+        for (unsigned g = 0; r && g < GRAINS; g++) {
+            if (!r->tb1[g])
+                continue;
+            ms__trace_entry e = {.ptr = (r->page << PAGE_SHIFT) | ((uintptr_t)g << GRAIN_SHIFT),
+                                 .size = stored_size(r, g), .tb = r->tb1[g] - 1};
+            fn(&e, arg);
+        }
+    }
+}
+
+size_t ms__traces_count(void) { return traces_count; }
+
+void ms__traces_clear(bool release)
+{
+    for (size_t i = 0; i < dir_cap; i++) {
+        page_rec *r = dir[i];
+        if (!r)
+            continue;
+        dir[i] = NULL;
+        if (!release && spare_count < MAX_SPARE_RECS) {
+            r->next_spare = spare_recs;
+            spare_recs = r;
+            spare_count++;
+        } else {
+            ms__trace_mem_free(r, sizeof *r);
+        }
+    }
+    dir_count = 0;
+    traces_count = 0;
+    last_rec = NULL;
+    big_len = 0;
+    if (release) {
+        while (spare_recs) {
+            page_rec *r = spare_recs;
+            spare_recs = r->next_spare;
+            ms__trace_mem_free(r, sizeof *r);
+        }
+        spare_count = 0;
+        ms__trace_mem_free(dir, dir_cap * sizeof *dir);
+        dir = NULL;
+        dir_cap = 0;
+        dir_shift = 0;
+        ms__trace_mem_free(big, big_cap * sizeof *big);
+        big = NULL;
+        big_cap = 0;
+    }
+}
+
+bool ms__traces_valid(uint32_t ntb)
+{
+    size_t live = 0, recs = 0, mask = dir_cap - 1;
+    bool last_ok = last_rec == NULL; /* the remembered record must be in the directory */
+    for (size_t i = 0; i < dir_cap; i++) {
+        const page_rec *r = dir[i];
+        if (!r)
+            continue;
+        recs++;
+        last_ok = last_ok || r == last_rec;
+        /* Reachable: no empty slot between the record's home and its slot. */
+        for (size_t j = dir_home(r->page, dir_shift); j != i; j = (j + 1) & mask)
+            if (!dir[j])
+                return false;
+        uint32_t n = 0;
+        for (unsigned g = 0; g < GRAINS; g++) {
+            if (!r->tb1[g])
+                continue;
+            n++;
+            if (r->tb1[g] - 1 >= ntb)
+                return false;
+        }
+        if (n == 0 || n != r->live)
+            return false;
+        live += n;
+    }
+    return recs == dir_count && live == traces_count && dir_count * 2 <= dir_cap && last_ok;
+}

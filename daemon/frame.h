@@ -1,0 +1,100 @@
+/*
+ * daemon/frame.h — the wire protocol's frames and messages (docs/PROTOCOL.md), as pure functions.
+ *
+ * Nothing here does I/O, touches the loop or keeps state between calls: the decoder takes a byte buffer and says
+ * what is at its start. That makes the whole protocol surface fuzzable in isolation (issue 8) and lets the test
+ * agent and any future agent reuse the same rules.
+ */
+#ifndef MEMSCOPE_DAEMON_FRAME_H
+#define MEMSCOPE_DAEMON_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define MSD_FRAME_HEADER 4u
+#define MSD_FRAME_MAX (1u << 20) /* largest payload accepted, in bytes */
+
+/*
+ * Looks at buf[0..len) for one frame whose payload is at most max bytes.
+ * Returns:
+ *   > 0        a whole frame is there: the return value is its size (header + payload) and
+ *              *payload / *payload_len point into buf;
+ *   0          more bytes are needed (len < 4, or the payload is not complete);
+ *   -EMSGSIZE  the header announces 0 bytes or more than max: the stream cannot be resynchronized.
+ * O(1); never reads past buf[len).
+ */
+long msd_frame_decode(const uint8_t *buf, size_t len, size_t max, const uint8_t **payload, size_t *payload_len);
+
+/* Writes the 4-byte header for a payload of len bytes (len <= MSD_FRAME_MAX). */
+void msd_frame_header(uint8_t out[MSD_FRAME_HEADER], size_t len);
+
+typedef enum msd_msg_type {
+    MSD_MSG_UNKNOWN = 0, /* a well-formed message of a type this daemon does not know: ignored */
+    MSD_MSG_HELLO,
+    MSD_MSG_STATS,
+    MSD_MSG_REPLY,
+    MSD_MSG_BYE,
+} msd_msg_type;
+
+/* A parsed, validated message. `json` is the whole payload and owns every pointer below. */
+typedef struct msd_msg {
+    msd_msg_type type;
+    cJSON *json;
+    const char *raw;       /* the payload text (borrowed from the caller's buffer) and its length */
+    size_t raw_len;
+    /* hello */
+    int protocol;          /* the version the agent asked for (checked by the caller, to answer "refused") */
+    int64_t pid;
+    const char *app;
+    const char *library;   /* may be NULL */
+    const cJSON *argv;     /* array of strings or NULL */
+    int64_t interval_ms;   /* 0 if not given */
+    /* reply */
+    uint64_t id;
+    int ok;
+    const cJSON *result;   /* ok: the result (may be NULL); !ok: NULL */
+    const char *error;     /* !ok: the message */
+} msd_msg;
+
+/*
+ * Parses and validates one payload. On success returns 0 and fills *out (free with msd_msg_free). On failure
+ * returns -EPROTO with a reason in err (always NUL-terminated) and *out holds nothing to free.
+ * Checks: UTF-8 JSON object with nothing after it, no NUL bytes, a string "type", and for known types the
+ * members and JSON types listed in docs/PROTOCOL.md. Cost: one cJSON parse, O(len).
+ */
+int msd_msg_parse(const uint8_t *payload, size_t len, msd_msg *out, char *err, size_t errlen);
+void msd_msg_free(msd_msg *m);
+
+/* A byte range [start, end) of a payload. */
+typedef struct msd_span {
+    size_t start, end;
+} msd_span;
+
+/*
+ * Finds the top-level members of a JSON object text[0..len): span i covers member i's `"key": value` text, in
+ * document order (the order of cJSON's children of the same text). Returns the number of members, or -E2BIG when
+ * there are more than max, or -EPROTO when the text is not one JSON object. Meant for text that cJSON accepted;
+ * on any other input it still never reads outside text[0..len). O(len).
+ * The registry uses it to build each app's cached document by copying the agent's own bytes: no re-printing of
+ * numbers, which is most of what a cJSON_Print of a stats message costs.
+ */
+long msd_json_members(const char *text, size_t len, msd_span *spans, size_t max);
+
+/* The main series of one stats message, the part the history keeps (missing members read as 0). */
+typedef struct msd_sample {
+    double t;              /* monotonic receive time, seconds (the API converts to wall time on output) */
+    double pool_bytes;     /* heap.pool_bytes_in_use */
+    double system_bytes;   /* heap.system_bytes_in_use */
+    double objects_alive;  /* refcount.objects_alive */
+    double collections[3]; /* gc.generations[i].collections */
+    double pause_total_ns; /* gc.pause_total_ns */
+    double pause_max_ns;   /* gc.pause_max_ns */
+    double garbage;        /* gc.garbage */
+} msd_sample;
+
+/* Reads the main series from a validated stats message (t is left to the caller). Can't fail. */
+void msd_sample_from_stats(const cJSON *stats, msd_sample *out);
+
+#endif /* MEMSCOPE_DAEMON_FRAME_H */

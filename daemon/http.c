@@ -1,0 +1,429 @@
+/*
+ * daemon/http.c — libmicrohttpd inside the libuv loop. Entry points: msd_http_start(), on_request().
+ *
+ * How MHD and libuv share the work (one thread, no locks):
+ *   - MHD runs in "external epoll" mode (MHD_USE_EPOLL without an internal thread). All of its sockets live in
+ *     one epoll fd, which is itself pollable: a uv_poll watches it for readability and calls MHD_run().
+ *   - After every MHD_run() we ask MHD_get_timeout() when MHD wants to run again (connection timeouts, data it
+ *     has buffered but not processed) and arm a uv_timer for it. MHD's contract is exactly this pair.
+ *   - A request that needs an app (POST gc, trace/top, ...) is handed to api.c, which forwards it over ipc.c and
+ *     answers later. Meanwhile the connection is suspended (MHD_suspend_connection). When the answer comes (from
+ *     an ipc read or deadline callback, on the loop), we store it, MHD_resume_connection() and arm the timer for
+ *     0 ms; MHD then calls on_request() again for that connection and we queue the stored answer. MHD is never
+ *     re-entered from inside one of its own callbacks.
+ * The registry is therefore only ever touched from the loop thread, by ipc.c and by on_request() via api.c.
+ *
+ * Checks made here, before api.c sees a request: the Host header must name the bound address or localhost
+ * (DNS rebinding), every POST must carry "Authorization: Bearer <token>", bodies are limited to
+ * MSD_API_BODY_MAX bytes, and only GET, HEAD and POST exist. No CORS headers are ever sent, so browsers keep other
+ * origins from reading the API.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <uv.h>
+
+#include "api.h"
+#include "assets.h"
+#include "http.h"
+#include "token.h"
+
+typedef struct req {
+    struct msd_http *h;
+    struct MHD_Connection *conn;
+    char *body;
+    size_t len, cap;
+    bool authorized;
+    bool too_big;
+    bool suspended;
+    bool done;          /* the answer below is ready */
+    int status;
+    msd_blob *answer;
+    struct req *prev, *next; /* suspended list */
+} req;
+
+typedef struct msd_http {
+    msd_daemon *d;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int port;
+    char bound[INET6_ADDRSTRLEN + 2]; /* the bound address as it appears in a Host header ("[::1]" for IPv6) */
+    bool wildcard;                    /* bound to 0.0.0.0 or :: */
+    req *suspended;
+    bool started;
+} msd_http;
+
+/* ---- Driving MHD from the loop ------------------------------------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t);
+
+static void schedule(msd_http *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+        uv_timer_start(&h->timer, on_timer, ms > 3600000 ? 3600000 : (uint64_t)ms, 0);
+    else
+        uv_timer_stop(&h->timer);
+}
+
+static void run_mhd(msd_http *h)
+{
+    MHD_run(h->mhd);
+    schedule(h);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    run_mhd(p->data);
+}
+
+/* ---- Answers ------------------------------------------------------------------------------------------------- */
+
+static void blob_free(void *cls)
+{
+    msd_blob_unref(cls);
+}
+
+/* Queues blob b (consumed) as a JSON answer; b == NULL (out of memory) sends a static 500. */
+static enum MHD_Result send_blob(struct MHD_Connection *mc, int status, msd_blob *b)
+{
+    static char oom[] = "{\"error\":\"out of memory\"}";
+    struct MHD_Response *r;
+    if (b) {
+        r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b);
+    } else {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        r = MHD_create_response_from_buffer(sizeof(oom) - 1, oom, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r) {
+        msd_blob_unref(b);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *mc, int status, const char *msg)
+{
+    return send_blob(mc, status, msd_api_error(msg));
+}
+
+/* Called by api.c (from the loop, later) with the answer to a suspended request. */
+static void on_answer(void *ctx, int status, msd_blob *body)
+{
+    req *r = ctx;
+    r->status = status;
+    r->answer = body;
+    r->done = true;
+    if (!r->suspended)
+        return;
+    msd_http *h = r->h;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->suspended = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->suspended = false;
+    MHD_resume_connection(r->conn);
+    uv_timer_start(&h->timer, on_timer, 0, 0); /* run MHD soon, not from inside whoever called us */
+}
+
+/* ---- Requests ------------------------------------------------------------------------------------------------ */
+
+static const char *get_arg(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* True when the Host header names us: localhost, a loopback literal or the bound address, with our port or
+ * none. With a wildcard bind any IP literal is fine (DNS rebinding needs a host *name*). */
+static bool host_allowed(const msd_http *h, const char *host)
+{
+    if (!host || !host[0] || strlen(host) > 300)
+        return false;
+    char name[304];
+    const char *port = NULL;
+    if (host[0] == '[') {
+        const char *close = strchr(host, ']');
+        if (!close)
+            return false;
+        memcpy(name, host, (size_t)(close - host) + 1);
+        name[close - host + 1] = '\0';
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0')
+            return false;
+    } else {
+        const char *colon = strchr(host, ':');
+        size_t n = colon ? (size_t)(colon - host) : strlen(host);
+        memcpy(name, host, n);
+        name[n] = '\0';
+        port = colon ? colon + 1 : NULL;
+    }
+    if (port) {
+        char *end;
+        long p = strtol(port, &end, 10);
+        if (*port == '\0' || *end != '\0' || p != h->port)
+            return false;
+    }
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 || strcmp(name, "[::1]") == 0 ||
+        strcmp(name, h->bound) == 0)
+        return true;
+    if (h->wildcard) {
+        unsigned char buf[sizeof(struct in6_addr)];
+        char inner[304];
+        size_t n = strlen(name);
+        if (name[0] == '[' && n > 2) {
+            memcpy(inner, name + 1, n - 2);
+            inner[n - 2] = '\0';
+            return inet_pton(AF_INET6, inner, buf) == 1;
+        }
+        return inet_pton(AF_INET, name, buf) == 1;
+    }
+    return false;
+}
+
+static enum MHD_Result dispatch(msd_http *h, struct MHD_Connection *mc, req *r, const char *url, const char *method)
+{
+    msd_api_req q = {
+        .method = method, .path = url, .arg = get_arg, .arg_ctx = mc,
+        .body = r->body, .body_len = r->len, .authorized = r->authorized,
+    };
+    int status;
+    msd_blob *body;
+    if (msd_api_handle(h->d, &q, &status, &body, on_answer, r))
+        return send_blob(mc, status, body);
+    /* Waiting on an app: on_answer() resumes us. */
+    r->suspended = true;
+    r->prev = NULL;
+    r->next = h->suspended;
+    if (h->suspended)
+        h->suspended->prev = r;
+    h->suspended = r;
+    MHD_suspend_connection(mc);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    msd_http *h = cls;
+    req *r = *con_cls;
+    if (r && r->done) { /* resumed with the app's answer */
+        msd_blob *b = r->answer;
+        r->answer = NULL;
+        return send_blob(mc, r->status, b);
+    }
+    if (!r) { /* first call: the headers are in */
+        if (!host_allowed(h, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+            return send_error(mc, MHD_HTTP_FORBIDDEN, "Host header not allowed: use localhost or the bound address");
+        bool post = strcmp(method, "POST") == 0;
+        if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            return send_error(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+        if (!post && msd_web_owns(url)) /* the dashboard's files and its event stream: assets.c, events.c */
+            return (enum MHD_Result)msd_web_answer(h->d, mc, url, method);
+        bool authorized = msd_token_check(
+            h->d->token, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+        if (post && !authorized)
+            return send_error(mc, MHD_HTTP_UNAUTHORIZED, "missing or wrong token: send Authorization: Bearer <token>");
+        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (post && cl && strtoull(cl, NULL, 10) > MSD_API_BODY_MAX)
+            return send_error(mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return send_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        r->h = h;
+        r->conn = mc;
+        r->authorized = authorized;
+        *con_cls = r;
+        if (!post)
+            return dispatch(h, mc, r, url, method);
+        return MHD_YES;
+    }
+    if (*upload_size) { /* a piece of the body */
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->too_big || r->len + n > MSD_API_BODY_MAX) {
+            r->too_big = true;
+            return MHD_YES; /* keep reading and dropping; answer 413 at the end */
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t ncap = r->cap ? r->cap : 1024;
+            while (ncap < r->len + n + 1)
+                ncap *= 2;
+            char *nb = realloc(r->body, ncap);
+            if (!nb)
+                return MHD_NO; /* out of memory: drop the connection */
+            r->body = nb;
+            r->cap = ncap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return send_error(mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    return dispatch(h, mc, r, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    req *r = *con_cls;
+    if (!r)
+        return;
+    /* MHD never completes a suspended connection (we resume them all before stopping), so r is off the list. */
+    msd_blob_unref(r->answer);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* ---- Start and stop ------------------------------------------------------------------------------------------ */
+
+/* Creates, binds and listens on the HTTP socket ourselves: clear errors, and port 0 works. */
+static int listen_socket(msd_http *h, const char *host, int port, int *family)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    const char *name = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (inet_pton(AF_INET, name, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*s4);
+        snprintf(h->bound, sizeof(h->bound), "%s", name);
+        h->wildcard = s4->sin_addr.s_addr == htonl(INADDR_ANY);
+    } else if (inet_pton(AF_INET6, name, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*s6);
+        snprintf(h->bound, sizeof(h->bound), "[%s]", name);
+        h->wildcard = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+    } else {
+        msd_log("--http: \"%s\" is not a numeric IPv4/IPv6 address or localhost", host);
+        return -EINVAL;
+    }
+    *family = ss.ss_family;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0) {
+        int e = errno;
+        if (e == EADDRINUSE)
+            msd_log("cannot listen on %s:%d: the port is in use (another memscoped? choose one with --http ADDR:PORT)",
+                    h->bound, port);
+        else
+            msd_log("cannot listen on %s:%d: %s", h->bound, port, strerror(e));
+        close(fd);
+        return -e;
+    }
+    sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    h->port = ntohs(ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port);
+    return fd;
+}
+
+int msd_http_start(msd_daemon *d, int *port)
+{
+    msd_http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->d = d;
+    int family = AF_INET;
+    int fd = listen_socket(h, d->cfg.http_host, d->cfg.http_port, &family);
+    if (fd < 0) {
+        free(h);
+        return fd;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.http_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)d->cfg.http_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                              MHD_OPTION_END);
+    if (!h->mhd) {
+        msd_log("cannot start the HTTP server (libmicrohttpd)");
+        close(fd);
+        free(h);
+        return -EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    int rc = info ? uv_poll_init(d->loop, &h->poll, info->epoll_fd) : -EIO;
+    if (rc < 0) {
+        msd_log("cannot watch the HTTP server's epoll fd: %s", rc == -EIO ? "no fd" : uv_strerror(rc));
+        MHD_stop_daemon(h->mhd);
+        free(h);
+        return rc;
+    }
+    h->poll.data = h;
+    uv_timer_init(d->loop, &h->timer);
+    h->timer.data = h;
+    uv_poll_start(&h->poll, UV_READABLE, on_poll);
+    h->started = true;
+    d->http = h;
+    schedule(h);
+    *port = h->port;
+    return 0;
+}
+
+void msd_http_stop(msd_daemon *d)
+{
+    msd_http *h = d->http;
+    if (!h || !h->started)
+        return;
+    h->started = false;
+    /* ipc has failed every app request by now, which answered and resumed their connections; anything left
+     * gets 503 so that no connection is suspended when MHD stops. */
+    while (h->suspended)
+        on_answer(h->suspended, 503, msd_api_error("daemon shutting down"));
+    MHD_run(h->mhd); /* queue the answers of resumed connections */
+    /* Stop watching the epoll fd before MHD closes it. */
+    uv_close((uv_handle_t *)&h->poll, NULL);
+    uv_close((uv_handle_t *)&h->timer, NULL);
+    MHD_stop_daemon(h->mhd); /* also closes the listening socket */
+    h->mhd = NULL;
+}
+
+void msd_http_wake(msd_daemon *d)
+{
+    msd_http *h = d->http;
+    if (h && h->started)
+        uv_timer_start(&h->timer, on_timer, 0, 0); /* as on_answer(): MHD runs on the next loop turn */
+}
+
+void msd_http_free(msd_daemon *d)
+{
+    free(d->http);
+    d->http = NULL;
+}

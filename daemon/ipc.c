@@ -1,0 +1,421 @@
+/*
+ * daemon/ipc.c — the Unix socket server for apps. See ipc.h; the protocol is docs/PROTOCOL.md.
+ * Read on_read() first: every byte an app sends goes through it. Requests to apps and their replies are in
+ * request.c; the structures both share are in ipc_internal.h.
+ *
+ * A connection's states:  accepted --hello--> app (registered) --close/EOF/protocol error--> closing -> freed.
+ * Invariants:
+ *   - c->app != NULL iff a valid hello was accepted and the connection is not closing; then c->app->conn == c.
+ *   - c->buf[0..len) holds bytes read but not yet decoded; it never holds a complete frame between reads.
+ *     When len == 0 reads go to the shared scratch buffer instead (see struct msd_ipc).
+ * A protocol error closes that connection only; the daemon never exits because of what an app sent.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MSD_IPC_PRIVATE
+#include "ipc_internal.h"
+
+typedef struct write_req {
+    uv_write_t req;
+    msd_conn *c;
+    size_t len;
+    uint8_t data[];
+} write_req;
+
+
+/* ---- Writing ------------------------------------------------------------------------------------------------ */
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    msd_conn *c = w->c;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        msd_conn_close(c, uv_strerror(status));
+    else if (c->close_after_write && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) == 0)
+        msd_conn_close(c, NULL);
+}
+
+int msd_conn_send(msd_conn *c, const cJSON *msg)
+{
+    if (c->closing)
+        return -ECONNRESET;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > WRITE_QUEUE_MAX)
+        return -ENOBUFS;
+    char *text = cJSON_PrintUnformatted(msg);
+    if (!text)
+        return -ENOMEM;
+    size_t n = strlen(text);
+    if (n > MSD_FRAME_MAX) {
+        free(text);
+        return -EMSGSIZE;
+    }
+    write_req *w = malloc(sizeof(*w) + MSD_FRAME_HEADER + n);
+    if (!w) {
+        free(text);
+        return -ENOMEM;
+    }
+    w->c = c;
+    w->len = MSD_FRAME_HEADER + n;
+    msd_frame_header(w->data, n);
+    memcpy(w->data + MSD_FRAME_HEADER, text, n);
+    free(text);
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_written);
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    return 0;
+}
+
+static void send_refused(msd_conn *c, const char *reason)
+{
+    cJSON *m = cJSON_CreateObject();
+    if (m && cJSON_AddStringToObject(m, "type", "refused") &&
+        cJSON_AddNumberToObject(m, "protocol", MSD_PROTOCOL_VERSION) && cJSON_AddStringToObject(m, "reason", reason) &&
+        msd_conn_send(c, m) == 0) {
+        cJSON_Delete(m);
+        c->close_after_write = true;
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        msd_log("refused an app: %s", reason);
+        return;
+    }
+    cJSON_Delete(m);
+    msd_conn_close(c, reason);
+}
+
+/* ---- Reading ------------------------------------------------------------------------------------------------ */
+
+static void handle_hello(msd_conn *c, msd_msg *m)
+{
+    char reason[160];
+    if (m->protocol != MSD_PROTOCOL_VERSION) {
+        snprintf(reason, sizeof(reason), "unsupported protocol version %d (this daemon speaks %d)", m->protocol,
+                 MSD_PROTOCOL_VERSION);
+        send_refused(c, reason);
+        return;
+    }
+    msd_app *app = msd_registry_add(c->d->reg, m);
+    if (!app) {
+        send_refused(c, "daemon out of memory");
+        return;
+    }
+    c->app = app;
+    app->conn = c;
+    cJSON *w = cJSON_CreateObject();
+    int rc = -ENOMEM;
+    if (w && cJSON_AddStringToObject(w, "type", "welcome") &&
+        cJSON_AddNumberToObject(w, "protocol", MSD_PROTOCOL_VERSION) &&
+        cJSON_AddStringToObject(w, "daemon", MSD_VERSION) && cJSON_AddNumberToObject(w, "app_id", (double)app->id))
+        rc = msd_conn_send(c, w);
+    cJSON_Delete(w);
+    if (rc < 0) {
+        msd_conn_close(c, "cannot send welcome");
+        return;
+    }
+    msd_log("app %llu connected: %s (pid %lld)", (unsigned long long)app->id, app->name, (long long)app->pid);
+}
+
+/* Handles one frame's payload. Closes the connection on a protocol error. */
+static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
+{
+    msd_msg m;
+    char err[160];
+    if (msd_msg_parse(p, n, &m, err, sizeof(err)) < 0) {
+        msd_conn_close(c, err);
+        return;
+    }
+    if (!c->app && m.type != MSD_MSG_HELLO) {
+        msd_conn_close(c, "first message is not hello");
+    } else {
+        switch (m.type) {
+        case MSD_MSG_HELLO:
+            if (c->app)
+                msd_conn_close(c, "second hello");
+            else
+                handle_hello(c, &m);
+            break;
+        case MSD_MSG_STATS:
+            if (msd_registry_stats(c->d->reg, c->app, &m, msd_now_mono(), msd_now_wall()) < 0)
+                msd_log("app %llu: out of memory while storing stats", (unsigned long long)c->app->id);
+            break;
+        case MSD_MSG_REPLY:
+            msd_requests_reply(c, &m);
+            break;
+        case MSD_MSG_BYE:
+            c->bye = true;
+            break;
+        case MSD_MSG_UNKNOWN:
+            break;
+        }
+    }
+    msd_msg_free(&m);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    msd_conn *c = h->data;
+    if (c->len == 0) {
+        *out = uv_buf_init((char *)c->d->ipc->scratch, READ_CHUNK);
+        return;
+    }
+    const size_t limit = MSD_FRAME_HEADER + MSD_FRAME_MAX + READ_CHUNK;
+    if (c->cap - c->len < READ_CHUNK && c->cap < limit) {
+        size_t ncap = c->cap ? c->cap * 2 : BUF_KEEP;
+        while (ncap - c->len < READ_CHUNK && ncap < limit)
+            ncap *= 2;
+        if (ncap > limit)
+            ncap = limit;
+        uint8_t *nb = realloc(c->buf, ncap);
+        if (nb) {
+            c->buf = nb;
+            c->cap = ncap;
+        }
+    }
+    /* By the invariant, buf never holds more than one incomplete frame (<= header + max), so at the limit there
+     * is always room; a 0-length buffer (out of memory) makes libuv report UV_ENOBUFS and we close. */
+    *out = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+/* Handles the whole frames at the start of data[0..len); returns how many bytes they took, or -1 when the
+ * connection was closed (protocol error or a handler's decision). */
+static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    while (!c->closing && !c->close_after_write) {
+        const uint8_t *p;
+        size_t n;
+        long r = msd_frame_decode(data + off, len - off, MSD_FRAME_MAX, &p, &n);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            msd_conn_close(c, "frame length is 0 or larger than 1 MiB");
+            return -1;
+        }
+        off += (size_t)r;
+        handle_payload(c, p, n);
+    }
+    return c->closing ? -1 : (long)off;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    msd_conn *c = s->data;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            msd_conn_close(c, c->len ? "connection ended in the middle of a frame" : (c->bye ? NULL : "connection lost"));
+        else
+            msd_conn_close(c, uv_strerror((int)nread));
+        return;
+    }
+    if (b->base == (char *)c->d->ipc->scratch) {
+        long used = handle_frames(c, c->d->ipc->scratch, (size_t)nread);
+        if (used < 0 || (size_t)used == (size_t)nread)
+            return;
+        /* Keep the partial frame: the connection's buffer is empty here (c->len == 0 when we lent scratch). */
+        size_t rest = (size_t)nread - (size_t)used;
+        if (c->cap < rest) {
+            size_t ncap = rest > BUF_KEEP ? rest : BUF_KEEP;
+            uint8_t *nb = realloc(c->buf, ncap);
+            if (!nb) {
+                msd_conn_close(c, "out of memory");
+                return;
+            }
+            c->buf = nb;
+            c->cap = ncap;
+        }
+        memcpy(c->buf, c->d->ipc->scratch + used, rest);
+        c->len = rest;
+        return;
+    }
+    c->len += (size_t)nread;
+    long used = handle_frames(c, c->buf, c->len);
+    if (used < 0)
+        return;
+    memmove(c->buf, c->buf + used, c->len - (size_t)used);
+    c->len -= (size_t)used;
+    if (c->len == 0 && c->cap > BUF_KEEP) { /* idle: give the big buffer back */
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+}
+
+/* ---- Connections -------------------------------------------------------------------------------------------- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    msd_conn *c = h->data;
+    free(c->buf);
+    free(c);
+}
+
+void msd_conn_close(msd_conn *c, const char *why)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    msd_ipc *ipc = c->d->ipc;
+    if (c->app) {
+        if (why)
+            msd_log("app %llu (%s, pid %lld) disconnected: %s", (unsigned long long)c->app->id, c->app->name,
+                    (long long)c->app->pid, why);
+        else
+            msd_log("app %llu (%s, pid %lld) disconnected", (unsigned long long)c->app->id, c->app->name,
+                    (long long)c->app->pid);
+        msd_registry_disconnect(c->d->reg, c->app);
+        c->app = NULL;
+    } else if (why) {
+        msd_log("closed a connection before hello: %s", why);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ipc->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ipc->nconns--;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    msd_requests_fail(ipc, c, -ECONNRESET);
+}
+
+static bool peer_allowed(uv_pipe_t *p)
+{
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (uv_fileno((uv_handle_t *)p, &fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    if (cred.uid != geteuid()) {
+        msd_log("refused a connection from uid %u (pid %d): only uid %u may connect", (unsigned)cred.uid,
+                (int)cred.pid, (unsigned)geteuid());
+        return false;
+    }
+    return true;
+}
+
+static void on_close_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    msd_daemon *d = server->data;
+    msd_ipc *ipc = d->ipc;
+    if (status < 0) {
+        msd_log("accept: %s", uv_strerror(status));
+        return;
+    }
+    msd_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        /* Accept and drop, or the listener would stay readable and spin. */
+        uv_pipe_t *tmp = malloc(sizeof(*tmp));
+        if (tmp && uv_pipe_init(d->loop, tmp, 0) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)tmp);
+            uv_close((uv_handle_t *)tmp, on_close_free);
+        } else {
+            free(tmp);
+        }
+        return;
+    }
+    uv_pipe_init(d->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->d = d;
+    c->accepted = msd_now_mono();
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+        return;
+    }
+    if (!peer_allowed(&c->pipe) || ipc->nconns >= (size_t)d->cfg.max_apps) {
+        if (ipc->nconns >= (size_t)d->cfg.max_apps)
+            msd_log("refused a connection: --max-apps %d reached", d->cfg.max_apps);
+        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+        return;
+    }
+    c->next = ipc->conns;
+    if (ipc->conns)
+        ipc->conns->prev = c;
+    ipc->conns = c;
+    ipc->nconns++;
+    int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    if (rc < 0)
+        msd_conn_close(c, uv_strerror(rc));
+}
+
+/* Request deadlines every tick (request.c); hello deadlines once a second. */
+static void on_tick(uv_timer_t *t)
+{
+    msd_daemon *d = t->data;
+    msd_ipc *ipc = d->ipc;
+    double now = msd_now_mono();
+    msd_requests_expire(ipc, now);
+    if (++ipc->ticks % (1000 / TICK_MS) != 0)
+        return;
+    for (msd_conn *c = ipc->conns, *n; c; c = n) {
+        n = c->next;
+        /* Also catches a refused peer that never reads its refusal (the write would never complete). */
+        if (!c->app && now - c->accepted > HELLO_TIMEOUT_S)
+            msd_conn_close(c, c->close_after_write ? "refusal not read within 5 s" : "no hello within 5 s");
+    }
+}
+
+int msd_ipc_start(msd_daemon *d, int listen_fd)
+{
+    msd_ipc *ipc = calloc(1, sizeof(*ipc));
+    if (!ipc)
+        return -ENOMEM;
+    d->ipc = ipc;
+    int rc = uv_pipe_init(d->loop, &ipc->server, 0);
+    if (rc < 0)
+        goto fail_free;
+    ipc->server.data = d;
+    if ((rc = uv_pipe_open(&ipc->server, listen_fd)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&ipc->server, 511, on_connection)) < 0)
+        goto fail_close;
+    uv_timer_init(d->loop, &ipc->tick);
+    ipc->tick.data = d;
+    uv_timer_start(&ipc->tick, on_tick, TICK_MS, TICK_MS);
+    return 0;
+fail_close:
+    msd_log("cannot serve the app socket: %s", uv_strerror(rc));
+    uv_close((uv_handle_t *)&ipc->server, NULL);
+    ipc->stopped = true; /* msd_ipc_free() frees it once the loop has closed the handle */
+    return rc;
+fail_free:
+    free(ipc);
+    d->ipc = NULL;
+    return rc;
+}
+
+void msd_ipc_stop(msd_daemon *d)
+{
+    msd_ipc *ipc = d->ipc;
+    if (!ipc || ipc->stopped)
+        return;
+    ipc->stopped = true;
+    uv_close((uv_handle_t *)&ipc->server, NULL);
+    uv_timer_stop(&ipc->tick);
+    uv_close((uv_handle_t *)&ipc->tick, NULL);
+    while (ipc->conns)
+        msd_conn_close(ipc->conns, "daemon shutting down");
+    msd_requests_fail(ipc, NULL, -ECONNRESET);
+}
+
+void msd_ipc_free(msd_daemon *d)
+{
+    free(d->ipc);
+    d->ipc = NULL;
+}
+
+size_t msd_ipc_connections(const msd_daemon *d)
+{
+    return d->ipc ? d->ipc->nconns : 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * daemon/ipc.h — the apps' side of memscoped: the Unix socket server, one connection per app, frames in and
+ * out, and requests from the API to an app with their replies and deadlines.
+ *
+ * Loop thread only. Request callbacks run from the loop (on the reply, on the deadline, or when the app goes
+ * away) and never from inside msd_ipc_request() itself.
+ */
+#ifndef MEMSCOPE_DAEMON_IPC_H
+#define MEMSCOPE_DAEMON_IPC_H
+
+#include <cjson/cJSON.h>
+
+#include "daemon.h"
+#include "frame.h"
+#include "registry.h"
+
+typedef struct msd_ipc msd_ipc;
+typedef struct msd_request msd_request;
+
+/*
+ * The outcome of a request. status 0: the app answered and `reply` is its message (reply->ok, reply->result or
+ * reply->error; valid during the call only). -ETIMEDOUT: no answer before the deadline. -ECONNRESET: the app
+ * disconnected first (or the daemon is stopping). reply is NULL unless status is 0.
+ */
+typedef void (*msd_reply_fn)(void *arg, int status, const msd_msg *reply);
+
+/* Adopts listen_fd (a listening Unix socket from msd_socket_listen) and starts accepting. 0 or negative errno. */
+int msd_ipc_start(msd_daemon *d, int listen_fd);
+
+/* Stops accepting, closes every connection (failing their requests with -ECONNRESET) and the listener.
+ * The handles finish closing when the loop runs; msd_ipc_free() after the loop has ended. */
+void msd_ipc_stop(msd_daemon *d);
+void msd_ipc_free(msd_daemon *d);
+
+/*
+ * Sends {"type":"request","id":..,"method":method,"params":params} to the app and calls cb(arg, ...) exactly once
+ * later. params is consumed (also on failure; NULL sends {}). Returns 0, or without calling cb: -ENOTCONN the app
+ * is disconnected; -ENOBUFS the app has not read what it was sent (more than 1 MiB queued); -ENOMEM.
+ */
+int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
+                    msd_reply_fn cb, void *arg);
+
+/* Connections open now (with or without hello), and requests waiting for a reply. O(1). */
+size_t msd_ipc_connections(const msd_daemon *d);
+size_t msd_ipc_pending(const msd_daemon *d);
+
+#endif /* MEMSCOPE_DAEMON_IPC_H */

@@ -1,0 +1,636 @@
+/*
+ * daemon/metrics.c — the exposition writer behind GET /metrics. Entry point: msd_metrics_render(); read the
+ * family table first, it is the list of every series with its type, unit and help.
+ *
+ * Both text formats group a family's samples under one HELP/TYPE header, but the input comes app by app. So each
+ * family collects its sample lines in its own growing buffer while the apps are walked once (one cJSON parse per
+ * app, then the tree is freed), and the document is the concatenation of the non-empty families at the end.
+ * Memory: about twice the document size at the peak.
+ *
+ * The two formats differ only in details, all handled in emit_header() and sample_name():
+ *                       text 0.0.4                          OpenMetrics 1.0
+ *   counter header      # TYPE foo_total counter            # TYPE foo counter  (the family has no _total)
+ *   counter sample      foo_total 3                         foo_total 3
+ *   unit                (none)                              # UNIT foo_seconds seconds
+ *   info                # TYPE foo_info gauge               # TYPE foo info, sample foo_info
+ *   HELP escapes        \\ and \n                           \\ \n and \"
+ *   end                 (nothing)                           # EOF
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "metrics.h"
+
+msd_metrics_counters msd_counters;
+
+void msd_metrics_count_http(unsigned status)
+{
+    if (status >= 100 && status < MSD_HTTP_CODES)
+        msd_counters.http_requests[status]++;
+}
+
+/* ---- The families -------------------------------------------------------------------------------------------- */
+
+typedef enum ftype { GAUGE, COUNTER, INFO } ftype;
+
+typedef struct family {
+    const char *name; /* the family name: no _total for counters, no _info for infos */
+    ftype type;
+    const char *unit; /* OpenMetrics UNIT (a suffix of name), or NULL */
+    const char *help;
+} family;
+
+/* X(id, name, type, unit, help) */
+#define FAMILIES(X)                                                                                              \
+    X(APP_CONNECTED, "memscope_app_connected", GAUGE, NULL, "1 while the app is connected to memscoped, 0 once it left (kept for --retain seconds).") \
+    X(APP_LAST_UPDATE, "memscope_app_last_update_timestamp_seconds", GAUGE, "seconds", "When memscoped received the app's latest stats (Unix time).") \
+    X(APP_STATS, "memscope_app_stats_received", COUNTER, NULL, "Stats messages memscoped received from the app.") \
+    X(APP_DROPPED, "memscope_app_stats_dropped", COUNTER, NULL, "Stats messages the app's agent dropped because its outgoing buffer was full.") \
+    X(HEAP_POOL_BYTES, "memscope_heap_pool_bytes", GAUGE, "bytes", "Bytes of pool blocks in use (requests below the small threshold).") \
+    X(HEAP_SYSTEM_BYTES, "memscope_heap_system_bytes", GAUGE, "bytes", "Bytes of large requests served by the system allocator, in use.") \
+    X(HEAP_BLOCKS, "memscope_heap_blocks", GAUGE, NULL, "Pool blocks in use.") \
+    X(HEAP_SYSTEM_BLOCKS, "memscope_heap_system_blocks", GAUGE, NULL, "Large (system allocator) blocks in use.") \
+    X(HEAP_ARENAS, "memscope_heap_arenas", GAUGE, NULL, "Arenas mapped now.") \
+    X(HEAP_ARENAS_HIGHWATER, "memscope_heap_arenas_highwater", GAUGE, NULL, "Most arenas mapped at once.") \
+    X(HEAP_ARENAS_ALLOCATED, "memscope_heap_arenas_allocated", COUNTER, NULL, "Arenas mapped since the app started.") \
+    X(HEAP_ARENAS_RELEASED, "memscope_heap_arenas_released", COUNTER, NULL, "Arenas returned to the system since the app started.") \
+    X(HEAP_ARENA_MAPPED_BYTES, "memscope_heap_arena_mapped_bytes", GAUGE, "bytes", "Bytes of address space mapped for arenas.") \
+    X(HEAP_POOLS, "memscope_heap_pools", GAUGE, NULL, "Pools in use.") \
+    X(HEAP_ALLOCATIONS, "memscope_heap_allocations", COUNTER, NULL, "Allocations since the app started.") \
+    X(HEAP_FREES, "memscope_heap_frees", COUNTER, NULL, "Frees since the app started.") \
+    X(HEAP_ARENA_SIZE, "memscope_heap_arena_size_bytes", GAUGE, "bytes", "Size of one arena.") \
+    X(HEAP_POOL_SIZE, "memscope_heap_pool_size_bytes", GAUGE, "bytes", "Size of one pool.") \
+    X(POOL_POOLS, "memscope_pool_pools", GAUGE, NULL, "Pools serving this size class.") \
+    X(POOL_USED, "memscope_pool_used_blocks", GAUGE, NULL, "Blocks of this size class in use.") \
+    X(POOL_FREE, "memscope_pool_free_blocks", GAUGE, NULL, "Free blocks in the pools of this size class.") \
+    X(OBJECTS_ALIVE, "memscope_objects_alive", GAUGE, NULL, "Objects alive.") \
+    X(OBJECTS_CREATED, "memscope_objects_created", COUNTER, NULL, "Objects created since the app started.") \
+    X(OBJECTS_DESTROYED, "memscope_objects_destroyed", COUNTER, NULL, "Objects destroyed since the app started.") \
+    X(TYPES, "memscope_types", GAUGE, NULL, "Object types the app reported; per-type series cover the largest --metrics-top-types of them.") \
+    X(TYPE_ALIVE, "memscope_type_objects_alive", GAUGE, NULL, "Objects of this type alive.") \
+    X(TYPE_BYTES, "memscope_type_alive_bytes", GAUGE, "bytes", "Bytes held by the alive objects of this type.") \
+    X(TYPE_CREATED, "memscope_type_objects_created", COUNTER, NULL, "Objects of this type created since the app started.") \
+    X(TYPE_DESTROYED, "memscope_type_objects_destroyed", COUNTER, NULL, "Objects of this type destroyed since the app started.") \
+    X(GC_ENABLED, "memscope_gc_enabled", GAUGE, NULL, "1 when the automatic cycle collector is enabled.") \
+    X(GC_COUNT, "memscope_gc_generation_count", GAUGE, NULL, "The generation's count (allocations for generation 0, younger collections for the others) since it was last collected.") \
+    X(GC_THRESHOLD, "memscope_gc_threshold", GAUGE, NULL, "The count at which the generation is collected.") \
+    X(GC_COLLECTIONS, "memscope_gc_collections", COUNTER, NULL, "Collections of the generation.") \
+    X(GC_COLLECTED, "memscope_gc_collected_objects", COUNTER, NULL, "Objects freed by collections of the generation.") \
+    X(GC_UNCOLLECTABLE, "memscope_gc_uncollectable_objects", COUNTER, NULL, "Unreachable objects collections of the generation could not free.") \
+    X(GC_PAUSE, "memscope_gc_pause_seconds", COUNTER, "seconds", "Time spent in collections (the app is paused).") \
+    X(GC_PAUSE_MAX, "memscope_gc_pause_max_seconds", GAUGE, "seconds", "Longest collection pause.") \
+    X(GC_GARBAGE, "memscope_gc_garbage_objects", GAUGE, NULL, "Objects in the garbage list.") \
+    X(TRACE_ENABLED, "memscope_trace_enabled", GAUGE, NULL, "1 while allocation tracing is on.") \
+    X(TRACE_FRAMES, "memscope_trace_frames", GAUGE, NULL, "Frames kept per traced allocation.") \
+    X(TRACE_BYTES, "memscope_trace_traced_bytes", GAUGE, "bytes", "Bytes of traced allocations alive.") \
+    X(TRACE_PEAK, "memscope_trace_peak_bytes", GAUGE, "bytes", "Peak of traced bytes since tracing started.") \
+    X(D_APPS, "memscope_daemon_apps", GAUGE, NULL, "Apps memscoped knows: connected ones and those that left less than --retain seconds ago.") \
+    X(D_CONNECTED, "memscope_daemon_connected_apps", GAUGE, NULL, "Apps connected now.") \
+    X(D_CONNECTIONS, "memscope_daemon_connections", GAUGE, NULL, "Open app connections, with or without a hello.") \
+    X(D_PENDING, "memscope_daemon_pending_requests", GAUGE, NULL, "API requests waiting for an app's reply.") \
+    X(D_FRAMES, "memscope_daemon_frames_received", COUNTER, NULL, "Frames received from apps.") \
+    X(D_MALFORMED, "memscope_daemon_frames_malformed", COUNTER, NULL, "Frames from apps with a bad length or a payload that failed validation (each closes its connection).") \
+    X(D_HTTP, "memscope_daemon_http_requests", COUNTER, NULL, "HTTP requests answered, by status code.") \
+    X(D_START, "memscope_daemon_start_time_seconds", GAUGE, "seconds", "When memscoped started (Unix time).") \
+    X(D_CPU, "memscope_daemon_cpu_seconds", COUNTER, "seconds", "CPU time memscoped used (user and system).") \
+    X(D_RSS, "memscope_daemon_resident_memory_bytes", GAUGE, "bytes", "memscoped's resident set size.") \
+    X(D_BUILD, "memscope_daemon_build", INFO, NULL, "memscoped's version and protocol.")
+
+#define AS_ENUM(id, name, type, unit, help) F_##id,
+#define AS_DESC(id, name, type, unit, help) {name, type, unit, help},
+enum { FAMILIES(AS_ENUM) NFAMILIES };
+static const family families[NFAMILIES] = {FAMILIES(AS_DESC)};
+
+/* ---- Buffers -------------------------------------------------------------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf;
+
+typedef struct writer {
+    msd_metrics_format fmt;
+    int top_types;
+    buf fam[NFAMILIES];
+    bool oom;            /* sticky: once set, every append is a no-op and render returns NULL */
+} writer;
+
+/* Makes room for n more bytes (plus a NUL). False (and w->oom) when out of memory. */
+static bool reserve(writer *w, buf *b, size_t n)
+{
+    if (w->oom)
+        return false;
+    if (b->len + n + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        w->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void put(writer *w, buf *b, const char *s, size_t n)
+{
+    if (!reserve(w, b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void puts_(writer *w, buf *b, const char *s)
+{
+    put(w, b, s, strlen(s));
+}
+
+/* ---- Escaping -------------------------------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one (overlong forms,
+ * surrogates and code points above U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Escapes s: backslash and newline always, double quotes when quotes is set. Invalid UTF-8 bytes become U+FFFD
+ * (3 bytes for 1: the worst case of the output size). The NUL ends s, so reading s[1..3] in utf8_seq() stops at
+ * it: a continuation byte is never 0. */
+static size_t escape(char *out, const char *s, bool quotes)
+{
+    char *o = out;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == '\\') {
+            *o++ = '\\';
+            *o++ = '\\';
+            p++;
+        } else if (*p == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+            p++;
+        } else if (*p == '"' && quotes) {
+            *o++ = '\\';
+            *o++ = '"';
+            p++;
+        } else {
+            size_t n = utf8_seq(p);
+            if (n == 0) {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                p++;
+            } else {
+                memcpy(o, p, n);
+                o += n;
+                p += n;
+            }
+        }
+    }
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+size_t msd_metrics_escape_label(char *out, const char *s)
+{
+    return escape(out, s, true);
+}
+
+/* Appends s escaped as a label value (between quotes). */
+static void put_label_value(writer *w, buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (!reserve(w, b, 3 * n))
+        return;
+    b->len += escape(b->p + b->len, s, true);
+}
+
+/* ---- Samples ---------------------------------------------------------------------------------------------------- */
+
+/* Prometheus and OpenMetrics both read Go's float syntax; integers (nearly every value here) print exactly. */
+static int format_value(char *out, size_t n, double v)
+{
+    if (isnan(v))
+        return snprintf(out, n, "NaN");
+    if (isinf(v))
+        return snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return snprintf(out, n, "%.0f", v);
+    /* The shorter form when it reads back exactly (0.0015 rather than 0.0015000000000000001). */
+    int k = snprintf(out, n, "%.15g", v);
+    if (strtod(out, NULL) == v)
+        return k;
+    return snprintf(out, n, "%.17g", v);
+}
+
+/*
+ * One sample of family f: name{base,extra_name="extra_value"} value. base is the app's labels, already escaped
+ * ("app=\"x\",pid=\"1\"") or NULL; extra_name NULL for none.
+ */
+static void sample(writer *w, int f, const char *base, const char *extra_name, const char *extra_value, double v)
+{
+    buf *b = &w->fam[f];
+    puts_(w, b, families[f].name);
+    if (families[f].type == COUNTER)
+        puts_(w, b, "_total");
+    else if (families[f].type == INFO)
+        puts_(w, b, "_info");
+    if (base || extra_name) {
+        puts_(w, b, "{");
+        if (base)
+            puts_(w, b, base);
+        if (extra_name) {
+            if (base)
+                puts_(w, b, ",");
+            puts_(w, b, extra_name);
+            puts_(w, b, "=\"");
+            put_label_value(w, b, extra_value);
+            puts_(w, b, "\"");
+        }
+        puts_(w, b, "}");
+    }
+    char num[40];
+    num[0] = ' ';
+    int n = format_value(num + 1, sizeof(num) - 1, v);
+    num[1 + n] = '\n';
+    put(w, b, num, (size_t)n + 2);
+}
+
+/* The sample of member key of object o, when it is a number (or a bool: 1/0); nothing when missing. */
+static void sample_member(writer *w, int f, const char *base, const char *extra_name, const char *extra_value,
+                          const cJSON *o, const char *key, double scale)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (cJSON_IsNumber(v))
+        sample(w, f, base, extra_name, extra_value, v->valuedouble * scale);
+    else if (cJSON_IsBool(v))
+        sample(w, f, base, extra_name, extra_value, cJSON_IsTrue(v) ? 1 : 0);
+}
+
+/* ---- Per app ---------------------------------------------------------------------------------------------------- */
+
+typedef struct type_row {
+    const char *name;
+    double bytes;
+    const cJSON *obj;
+} type_row;
+
+static int by_name_then_bytes(const void *a, const void *b)
+{
+    const type_row *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return (x->bytes < y->bytes) - (x->bytes > y->bytes); /* larger first */
+}
+
+static int by_bytes_then_name(const void *a, const void *b)
+{
+    const type_row *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return (x->bytes < y->bytes) - (x->bytes > y->bytes);
+    return strcmp(x->name, y->name);
+}
+
+/* Per-type series for the top K types by bytes. A type name listed twice (a confused agent) counts once, with
+ * its larger entry, so no series is duplicated. Cost O(n log n) for n types. */
+static void add_types(writer *w, const char *base, const cJSON *types)
+{
+    int n = cJSON_GetArraySize(types);
+    if (n <= 0)
+        return;
+    type_row *rows = malloc((size_t)n * sizeof(*rows));
+    if (!rows) {
+        w->oom = true;
+        return;
+    }
+    size_t k = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, types)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(t, "bytes");
+        if (!cJSON_IsString(name) || !name->valuestring[0])
+            continue;
+        rows[k++] = (type_row){name->valuestring, cJSON_IsNumber(bytes) ? bytes->valuedouble : 0, t};
+    }
+    qsort(rows, k, sizeof(*rows), by_name_then_bytes);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcmp(rows[u - 1].name, rows[i].name) != 0)
+            rows[u++] = rows[i];
+    sample(w, F_TYPES, base, NULL, NULL, (double)u);
+    qsort(rows, u, sizeof(*rows), by_bytes_then_name);
+    size_t top = u < (size_t)w->top_types ? u : (size_t)w->top_types;
+    for (size_t i = 0; i < top; i++) {
+        const cJSON *o = rows[i].obj;
+        const char *name = rows[i].name;
+        sample_member(w, F_TYPE_ALIVE, base, "type", name, o, "alive", 1);
+        sample_member(w, F_TYPE_BYTES, base, "type", name, o, "bytes", 1);
+        sample_member(w, F_TYPE_CREATED, base, "type", name, o, "created", 1);
+        sample_member(w, F_TYPE_DESTROYED, base, "type", name, o, "destroyed", 1);
+    }
+    free(rows);
+}
+
+static void add_stats(writer *w, const char *base, const cJSON *doc)
+{
+    static const struct {
+        const char *key;
+        int f;
+    } heap[] = {
+        {"pool_bytes_in_use", F_HEAP_POOL_BYTES}, {"system_bytes_in_use", F_HEAP_SYSTEM_BYTES},
+        {"blocks_in_use", F_HEAP_BLOCKS}, {"system_blocks_in_use", F_HEAP_SYSTEM_BLOCKS},
+        {"arenas_mapped", F_HEAP_ARENAS}, {"arenas_highwater", F_HEAP_ARENAS_HIGHWATER},
+        {"arenas_allocated_total", F_HEAP_ARENAS_ALLOCATED}, {"arenas_released_total", F_HEAP_ARENAS_RELEASED},
+        {"arena_bytes_mapped", F_HEAP_ARENA_MAPPED_BYTES}, {"pools_in_use", F_HEAP_POOLS},
+        {"allocs_total", F_HEAP_ALLOCATIONS}, {"frees_total", F_HEAP_FREES},
+        {"arena_size", F_HEAP_ARENA_SIZE}, {"pool_size", F_HEAP_POOL_SIZE},
+    };
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(doc, "dropped");
+    if (cJSON_IsNumber(o))
+        sample(w, F_APP_DROPPED, base, NULL, NULL, o->valuedouble);
+
+    o = cJSON_GetObjectItemCaseSensitive(doc, "heap");
+    if (cJSON_IsObject(o))
+        for (size_t i = 0; i < sizeof(heap) / sizeof(heap[0]); i++)
+            sample_member(w, heap[i].f, base, NULL, NULL, o, heap[i].key, 1);
+
+    /* Empty size classes are left out: an app uses a handful of its 16 or 32 classes. */
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(doc, "pools"))
+    {
+        const cJSON *bs = cJSON_GetObjectItemCaseSensitive(p, "block_size");
+        const cJSON *np = cJSON_GetObjectItemCaseSensitive(p, "pools");
+        const cJSON *used = cJSON_GetObjectItemCaseSensitive(p, "blocks_in_use");
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(p, "blocks_free");
+        if (!cJSON_IsNumber(bs) || !(bs->valuedouble >= 0 && bs->valuedouble < 1e15))
+            continue;
+        bool empty = (!cJSON_IsNumber(np) || np->valuedouble == 0) && (!cJSON_IsNumber(used) || used->valuedouble == 0) &&
+                     (!cJSON_IsNumber(fr) || fr->valuedouble == 0);
+        if (empty)
+            continue;
+        char sc[24];
+        snprintf(sc, sizeof(sc), "%.0f", bs->valuedouble);
+        sample_member(w, F_POOL_POOLS, base, "size_class", sc, p, "pools", 1);
+        sample_member(w, F_POOL_USED, base, "size_class", sc, p, "blocks_in_use", 1);
+        sample_member(w, F_POOL_FREE, base, "size_class", sc, p, "blocks_free", 1);
+    }
+
+    o = cJSON_GetObjectItemCaseSensitive(doc, "refcount");
+    if (cJSON_IsObject(o)) {
+        sample_member(w, F_OBJECTS_ALIVE, base, NULL, NULL, o, "objects_alive", 1);
+        sample_member(w, F_OBJECTS_CREATED, base, NULL, NULL, o, "objects_created", 1);
+        sample_member(w, F_OBJECTS_DESTROYED, base, NULL, NULL, o, "objects_destroyed", 1);
+    }
+
+    o = cJSON_GetObjectItemCaseSensitive(doc, "types");
+    if (cJSON_IsArray(o))
+        add_types(w, base, o);
+
+    o = cJSON_GetObjectItemCaseSensitive(doc, "gc");
+    if (cJSON_IsObject(o)) {
+        sample_member(w, F_GC_ENABLED, base, NULL, NULL, o, "enabled", 1);
+        int g = 0;
+        const cJSON *gen;
+        cJSON_ArrayForEach(gen, cJSON_GetObjectItemCaseSensitive(o, "generations"))
+        {
+            char gs[16];
+            snprintf(gs, sizeof(gs), "%d", g++);
+            if (!cJSON_IsObject(gen))
+                continue;
+            sample_member(w, F_GC_COUNT, base, "generation", gs, gen, "count", 1);
+            sample_member(w, F_GC_THRESHOLD, base, "generation", gs, gen, "threshold", 1);
+            sample_member(w, F_GC_COLLECTIONS, base, "generation", gs, gen, "collections", 1);
+            sample_member(w, F_GC_COLLECTED, base, "generation", gs, gen, "collected", 1);
+            sample_member(w, F_GC_UNCOLLECTABLE, base, "generation", gs, gen, "uncollectable", 1);
+        }
+        sample_member(w, F_GC_PAUSE, base, NULL, NULL, o, "pause_total_ns", 1e-9);
+        sample_member(w, F_GC_PAUSE_MAX, base, NULL, NULL, o, "pause_max_ns", 1e-9);
+        sample_member(w, F_GC_GARBAGE, base, NULL, NULL, o, "garbage", 1);
+    }
+
+    o = cJSON_GetObjectItemCaseSensitive(doc, "trace");
+    if (cJSON_IsObject(o)) {
+        sample_member(w, F_TRACE_ENABLED, base, NULL, NULL, o, "tracing", 1);
+        sample_member(w, F_TRACE_FRAMES, base, NULL, NULL, o, "nframes", 1);
+        sample_member(w, F_TRACE_BYTES, base, NULL, NULL, o, "current", 1);
+        sample_member(w, F_TRACE_PEAK, base, NULL, NULL, o, "peak", 1);
+    }
+}
+
+static void add_app(writer *w, const msd_metrics_app *a)
+{
+    /* app="<escaped name>",pid="<pid>": the labels every series of this app carries. */
+    size_t n = strlen(a->name);
+    char *base = malloc(3 * n + 64);
+    if (!base) {
+        w->oom = true;
+        return;
+    }
+    memcpy(base, "app=\"", 5);
+    size_t k = 5 + escape(base + 5, a->name, true);
+    snprintf(base + k, 3 * n + 64 - k, "\",pid=\"%lld\"", (long long)a->pid);
+
+    sample(w, F_APP_CONNECTED, base, NULL, NULL, a->connected ? 1 : 0);
+    if (a->last_update > 0)
+        sample(w, F_APP_LAST_UPDATE, base, NULL, NULL, round(a->last_update * 1000) / 1000);
+    sample(w, F_APP_STATS, base, NULL, NULL, (double)a->samples);
+    if (a->connected && a->doc) {
+        cJSON *doc = cJSON_ParseWithLength(a->doc, a->doc_len);
+        if (doc) /* NULL: not JSON (cannot happen for the registry's documents) or out of memory: no stats */
+            add_stats(w, base, doc);
+        cJSON_Delete(doc);
+    }
+    free(base);
+}
+
+static void add_self(writer *w, const msd_metrics_self *s)
+{
+    sample(w, F_D_APPS, NULL, NULL, NULL, (double)s->apps);
+    sample(w, F_D_CONNECTED, NULL, NULL, NULL, (double)s->apps_connected);
+    sample(w, F_D_CONNECTIONS, NULL, NULL, NULL, (double)s->connections);
+    sample(w, F_D_PENDING, NULL, NULL, NULL, (double)s->pending_requests);
+    if (s->counters) {
+        sample(w, F_D_FRAMES, NULL, NULL, NULL, (double)s->counters->frames_received);
+        sample(w, F_D_MALFORMED, NULL, NULL, NULL, (double)s->counters->frames_malformed);
+        for (unsigned c = 100; c < MSD_HTTP_CODES; c++) {
+            if (!s->counters->http_requests[c])
+                continue;
+            char code[8];
+            snprintf(code, sizeof(code), "%u", c);
+            sample(w, F_D_HTTP, NULL, "code", code, (double)s->counters->http_requests[c]);
+        }
+    }
+    if (s->start_time > 0)
+        sample(w, F_D_START, NULL, NULL, NULL, round(s->start_time * 1000) / 1000);
+    if (s->cpu_seconds >= 0)
+        sample(w, F_D_CPU, NULL, NULL, NULL, s->cpu_seconds);
+    if (s->rss_bytes >= 0)
+        sample(w, F_D_RSS, NULL, NULL, NULL, s->rss_bytes);
+    char labels[64];
+    snprintf(labels, sizeof(labels), "version=\"%s\",protocol=\"%d\"", MSD_VERSION, MSD_PROTOCOL_VERSION);
+    sample(w, F_D_BUILD, labels, NULL, NULL, 1);
+}
+
+/* ---- The document ----------------------------------------------------------------------------------------------- */
+
+static void emit_header(writer *w, buf *out, int f)
+{
+    const family *fm = &families[f];
+    bool om = w->fmt == MSD_METRICS_OPENMETRICS;
+    /* The name metadata lines carry: OpenMetrics names the family, 0.0.4 names the sample. */
+    const char *suffix = om ? "" : fm->type == COUNTER ? "_total" : fm->type == INFO ? "_info" : "";
+    const char *type = fm->type == GAUGE ? "gauge" : fm->type == COUNTER ? "counter" : om ? "info" : "gauge";
+    char help[512];
+    escape(help, fm->help, om); /* the table's texts are ASCII and short: no overflow (checked by the unit test) */
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "# HELP %s%s %s\n# TYPE %s%s %s\n", fm->name, suffix, help, fm->name, suffix,
+                     type);
+    put(w, out, line, (size_t)n);
+    if (om && fm->unit) {
+        n = snprintf(line, sizeof(line), "# UNIT %s %s\n", fm->name, fm->unit);
+        put(w, out, line, (size_t)n);
+    }
+}
+
+/* Orders app indexes by (pid, name), then connected last, then array order: the last of each run of equal
+ * (pid, name) is the one to export. */
+typedef struct app_ref {
+    const msd_metrics_app *a;
+    size_t index;
+} app_ref;
+
+static int by_identity(const void *x, const void *y)
+{
+    const app_ref *p = x, *q = y;
+    if (p->a->pid != q->a->pid)
+        return p->a->pid < q->a->pid ? -1 : 1;
+    int c = strcmp(p->a->name, q->a->name);
+    if (c)
+        return c;
+    if (p->a->connected != q->a->connected)
+        return p->a->connected ? 1 : -1;
+    return p->index < q->index ? -1 : p->index > q->index;
+}
+
+msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const msd_metrics_self *self,
+                             msd_metrics_format fmt, int top_types)
+{
+    writer w = {.fmt = fmt, .top_types = top_types < 0 ? 0 : top_types};
+    app_ref *refs = napps ? malloc(napps * sizeof(*refs)) : NULL;
+    if (napps && !refs)
+        return NULL;
+    for (size_t i = 0; i < napps; i++)
+        refs[i] = (app_ref){&apps[i], i};
+    qsort(refs, napps, sizeof(*refs), by_identity);
+    for (size_t i = 0; i < napps && !w.oom; i++) {
+        const msd_metrics_app *a = refs[i].a;
+        if (i + 1 < napps && refs[i + 1].a->pid == a->pid && strcmp(refs[i + 1].a->name, a->name) == 0)
+            continue; /* a later entry for the same (pid, name) wins */
+        add_app(&w, a);
+    }
+    free(refs);
+    if (self)
+        add_self(&w, self);
+
+    buf out = {0};
+    size_t total = 16;
+    for (int f = 0; f < NFAMILIES; f++)
+        total += w.fam[f].len ? w.fam[f].len + 1024 : 0;
+    msd_blob *b = NULL;
+    if (!w.oom && reserve(&w, &out, total)) {
+        for (int f = 0; f < NFAMILIES; f++) {
+            if (!w.fam[f].len)
+                continue;
+            emit_header(&w, &out, f);
+            put(&w, &out, w.fam[f].p, w.fam[f].len);
+        }
+        if (fmt == MSD_METRICS_OPENMETRICS)
+            puts_(&w, &out, "# EOF\n");
+        if (!w.oom)
+            b = msd_blob_new(out.p, out.len);
+    }
+    free(out.p);
+    for (int f = 0; f < NFAMILIES; f++)
+        free(w.fam[f].p);
+    return b;
+}
+
+/* ---- Content negotiation ---------------------------------------------------------------------------------------- */
+
+/* The q-value of one media range's parameters ("; version=1.0.0; q=0.5"): 1 when absent. */
+static double q_value(const char *params, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
+            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' ' || params[i - 1] == '\t')) {
+            char tmp[16];
+            size_t m = n - i - 2 < sizeof(tmp) - 1 ? n - i - 2 : sizeof(tmp) - 1;
+            memcpy(tmp, params + i + 2, m);
+            tmp[m] = '\0';
+            return strtod(tmp, NULL);
+        }
+    }
+    return 1;
+}
+
+msd_metrics_format msd_metrics_negotiate(const char *accept)
+{
+    if (!accept)
+        return MSD_METRICS_PROMETHEUS;
+    double q_om = -1, q_text = -1;
+    const char *p = accept;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *range = p;
+        while (n && (*range == ' ' || *range == '\t'))
+            range++, n--;
+        size_t tn = strcspn(range, ";,");
+        if (tn > n)
+            tn = n;
+        while (tn && (range[tn - 1] == ' ' || range[tn - 1] == '\t'))
+            tn--;
+        double q = q_value(range + tn, n - tn);
+        if (tn == 28 && strncasecmp(range, "application/openmetrics-text", 28) == 0) {
+            if (q > q_om)
+                q_om = q;
+        } else if (tn == 10 && strncasecmp(range, "text/plain", 10) == 0) {
+            if (q > q_text)
+                q_text = q;
+        }
+        p = range + n;
+        if (*p == ',')
+            p++;
+    }
+    return q_om > 0 && q_om >= q_text ? MSD_METRICS_OPENMETRICS : MSD_METRICS_PROMETHEUS;
+}

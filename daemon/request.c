@@ -1,0 +1,121 @@
+/*
+ * daemon/request.c — requests from the API to apps (docs/PROTOCOL.md §5): sending them, matching replies by id,
+ * deadlines. Entry point: msd_ipc_request().
+ *
+ * Invariants: every request is on ipc->requests (npending of them) from msd_ipc_request() until its callback
+ * has run — exactly once: on the reply, on the deadline (msd_requests_expire, from ipc.c's tick) or when its
+ * connection closes (msd_requests_fail) — and then it is freed. Ids are per connection and never reused.
+ * The list is unordered and scanned linearly: requests are few (one per waiting HTTP client).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#define MSD_IPC_PRIVATE
+#include "ipc_internal.h"
+
+static void request_unlink(msd_ipc *ipc, msd_request *r)
+{
+    ipc->npending--;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        ipc->requests = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+/* Runs the callback once and frees the request. */
+static void request_finish(msd_ipc *ipc, msd_request *r, int status, const msd_msg *reply)
+{
+    request_unlink(ipc, r);
+    r->cb(r->arg, status, reply);
+    free(r);
+}
+
+/* The list is re-scanned after each callback because a callback may start new requests. */
+void msd_requests_fail(msd_ipc *ipc, msd_conn *c, int status)
+{
+    for (;;) {
+        msd_request *r = ipc->requests;
+        while (r && c && r->c != c)
+            r = r->next;
+        if (!r)
+            return;
+        request_finish(ipc, r, status, NULL);
+    }
+}
+
+int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
+                    msd_reply_fn cb, void *arg)
+{
+    msd_ipc *ipc = d->ipc;
+    msd_conn *c = app->conn;
+    if (!app->connected || !c || c->closing) {
+        cJSON_Delete(params);
+        return -ENOTCONN;
+    }
+    if (!params)
+        params = cJSON_CreateObject();
+    msd_request *r = calloc(1, sizeof(*r));
+    cJSON *m = cJSON_CreateObject();
+    if (!r || !m || !params) {
+        free(r);
+        cJSON_Delete(m);
+        cJSON_Delete(params);
+        return -ENOMEM;
+    }
+    r->c = c;
+    r->id = ++c->next_id;
+    r->deadline = msd_now_mono() + timeout_ms / 1000.0;
+    r->cb = cb;
+    r->arg = arg;
+    int rc = -ENOMEM;
+    if (cJSON_AddStringToObject(m, "type", "request") && cJSON_AddNumberToObject(m, "id", (double)r->id) &&
+        cJSON_AddStringToObject(m, "method", method)) {
+        if (cJSON_AddItemToObject(m, "params", params)) {
+            params = NULL;
+            rc = msd_conn_send(c, m);
+        }
+    }
+    cJSON_Delete(params);
+    cJSON_Delete(m);
+    if (rc < 0) {
+        free(r);
+        return rc == -ENOBUFS || rc == -ENOMEM ? rc : -ENOTCONN;
+    }
+    r->next = ipc->requests;
+    if (ipc->requests)
+        ipc->requests->prev = r;
+    ipc->requests = r;
+    ipc->npending++;
+    return 0;
+}
+
+void msd_requests_reply(msd_conn *c, const msd_msg *m)
+{
+    msd_ipc *ipc = c->d->ipc;
+    for (msd_request *r = ipc->requests; r; r = r->next)
+        if (r->c == c && r->id == m->id) {
+            request_finish(ipc, r, 0, m);
+            return;
+        }
+    msd_debug("app %llu: reply to unknown or expired request %llu ignored", (unsigned long long)c->app->id,
+              (unsigned long long)m->id);
+}
+
+void msd_requests_expire(msd_ipc *ipc, double now)
+{
+    for (msd_request *r = ipc->requests, *n; r; r = n) {
+        n = r->next;
+        if (now >= r->deadline) {
+            request_finish(ipc, r, -ETIMEDOUT, NULL);
+            n = ipc->requests; /* the callback may have changed the list: start over (expired ones are gone) */
+        }
+    }
+}
+
+size_t msd_ipc_pending(const msd_daemon *d)
+{
+    return d->ipc ? d->ipc->npending : 0;
+}

@@ -1,0 +1,297 @@
+// End-to-end test of the dashboard in a real browser (suite `e2e`): Debian's chromium driven headless by
+// playwright-core, against a real memscoped and the real demo app.
+//
+//   node dashboard.mjs --memscoped PATH --app PATH --web DIR --out DIR
+//
+// Steps (each waits on a page condition with a timeout; no fixed sleeps):
+//   1. start memscoped on a free port and a temporary socket, read the token from its stdout
+//   2. start the demo (docstore --gc off: a gen-2 collection is guaranteed to find cycles)
+//   3. open /?token=..., check the token left the address bar, and the page is not read-only
+//   4. the app appears, connected; a chart has data points; the type table lists Folder, Document, AuditEntry
+//   5. "Collect (gen 2)": the result shows collected > 0, equal to what the API then reports for generation 2
+//   6. start tracing: the top-N table names examples/docstore.c with a line number
+//   7. kill the app: its row says disconnected
+//   8. a page without the token says read-only and its buttons are disabled
+//   9. memscoped restarts on the same port: the page reconnects by itself and lists the new app
+// Screenshots go to --out (the build dir): dashboard-*.png. The browser's console errors and CSP violations fail
+// the test. Exit 0 = pass, 1 = fail, 77 = skipped (chromium or playwright-core missing, unless
+// MEMSCOPE_E2E_REQUIRED=1, which tools/test.sh sets: then missing prerequisites are a failure).
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+for (const k of ['memscoped', 'app', 'web', 'out']) {
+  if (!args[k]) { console.error(`usage: dashboard.mjs --memscoped PATH --app PATH --web DIR --out DIR (missing --${k})`); process.exit(2); }
+}
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const required = process.env.MEMSCOPE_E2E_REQUIRED === '1';
+
+function skip(why) {
+  console.error((required ? 'FAIL: ' : 'SKIP: ') + why);
+  process.exit(required ? 1 : 77);
+}
+
+if (!fs.existsSync(CHROMIUM)) skip(`${CHROMIUM} not found: apt-get install chromium (tools/install-deps.sh)`);
+let chromium;
+try {
+  ({ chromium } = createRequire(path.resolve(args.web, 'package.json'))('playwright-core'));
+} catch {
+  skip(`playwright-core not installed: run \`npm ci\` in ${args.web}`);
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-e2e-'));
+fs.chmodSync(tmp, 0o700);
+fs.mkdirSync(args.out, { recursive: true });
+const children = [];
+let browser = null;
+
+function log(...m) { console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...m); }
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+function start(cmd, argv, env = {}) {
+  const p = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.out = '';
+  p.stdout.on('data', (d) => { p.out += d; });
+  p.stderr.on('data', (d) => { p.out += d; });
+  // 'close', not 'exit': it comes after the last output, so a sanitizer's report at exit is never missed.
+  p.exited = new Promise((resolve) => p.on('close', (code, sig) => resolve({ code, sig })));
+  children.push(p);
+  return p;
+}
+
+async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ''));
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function cleanup() {
+  if (browser) await browser.close().catch(() => {});
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+  await Promise.all(children.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 3000))])));
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+async function main() {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const sock = path.join(tmp, 'memscoped.sock');
+  const daemon = start(args.memscoped, ['--socket', sock, '--http', `127.0.0.1:${port}`,
+                                        '--data-dir', path.join(tmp, 'data'), '--gc-rate', '0']);
+  const token = await waitFor('the dashboard URL on memscoped\'s stdout',
+                              () => (daemon.out.match(/\?token=([0-9a-f]+)/) || [])[1], 10000);
+  log('memscoped up on', base);
+
+  const api = async (p) => { const r = await fetch(base + p); if (!r.ok) throw new Error(`${p}: ${r.status}`); return r.json(); };
+
+  const app = start(args.app, ['--tick-ms', '20', '--gc', 'off', '--quiet'],
+                    { MEMSCOPE_SOCKET: sock, MEMSCOPE_INTERVAL_MS: '300', MEMSCOPE_APP_NAME: 'docstore' });
+  const appInfo = await waitFor('the demo in /api/v1/apps',
+                                async () => (await api('/api/v1/apps')).apps.find((a) => a.pid === app.pid && a.connected));
+  log('demo connected as app', appInfo.id, 'pid', app.pid);
+
+  const userDataDir = fs.mkdtempSync(path.join(tmp, 'chromium-'));
+  // A fresh profile directory: playwright passes it as --user-data-dir.
+  browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1500, height: 1900 },
+  });
+  const page = browser.pages()[0] || await browser.newPage();
+  log('browser:', await page.evaluate(() => navigator.userAgent));
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  await page.goto(`${base}/?token=${token}`);
+
+  // 3. The token moved to sessionStorage and out of the address bar.
+  await waitFor('the token to leave the address bar', async () => !page.url().includes('token='), 5000);
+  const stored = await page.evaluate(() => sessionStorage.getItem('memscope.token'));
+  if (stored !== token) throw new Error('the token is not in sessionStorage');
+  await waitFor('actions enabled', async () => (await page.textContent('#mode')) === 'actions enabled', 5000);
+  await waitFor('the event stream', async () => (await page.textContent('#conn')) === 'live', 10000);
+
+  // 4. The app, its chart and its types.
+  const row = page.locator(`#apps tbody tr[data-app-id="${appInfo.id}"]`);
+  await row.waitFor({ timeout: 10000 });
+  await waitFor('the app row to say connected', async () => (await row.getAttribute('data-status')) === 'connected');
+  await waitFor('the app to be selected', async () => (await page.textContent('#app-title')) === 'docstore');
+  await waitFor('the heap chart to have data points',
+                async () => Number(await page.getAttribute('#chart-heap', 'data-points')) >= 3, 15000);
+  const canvases = await page.locator('#chart-heap canvas').count();
+  if (!canvases) throw new Error('the heap chart has no canvas (uPlot did not load)');
+  for (const t of ['Folder', 'Document', 'AuditEntry']) {
+    await page.locator(`#types tbody tr[data-type="${t}"]`).waitFor({ timeout: 10000 });
+  }
+  log('app listed, chart has points, types listed');
+  await page.screenshot({ path: path.join(args.out, 'dashboard-overview.png'), fullPage: true });
+
+  // 5. Collect generation 2 and compare with the API.
+  const before = await api(`/api/v1/apps/${appInfo.id}`);
+  const gen2Before = before.gc.generations[2];
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/api/v1/apps/${appInfo.id}/gc`) && r.request().method() === 'POST',
+                         { timeout: 15000 }),
+    page.getByRole('button', { name: 'Collect (gen 2)' }).click(),
+  ]);
+  if (resp.status() !== 200) throw new Error(`POST gc answered ${resp.status()}: ${await resp.text()}`);
+  const result = await resp.json();
+  const shown = Number(await waitFor('the collection result on the page',
+                                     async () => page.getAttribute('#gc-result', 'data-collected'), 10000));
+  if (!(shown > 0)) throw new Error(`the page shows collected = ${shown}, expected > 0`);
+  if (shown !== result.collected) throw new Error(`the page shows ${shown}, the API answered ${result.collected}`);
+  const text = await page.textContent('#gc-result');
+  if (!text.includes(result.collected.toLocaleString('en-US'))) throw new Error(`result text "${text}" lacks the count`);
+  // The app's own stats must account for exactly this collection (--gc off: nothing else collects).
+  const after = await waitFor('the next stats to count the collection', async () => {
+    const d = await api(`/api/v1/apps/${appInfo.id}`);
+    return d.gc.generations[2].collections > gen2Before.collections ? d : null;
+  }, 10000);
+  const delta = after.gc.generations[2].collected - gen2Before.collected;
+  if (delta !== shown) throw new Error(`the API's gen-2 collected grew by ${delta}, the page showed ${shown}`);
+  log(`collect gen 2: ${shown} collected, matches the API`);
+  await page.locator('#gc-result').screenshot({ path: path.join(args.out, 'dashboard-collect.png') });
+
+  // 6. Tracing and the top-N table.
+  await page.fill('#nframes', '2');
+  await page.getByRole('button', { name: 'Start tracing' }).click();
+  await waitFor('tracing to start', async () => (await page.getAttribute('#trace-result', 'data-status')) === 'ok', 10000);
+  const topRow = page.locator('#top tbody td.where', { hasText: /docstore\.c:\d+/ }).first();
+  await waitFor('the top-N table to name docstore.c', async () => {
+    if (!(await topRow.count())) await page.click('#top-refresh');
+    return topRow.count();
+  }, 20000, 1000);
+  log('top-N names', await topRow.textContent());
+  await page.locator('#top').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(args.out, 'dashboard-tracing.png'), fullPage: true });
+
+  // Snapshots and their diff: two snapshots, then a diff table with growing lines.
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await waitFor('snapshot 1', async () => (await page.locator('#snap-to option').count()) >= 1, 10000);
+  await waitFor('the app to allocate more', async () => {
+    const d = await api(`/api/v1/apps/${appInfo.id}`);
+    return d.seq > after.seq + 2;
+  }, 10000);
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await waitFor('snapshot 2', async () => (await page.locator('#snap-to option').count()) >= 2, 10000);
+  await page.click('#snap-diff');
+  await page.locator('#diff tbody tr').first().waitFor({ timeout: 10000 });
+  log('snapshot diff shown');
+
+  // 7. Kill the app: the row turns disconnected.
+  const killedAt = Date.now();
+  app.kill('SIGKILL');
+  await waitFor('the app row to say disconnected',
+                async () => (await row.getAttribute('data-status')) === 'disconnected', 10000, 20);
+  // Pushed, not polled: on screen within one interval (300 ms) plus 500 ms; a little slack for a busy machine.
+  const latency = Date.now() - killedAt;
+  if (latency > 1500) throw new Error(`the disconnect took ${latency} ms to reach the page`);
+  await waitFor('the detail to say disconnected', async () => (await page.textContent('#app-status')) === 'disconnected');
+  log(`disconnect shown after ${latency} ms`);
+  await page.screenshot({ path: path.join(args.out, 'dashboard-disconnected.png'), fullPage: true });
+
+  // An action on a disconnected app: the 409 is shown in the page.
+  // (Buttons are disabled for a disconnected app, so call through the page's own fetch path instead.)
+  const seen = problems.length;
+  const status409 = await page.evaluate(async (id) => {
+    const r = await fetch(`/api/v1/apps/${id}/gc`, { method: 'POST', headers: { Authorization: 'Bearer ' + sessionStorage.getItem('memscope.token') }, body: '{}' });
+    return r.status;
+  }, appInfo.id);
+  if (status409 !== 409) throw new Error(`POST gc on a disconnected app answered ${status409}, expected 409`);
+  await waitFor('chromium to log the expected 409', async () => problems.length > seen, 2000).catch(() => {});
+  problems.splice(seen); // the browser logs every 4xx as a console error: this one was asked for
+
+  // 8. Without the token: read-only, and it says so (sessionStorage is per tab: a new tab has no token).
+  const rp = await browser.newPage();
+  await rp.goto(`${base}/`);
+  await waitFor('read-only mode', async () => (await rp.textContent('#mode')) === 'read-only', 10000);
+  if (!(await rp.isVisible('#notice')) || !/Read-only/.test(await rp.textContent('#notice'))) {
+    throw new Error('the read-only page does not say so');
+  }
+  await rp.locator(`#apps tbody tr[data-app-id="${appInfo.id}"]`).waitFor({ timeout: 10000 });
+  if (!(await rp.getByRole('button', { name: 'Collect (gen 2)' }).isDisabled())) {
+    throw new Error('Collect is enabled without a token');
+  }
+  log('read-only mode shown');
+  await rp.close();
+
+  // 9. The daemon restarts on the same port: the page reconnects by itself and shows the new daemon's apps.
+  daemon.kill('SIGTERM');
+  const ex = await daemon.exited;
+  if (ex.code !== 0) throw new Error(`memscoped exited with ${ex.code ?? ex.sig} on SIGTERM`);
+  await waitFor('the page to notice the daemon is gone', async () => (await page.textContent('#conn')) !== 'live', 10000);
+  const daemon2 = start(args.memscoped, ['--socket', sock, '--http', `127.0.0.1:${port}`,
+                                         '--data-dir', path.join(tmp, 'data')]);
+  await waitFor('the restarted memscoped', () => /token=/.test(daemon2.out), 10000);
+  const app2 = start(args.app, ['--tick-ms', '20', '--quiet'], { MEMSCOPE_SOCKET: sock, MEMSCOPE_INTERVAL_MS: '300' });
+  await waitFor('the page to reconnect', async () => (await page.textContent('#conn')) === 'live', 15000);
+  await waitFor('the new app in the page', async () => {
+    const r = page.locator('#apps tbody tr[data-status="connected"]');
+    return (await r.count()) === 1 && (await r.first().textContent()).includes(`pid ${app2.pid}`);
+  }, 15000);
+  log('reconnected after a daemon restart');
+  // The new daemon has a new token: an action now fails with 401, and the page says why.
+  await waitFor('the new app to be selected', async () => (await page.textContent('#app-meta')).includes(`pid ${app2.pid}`));
+  await page.getByRole('button', { name: 'Collect (gen 2)' }).click();
+  await waitFor('the 401 in the result box', async () => (await page.getAttribute('#gc-result', 'data-status')) === '401');
+  if (!/HTTP 401/.test(await page.textContent('#gc-result'))) throw new Error('the 401 is not shown in the page');
+  if (!/token was rejected/.test(await page.textContent('#notice'))) throw new Error('no notice about the token');
+  problems.splice(0).filter((p) => !/401/.test(p)).forEach((p) => problems.push(p));
+  log('401 shown');
+  await page.screenshot({ path: path.join(args.out, 'dashboard-401.png'), fullPage: false });
+
+  // The headers that keep the page safe.
+  const index = await fetch(base + '/');
+  if (index.status !== 200) throw new Error(`GET / answered ${index.status}`);
+  const csp = index.headers.get('content-security-policy') || '';
+  if (!csp.includes("script-src 'self'") || csp.includes('unsafe-inline')) throw new Error(`weak CSP: ${csp}`);
+  if (!/text\/html/.test(index.headers.get('content-type'))) throw new Error('index.html has the wrong type');
+
+  const bad = problems.filter((p) => !/favicon/.test(p));
+  if (bad.length) throw new Error('browser errors:\n  ' + bad.join('\n  '));
+}
+
+let failed = false;
+try {
+  await main();
+  log('PASS');
+} catch (e) {
+  failed = true;
+  console.error('FAIL:', e.message);
+  for (const p of children) console.error(`--- output of pid ${p.pid} ---\n${p.out.slice(-3000)}`);
+  if (browser) {
+    try {
+      const pages = browser.pages();
+      if (pages[0]) await pages[0].screenshot({ path: path.join(args.out, 'dashboard-failure.png'), fullPage: true });
+    } catch { /* best effort */ }
+  }
+}
+await cleanup();
+// A sanitizer build of memscoped reports at exit (both daemons were stopped with SIGTERM): that is a failure too.
+for (const p of children) {
+  if (/ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/.test(p.out)) {
+    failed = true;
+    console.error(`FAIL: sanitizer report from pid ${p.pid}:\n${p.out.slice(-4000)}`);
+  }
+}
+console.log(failed ? 'dashboard: 0 passed, 1 failed' : 'dashboard: 1 passed, 0 failed');
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,421 @@
+/*
+ * tests/integration/test_api.c — the JSON API against a real memscoped and real test agents: listing apps,
+ * stats as the app sent them, remote collections (token, 404, 409, 429, 504), Host checks, history, growth and
+ * tracing. Suite "integration".
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+static daemon_proc D;
+
+/* Criterion runs the suite's .init and then a test's own .init: a test that wants other flags replaces the
+ * suite's daemon, which must be stopped first (or it would outlive the test with its directory). */
+static void start(const char *const *extra)
+{
+    if (D.pid > 0)
+        cr_expect_eq(daemon_stop(&D), 0);
+    cr_assert_eq(daemon_start(&D, extra), 0, "memscoped starts");
+}
+
+static void stop(void)
+{
+    if (D.pid > 0)
+        cr_expect_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
+}
+
+static void start_default(void)
+{
+    start(NULL);
+}
+
+TestSuite(api, .init = start_default, .fini = stop);
+
+static const cJSON *type_entry(const cJSON *stats, const char *name)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(stats, "types")) {
+        const cJSON *n = cJSON_GetObjectItem(t, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+Test(api, app_appears_with_its_identity)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "alpha", "--interval-ms", "100", NULL});
+    long id = wait_app(&D, "alpha", true, 1, 5000);
+    cr_assert_gt(id, 0, "alpha appears in /api/v1/apps within 5 s");
+    cJSON *a = find_app(&D, "alpha");
+    cr_expect_eq((pid_t)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "pid")), app);
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(a, "connected_at")));
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(a, "last_update")));
+    cJSON_Delete(a);
+    cJSON *h = NULL;
+    cr_expect_eq(http_json(&D, "GET", "/healthz", NULL, NULL, &h), 200);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(h, "connected")), 1);
+    cJSON_Delete(h);
+    proc_kill(app);
+}
+
+Test(api, stats_are_what_the_app_sent)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "beta", "--objects", "1234", NULL});
+    long id = wait_app(&D, "beta", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    cJSON *s = NULL;
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &s), 200);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "id")), id);
+    cr_expect_eq((pid_t)cJSON_GetNumberValue(cJSON_GetObjectItem(s, "pid")), app);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")), "beta");
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(s, "time")));
+    const cJSON *node = type_entry(s, "Node");
+    cr_assert(node, "the Node type is listed");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(node, "alive")), 1234);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(node, "bytes")), 1234 * 64);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "refcount"), "objects_alive")),
+                 1241);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(s, "pools")), 16);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "gc"), "generations")), 3);
+    cr_expect(cJSON_IsObject(cJSON_GetObjectItem(s, "trace")));
+    cr_expect_null(cJSON_GetObjectItem(s, "type"), "the message type is not part of the document");
+    cJSON_Delete(s);
+    /* The pid works in place of the id. */
+    snprintf(path, sizeof(path), "/api/v1/apps/%d", (int)app);
+    cr_expect_eq(http_json(&D, "GET", path, NULL, NULL, &s), 200);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "id")), id);
+    cJSON_Delete(s);
+    proc_kill(app);
+}
+
+Test(api, gc_needs_the_token_and_returns_the_apps_reply)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "gamma", "--cycles", "37", NULL});
+    long id = wait_app(&D, "gamma", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc", id);
+    cJSON *r = NULL;
+    cr_expect_eq(http_json(&D, "POST", path, "{\"generation\": 2}", NULL, &r), 401, "no token: 401");
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")));
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"generation\": 2}", "wrong-token-0123456789", &r), 401);
+    cJSON_Delete(r);
+    cr_assert_eq(http_json(&D, "POST", path, "{\"generation\": 2}", D.token, &r), 200);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(r, "collected")), 37, "the app's own count");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(r, "generation")), 2);
+    const cJSON *bt = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "by_type"), 0);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(bt, "type")), "Node");
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"generation\": 7}", D.token, &r), 400);
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", path, "not json", D.token, &r), 400);
+    cJSON_Delete(r);
+    /* The other actions are forwarded too. */
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc/disable", id);
+    cr_expect_eq(http_json(&D, "POST", path, NULL, D.token, &r), 200);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(r, "enabled")));
+    cJSON_Delete(r);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc/enable", id);
+    cr_expect_eq(http_json(&D, "POST", path, NULL, D.token, &r), 200);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "enabled")));
+    cJSON_Delete(r);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc/threshold", id);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"thresholds\": [500, 5, 5]}", D.token, &r), 200);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "thresholds"), 0)), 500);
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"thresholds\": [-1]}", D.token, &r), 400);
+    cJSON_Delete(r);
+    proc_kill(app);
+}
+
+Test(api, unknown_app_is_404)
+{
+    cJSON *r = NULL;
+    cr_expect_eq(http_json(&D, "GET", "/api/v1/apps/999999", NULL, NULL, &r), 404);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")));
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", "/api/v1/apps/999999/gc", "{}", D.token, &r), 404);
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "GET", "/api/v1/apps/abc", NULL, NULL, &r), 404);
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "GET", "/api/v1/nothing", NULL, NULL, &r), 404);
+    cJSON_Delete(r);
+    cr_expect_eq(http_req(&D, "DELETE", "/api/v1/apps", NULL, D.token, NULL, NULL), 405);
+}
+
+Test(api, disconnect_is_noticed_and_gc_is_409)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "delta", "--count", "3", NULL});
+    long id = wait_app(&D, "delta", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    cr_expect_eq(proc_wait(app, 5000), 0);
+    cr_assert_eq(wait_app(&D, "delta", false, 3, 5000), id, "delta is marked disconnected, with its stats");
+    cJSON *a = find_app(&D, "delta");
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(a, "disconnected_at")));
+    cJSON_Delete(a);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200, "last stats are kept");
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc", id);
+    cr_expect_eq(http_req(&D, "POST", path, "{}", D.token, NULL, NULL), 409);
+}
+
+Test(api, killed_app_is_noticed)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "epsilon", NULL});
+    long id = wait_app(&D, "epsilon", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    proc_kill(app);
+    cr_expect_eq(wait_app(&D, "epsilon", false, 1, 2000), id, "SIGKILLed app marked disconnected");
+}
+
+Test(api, foreign_host_is_refused)
+{
+    char *body = NULL;
+    cr_expect_eq(http_req(&D, "GET", "/api/v1/apps", NULL, NULL, "evil.example", &body), 403);
+    cr_expect(body && strstr(body, "\"error\""), "%s", body ? body : "");
+    free(body);
+    char host[64];
+    snprintf(host, sizeof(host), "evil.example:%d", D.port);
+    cr_expect_eq(http_req(&D, "GET", "/api/v1/apps", NULL, NULL, host, NULL), 403);
+    snprintf(host, sizeof(host), "localhost:%d", D.port + 1);
+    cr_expect_eq(http_req(&D, "GET", "/api/v1/apps", NULL, NULL, host, NULL), 403, "wrong port");
+    snprintf(host, sizeof(host), "localhost:%d", D.port);
+    cr_expect_eq(http_req(&D, "GET", "/api/v1/apps", NULL, NULL, host, NULL), 200);
+    cr_expect_eq(http_req(&D, "GET", "/api/v1/apps", NULL, NULL, "127.0.0.1", NULL), 200);
+    /* No CORS: the API never invites other origins. */
+}
+
+Test(api, version_endpoint)
+{
+    cJSON *v = NULL;
+    cr_assert_eq(http_json(&D, "GET", "/api/v1/version", NULL, NULL, &v), 200);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(v, "protocol")), 1);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(v, "daemon")));
+    cJSON_Delete(v);
+}
+
+static void short_history_daemon(void)
+{
+    /* The ring keeps one point per history/1024 s at most: a short window keeps every 50 ms sample. */
+    start((const char *const[]){"--history", "10", NULL});
+}
+
+Test(api, history_has_columns, .init = short_history_daemon, .fini = stop)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "zeta", "--interval-ms", "50", "--grow", "5", NULL});
+    long id = wait_app(&D, "zeta", true, 4, 5000);
+    cr_assert_gt(id, 0);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/history?seconds=60", id);
+    cJSON *h = NULL;
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &h), 200);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(h, "time"));
+    cr_expect_geq(n, 4);
+    static const char *cols[] = {"heap_bytes", "pool_bytes", "system_bytes", "objects_alive", "gc_pause_total_ns",
+                                 "garbage"};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(h, cols[i])), n, "column %s", cols[i]);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(h, "gc_collections")), 3);
+    const cJSON *alive = cJSON_GetObjectItem(h, "objects_alive");
+    cr_expect_gt(cJSON_GetNumberValue(cJSON_GetArrayItem(alive, n - 1)),
+                 cJSON_GetNumberValue(cJSON_GetArrayItem(alive, 0)), "the series follows the app");
+    cJSON_Delete(h);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/history?seconds=abc", id);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 400);
+    proc_kill(app);
+}
+
+static void no_reply_daemon(void)
+{
+    start((const char *const[]){"--request-timeout", "300", "--gc-rate", "1", NULL});
+}
+
+Test(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = stop)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "mute", "--mode", "no-reply", NULL});
+    long id = wait_app(&D, "mute", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc", id);
+    cJSON *r = NULL;
+    cr_expect_eq(http_json(&D, "POST", path, "{\"generation\": 0}", D.token, &r), 504);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")));
+    cJSON_Delete(r);
+    /* --gc-rate 1: the next collection right away is refused. */
+    cr_expect_eq(http_req(&D, "POST", path, "{}", D.token, NULL, NULL), 429);
+    cr_expect_eq(http_req(&D, "GET", "/healthz", NULL, NULL, NULL, NULL), 200, "the daemon is still serving");
+    proc_kill(app);
+}
+
+Test(api, app_error_is_502)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "tracer-off", NULL});
+    long id = wait_app(&D, "tracer-off", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top", id);
+    cJSON *r = NULL;
+    cr_expect_eq(http_json(&D, "GET", path, NULL, NULL, &r), 502, "tracing not started: the app's error");
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(r, "error")), "tracing is not started");
+    cJSON_Delete(r);
+    proc_kill(app);
+}
+
+static void growth_daemon(void)
+{
+    start((const char *const[]){"--history", "4", NULL});
+}
+
+typedef struct growth_cond {
+    long id;
+    double rate;
+} growth_cond;
+
+static bool node_grows(void *arg)
+{
+    growth_cond *g = arg;
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/growth", g->id);
+    cJSON *r = NULL;
+    bool ok = false;
+    if (http_json(&D, "GET", path, NULL, NULL, &r) == 200) {
+        const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "types"), 0);
+        ok = t && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(t, "type")), "Node") == 0;
+        if (ok)
+            g->rate = cJSON_GetNumberValue(cJSON_GetObjectItem(t, "rate_per_s"));
+        ok = ok && cJSON_GetArraySize(cJSON_GetObjectItem(r, "types")) == 1; /* Config is flat */
+    }
+    cJSON_Delete(r);
+    return ok;
+}
+
+Test(api, growth_names_the_leaking_type, .init = growth_daemon, .fini = stop)
+{
+    /* 10 Nodes every 50 ms: 200 per second. */
+    pid_t app = app_start(&D, (const char *const[]){"--name", "leaky", "--interval-ms", "50", "--grow", "10", NULL});
+    growth_cond g = {.id = wait_app(&D, "leaky", true, 1, 5000)};
+    cr_assert_gt(g.id, 0);
+    cr_assert(wait_until(node_grows, &g, 5000), "Node is reported as growing");
+    cr_expect(g.rate > 100 && g.rate < 400, "rate %.1f/s is about 200/s", g.rate);
+    proc_kill(app);
+}
+
+Test(api, tracing_top_snapshots_and_diff)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "traced", "--interval-ms", "50", "--grow", "10", NULL});
+    long id = wait_app(&D, "traced", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[128];
+    cJSON *r = NULL;
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"action\": \"start\", \"nframes\": 1}", NULL, &r), 401);
+    cJSON_Delete(r);
+    cr_assert_eq(http_json(&D, "POST", path, "{\"action\": \"start\", \"nframes\": 1}", D.token, &r), 200);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "tracing")));
+    cJSON_Delete(r);
+    cr_expect_eq(http_req(&D, "POST", path, "{\"action\": \"jump\"}", D.token, NULL, NULL), 400);
+
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?key=lineno&limit=10", id);
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "stats"), 0);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "lineno")), 4242, "top-1 names the app's line");
+    cJSON_Delete(r);
+
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
+    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
+    long a = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
+    cJSON_Delete(r);
+    long before = app_samples(&D, "traced");
+    /* Let the app grow a few intervals (poll for it rather than sleep). */
+    while (app_samples(&D, "traced") < before + 3)
+        usleep(20000);
+    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
+    long b = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
+    cJSON_Delete(r);
+    cr_expect_gt(b, a);
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "snapshots")), 2);
+    cJSON_Delete(r);
+
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld&key=lineno", id, a, b);
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
+    first = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "stats"), 0);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "lineno")), 4242, "the growing line comes first");
+    cr_expect_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "size_diff")), 0);
+    cJSON_Delete(r);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=99999", id, a);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 404);
+
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"action\": \"stop\"}", D.token, &r), 200);
+    cJSON_Delete(r);
+    proc_kill(app);
+}
+
+Test(api, snapshots_survive_a_daemon_restart)
+{
+    char data[] = "/tmp/msd-data-XXXXXX";
+    cr_assert(mkdtemp(data));
+    const char *const extra[] = {"--data-dir", data, NULL};
+    start(extra);
+    pid_t app = app_start(&D, (const char *const[]){"--name", "keeper", NULL});
+    long id = wait_app(&D, "keeper", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
+    cJSON *r = NULL;
+    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
+    long a = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
+    cJSON_Delete(r);
+    proc_kill(app);
+    start(extra); /* a new daemon on the same --data-dir */
+    app = app_start(&D, (const char *const[]){"--name", "keeper", NULL});
+    id = wait_app(&D, "keeper", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
+    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
+    long b = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
+    cJSON_Delete(r);
+    cr_expect_gt(b, a, "ids keep increasing across restarts");
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "snapshots")), 2, "the old snapshot is still listed");
+    cJSON_Delete(r);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", id, a, b);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200);
+    proc_kill(app);
+    cr_expect_eq(daemon_stop(&D), 0);
+    char cmd[100];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(api, oversized_bodies_are_refused)
+{
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    cr_assert(big);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    cJSON *r = NULL;
+    cr_expect_eq(http_json(&D, "POST", "/api/v1/apps/1/gc", big, D.token, &r), 413, "body over 64 KiB");
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")));
+    cJSON_Delete(r);
+    cr_expect_eq(http_req(&D, "POST", "/api/v1/apps/1/gc", big, NULL, NULL, NULL), 401, "no token: refused first");
+    free(big);
+    cr_expect_eq(http_req(&D, "GET", "/healthz", NULL, NULL, NULL, NULL), 200);
+}

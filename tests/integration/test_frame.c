@@ -1,0 +1,185 @@
+/*
+ * tests/integration/test_frame.c — the protocol's pure parts (daemon/frame.c, daemon/message.c, the snapshot
+ * diff) on hand-made byte buffers: the edge cases the integration tests reach only by luck. Suite "integration"
+ * because it links the daemon's code, which the unit suite (libmemscope only) does not.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "frame.h"
+#include "history.h"
+#include "snapshot.h"
+
+static size_t frame(uint8_t *out, const char *payload)
+{
+    size_t n = strlen(payload);
+    msd_frame_header(out, n);
+    memcpy(out + 4, payload, n);
+    return n + 4;
+}
+
+Test(frame, decodes_whole_frames_and_waits_for_more)
+{
+    uint8_t buf[256];
+    size_t n = frame(buf, "{\"type\":\"bye\"}");
+    const uint8_t *p;
+    size_t pl;
+    for (size_t cut = 0; cut < n; cut++)
+        cr_expect_eq(msd_frame_decode(buf, cut, MSD_FRAME_MAX, &p, &pl), 0, "truncated at %zu: need more", cut);
+    cr_assert_eq(msd_frame_decode(buf, n, MSD_FRAME_MAX, &p, &pl), (long)n);
+    cr_expect_eq(pl, n - 4);
+    cr_expect_eq(p, buf + 4);
+    /* Two frames back to back: the first is returned alone. */
+    size_t m = frame(buf + n, "{\"type\":\"x\"}");
+    cr_expect_eq(msd_frame_decode(buf, n + m, MSD_FRAME_MAX, &p, &pl), (long)n);
+}
+
+Test(frame, rejects_zero_and_oversized_lengths)
+{
+    const uint8_t *p;
+    size_t pl;
+    uint8_t zero[4] = {0, 0, 0, 0};
+    cr_expect_eq(msd_frame_decode(zero, 4, MSD_FRAME_MAX, &p, &pl), -EMSGSIZE);
+    uint8_t big[4];
+    msd_frame_header(big, MSD_FRAME_MAX + 1);
+    cr_expect_eq(msd_frame_decode(big, 4, MSD_FRAME_MAX, &p, &pl), -EMSGSIZE, "decided from the header alone");
+    uint8_t huge[4] = {0xff, 0xff, 0xff, 0xff};
+    cr_expect_eq(msd_frame_decode(huge, 4, MSD_FRAME_MAX, &p, &pl), -EMSGSIZE);
+    uint8_t max[4];
+    msd_frame_header(max, MSD_FRAME_MAX);
+    cr_expect_eq(msd_frame_decode(max, 4, MSD_FRAME_MAX, &p, &pl), 0, "exactly the maximum is allowed");
+}
+
+static int parse(const char *s, msd_msg *m)
+{
+    char err[160];
+    return msd_msg_parse((const uint8_t *)s, strlen(s), m, err, sizeof(err));
+}
+
+Test(frame, messages_are_validated)
+{
+    msd_msg m;
+    cr_expect_eq(parse("not json", &m), -EPROTO);
+    cr_expect_eq(parse("[1,2]", &m), -EPROTO);
+    cr_expect_eq(parse("{\"type\":1}", &m), -EPROTO);
+    cr_expect_eq(parse("{\"type\":\"bye\"} x", &m), -EPROTO, "trailing bytes");
+    cr_expect_eq(msd_msg_parse((const uint8_t *)"{\"type\":\"bye\"}\0", 15, &m, NULL, 0), -EPROTO, "NUL byte");
+    cr_expect_eq(parse("{\"type\":\"hello\",\"protocol\":1,\"app\":\"a\"}", &m), -EPROTO, "hello without pid");
+    cr_expect_eq(parse("{\"type\":\"hello\",\"protocol\":1,\"pid\":5,\"app\":\"\"}", &m), -EPROTO, "empty name");
+    cr_expect_eq(parse("{\"type\":\"stats\",\"heap\":[]}", &m), -EPROTO, "heap must be an object");
+    cr_expect_eq(parse("{\"type\":\"stats\",\"types\":[{\"alive\":1}]}", &m), -EPROTO, "type without name");
+    cr_expect_eq(parse("{\"type\":\"reply\",\"id\":0,\"ok\":true}", &m), -EPROTO, "id 0");
+
+    cr_assert_eq(parse("{\"type\":\"hello\",\"protocol\":2,\"pid\":5,\"app\":\"a\",\"argv\":[\"x\"]} ", &m), 0);
+    cr_expect_eq(m.type, MSD_MSG_HELLO);
+    cr_expect_eq(m.protocol, 2, "the version is reported, the caller refuses it");
+    cr_expect_eq(m.pid, 5);
+    msd_msg_free(&m);
+    cr_assert_eq(parse("{\"type\":\"reply\",\"id\":7,\"ok\":false}", &m), 0);
+    cr_expect_eq(m.id, 7);
+    cr_expect_eq(m.ok, 0);
+    cr_expect(m.error != NULL);
+    msd_msg_free(&m);
+    cr_assert_eq(parse("{\"type\":\"future-thing\"}", &m), 0);
+    cr_expect_eq(m.type, MSD_MSG_UNKNOWN);
+    msd_msg_free(&m);
+}
+
+Test(frame, sample_reads_the_main_series)
+{
+    msd_msg m;
+    cr_assert_eq(parse("{\"type\":\"stats\",\"heap\":{\"pool_bytes_in_use\":10,\"system_bytes_in_use\":5},"
+                       "\"refcount\":{\"objects_alive\":3},\"gc\":{\"generations\":[{\"collections\":1},"
+                       "{\"collections\":2},{\"collections\":3}],\"pause_total_ns\":9}}",
+                       &m),
+              0);
+    msd_sample s;
+    msd_sample_from_stats(m.json, &s);
+    cr_expect_eq(s.pool_bytes, 10);
+    cr_expect_eq(s.system_bytes, 5);
+    cr_expect_eq(s.objects_alive, 3);
+    cr_expect_eq(s.collections[2], 3);
+    cr_expect_eq(s.pause_total_ns, 9);
+    cr_expect_eq(s.garbage, 0, "missing members read as 0");
+    msd_msg_free(&m);
+}
+
+Test(frame, history_ring_is_bounded)
+{
+    msd_history h;
+    msd_history_init(&h, 10);
+    msd_sample s = {0};
+    for (int i = 0; i < 5000; i++) {
+        s.t = i * 0.001; /* 1 kHz: far faster than window / MSD_HISTORY_MAX */
+        s.objects_alive = i;
+        cr_assert_eq(msd_history_add(&h, &s, NULL), 0);
+    }
+    cr_expect_leq(h.len, MSD_HISTORY_MAX);
+    cr_expect_leq(h.cp_len, MSD_CHECKPOINTS);
+    cJSON *j = msd_history_json(&h, 10, s.t, 1000);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "time")), (int)h.len);
+    cJSON_Delete(j);
+    msd_history_free(&h);
+}
+
+Test(frame, snapshot_diff_groups_and_orders)
+{
+    const char *a = "{\"traces\":[{\"size\":100,\"count\":1,\"frames\":[{\"file\":\"a.c\",\"lineno\":1}]},"
+                    "{\"size\":50,\"count\":1,\"frames\":[{\"file\":\"b.c\",\"lineno\":2}]}]}";
+    const char *b = "{\"traces\":[{\"size\":100,\"count\":1,\"frames\":[{\"file\":\"a.c\",\"lineno\":1}]},"
+                    "{\"size\":70,\"count\":2,\"frames\":[{\"file\":\"b.c\",\"lineno\":2}]},"
+                    "{\"size\":30,\"count\":1,\"frames\":[{\"file\":\"b.c\",\"lineno\":2},{\"file\":\"m.c\",\"lineno\":9}]}]}";
+    char err[100];
+    cJSON *sa = msd_snapshot_parse(a, strlen(a), err, sizeof(err));
+    cJSON *sb = msd_snapshot_parse(b, strlen(b), err, sizeof(err));
+    cr_assert(sa && sb);
+    cJSON *d = msd_snapshot_diff(sa, sb, "lineno", 0);
+    cr_assert(d);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "stats"), 0);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(first, "file")), "b.c");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "size")), 100, "two tracebacks, one line");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "size_diff")), 50);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "count_diff")), 2);
+    cJSON_Delete(d);
+    d = msd_snapshot_diff(sa, sb, "traceback", 1);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(d, "stats")), 1, "limit");
+    cJSON_Delete(d);
+    cr_expect_null(msd_snapshot_diff(sa, sb, "nonsense", 0));
+    cJSON_Delete(sa);
+    cJSON_Delete(sb);
+    cr_expect_null(msd_snapshot_parse("{\"traces\":[{\"size\":1}]}", 23, err, sizeof(err)));
+}
+
+/* Regression: growth results used to be ordered with cJSON_InsertItemInArray, which lost entries inserted before
+ * the first one with Debian's cJSON 1.7.15 (LeakSanitizer found them through the CLI test). Several suspects at
+ * different rates must all be listed, fastest first. */
+Test(frame, growth_lists_every_suspect_fastest_first)
+{
+    msd_history h;
+    msd_history_init(&h, 32);
+    msd_sample s = {0};
+    for (int i = 0; i < 40; i++) {
+        s.t = i;
+        char text[400];
+        snprintf(text, sizeof(text),
+                 "[{\"name\":\"Slow\",\"alive\":%d},{\"name\":\"Flat\",\"alive\":5},{\"name\":\"Mid\",\"alive\":%d},"
+                 "{\"name\":\"Fast\",\"alive\":%d},{\"name\":\"Shrink\",\"alive\":%d}]",
+                 i, 2 * i, 3 * i, 100 - i);
+        cJSON *types = cJSON_Parse(text);
+        cr_assert_eq(msd_history_add(&h, &s, types), 0);
+        cJSON_Delete(types);
+    }
+    cJSON *g = msd_history_growth(&h, s.t);
+    const cJSON *arr = cJSON_GetObjectItem(g, "types");
+    cr_assert_eq(cJSON_GetArraySize(arr), 3, "Slow, Mid and Fast grow; Flat and Shrink do not");
+    static const char *order[] = {"Fast", "Mid", "Slow"};
+    for (int i = 0; i < 3; i++)
+        cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, i), "type")), order[i]);
+    cr_expect_float_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "rate_per_s")), 3.0, 1e-9);
+    cJSON_Delete(g);
+    msd_history_free(&h);
+}

@@ -1,0 +1,462 @@
+/*
+ * test_agent.c — the agent against a fake daemon played by the test itself (a Unix listener in a temporary
+ * directory): handshake, stats content, requests at safe points, timeouts, a daemon that never reads, reconnects,
+ * malformed frames, and zero-code start from the environment.
+ *
+ * Every wait is a poll() with a deadline on a socket or a status counter; none is a sleep.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+
+#include <memscope/memscope.h>
+
+static char dir[64], path[96];
+static int listener = -1;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void listen_here(void)
+{
+    listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(listener, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    cr_assert_eq(bind(listener, (struct sockaddr *)&sa, sizeof sa), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(listen(listener, 8), 0);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/ms-agent-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/d.sock", dir);
+}
+
+static void teardown(void)
+{
+    ms_agent_stop();
+    if (listener >= 0)
+        close(listener);
+    listener = -1;
+    unlink(path);
+    rmdir(dir);
+}
+
+static int accept_within(int ms)
+{
+    struct pollfd p = {.fd = listener, .events = POLLIN};
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    return accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+}
+
+static int read_full(int fd, void *buf, size_t n, uint64_t deadline)
+{
+    size_t got = 0;
+    while (got < n) {
+        int left = (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, left) != 1)
+            return -ETIMEDOUT;
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r <= 0)
+            return -EPIPE;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The next frame within ms milliseconds, parsed; NULL on timeout or EOF. */
+static cJSON *read_frame(int fd, int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    unsigned char h[4];
+    if (read_full(fd, h, 4, deadline) != 0)
+        return NULL;
+    uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    cr_assert(len > 0 && len <= (1u << 20), "frame length %u out of range", len);
+    char *buf = malloc(len);
+    cr_assert_not_null(buf);
+    cr_assert_eq(read_full(fd, buf, len, deadline), 0, "truncated frame");
+    cJSON *j = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    cr_assert(cJSON_IsObject(j), "a frame is one JSON object");
+    return j;
+}
+
+static const char *type_of(const cJSON *j)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    return cJSON_IsString(t) ? t->valuestring : "";
+}
+
+/* The next frame of the given type, skipping others (stats keep coming while we wait for a reply). */
+static cJSON *read_frame_of(int fd, const char *type, int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    while (now_ms() < deadline) {
+        cJSON *j = read_frame(fd, (int)(deadline - now_ms()));
+        if (j == NULL)
+            return NULL;
+        if (strcmp(type_of(j), type) == 0)
+            return j;
+        cJSON_Delete(j);
+    }
+    return NULL;
+}
+
+static void write_raw(int fd, const void *p, size_t n)
+{
+    cr_assert_eq(write(fd, p, n), (ssize_t)n);
+}
+
+static void write_json(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    unsigned char h[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+                          (unsigned char)len};
+    write_raw(fd, h, 4);
+    write_raw(fd, text, len);
+}
+
+static double num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    cr_assert(cJSON_IsNumber(v), "member %s is a number", name);
+    return v->valuedouble;
+}
+
+/* Starts the agent, accepts it, checks the hello and welcomes it with app_id 7. Returns the connection. */
+static int connect_agent(const ms_agent_config *cfg)
+{
+    cr_assert_eq(ms_agent_start(cfg), 0);
+    int fd = accept_within(5000);
+    cr_assert_geq(fd, 0, "the agent connects");
+    cJSON *hello = read_frame(fd, 5000);
+    cr_assert_not_null(hello);
+    cr_assert_str_eq(type_of(hello), "hello");
+    cr_expect_eq(num(hello, "protocol"), 1);
+    cr_expect_eq(num(hello, "pid"), getpid());
+    cr_expect_eq(num(hello, "small_threshold"), ms_mem_small_threshold());
+    cJSON_Delete(hello);
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"daemon\":\"test\",\"app_id\":7}");
+    return fd;
+}
+
+static bool wait_status(bool (*cond)(const ms_agent_status *), int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    for (;;) {
+        ms_agent_status st;
+        ms_agent_status_get(&st);
+        if (cond(&st))
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        struct pollfd none;
+        poll(&none, 0, 2); /* a bounded re-check interval, not a synchronization sleep */
+    }
+}
+
+TestSuite(agent, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(agent, hello_then_stats_that_match_the_getters)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .app_name = "agent-test", .interval_ms = 20};
+    void *blocks[100];
+    for (int i = 0; i < 100; i++)
+        blocks[i] = ms_malloc(40);
+    int fd = connect_agent(&cfg);
+
+    cJSON *stats = read_frame_of(fd, "stats", 5000);
+    cr_assert_not_null(stats, "stats arrive after the welcome");
+    ms_heap_stats hs;
+    ms_heap_stats_get(&hs);
+    const cJSON *heap = cJSON_GetObjectItemCaseSensitive(stats, "heap");
+    cr_assert(cJSON_IsObject(heap));
+    cr_expect_eq(num(heap, "blocks_in_use"), (double)hs.blocks_in_use, "nothing allocated since: exact");
+    cr_expect_eq(num(heap, "arenas_mapped"), (double)hs.arenas_mapped);
+    cr_expect_eq(num(heap, "pool_size"), (double)hs.pool_size);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stats, "pools")), (int)ms_pool_class_count());
+    const cJSON *gc = cJSON_GetObjectItemCaseSensitive(stats, "gc");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gc, "enabled")));
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(gc, "generations")), 3);
+    cr_expect(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(stats, "refcount")));
+    cr_expect(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(stats, "types")));
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(stats, "trace"),
+                                                             "tracing")));
+    double seq1 = num(stats, "seq");
+    cJSON_Delete(stats);
+    stats = read_frame_of(fd, "stats", 5000);
+    cr_assert_not_null(stats, "stats keep coming every interval");
+    cr_expect_eq(num(stats, "seq"), seq1 + 1);
+    cJSON_Delete(stats);
+
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect(st.running && st.connected);
+    cr_expect_eq(st.app_id, 7);
+    for (int i = 0; i < 100; i++)
+        ms_free(blocks[i]);
+    close(fd);
+}
+
+typedef struct node {
+    MS_OBJECT_HEAD;
+    ms_object *next;
+} node;
+
+static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
+{
+    MS_VISIT(((node *)self)->next);
+    return 0;
+}
+
+static void node_clear(ms_object *self) { MS_CLEAR(((node *)self)->next); }
+
+static const ms_type node_type = {
+    .name = "AgentNode", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse, .clear = node_clear};
+
+Test(agent, remote_collect_runs_at_ms_poll_and_reports_by_type)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+
+    ms_gc_disable(); /* only the remote collection may find the cycle */
+    node *a = (node *)ms_new(&node_type), *b = (node *)ms_new(&node_type);
+    a->next = (ms_object *)b;
+    b->next = (ms_object *)a;
+    ms_incref((ms_object *)a);
+    ms_incref((ms_object *)b);
+    ms_decref((ms_object *)a);
+    ms_decref((ms_object *)b);
+
+    write_json(fd, "{\"type\":\"request\",\"id\":5,\"method\":\"gc.collect\",\"params\":{\"generation\":2}}");
+    cJSON *reply = NULL;
+    uint64_t deadline = now_ms() + 5000;
+    while (reply == NULL && now_ms() < deadline) {
+        ms_poll(); /* the safe point */
+        reply = read_frame_of(fd, "reply", 10);
+    }
+    cr_assert_not_null(reply, "the request is answered once the app polls");
+    cr_expect_eq(num(reply, "id"), 5);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    cr_expect_eq(num(res, "generation"), 2);
+    cr_expect_eq(num(res, "collected"), 2, "the two-node cycle");
+    cr_expect_geq(num(res, "duration_ns"), 0);
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(res, "by_type");
+    cr_assert_eq(cJSON_GetArraySize(by), 1);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(by, 0), "type")->valuestring, "AgentNode");
+    cr_expect_eq(num(cJSON_GetArrayItem(by, 0), "collected"), 2);
+    cJSON_Delete(reply);
+    close(fd);
+}
+
+Test(agent, requests_without_a_safe_point_time_out)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000, .request_timeout_ms = 100};
+    int fd = connect_agent(&cfg);
+    write_json(fd, "{\"type\":\"request\",\"id\":9,\"method\":\"gc.collect\",\"params\":{}}");
+    cJSON *reply = read_frame_of(fd, "reply", 5000); /* this thread never polls */
+    cr_assert_not_null(reply);
+    cr_expect_eq(num(reply, "id"), 9);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    cr_assert(cJSON_IsString(err));
+    cr_expect(strstr(err->valuestring, "timeout") != NULL, "error says why: %s", err->valuestring);
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_eq(st.requests_timed_out, 1);
+    cJSON_Delete(reply);
+    close(fd);
+}
+
+Test(agent, bad_requests_get_clear_errors)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    write_json(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"gc.explode\"}");
+    write_json(fd, "{\"type\":\"request\",\"id\":2,\"method\":\"gc.collect\",\"params\":{\"generation\":7}}");
+    write_json(fd, "{\"type\":\"request\",\"id\":3,\"method\":\"trace.top\",\"params\":{}}");
+    write_json(fd, "{\"type\":\"request\",\"id\":4,\"method\":\"gc.set_threshold\",\"params\":{\"thresholds\":[]}}");
+    const char *expect[] = {"unknown method", "generation", "tracing is not started", "thresholds"};
+    int seen = 0;
+    uint64_t deadline = now_ms() + 5000;
+    while (seen < 4 && now_ms() < deadline) {
+        ms_poll();
+        cJSON *reply = read_frame_of(fd, "reply", 10);
+        if (reply == NULL)
+            continue;
+        int id = (int)num(reply, "id");
+        cr_assert(id >= 1 && id <= 4);
+        cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+        const char *msg = cJSON_GetObjectItemCaseSensitive(reply, "error")->valuestring;
+        cr_expect(strstr(msg, expect[id - 1]) != NULL, "request %d: '%s' should mention '%s'", id, msg,
+                  expect[id - 1]);
+        seen++;
+        cJSON_Delete(reply);
+    }
+    cr_expect_eq(seen, 4);
+    close(fd);
+}
+
+static bool dropped_some(const ms_agent_status *st) { return st->stats_dropped > 0; }
+
+/* A daemon that accepts and never reads: the socket buffer fills, then the agent's bounded buffer; stats are
+ * dropped and counted, and the app keeps allocating undisturbed. */
+Test(agent, a_daemon_that_never_reads_costs_dropped_stats_not_blocking)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 10, .max_buffered = 16384};
+    int fd = connect_agent(&cfg);
+    cr_assert(wait_status(dropped_some, 20000), "stats are dropped once the buffers are full");
+    for (int i = 0; i < 100000; i++)
+        ms_free(ms_malloc(64)); /* the app thread is not blocked */
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect(st.connected, "the connection stays up; only stale stats are lost");
+    close(fd);
+}
+
+static bool two_connects(const ms_agent_status *st) { return st->connects >= 2; }
+static bool disconnected(const ms_agent_status *st) { return !st->connected; }
+
+Test(agent, reconnects_when_the_daemon_appears_and_after_it_goes)
+{
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 50};
+    cr_assert_eq(ms_agent_start(&cfg), 0, "starting without a daemon is fine");
+    cr_expect_eq(ms_agent_start(&cfg), -EALREADY);
+    listen_here(); /* the daemon appears */
+    int fd = accept_within(5000);
+    cr_assert_geq(fd, 0, "the agent finds the daemon within its backoff");
+    cJSON *hello = read_frame(fd, 5000);
+    cr_assert_str_eq(type_of(hello), "hello");
+    cJSON_Delete(hello);
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"app_id\":1}");
+    cJSON *stats = read_frame_of(fd, "stats", 5000);
+    cr_assert_not_null(stats);
+    cJSON_Delete(stats);
+    close(fd); /* the daemon goes away */
+    cr_assert(wait_status(disconnected, 5000));
+
+    uint64_t t0 = now_ms();
+    fd = accept_within(5000);
+    cr_assert_geq(fd, 0, "the agent comes back");
+    cr_expect_leq(now_ms() - t0, 2000, "within 2 s");
+    hello = read_frame(fd, 5000);
+    cr_assert_str_eq(type_of(hello), "hello");
+    cJSON_Delete(hello);
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"app_id\":2}");
+    cr_assert(wait_status(two_connects, 5000));
+    close(fd);
+}
+
+static bool protocol_error(const ms_agent_status *st) { return st->protocol_errors > 0; }
+
+Test(agent, malformed_frames_from_the_daemon_drop_the_connection_only)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 50};
+    int fd = connect_agent(&cfg);
+    write_json(fd, "this is not json");
+    cr_assert(wait_status(protocol_error, 5000));
+    close(fd);
+    fd = accept_within(5000);
+    cr_assert_geq(fd, 0, "the agent reconnects after a bad frame");
+    cJSON *hello = read_frame(fd, 5000);
+    cr_expect_str_eq(type_of(hello), "hello");
+    cJSON_Delete(hello);
+    /* An oversized length prefix is refused without reading 4 GiB. */
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"app_id\":3}");
+    unsigned char huge[4] = {0xff, 0xff, 0xff, 0xff};
+    write_raw(fd, huge, 4);
+    cJSON *j;
+    while ((j = read_frame(fd, 5000)) != NULL) /* drain stats until the agent hangs up */
+        cJSON_Delete(j);
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_geq(st.protocol_errors, 2);
+    close(fd);
+}
+
+Test(agent, refused_by_the_daemon)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 50};
+    cr_assert_eq(ms_agent_start(&cfg), 0);
+    int fd = accept_within(5000);
+    cJSON_Delete(read_frame(fd, 5000));
+    write_json(fd, "{\"type\":\"refused\",\"protocol\":1,\"reason\":\"unsupported protocol version 1\"}");
+    cr_expect_null(read_frame(fd, 5000), "the agent hangs up");
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_not(st.connected);
+    cr_expect_eq(st.connects, 0);
+    close(fd);
+}
+
+Test(agent, bad_configuration_is_rejected)
+{
+    char longpath[300];
+    memset(longpath, 'x', sizeof longpath - 1);
+    longpath[sizeof longpath - 1] = '\0';
+    ms_agent_config bad = {.socket_path = longpath};
+    cr_expect_eq(ms_agent_start(&bad), -EINVAL);
+    ms_agent_config none = {0};
+    cr_expect_eq(ms_agent_start(&none), -EINVAL);
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_not(st.running);
+    ms_agent_stop(); /* stopping an agent that never ran is fine */
+}
+
+/* No code change: the environment alone starts the agent on the runtime's first use. */
+Test(agent, starts_from_the_environment_on_first_use)
+{
+    listen_here();
+    setenv("MEMSCOPE_SOCKET", path, 1);
+    setenv("MEMSCOPE_APP_NAME", "from-env", 1);
+    setenv("MEMSCOPE_INTERVAL_MS", "25", 1);
+    void *p = ms_malloc(10); /* first use: maps the first arena */
+    int fd = accept_within(5000);
+    cr_assert_geq(fd, 0);
+    cJSON *hello = read_frame(fd, 5000);
+    cr_assert_not_null(hello);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(hello, "app")->valuestring, "from-env");
+    cr_expect_eq(num(hello, "interval_ms"), 25);
+    cr_expect(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(hello, "argv")) >= 1);
+    cJSON_Delete(hello);
+    cr_expect_eq(ms_init(), 0, "idempotent");
+    ms_free(p);
+    close(fd);
+}
+
+Test(agent, disabled_by_the_environment)
+{
+    setenv("MEMSCOPE_SOCKET", "/nonexistent/socket", 1);
+    setenv("MEMSCOPE_DISABLE", "1", 1);
+    cr_expect_eq(ms_init(), 0);
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_not(st.running);
+}

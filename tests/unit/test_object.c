@@ -1,0 +1,326 @@
+/*
+ * test_object.c — objects and reference counting: counts, destruction order, finalizers on the refcount path,
+ * sizes, per-type and process-wide statistics. Every test ends with nothing leaked.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <memscope/memscope.h>
+
+/* ---- A traced log of callbacks, to check orders ---------------------------------------------------------- */
+static char events[256];
+static void note(const char *what)
+{
+    strncat(events, what, sizeof(events) - strlen(events) - 1);
+    strncat(events, " ", sizeof(events) - strlen(events) - 1);
+}
+
+/* ---- Test types ---------------------------------------------------------------------------------------------- */
+typedef struct node {
+    MS_OBJECT_HEAD;
+    ms_object *next;
+    long value;
+} node;
+
+static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
+{
+    MS_VISIT(((node *)self)->next);
+    return 0;
+}
+static void node_clear(ms_object *self) { MS_CLEAR(((node *)self)->next); }
+
+/* Untracked, with a reference: the refcount path alone must free chains of it. */
+static const ms_type plain_type = {
+    .name = "Plain", .size = sizeof(node), .traverse = node_traverse, .clear = node_clear,
+};
+static const ms_type gc_type = {
+    .name = "GcNode", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse, .clear = node_clear,
+};
+
+static void logged_finalize(ms_object *self)
+{
+    (void)self;
+    note("finalize");
+}
+static void logged_clear(ms_object *self)
+{
+    note(((node *)self)->next ? "clear(next)" : "clear(empty)");
+    MS_CLEAR(((node *)self)->next);
+}
+static void logged_dealloc(ms_object *self)
+{
+    note(((node *)self)->next ? "dealloc(next)" : "dealloc(cleared)");
+}
+static const ms_type logged_type = {
+    .name = "Logged", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse,
+    .clear = logged_clear, .finalize = logged_finalize, .dealloc = logged_dealloc,
+};
+
+/* A finalizer that resurrects its object into `saved` the first `resurrections` times it runs. */
+static ms_object *saved;
+static int finalize_calls;
+static int resurrections;
+static void resurrecting_finalize(ms_object *self)
+{
+    finalize_calls++;
+    if (resurrections > 0) {
+        resurrections--;
+        ms_incref(self);
+        saved = self;
+    }
+}
+static const ms_type resurrect_gc_type = {
+    .name = "ResurrectGc", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse,
+    .clear = node_clear, .finalize = resurrecting_finalize,
+};
+static const ms_type resurrect_plain_type = {
+    .name = "ResurrectPlain", .size = sizeof(node), .clear = node_clear, .finalize = resurrecting_finalize,
+};
+
+/* ref_offsets instead of traverse and clear. */
+static const size_t fast_refs[] = { offsetof(node, next), 0 };
+static const ms_type fast_type = {
+    .name = "Fast", .size = sizeof(node), .flags = MS_TYPE_GC, .ref_offsets = fast_refs,
+};
+
+/* ---- Baseline and leak check ------------------------------------------------------------------------------ */
+static ms_heap_stats heap0;
+static ms_object_stats objs0;
+
+static void setup(void)
+{
+    ms_heap_stats_get(&heap0);
+    ms_object_stats_get(&objs0);
+    events[0] = '\0';
+}
+
+static void no_leaks(void)
+{
+    ms_heap_stats hs;
+    ms_object_stats os;
+    ms_heap_stats_get(&hs);
+    ms_object_stats_get(&os);
+    cr_assert_eq(os.alive, objs0.alive, "objects alive: %llu, baseline %llu", (unsigned long long)os.alive,
+                 (unsigned long long)objs0.alive);
+    cr_assert_eq(hs.blocks_in_use, heap0.blocks_in_use, "pooled blocks in use: %llu, baseline %llu",
+                 (unsigned long long)hs.blocks_in_use, (unsigned long long)heap0.blocks_in_use);
+    cr_expect_eq(hs.system_blocks_in_use, heap0.system_blocks_in_use);
+}
+
+TestSuite(object, .init = setup);
+
+/* A test whose body is followed by the leak check (Criterion does not fail a test on a .fini assertion). */
+#define CHECKED_TEST(suite, name)                                                                              \
+    static void name##_body(void);                                                                             \
+    Test(suite, name)                                                                                          \
+    {                                                                                                          \
+        name##_body();                                                                                         \
+        no_leaks();                                                                                            \
+    }                                                                                                          \
+    static void name##_body(void)
+
+static node *new_node(const ms_type *t, long value)
+{
+    node *n = (node *)ms_new(t);
+    cr_assert_not_null(n);
+    n->value = value;
+    return n;
+}
+
+static ms_type_stats type_stats(const ms_type *t)
+{
+    ms_type_stats ts;
+    memset(&ts, 0, sizeof(ts));
+    ms_type_stats_find(t, &ts);
+    return ts;
+}
+
+/* Seed section 1: sys.getrefcount(a) 2 -> 3 -> 2, then the object is freed. */
+CHECKED_TEST(object, refcount_one_two_one_freed)
+{
+    node *a = new_node(&gc_type, 1);
+    cr_expect_eq(ms_refcount((ms_object *)a), 1);
+    cr_expect_eq(a->next, NULL, "ms_new zeroes the fields");
+    ms_object *b = (ms_object *)a; /* b = a */
+    ms_incref(b);
+    cr_expect_eq(ms_refcount(b), 2);
+    ms_decref((ms_object *)a); /* del a */
+    cr_expect_eq(ms_refcount(b), 1);
+    cr_expect_eq(type_stats(&gc_type).live_count, 1);
+    ms_decref(b); /* del b */
+    cr_expect_eq(type_stats(&gc_type).live_count, 0);
+    cr_expect_eq(type_stats(&gc_type).destroyed_total, 1);
+}
+
+CHECKED_TEST(object, xincref_xdecref_accept_null)
+{
+    ms_xincref(NULL);
+    ms_xdecref(NULL);
+    node *a = new_node(&plain_type, 0);
+    ms_xincref((ms_object *)a);
+    cr_expect_eq(ms_refcount((ms_object *)a), 2);
+    ms_xdecref((ms_object *)a);
+    ms_xdecref((ms_object *)a);
+}
+
+CHECKED_TEST(object, clear_macro_nulls_before_decref)
+{
+    node *a = new_node(&plain_type, 0);
+    a->next = (ms_object *)new_node(&plain_type, 1);
+    MS_CLEAR(a->next);
+    cr_expect_null(a->next);
+    MS_CLEAR(a->next); /* idempotent */
+    ms_decref((ms_object *)a);
+    cr_expect_eq(type_stats(&plain_type).live_count, 0);
+}
+
+CHECKED_TEST(object, setref_replaces_and_drops_old)
+{
+    node *a = new_node(&plain_type, 0);
+    a->next = (ms_object *)new_node(&plain_type, 1);
+    MS_SETREF(a->next, (ms_object *)new_node(&plain_type, 2));
+    cr_expect_eq(((node *)a->next)->value, 2);
+    cr_expect_eq(type_stats(&plain_type).live_count, 2);
+    ms_decref((ms_object *)a);
+}
+
+CHECKED_TEST(object, new_rejects_bad_types)
+{
+    static const ms_type tiny = { .name = "Tiny", .size = sizeof(ms_object) - 1 };
+    errno = 0;
+    cr_expect_null(ms_new(&tiny));
+    cr_expect_eq(errno, EINVAL);
+    cr_expect_null(ms_new(NULL));
+}
+
+CHECKED_TEST(object, sizeof_counts_the_gc_header)
+{
+    node *p = new_node(&plain_type, 0);
+    node *g = new_node(&gc_type, 0);
+    cr_expect_eq(ms_sizeof((ms_object *)p), sizeof(node));
+    cr_expect_gt(ms_sizeof((ms_object *)g), sizeof(node), "tracked objects carry a GC header");
+    cr_expect_eq(ms_sizeof((ms_object *)g) - sizeof(node), 16);
+    cr_expect_str_eq(ms_type_name((ms_object *)g), "GcNode");
+    cr_expect_eq(ms_type_of((ms_object *)g), &gc_type);
+    cr_expect(ms_gc_is_tracked((ms_object *)g));
+    cr_expect_not(ms_gc_is_tracked((ms_object *)p));
+    ms_decref((ms_object *)p);
+    ms_decref((ms_object *)g);
+}
+
+CHECKED_TEST(object, destruction_order_finalize_clear_dealloc)
+{
+    node *a = new_node(&logged_type, 0);
+    a->next = (ms_object *)new_node(&plain_type, 1);
+    ms_decref((ms_object *)a);
+    cr_expect_str_eq(events, "finalize clear(next) dealloc(cleared) ");
+    cr_expect_eq(type_stats(&plain_type).live_count, 0, "clear dropped the owned reference");
+}
+
+CHECKED_TEST(object, finalizer_resurrects_tracked_object_once)
+{
+    resurrections = 1;
+    node *a = new_node(&resurrect_gc_type, 7);
+    ms_decref((ms_object *)a);
+    cr_expect_eq(finalize_calls, 1);
+    cr_assert_eq(saved, (ms_object *)a, "the finalizer resurrected the object");
+    cr_expect_eq(ms_refcount(saved), 1);
+    cr_expect(ms_gc_is_tracked(saved), "a resurrected object is tracked again");
+    cr_expect_eq(((node *)saved)->value, 7);
+    resurrections = 1;
+    ms_object *s = saved;
+    saved = NULL;
+    ms_decref(s); /* finalize never runs twice on a tracked object: freed now */
+    cr_expect_eq(finalize_calls, 1);
+    cr_expect_null(saved);
+    cr_expect_eq(type_stats(&resurrect_gc_type).live_count, 0);
+}
+
+CHECKED_TEST(object, finalizer_of_untracked_object_runs_each_time)
+{
+    resurrections = 1;
+    node *a = new_node(&resurrect_plain_type, 0);
+    ms_decref((ms_object *)a);
+    cr_assert_eq(saved, (ms_object *)a);
+    ms_object *s = saved;
+    saved = NULL;
+    ms_decref(s);
+    cr_expect_eq(finalize_calls, 2, "CPython calls tp_finalize of non-GC objects on every death");
+    cr_expect_eq(type_stats(&resurrect_plain_type).live_count, 0);
+}
+
+CHECKED_TEST(object, ref_offsets_clear_without_a_clear_function)
+{
+    node *a = new_node(&fast_type, 0);
+    a->next = (ms_object *)new_node(&fast_type, 1);
+    ((node *)a->next)->next = (ms_object *)new_node(&plain_type, 2);
+    ms_decref((ms_object *)a);
+    cr_expect_eq(type_stats(&fast_type).live_count, 0);
+    cr_expect_eq(type_stats(&plain_type).live_count, 0);
+}
+
+CHECKED_TEST(object, type_and_process_statistics)
+{
+    ms_object_stats before;
+    ms_object_stats_get(&before);
+    node *xs[10];
+    for (int i = 0; i < 10; i++)
+        xs[i] = new_node(i % 2 ? &gc_type : &plain_type, i);
+    ms_type_stats g = type_stats(&gc_type), p = type_stats(&plain_type);
+    cr_expect_eq(g.live_count, 5);
+    cr_expect_eq(p.live_count, 5);
+    cr_expect_eq(g.live_bytes, 5 * (sizeof(node) + 16));
+    cr_expect_eq(p.live_bytes, 5 * sizeof(node));
+    cr_expect_str_eq(g.name, "GcNode");
+    ms_object_stats mid;
+    ms_object_stats_get(&mid);
+    cr_expect_eq(mid.alive - before.alive, 10);
+    cr_expect_eq(mid.created - before.created, 10);
+
+    /* Iteration finds both types exactly once. */
+    int seen_g = 0, seen_p = 0;
+    for (size_t i = 0; i < ms_type_stats_count(); i++) {
+        ms_type_stats ts;
+        cr_assert_eq(ms_type_stats_get(i, &ts), 0);
+        seen_g += ts.type == &gc_type;
+        seen_p += ts.type == &plain_type;
+    }
+    cr_expect_eq(seen_g, 1);
+    cr_expect_eq(seen_p, 1);
+    ms_type_stats none;
+    cr_expect_eq(ms_type_stats_get(ms_type_stats_count(), &none), -ENOENT);
+
+    for (int i = 0; i < 10; i++)
+        ms_decref((ms_object *)xs[i]);
+    g = type_stats(&gc_type);
+    cr_expect_eq(g.live_count, 0);
+    cr_expect_eq(g.live_bytes, 0);
+    cr_expect_eq(g.created_total, 5);
+    cr_expect_eq(g.destroyed_total, 5);
+    ms_object_stats after;
+    ms_object_stats_get(&after);
+    cr_expect_eq(after.destroyed - before.destroyed, 10);
+    cr_expect_eq(after.alive, before.alive);
+}
+
+CHECKED_TEST(object, objects_live_in_the_memscope_heap)
+{
+    ms_heap_stats a, b;
+    ms_heap_stats_get(&a);
+    node *n = new_node(&gc_type, 0);
+    ms_heap_stats_get(&b);
+    cr_expect_eq(b.blocks_in_use - a.blocks_in_use, 1);
+    cr_expect(ms_mem_is_pooled((char *)n - 16), "the block starts at the GC header");
+    ms_decref((ms_object *)n);
+}
+
+CHECKED_TEST(object, real_function_ms_new_exists)
+{
+    ms_object *(*fn)(const ms_type *) = ms_new;
+    ms_object *o = fn(&plain_type);
+    cr_assert_not_null(o);
+    ms_decref(o);
+}
