@@ -68,6 +68,7 @@
 #include <memscope/gc.h>
 #include <memscope/object.h>
 
+#include "agent_internal.h"
 #include "gc_internal.h"
 #include "internal.h"
 
@@ -705,6 +706,10 @@ static void ensure_init(void)
 void ms__gc_on_alloc(void)
 {
     ensure_init();
+    /* Allocating a tracked object is where a collection may run anyway, so it is also a safe point for the
+     * daemon's requests (agent.h). Not from inside a collection: finalizers allocate too. */
+    if (!gcs.collecting)
+        ms__agent_safepoint();
     INC(ms__gc_counts[0]);
     int threshold = GET(gcs.gens[0].threshold);
     if (GET(ms__gc_counts[0]) > threshold && threshold && gcs.enabled && !gcs.collecting)

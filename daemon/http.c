@@ -32,6 +32,7 @@
 #include "api.h"
 #include "assets.h"
 #include "http.h"
+#include "metrics.h"
 #include "token.h"
 
 typedef struct req {
@@ -243,6 +244,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return send_error(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
         if (!post && msd_web_owns(url)) /* the dashboard's files and its event stream: assets.c, events.c */
             return (enum MHD_Result)msd_web_answer(h->d, mc, url, method);
+        if (!post && strcmp(url, "/metrics") == 0) /* Prometheus/OpenMetrics exposition: metrics_http.c */
+            return (enum MHD_Result)msd_metrics_answer(h->d, mc, method);
         bool authorized = msd_token_check(
             h->d->token, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
         if (post && !authorized)
@@ -290,6 +293,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    /* Counted here, where every request ends whoever queued its answer (API, dashboard, /metrics). */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (ci)
+        msd_metrics_count_http(ci->http_status);
     req *r = *con_cls;
     if (!r)
         return;

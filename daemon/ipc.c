@@ -19,6 +19,7 @@
 
 #define MSD_IPC_PRIVATE
 #include "ipc_internal.h"
+#include "metrics.h"
 
 typedef struct write_req {
     uv_write_t req;
@@ -128,6 +129,7 @@ static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
     msd_msg m;
     char err[160];
     if (msd_msg_parse(p, n, &m, err, sizeof(err)) < 0) {
+        msd_counters.frames_malformed++; /* /metrics */
         msd_conn_close(c, err);
         return;
     }
@@ -195,10 +197,12 @@ static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
         if (r == 0)
             break;
         if (r < 0) {
+            msd_counters.frames_malformed++; /* /metrics */
             msd_conn_close(c, "frame length is 0 or larger than 1 MiB");
             return -1;
         }
         off += (size_t)r;
+        msd_counters.frames_received++; /* /metrics */
         handle_payload(c, p, n);
     }
     return c->closing ? -1 : (long)off;

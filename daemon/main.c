@@ -28,6 +28,7 @@
 #include "events.h"
 #include "http.h"
 #include "ipc.h"
+#include "metrics.h"
 #include "registry.h"
 #include "sockpath.h"
 #include "token.h"
@@ -51,6 +52,8 @@ static void usage(FILE *out)
             "  --gc-rate N             remote collections allowed per second per app, 0 = unlimited (default 2)\n"
             "  --max-apps N            app connections accepted at once (default 10000)\n"
             "  --max-http N            HTTP connections accepted at once (default 256)\n"
+            "  --metrics-top-types K   GET /metrics has per-type series for the K largest types of each app by bytes\n"
+            "                          (default 20; 0: none), so that the number of series stays bounded\n"
             "  --web-dir DIR           serve the dashboard from DIR (e.g. web/) instead of the embedded copy\n"
             "  -v, --verbose           log more\n"
             "  -h, --help              show this help and exit\n"
@@ -135,7 +138,7 @@ static char *default_data_dir(void)
 static int parse_flags(int argc, char **argv, msd_config *cfg)
 {
     enum { O_SOCKET = 256, O_HTTP, O_TOKEN, O_DATA, O_RETAIN, O_HISTORY, O_TIMEOUT, O_GCRATE, O_MAXAPPS, O_MAXHTTP,
-           O_VERSION, O_WEBDIR };
+           O_VERSION, O_WEBDIR, O_TOPTYPES };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET}, {"http", required_argument, NULL, O_HTTP},
         {"token-file", required_argument, NULL, O_TOKEN}, {"data-dir", required_argument, NULL, O_DATA},
@@ -144,6 +147,7 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
         {"max-apps", required_argument, NULL, O_MAXAPPS}, {"max-http", required_argument, NULL, O_MAXHTTP},
         {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION}, {"web-dir", required_argument, NULL, O_WEBDIR},
+        {"metrics-top-types", required_argument, NULL, O_TOPTYPES},
         {NULL, 0, NULL, 0},
     };
     *cfg = (msd_config){.retain_s = 600, .history_s = 900, .request_timeout_ms = 5000, .gc_rate = 2,
@@ -191,6 +195,15 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
             if (parse_double("--max-http", optarg, 1, 100000, &v) < 0)
                 return -EINVAL;
             cfg->http_connections = (int)v;
+            break;
+        case O_TOPTYPES: /* metrics_http.c reads it at every scrape */
+            if (parse_double("--metrics-top-types", optarg, 0, MSD_METRICS_TOP_TYPES_MAX, &v) < 0)
+                return -EINVAL;
+            if (v != (int)v) {
+                fprintf(stderr, "memscoped: --metrics-top-types: \"%s\" is not an integer\n", optarg);
+                return -EINVAL;
+            }
+            msd_metrics_top_types = (int)v;
             break;
         case 'v': cfg->verbose = true; break;
         case 'h': usage(stdout); return 1;

@@ -78,7 +78,7 @@ typedef struct family {
     X(TYPE_CREATED, "memscope_type_objects_created", COUNTER, NULL, "Objects of this type created since the app started.") \
     X(TYPE_DESTROYED, "memscope_type_objects_destroyed", COUNTER, NULL, "Objects of this type destroyed since the app started.") \
     X(GC_ENABLED, "memscope_gc_enabled", GAUGE, NULL, "1 when the automatic cycle collector is enabled.") \
-    X(GC_COUNT, "memscope_gc_generation_count", GAUGE, NULL, "The generation's count (allocations for generation 0, younger collections for the others) since it was last collected.") \
+    X(GC_COUNT, "memscope_gc_generation_level", GAUGE, NULL, "The generation's count as gc.get_count() shows it (net allocations for generation 0, collections of the younger generation for the others); it is collected when the level reaches memscope_gc_threshold.") \
     X(GC_THRESHOLD, "memscope_gc_threshold", GAUGE, NULL, "The count at which the generation is collected.") \
     X(GC_COLLECTIONS, "memscope_gc_collections", COUNTER, NULL, "Collections of the generation.") \
     X(GC_COLLECTED, "memscope_gc_collected_objects", COUNTER, NULL, "Objects freed by collections of the generation.") \
@@ -150,7 +150,7 @@ static void put(writer *w, buf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void puts_(writer *w, buf *b, const char *s)
+static void put_str(writer *w, buf *b, const char *s)
 {
     put(w, b, s, strlen(s));
 }
@@ -259,24 +259,24 @@ static int format_value(char *out, size_t n, double v)
 static void sample(writer *w, int f, const char *base, const char *extra_name, const char *extra_value, double v)
 {
     buf *b = &w->fam[f];
-    puts_(w, b, families[f].name);
+    put_str(w, b, families[f].name);
     if (families[f].type == COUNTER)
-        puts_(w, b, "_total");
+        put_str(w, b, "_total");
     else if (families[f].type == INFO)
-        puts_(w, b, "_info");
+        put_str(w, b, "_info");
     if (base || extra_name) {
-        puts_(w, b, "{");
+        put_str(w, b, "{");
         if (base)
-            puts_(w, b, base);
+            put_str(w, b, base);
         if (extra_name) {
             if (base)
-                puts_(w, b, ",");
-            puts_(w, b, extra_name);
-            puts_(w, b, "=\"");
+                put_str(w, b, ",");
+            put_str(w, b, extra_name);
+            put_str(w, b, "=\"");
             put_label_value(w, b, extra_value);
-            puts_(w, b, "\"");
+            put_str(w, b, "\"");
         }
-        puts_(w, b, "}");
+        put_str(w, b, "}");
     }
     char num[40];
     num[0] = ' ';
@@ -287,11 +287,11 @@ static void sample(writer *w, int f, const char *base, const char *extra_name, c
 
 /* The sample of member key of object o, when it is a number (or a bool: 1/0); nothing when missing. */
 static void sample_member(writer *w, int f, const char *base, const char *extra_name, const char *extra_value,
-                          const cJSON *o, const char *key, double scale)
+                          const cJSON *o, const char *key, double divisor)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (cJSON_IsNumber(v))
-        sample(w, f, base, extra_name, extra_value, v->valuedouble * scale);
+    if (cJSON_IsNumber(v)) /* divided, not multiplied by 1e-9: 7456959 ns gives 0.007456959 exactly as printed */
+        sample(w, f, base, extra_name, extra_value, v->valuedouble / divisor);
     else if (cJSON_IsBool(v))
         sample(w, f, base, extra_name, extra_value, cJSON_IsTrue(v) ? 1 : 0);
 }
@@ -434,8 +434,8 @@ static void add_stats(writer *w, const char *base, const cJSON *doc)
             sample_member(w, F_GC_COLLECTED, base, "generation", gs, gen, "collected", 1);
             sample_member(w, F_GC_UNCOLLECTABLE, base, "generation", gs, gen, "uncollectable", 1);
         }
-        sample_member(w, F_GC_PAUSE, base, NULL, NULL, o, "pause_total_ns", 1e-9);
-        sample_member(w, F_GC_PAUSE_MAX, base, NULL, NULL, o, "pause_max_ns", 1e-9);
+        sample_member(w, F_GC_PAUSE, base, NULL, NULL, o, "pause_total_ns", 1e9);
+        sample_member(w, F_GC_PAUSE_MAX, base, NULL, NULL, o, "pause_max_ns", 1e9);
         sample_member(w, F_GC_GARBAGE, base, NULL, NULL, o, "garbage", 1);
     }
 
@@ -511,15 +511,24 @@ static void emit_header(writer *w, buf *out, int f)
     /* The name metadata lines carry: OpenMetrics names the family, 0.0.4 names the sample. */
     const char *suffix = om ? "" : fm->type == COUNTER ? "_total" : fm->type == INFO ? "_info" : "";
     const char *type = fm->type == GAUGE ? "gauge" : fm->type == COUNTER ? "counter" : om ? "info" : "gauge";
-    char help[512];
-    escape(help, fm->help, om); /* the table's texts are ASCII and short: no overflow (checked by the unit test) */
-    char line[1024];
-    int n = snprintf(line, sizeof(line), "# HELP %s%s %s\n# TYPE %s%s %s\n", fm->name, suffix, help, fm->name, suffix,
-                     type);
-    put(w, out, line, (size_t)n);
+    put_str(w, out, "# HELP ");
+    put_str(w, out, fm->name);
+    put_str(w, out, suffix);
+    put_str(w, out, " ");
+    if (reserve(w, out, 3 * strlen(fm->help)))
+        out->len += escape(out->p + out->len, fm->help, om); /* 0.0.4 HELP escapes only \\ and newline */
+    put_str(w, out, "\n# TYPE ");
+    put_str(w, out, fm->name);
+    put_str(w, out, suffix);
+    put_str(w, out, " ");
+    put_str(w, out, type);
+    put_str(w, out, "\n");
     if (om && fm->unit) {
-        n = snprintf(line, sizeof(line), "# UNIT %s %s\n", fm->name, fm->unit);
-        put(w, out, line, (size_t)n);
+        put_str(w, out, "# UNIT ");
+        put_str(w, out, fm->name);
+        put_str(w, out, " ");
+        put_str(w, out, fm->unit);
+        put_str(w, out, "\n");
     }
 }
 
@@ -576,7 +585,7 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
             put(&w, &out, w.fam[f].p, w.fam[f].len);
         }
         if (fmt == MSD_METRICS_OPENMETRICS)
-            puts_(&w, &out, "# EOF\n");
+            put_str(&w, &out, "# EOF\n");
         if (!w.oom)
             b = msd_blob_new(out.p, out.len);
     }

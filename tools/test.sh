@@ -26,11 +26,11 @@ run() { # run DIR [meson test args...]: build then test; remember failures, keep
 
 setup build || exit 1
 # e2e: the dashboard in a real chromium; there a missing chromium or playwright-core is a failure, not a skip.
-# One `meson test` run, so that build/meson-logs/testlog.json (counted below) holds all three suites.
-MEMSCOPE_E2E_REQUIRED=1 run build --suite unit --suite integration --suite e2e
+# One `meson test` run, so that build/meson-logs/testlog.json (counted below) holds every suite.
+MEMSCOPE_E2E_REQUIRED=1 run build --suite unit --suite examples --suite integration --suite e2e
 
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Ddebug_level=2 -Dbench=disabled || exit 1
-run build-asan --suite unit
+run build-asan --suite unit --suite examples --suite integration
 # Criterion's workers report a leak on stderr without failing the test: the log is the verdict.
 if grep -qE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" build-asan/meson-logs/testlog.txt; then
   echo "sanitizer reports in the ASan run:" >&2

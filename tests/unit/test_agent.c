@@ -460,3 +460,23 @@ Test(agent, disabled_by_the_environment)
     ms_agent_status_get(&st);
     cr_expect_not(st.running);
 }
+
+/* Allocating a GC-tracked object is a safe point too: an app that never calls ms_poll still answers. */
+Test(agent, gc_object_allocation_is_a_safe_point)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    write_json(fd, "{\"type\":\"request\",\"id\":11,\"method\":\"gc.disable\"}");
+    cJSON *reply = NULL;
+    uint64_t deadline = now_ms() + 5000;
+    while (reply == NULL && now_ms() < deadline) {
+        ms_decref(ms_new(&node_type)); /* no ms_poll() anywhere */
+        reply = read_frame_of(fd, "reply", 10);
+    }
+    cr_assert_not_null(reply);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
+    cr_expect_not(ms_gc_is_enabled(), "the request ran");
+    cJSON_Delete(reply);
+    close(fd);
+}

@@ -1,0 +1,78 @@
+/*
+ * tests/fuzz/fuzz_frame.c — libFuzzer target: the agent -> daemon byte stream (issue 8).
+ *
+ * The input is what one connection could send: frames are cut with msd_frame_decode() exactly as ipc.c does,
+ * each payload goes through msd_msg_parse(), and the parsed messages reach the same registry handlers ipc.c
+ * calls (a hello registers an app, stats replace its cached document and feed its history, replies are
+ * validated). The registry's outputs (the app summary, the history and growth documents) are then built, so
+ * whatever a hostile agent stored is also read back. One registry per input: nothing carries over.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "frame.h"
+#include "registry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Frame payloads above this are not worth the fuzzer's time: the decoder's bound is checked separately. */
+#define FUZZ_FRAME_MAX 65536
+
+static void check_members(const msd_msg *m)
+{
+    msd_span spans[64];
+    long n = msd_json_members(m->raw, m->raw_len, spans, 64);
+    for (long i = 0; i < n; i++)
+        assert(spans[i].start < spans[i].end && spans[i].end <= m->raw_len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    msd_config cfg = {.retain_s = 600, .history_s = 900, .gc_rate = 0};
+    msd_registry *reg = msd_registry_new(&cfg);
+    if (!reg)
+        return 0;
+    msd_app *app = NULL;
+    double t = 1000.0; /* a fake clock: every message one second later, so the history and growth fill up */
+    size_t off = 0;
+    for (;;) {
+        const uint8_t *p;
+        size_t n;
+        long r = msd_frame_decode(data + off, size - off, FUZZ_FRAME_MAX, &p, &n);
+        if (r <= 0) {
+            assert(r == 0 || r == -EMSGSIZE);
+            break;
+        }
+        assert((size_t)r <= size - off && n + MSD_FRAME_HEADER == (size_t)r && p == data + off + MSD_FRAME_HEADER);
+        off += (size_t)r;
+        msd_msg m;
+        char err[160];
+        if (msd_msg_parse(p, n, &m, err, sizeof(err)) < 0) {
+            assert(err[0] != '\0'); /* every refusal says why */
+            break;                  /* ipc.c closes the connection */
+        }
+        check_members(&m);
+        t += 1.0;
+        if (m.type == MSD_MSG_HELLO && !app && m.protocol == MSD_PROTOCOL_VERSION) {
+            app = msd_registry_add(reg, &m);
+        } else if (m.type == MSD_MSG_STATS && app) {
+            msd_sample s;
+            msd_sample_from_stats(m.json, &s);
+            msd_registry_stats(reg, app, &m, t, t + 1.7e9);
+        }
+        msd_msg_free(&m);
+    }
+    if (app) {
+        cJSON *o = msd_app_summary(app);
+        cJSON_Delete(o);
+        o = msd_history_json(&app->hist, 0, t, t + 1.7e9);
+        cJSON_Delete(o);
+        o = msd_history_growth(&app->hist, t);
+        cJSON_Delete(o);
+        msd_registry_disconnect(reg, app);
+    }
+    msd_registry_free(reg);
+    return 0;
+}
