@@ -31,6 +31,7 @@
  * appends (the object itself is charged to the line that created the list).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -101,6 +102,9 @@ static const ms_type list_type = {
     .flags = MS_TYPE_GC,
     .traverse = list_traverse,
     .clear = list_clear,
+    /* The collector walks items[0..len) inline instead of calling list_traverse (gc.c, visit_refs). */
+    .ref_array_offset = offsetof(list_object, items),
+    .ref_array_len_offset = offsetof(list_object, len),
     /* No dealloc: clear() already freed the item array (it runs before dealloc would). */
     /* size_extra: a separate item array; the inline slots are part of .size. */
     .size_extra = list_size_extra,

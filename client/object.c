@@ -48,6 +48,7 @@ typedef struct type_entry {
     uint64_t object_bytes; /* GC header + instance size */
     ms__counter created;
     ms__counter destroyed;
+    ms__counter var_bytes; /* the variable parts of live MS_TYPE_VAR instances */
 } type_entry;
 
 static type_entry *_Atomic type_chunks[TYPE_CHUNKS_MAX];
@@ -138,7 +139,7 @@ static void fill_stats(const type_entry *e, ms_type_stats *out)
     out->type = e->type;
     out->name = e->type->name;
     out->live_count = created - destroyed;
-    out->live_bytes = (created - destroyed) * e->object_bytes;
+    out->live_bytes = (created - destroyed) * e->object_bytes + MS__STAT_GET(e->var_bytes);
     out->created_total = created;
     out->destroyed_total = destroyed;
 }
@@ -186,7 +187,7 @@ void ms_object_stats_get(ms_object_stats *out)
 
 /* Cost: one pool allocation, a memset of the instance, a counter; plus, for tracked types, whatever automatic
  * collection this allocation triggers. */
-ms_object *ms_new_at(const ms_type *t, const char *file, int line)
+static ms_object *new_object(const ms_type *t, size_t extra, const char *file, int line)
 {
     if (!t || t->size < sizeof(ms_object) || ((uintptr_t)t & MS__OBJ_FLAGS_MASK)) {
         errno = EINVAL;
@@ -199,16 +200,22 @@ ms_object *ms_new_at(const ms_type *t, const char *file, int line)
     }
     bool gc = (t->flags & MS_TYPE_GC) != 0;
     size_t pre = header_size(t);
+    if (extra > SIZE_MAX / 2 - pre - t->size) {
+        errno = ENOMEM;
+        return NULL;
+    }
     if (gc)
         ms__gc_on_alloc();
-    char *block = ms_malloc_at(pre + t->size, file, line);
+    char *block = ms_malloc_at(pre + t->size + extra, file, line);
     if (!block) {
         if (gc)
             ms__gc_on_free();
         errno = ENOMEM;
         return NULL;
     }
-    memset(block, 0, pre + t->size);
+    memset(block, 0, pre + t->size + extra);
+    if (extra)
+        MS__STAT_ADD(e->var_bytes, extra);
     ms_object *o = (ms_object *)(block + pre);
     o->refcnt = 1;
     o->type_bits = (uintptr_t)t;
@@ -218,8 +225,21 @@ ms_object *ms_new_at(const ms_type *t, const char *file, int line)
     return o;
 }
 
+ms_object *ms_new_at(const ms_type *t, const char *file, int line) { return new_object(t, 0, file, line); }
+
+ms_object *ms_new_var_at(const ms_type *t, size_t extra, const char *file, int line)
+{
+    if (t && (!(t->flags & MS_TYPE_VAR) || !t->size_extra)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return new_object(t, extra, file, line);
+}
+
 #undef ms_new
+#undef ms_new_var
 ms_object *(ms_new)(const ms_type *t) { return ms_new_at(t, NULL, 0); }
+ms_object *(ms_new_var)(const ms_type *t, size_t extra) { return ms_new_var_at(t, extra, NULL, 0); }
 
 const char *ms_type_name(const ms_object *o) { return ms_type_of(o)->name; }
 
@@ -286,6 +306,8 @@ static inline __attribute__((always_inline)) void destroy(ms_object *o, const ms
         run_weakref_callbacks(o);
 
     type_entry *e = type_entry_for(t); /* cannot fail: registered by ms_new */
+    if (MS_UNLIKELY(t->flags & MS_TYPE_VAR))
+        MS__STAT_SUB(e->var_bytes, t->size_extra(o));
     MS__STAT_ADD(e->destroyed, 1);
     if (gc) {
         ms__gc_on_free();

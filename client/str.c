@@ -38,6 +38,7 @@ static size_t str_size_extra(const ms_object *self) { return ((const str_object 
 static const ms_type str_type = {
     .name = "str",
     .size = sizeof(str_object),
+    .flags = MS_TYPE_VAR,
     .size_extra = str_size_extra,
 };
 
@@ -73,29 +74,10 @@ ms_object *ms_str_new_len_at(const char *s, size_t n, const char *file, int line
         errno = ENOMEM;
         return NULL;
     }
-    /*
-     * TODO(part B needs): an ms_new_var_at(type, size, file, line) in object.h that allocates `size` >= t->size
-     * bytes for a variable-size instance. Until then, a str is made in three steps, all traced at the caller's
-     * line: (1) reserve its final block; (2) let ms_new_at() register and count a base-size str (for a type
-     * without MS_TYPE_GC the block starts at the object and holds nothing but the header, and nobody else knows
-     * the object yet); (3) move the header into the final block and free the base block. The final block is
-     * taken FIRST so that it is the one the allocator would hand out for a one-step allocation (a block of
-     * this size class freed just before is reused, as the seed's section 3 says); taking the base block first
-     * could re-purpose that very pool for the base's size class. The type statistics' live_bytes count the
-     * 32-byte base, as they leave out size_extra for every type.
-     */
-    str_object *o = ms_malloc_at(sizeof(str_object) + n + 1, file, line);
-    if (!o) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    ms_object *base = ms_new_at(&str_type, file, line);
-    if (!base) {
-        ms_free(o);
-        return NULL; /* errno set by ms_new_at */
-    }
-    memcpy(o, base, sizeof(str_object));
-    ms_free(base);
+    /* One block: the header, then the characters (CPython's compact str). */
+    str_object *o = (str_object *)ms_new_var_at(&str_type, n + 1, file, line);
+    if (!o)
+        return NULL; /* errno set by ms_new_var_at */
     if (n)
         memcpy(o->data, s, n);
     o->data[n] = '\0';

@@ -9,6 +9,7 @@ packages=(
   libuv1-dev libmicrohttpd-dev libcjson-dev   # memscoped
   libdw-dev                              # tracing: symbolizing return addresses
   libcurl4-openssl-dev                   # HTTP client of the tests and the CLI
+  prometheus                             # /metrics tests: promtool and a real Prometheus server
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev   # allocator benchmark competitors
   chromium                               # the dashboard's e2e tests (driven by playwright-core from npm)
 )

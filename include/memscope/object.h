@@ -65,6 +65,7 @@ typedef int (*ms_visit_fn)(ms_object *obj, void *arg);
 /* Type flags. */
 #define MS_TYPE_GC (1u << 0)               /* instances are tracked by the cycle collector (have a GC header) */
 #define MS_TYPE_LEGACY_FINALIZER (1u << 1) /* a garbage cycle containing one is uncollectable (ms_gc_garbage) */
+#define MS_TYPE_VAR (1u << 2) /* instances carry size_extra(self) more bytes at their end (ms_new_var), like a str */
 
 struct ms_type {
     const char *name;  /* shown in statistics; required */
@@ -111,6 +112,15 @@ struct ms_type {
 MS_API ms_object *ms_new_at(const ms_type *t, const char *file, int line);
 MS_API ms_object *ms_new(const ms_type *t);
 #define ms_new(t) ms_new_at((t), __FILE__, __LINE__)
+
+/*
+ * A variable-size object (CPython's PyObject_NewVar): like ms_new, with `extra` more bytes after t->size in the
+ * same block. t must have MS_TYPE_VAR and a size_extra() that returns `extra` for the object's whole life (the
+ * statistics subtract it when the object dies). EINVAL otherwise, ENOMEM when extra is absurd or memory is out.
+ */
+MS_API ms_object *ms_new_var_at(const ms_type *t, size_t extra, const char *file, int line);
+MS_API ms_object *ms_new_var(const ms_type *t, size_t extra);
+#define ms_new_var(t, extra) ms_new_var_at((t), (extra), __FILE__, __LINE__)
 
 /* Called by ms_decref() when the count reaches 0. Public only because the inline code calls it. */
 MS_API void ms_object_dealloc(ms_object *o);
@@ -176,7 +186,8 @@ typedef struct ms_type_stats {
     const ms_type *type;
     const char *name;
     uint64_t live_count;      /* objects of this type alive */
-    uint64_t live_bytes;      /* sum of instance size + GC header of the live objects (size_extra not included) */
+    uint64_t live_bytes;      /* instance size + GC header of the live objects, with the variable part of
+                               * MS_TYPE_VAR instances; other size_extra (out-of-line buffers) not included */
     uint64_t created_total;   /* objects of this type ever created */
     uint64_t destroyed_total; /* objects of this type ever freed */
 } ms_type_stats;

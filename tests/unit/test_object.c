@@ -324,3 +324,52 @@ CHECKED_TEST(object, real_function_ms_new_exists)
     cr_assert_not_null(o);
     ms_decref(o);
 }
+
+/* ---- Variable-size objects (ms_new_var) -------------------------------------------------------------------- */
+typedef struct blob {
+    MS_OBJECT_HEAD;
+    size_t n;
+    unsigned char bytes[];
+} blob;
+static size_t blob_extra(const ms_object *self) { return ((const blob *)self)->n; }
+static const ms_type blob_type = {.name = "Blob", .size = sizeof(blob), .flags = MS_TYPE_VAR, .size_extra = blob_extra};
+
+CHECKED_TEST(object, var_size_objects_are_one_block_with_exact_stats)
+{
+    ms_heap_stats before;
+    ms_heap_stats_get(&before);
+    blob *small = (blob *)ms_new_var(&blob_type, 100), *big = (blob *)ms_new_var(&blob_type, 5000);
+    cr_assert_not_null(small);
+    cr_assert_not_null(big);
+    small->n = 100;
+    big->n = 5000;
+    for (size_t i = 0; i < 100; i++)
+        cr_assert_eq(small->bytes[i], 0, "the variable part is zeroed");
+    memset(big->bytes, 0xAB, 5000);
+    cr_expect(ms_mem_is_pooled(small), "header + 100 bytes is a small request");
+    cr_expect_not(ms_mem_is_pooled(big));
+    ms_heap_stats during;
+    ms_heap_stats_get(&during);
+    cr_expect_eq(during.blocks_in_use + during.system_blocks_in_use - before.blocks_in_use -
+                     before.system_blocks_in_use,
+                 2, "one block per object");
+    cr_expect_eq(ms_sizeof((ms_object *)big), sizeof(blob) + 5000);
+    ms_type_stats ts = type_stats(&blob_type);
+    cr_expect_eq(ts.live_count, 2);
+    cr_expect_eq(ts.live_bytes, 2 * sizeof(blob) + 5100);
+    ms_decref((ms_object *)big);
+    ts = type_stats(&blob_type);
+    cr_expect_eq(ts.live_bytes, sizeof(blob) + 100, "the dead object's variable part is subtracted");
+    ms_decref((ms_object *)small);
+    cr_expect_eq(type_stats(&blob_type).live_bytes, 0);
+}
+
+CHECKED_TEST(object, var_size_needs_a_var_type)
+{
+    errno = 0;
+    cr_expect_null(ms_new_var(&plain_type, 10), "a fixed-size type cannot grow");
+    cr_expect_eq(errno, EINVAL);
+    errno = 0;
+    cr_expect_null(ms_new_var(&blob_type, SIZE_MAX - 8));
+    cr_expect_eq(errno, ENOMEM);
+}

@@ -1,0 +1,215 @@
+/*
+ * The /metrics exposition writer (daemon/metrics.c) on its own: no loop, no HTTP, plain structs in, text out.
+ * Escaping (label values, invalid UTF-8), the top-K cut of per-type series, de-duplication of apps sharing a
+ * (name, pid), the OpenMetrics variant (family names, UNIT, info, # EOF) and content negotiation.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "metrics.h"
+
+/* A stats document as the registry caches it, with these types. */
+static const char *DOC =
+    "{\"id\":1,\"pid\":42,\"name\":\"x\",\"time\":1.5,\"type\":\"stats\",\"dropped\":3,"
+    "\"heap\":{\"pool_bytes_in_use\":81920,\"arena_size\":262144},"
+    "\"pools\":[{\"block_size\":16,\"pools\":1,\"blocks_in_use\":200,\"blocks_free\":55},"
+    "{\"block_size\":32,\"pools\":0,\"blocks_in_use\":0,\"blocks_free\":0}],"
+    "\"refcount\":{\"objects_alive\":1200,\"objects_created\":9000,\"objects_destroyed\":7800},"
+    "\"types\":[{\"name\":\"small\",\"alive\":1,\"bytes\":10,\"created\":1,\"destroyed\":0},"
+    "{\"name\":\"big\",\"alive\":100,\"bytes\":6400,\"created\":500,\"destroyed\":400},"
+    "{\"name\":\"mid\",\"alive\":10,\"bytes\":640,\"created\":50,\"destroyed\":40},"
+    "{\"name\":\"tie_b\",\"alive\":5,\"bytes\":320,\"created\":5,\"destroyed\":0},"
+    "{\"name\":\"tie_a\",\"alive\":5,\"bytes\":320,\"created\":5,\"destroyed\":0},"
+    "{\"name\":\"big\",\"alive\":1,\"bytes\":1,\"created\":1,\"destroyed\":0}],"
+    "\"gc\":{\"enabled\":true,\"generations\":[{\"count\":12,\"threshold\":700,\"collections\":40,\"collected\":300,"
+    "\"uncollectable\":0},{\"count\":3,\"threshold\":10,\"collections\":4,\"collected\":20,\"uncollectable\":1}],"
+    "\"pause_total_ns\":1500000,\"pause_max_ns\":90000,\"garbage\":0},"
+    "\"trace\":{\"tracing\":false,\"nframes\":1,\"current\":0,\"peak\":0}}";
+
+static char *render(const msd_metrics_app *apps, size_t n, msd_metrics_format fmt, int k)
+{
+    msd_metrics_counters c = {.frames_received = 7, .frames_malformed = 1};
+    c.http_requests[200] = 5;
+    c.http_requests[404] = 2;
+    msd_metrics_self self = {.apps = n, .apps_connected = 1, .connections = 1, .start_time = 1700000000.25,
+                             .cpu_seconds = -1, .rss_bytes = 4096, .counters = &c};
+    msd_blob *b = msd_metrics_render(apps, n, &self, fmt, k);
+    cr_assert_not_null(b);
+    cr_assert_eq(strlen(b->data), b->len, "no NUL inside the document");
+    char *s = strdup(b->data);
+    msd_blob_unref(b);
+    cr_assert_not_null(s);
+    return s;
+}
+
+static msd_metrics_app app(const char *name, int64_t pid, bool connected, const char *doc)
+{
+    return (msd_metrics_app){.name = name, .pid = pid, .connected = connected, .last_update = 1700000001.5,
+                             .samples = 9, .doc = doc, .doc_len = doc ? strlen(doc) : 0};
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(metrics_writer, escapes_label_values)
+{
+    char out[64];
+    msd_metrics_escape_label(out, "a\"b\\c\nd");
+    cr_assert_str_eq(out, "a\\\"b\\\\c\\nd");
+    msd_metrics_escape_label(out, "caf\xc3\xa9 \xe2\x82\xac"); /* valid UTF-8 passes through */
+    cr_assert_str_eq(out, "caf\xc3\xa9 \xe2\x82\xac");
+    size_t n = msd_metrics_escape_label(out, "x\xffy");        /* an invalid byte becomes U+FFFD */
+    cr_assert_str_eq(out, "x\xef\xbf\xbdy");
+    cr_assert_eq(n, 5);
+    msd_metrics_escape_label(out, "\xc0\xaf");                 /* overlong '/': two invalid bytes */
+    cr_assert_str_eq(out, "\xef\xbf\xbd\xef\xbf\xbd");
+    msd_metrics_escape_label(out, "\xed\xa0\x80");             /* a UTF-16 surrogate is not UTF-8 */
+    cr_assert_str_eq(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    msd_metrics_escape_label(out, "end\xe2\x82");              /* a sequence cut by the end of the string */
+    cr_assert_str_eq(out, "end\xef\xbf\xbd\xef\xbf\xbd");
+    msd_metrics_escape_label(out, "");
+    cr_assert_str_eq(out, "");
+}
+
+Test(metrics_writer, app_labels_are_escaped)
+{
+    msd_metrics_app a = app("we\"ird\\\nname", 42, true, DOC);
+    char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 20);
+    cr_assert(strstr(s, "memscope_app_connected{app=\"we\\\"ird\\\\\\nname\",pid=\"42\"} 1\n"), "%s", s);
+    /* No raw newline inside a sample: every line starts with '#' or a metric name. */
+    for (const char *line = s; *line; line = strchr(line, '\n') + 1)
+        cr_assert(line[0] == '#' || strncmp(line, "memscope_", 9) == 0, "bad line start: %.40s", line);
+    free(s);
+}
+
+Test(metrics_writer, top_k_types_by_bytes)
+{
+    msd_metrics_app a = app("x", 42, true, DOC);
+    char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 3);
+    /* 5 distinct types ("big" is listed twice: once, with its larger entry). */
+    cr_assert(strstr(s, "memscope_types{app=\"x\",pid=\"42\"} 5\n"), "%s", s);
+    cr_assert(strstr(s, "memscope_type_alive_bytes{app=\"x\",pid=\"42\",type=\"big\"} 6400\n"), "%s", s);
+    cr_assert(strstr(s, "memscope_type_alive_bytes{app=\"x\",pid=\"42\",type=\"mid\"} 640\n"));
+    /* The tie at 320 bytes is broken by name: tie_a is kept, tie_b is cut; small is cut. */
+    cr_assert(strstr(s, "type=\"tie_a\"} 320\n"));
+    cr_assert_null(strstr(s, "tie_b"));
+    cr_assert_null(strstr(s, "type=\"small\""));
+    cr_assert_eq(count(s, "memscope_type_alive_bytes{"), 3);
+    cr_assert_eq(count(s, "memscope_type_objects_created_total{"), 3);
+    cr_assert_eq(count(s, "type=\"big\""), 4, "one sample per per-type family, the duplicate entry dropped");
+    cr_assert(strstr(s, "memscope_type_objects_alive{app=\"x\",pid=\"42\",type=\"big\"} 100\n"));
+    free(s);
+
+    s = render(&a, 1, MSD_METRICS_PROMETHEUS, 0);
+    cr_assert_null(strstr(s, "memscope_type_"), "K = 0: no per-type series");
+    cr_assert(strstr(s, "memscope_types{app=\"x\",pid=\"42\"} 5\n"));
+    free(s);
+}
+
+Test(metrics_writer, prometheus_text_0_0_4)
+{
+    msd_metrics_app a = app("x", 42, true, DOC);
+    char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 20);
+    cr_assert(strstr(s, "# HELP memscope_objects_created_total "));
+    cr_assert(strstr(s, "# TYPE memscope_objects_created_total counter\n"));
+    cr_assert(strstr(s, "memscope_objects_created_total{app=\"x\",pid=\"42\"} 9000\n"));
+    cr_assert(strstr(s, "# TYPE memscope_heap_pool_bytes gauge\nmemscope_heap_pool_bytes{app=\"x\",pid=\"42\"} 81920\n"));
+    cr_assert(strstr(s, "memscope_gc_pause_seconds_total{app=\"x\",pid=\"42\"} 0.0015\n"), "ns to seconds, exactly");
+    cr_assert(strstr(s, "memscope_gc_pause_max_seconds{app=\"x\",pid=\"42\"} 9e-05\n"), "%s", s);
+    cr_assert(strstr(s, "memscope_gc_enabled{app=\"x\",pid=\"42\"} 1\n"), "a bool is 1/0");
+    cr_assert(strstr(s, "memscope_gc_uncollectable_objects_total{app=\"x\",pid=\"42\",generation=\"1\"} 1\n"));
+    cr_assert(strstr(s, "memscope_pool_used_blocks{app=\"x\",pid=\"42\",size_class=\"16\"} 200\n"));
+    cr_assert_null(strstr(s, "size_class=\"32\""), "an empty size class is left out");
+    cr_assert(strstr(s, "memscope_app_stats_dropped_total{app=\"x\",pid=\"42\"} 3\n"));
+    cr_assert(strstr(s, "memscope_app_last_update_timestamp_seconds{app=\"x\",pid=\"42\"} 1700000001.5\n"));
+    cr_assert(strstr(s, "memscope_daemon_http_requests_total{code=\"404\"} 2\n"));
+    cr_assert(strstr(s, "memscope_daemon_frames_malformed_total 1\n"));
+    cr_assert(strstr(s, "memscope_daemon_start_time_seconds 1700000000.25\n"));
+    cr_assert(strstr(s, "# TYPE memscope_daemon_build_info gauge\n"));
+    cr_assert_null(strstr(s, "memscope_daemon_cpu_seconds"), "an unknown value is left out");
+    cr_assert_null(strstr(s, "# UNIT"), "no UNIT lines in 0.0.4");
+    cr_assert_null(strstr(s, "# EOF"));
+    /* Each family's header exactly once, right before its samples. */
+    cr_assert_eq(count(s, "# TYPE memscope_gc_threshold gauge\n"), 1);
+    cr_assert_eq(count(s, "# HELP memscope_gc_threshold "), 1);
+    free(s);
+}
+
+Test(metrics_writer, openmetrics_1_0)
+{
+    msd_metrics_app a = app("x", 42, true, DOC);
+    char *s = render(&a, 1, MSD_METRICS_OPENMETRICS, 20);
+    size_t n = strlen(s);
+    cr_assert(n > 6 && strcmp(s + n - 6, "# EOF\n") == 0, "ends with # EOF");
+    cr_assert_eq(count(s, "# EOF"), 1);
+    cr_assert(strstr(s, "# TYPE memscope_objects_created counter\n"), "the counter family has no _total");
+    cr_assert_null(strstr(s, "# TYPE memscope_objects_created_total"));
+    cr_assert(strstr(s, "memscope_objects_created_total{app=\"x\",pid=\"42\"} 9000\n"), "its sample has _total");
+    cr_assert(strstr(s, "# UNIT memscope_heap_pool_bytes bytes\n"));
+    cr_assert(strstr(s, "# TYPE memscope_gc_pause_seconds counter\n"));
+    cr_assert(strstr(s, "# UNIT memscope_gc_pause_seconds seconds\n"));
+    cr_assert(strstr(s, "# TYPE memscope_daemon_build info\n"));
+    cr_assert(strstr(s, "memscope_daemon_build_info{version=\"" MSD_VERSION "\",protocol=\"1\"} 1\n"));
+    free(s);
+}
+
+Test(metrics_writer, one_entry_per_name_and_pid)
+{
+    /* The same process twice (it reconnected): the connected entry wins. A disconnected app exports no stats. */
+    msd_metrics_app apps[] = {
+        app("x", 42, true, DOC),
+        app("x", 42, false, DOC),
+        app("gone", 7, false, DOC),
+        app("broken", 8, true, "{not json"),
+    };
+    char *s = render(apps, 4, MSD_METRICS_PROMETHEUS, 20);
+    cr_assert_eq(count(s, "memscope_app_connected{app=\"x\",pid=\"42\"}"), 1);
+    cr_assert(strstr(s, "memscope_app_connected{app=\"x\",pid=\"42\"} 1\n"));
+    cr_assert_eq(count(s, "memscope_heap_pool_bytes{app=\"x\",pid=\"42\"}"), 1);
+    cr_assert(strstr(s, "memscope_app_connected{app=\"gone\",pid=\"7\"} 0\n"));
+    cr_assert_null(strstr(s, "memscope_heap_pool_bytes{app=\"gone\""), "no frozen stats for a gone app");
+    cr_assert(strstr(s, "memscope_app_connected{app=\"broken\",pid=\"8\"} 1\n"), "a bad document: app series only");
+    cr_assert_null(strstr(s, "memscope_heap_pool_bytes{app=\"broken\""));
+    free(s);
+}
+
+Test(metrics_writer, empty_registry)
+{
+    char *s = render(NULL, 0, MSD_METRICS_OPENMETRICS, 20);
+    cr_assert(strstr(s, "memscope_daemon_apps 0\n"));
+    cr_assert_null(strstr(s, "memscope_app_"), "no app, no per-app family (not even its header)");
+    free(s);
+}
+
+Test(metrics_writer, negotiation)
+{
+    cr_assert_eq(msd_metrics_negotiate(NULL), MSD_METRICS_PROMETHEUS);
+    cr_assert_eq(msd_metrics_negotiate("*/*"), MSD_METRICS_PROMETHEUS);
+    cr_assert_eq(msd_metrics_negotiate("text/plain;version=0.0.4"), MSD_METRICS_PROMETHEUS);
+    cr_assert_eq(msd_metrics_negotiate("application/openmetrics-text"), MSD_METRICS_OPENMETRICS);
+    /* What Prometheus 2.x sends. */
+    cr_assert_eq(msd_metrics_negotiate("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                                       "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+                 MSD_METRICS_OPENMETRICS);
+    cr_assert_eq(msd_metrics_negotiate("application/openmetrics-text; q=0, text/plain"), MSD_METRICS_PROMETHEUS);
+    cr_assert_eq(msd_metrics_negotiate("text/plain;q=1, Application/OpenMetrics-Text;q=0.5"), MSD_METRICS_PROMETHEUS);
+    cr_assert_eq(msd_metrics_negotiate("text/plain;q=0.2, application/openmetrics-text;q=0.5"),
+                 MSD_METRICS_OPENMETRICS);
+}
+
+Test(metrics_writer, http_counter_bounds)
+{
+    msd_counters.http_requests[200] = 0;
+    msd_metrics_count_http(200);
+    msd_metrics_count_http(0);   /* ignored */
+    msd_metrics_count_http(600); /* ignored */
+    msd_metrics_count_http(99);  /* ignored */
+    cr_assert_eq(msd_counters.http_requests[200], 1);
+}
