@@ -17,6 +17,13 @@
  * (DNS rebinding), every POST must carry "Authorization: Bearer <token>", bodies are limited to
  * MSD_API_BODY_MAX bytes, and only GET, HEAD and POST exist. No CORS headers are ever sent, so browsers keep other
  * origins from reading the API.
+ *
+ * Slow clients (issue 8): MHD's inactivity timeout and connection limit alone let a slowloris win — connections
+ * that send their headers a byte at a time are never idle, and once they fill --max-http MHD stops accepting, so
+ * every other client waits in the kernel's backlog. So every connection is tracked from accept (see "Slow
+ * clients" below): one that has waited for a request's headers longer than HEADER_DEADLINE_S is shut down, and
+ * when the connections reach a soft limit below --max-http, the one that has waited longest for its headers makes
+ * room for the newcomer. A client that sends whole requests is never waiting long, so it is not the one evicted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +35,9 @@
 
 #include <microhttpd.h>
 #include <uv.h>
+
+#define HEADER_DEADLINE_S 10.0 /* longest wait for a request's headers (slowloris) */
+#define GUARD_PERIOD_MS 1000   /* how often the header deadline is checked */
 
 #include "api.h"
 #include "assets.h"
@@ -49,11 +59,24 @@ typedef struct req {
     struct req *prev, *next; /* suspended list */
 } req;
 
+/* One accepted connection (MHD_OPTION_NOTIFY_CONNECTION), for the slow-client guard. */
+typedef struct conn_track {
+    int fd;
+    bool in_request;      /* on_request() has seen this request's headers and it has not completed yet */
+    double waiting_since; /* monotonic: accept, or the end of the previous request on a kept-alive connection */
+    struct conn_track *prev, *next;
+} conn_track;
+
 typedef struct msd_http {
     msd_daemon *d;
     struct MHD_Daemon *mhd;
     uv_poll_t poll;
     uv_timer_t timer;
+    uv_timer_t guard;       /* enforces HEADER_DEADLINE_S */
+    conn_track *conns;      /* every open connection, oldest first */
+    conn_track *conns_tail;
+    size_t nconns;
+    size_t soft_limit;      /* at this many connections, the longest-waiting one is shut down for a newcomer */
     int port;
     char bound[INET6_ADDRSTRLEN + 2]; /* the bound address as it appears in a Host header ("[::1]" for IPv6) */
     bool wildcard;                    /* bound to 0.0.0.0 or :: */
@@ -150,6 +173,90 @@ static void on_answer(void *ctx, int status, msd_blob *body)
     uv_timer_start(&h->timer, on_timer, 0, 0); /* run MHD soon, not from inside whoever called us */
 }
 
+/* ---- Slow clients -------------------------------------------------------------------------------------------- */
+
+/* Closes a connection from outside MHD: shutdown(2) makes MHD see the end of the stream on its next run, and MHD
+ * closes the socket itself (it owns the fd). Idempotent. */
+static void evict(conn_track *t)
+{
+    if (t->fd >= 0)
+        shutdown(t->fd, SHUT_RDWR);
+    t->fd = -1;
+}
+
+static void on_guard(uv_timer_t *timer)
+{
+    msd_http *h = timer->data;
+    double now = msd_now_mono();
+    bool any = false;
+    for (conn_track *t = h->conns; t; t = t->next)
+        if (!t->in_request && t->fd >= 0 && now - t->waiting_since > HEADER_DEADLINE_S) {
+            evict(t);
+            any = true;
+        }
+    if (any)
+        run_mhd(h);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    msd_http *h = cls;
+    conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (!t)
+            return;
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            h->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        else
+            h->conns_tail = t->prev;
+        h->nconns--;
+        free(t);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    t = calloc(1, sizeof(*t));
+    if (!t) { /* out of memory: refuse the newcomer rather than serve it unguarded */
+        if (ci)
+            shutdown(ci->connect_fd, SHUT_RDWR);
+        return;
+    }
+    t->fd = ci ? ci->connect_fd : -1;
+    t->waiting_since = msd_now_mono();
+    if (h->nconns >= h->soft_limit) { /* make room: the oldest connection still waiting for headers goes */
+        for (conn_track *o = h->conns; o; o = o->next)
+            if (!o->in_request && o->fd >= 0) {
+                evict(o);
+                break;
+            }
+    }
+    t->prev = h->conns_tail;
+    if (h->conns_tail)
+        h->conns_tail->next = t;
+    else
+        h->conns = t;
+    h->conns_tail = t;
+    h->nconns++;
+    *socket_context = t;
+}
+
+/* Marks the connection's request as started (headers in) or finished (waiting for the next one). */
+static void track_request(struct MHD_Connection *mc, bool started)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    t->in_request = started;
+    if (!started)
+        t->waiting_since = msd_now_mono();
+}
+
 /* ---- Requests ------------------------------------------------------------------------------------------------ */
 
 static const char *get_arg(void *ctx, const char *name)
@@ -237,6 +344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return send_blob(mc, r->status, b);
     }
     if (!r) { /* first call: the headers are in */
+        track_request(mc, true);
         if (!host_allowed(h, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
             return send_error(mc, MHD_HTTP_FORBIDDEN, "Host header not allowed: use localhost or the bound address");
         bool post = strcmp(method, "POST") == 0;
@@ -297,6 +405,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_HTTP_STATUS);
     if (ci)
         msd_metrics_count_http(ci->http_status);
+    track_request(mc, false);
     req *r = *con_cls;
     if (!r)
         return;
@@ -362,6 +471,9 @@ int msd_http_start(msd_daemon *d, int *port)
     if (!h)
         return -ENOMEM;
     h->d = d;
+    /* Keep an eighth of --max-http (at least one) free for clients that send whole requests. */
+    size_t max = (size_t)d->cfg.http_connections;
+    h->soft_limit = max > 8 ? max - max / 8 : (max > 1 ? max - 1 : 1);
     int family = AF_INET;
     int fd = listen_socket(h, d->cfg.http_host, d->cfg.http_port, &family);
     if (fd < 0) {
@@ -374,6 +486,7 @@ int msd_http_start(msd_daemon *d, int *port)
     h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
                               MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.http_connections,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)d->cfg.http_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -396,6 +509,9 @@ int msd_http_start(msd_daemon *d, int *port)
     h->poll.data = h;
     uv_timer_init(d->loop, &h->timer);
     h->timer.data = h;
+    uv_timer_init(d->loop, &h->guard);
+    h->guard.data = h;
+    uv_timer_start(&h->guard, on_guard, GUARD_PERIOD_MS, GUARD_PERIOD_MS);
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
     h->started = true;
     d->http = h;
@@ -418,7 +534,8 @@ void msd_http_stop(msd_daemon *d)
     /* Stop watching the epoll fd before MHD closes it. */
     uv_close((uv_handle_t *)&h->poll, NULL);
     uv_close((uv_handle_t *)&h->timer, NULL);
-    MHD_stop_daemon(h->mhd); /* also closes the listening socket */
+    uv_close((uv_handle_t *)&h->guard, NULL);
+    MHD_stop_daemon(h->mhd); /* closes every connection: on_connection() frees their trackers */ /* also closes the listening socket */
     h->mhd = NULL;
 }
 

@@ -326,8 +326,10 @@ static int by_bytes_then_name(const void *a, const void *b)
 static void add_types(writer *w, const char *base, const cJSON *types)
 {
     int n = cJSON_GetArraySize(types);
-    if (n <= 0)
+    if (n <= 0) {
+        sample(w, F_TYPES, base, NULL, NULL, 0);
         return;
+    }
     type_row *rows = malloc((size_t)n * sizeof(*rows));
     if (!rows) {
         w->oom = true;
@@ -561,7 +563,8 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
         return NULL;
     for (size_t i = 0; i < napps; i++)
         refs[i] = (app_ref){&apps[i], i};
-    qsort(refs, napps, sizeof(*refs), by_identity);
+    if (napps) /* qsort's pointer must be valid even for 0 elements (glibc declares it nonnull) */
+        qsort(refs, napps, sizeof(*refs), by_identity);
     for (size_t i = 0; i < napps && !w.oom; i++) {
         const msd_metrics_app *a = refs[i].a;
         if (i + 1 < napps && refs[i + 1].a->pid == a->pid && strcmp(refs[i + 1].a->name, a->name) == 0)

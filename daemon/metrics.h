@@ -21,8 +21,8 @@
  * Stats series are exported for connected apps only: a disconnected app's last sample is frozen, and exporting it
  * for --retain seconds would draw a flat line where the app is gone. Its memscope_app_connected is 0 instead.
  *
- * Cardinality: per app about 40 series, plus 3 per non-empty size class (<= 32), plus 4 per type for at most K
- * types (default 20): ~200 series per app with the defaults, whatever the app does.
+ * Cardinality: per app about 45 series, plus 3 per non-empty size class (<= 32), plus 4 per type for at most K
+ * types (default 20): at most ~220 series per app with the defaults, whatever the app does.
  *
  * Loop thread only (daemon.h), like the counters below.
  */

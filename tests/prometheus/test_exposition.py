@@ -41,6 +41,11 @@ def main():
 
 
 def run(f):
+    docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+    p = subprocess.run([PROMTOOL, "check", "config", os.path.join(docs, "prometheus.yml")], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 0, "promtool check config accepts docs/prometheus.yml", p.stdout + p.stderr)
+
     f.start_daemon("--metrics-top-types", "3")
     f.start_app(APP)
     f.start_app(WEIRD)

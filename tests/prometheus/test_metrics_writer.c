@@ -3,6 +3,7 @@
  * Escaping (label values, invalid UTF-8), the top-K cut of per-type series, de-duplication of apps sharing a
  * (name, pid), the OpenMetrics variant (family names, UNIT, info, # EOF) and content negotiation.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,4 +213,44 @@ Test(metrics_writer, http_counter_bounds)
     msd_metrics_count_http(600); /* ignored */
     msd_metrics_count_http(99);  /* ignored */
     cr_assert_eq(msd_counters.http_requests[200], 1);
+}
+
+/* The OpenMetrics document's structure, line by line: each family declared once (TYPE, then its samples), each
+ * sample named as its family's type requires, each UNIT a suffix of its family's name, nothing after # EOF. */
+Test(metrics_writer, openmetrics_structure)
+{
+    msd_metrics_app apps[] = {app("x", 42, true, DOC), app("y", 43, true, DOC)};
+    char *s = render(apps, 2, MSD_METRICS_OPENMETRICS, 20);
+    char family[128] = "", type[16] = "", seen[8192] = " ";
+    bool eof = false;
+    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+        cr_assert_not(eof, "nothing after # EOF: %s", line);
+        char name[128], word[64];
+        if (strcmp(line, "# EOF") == 0) {
+            eof = true;
+        } else if (sscanf(line, "# TYPE %127s %15s", name, type) == 2) {
+            strcpy(family, name);
+            char key[132];
+            snprintf(key, sizeof(key), " %s ", name);
+            cr_assert_null(strstr(seen, key), "family %s declared twice", name);
+            cr_assert(strlen(seen) + strlen(key) < sizeof(seen));
+            strcat(seen, key + 1);
+        } else if (sscanf(line, "# UNIT %127s %63s", name, word) == 2) {
+            cr_assert_str_eq(name, family, "UNIT after its family's TYPE");
+            size_t n = strlen(name), u = strlen(word);
+            cr_assert(n > u + 1 && name[n - u - 1] == '_' && strcmp(name + n - u, word) == 0,
+                      "the unit %s is a suffix of %s", word, name);
+        } else if (strncmp(line, "# HELP ", 7) == 0) {
+            cr_assert(sscanf(line, "# HELP %127s", name) == 1);
+        } else {
+            size_t n = strcspn(line, "{ ");
+            char want[160];
+            snprintf(want, sizeof(want), "%s%s", family,
+                     strcmp(type, "counter") == 0 ? "_total" : strcmp(type, "info") == 0 ? "_info" : "");
+            cr_assert(strlen(want) == n && strncmp(line, want, n) == 0, "sample %.60s under family %s (%s)", line,
+                      family, type);
+        }
+    }
+    cr_assert(eof);
+    free(s);
 }

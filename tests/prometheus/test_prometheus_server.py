@@ -11,6 +11,7 @@ Exits 77 (skipped) when prometheus is missing, 1 when a check failed.
 """
 import json
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -20,7 +21,7 @@ from fixture import Fixture, check, failures, free_port, http_get, wait_for, SAN
 
 MEMSCOPED, DOCSTORE, PROMETHEUS = sys.argv[1:4]
 APP = "promserver-docstore"
-BUDGET_S = 55  # the sum of the deadlines below stays under this
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
 
 
 def main():
@@ -86,6 +87,22 @@ scrape_configs:
     res = query(base, 'memscope_daemon_connected_apps{job="memscope"}')
     check(bool(res) and float(res[0]["value"][1]) == 1, "the daemon's self-metric memscope_daemon_connected_apps is 1",
           str(res))
+
+    # docs/grafana-dashboard.json: every panel's PromQL is valid for this Prometheus, and every memscope_ name it
+    # uses is one memscoped exports.
+    dash = json.load(open(os.path.join(DOCS, "grafana-dashboard.json")))
+    exported = set(re.findall(r"^(memscope_[a-z_]+)", f.metrics()[2], re.M))
+    for p in dash["panels"]:
+        for t in p.get("targets", []):
+            expr = t["expr"].replace("$instance", ".*").replace("$app", ".*")
+            st, _, body = http_get(base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+            check(st == 200 and json.loads(body).get("status") == "success",
+                  f"dashboard panel \"{p['title']}\" ({t['refId']}): Prometheus accepts its query", body[:300])
+            unknown = set(re.findall(r"memscope_[a-z_]+", t["expr"])) - exported
+            check(not unknown, f"dashboard panel \"{p['title']}\" uses exported series only", str(unknown))
+    for v in dash["templating"]["list"]:
+        for name in re.findall(r"memscope_[a-z_]+", v.get("definition", "")):
+            check(name in exported, f"dashboard variable ${v['name']} uses an exported series ({name})")
 
     st, _, body = http_get(base + "/api/v1/targets")
     targets = json.loads(body)["data"]["activeTargets"] if st == 200 else []
