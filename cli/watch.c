@@ -265,8 +265,11 @@ int cmd_watch(cli_ctx *c, int argc, char **argv)
     if (cli_resolve(c, argv[optind], &app) != CLI_OK)
         return CLI_FAIL;
 
-    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask); /* no SA_RESTART: the signal must interrupt poll() */
+    /* SA_RESTART so that a frame being written when Ctrl-C arrives is not cut short (stdio would keep the EINTR
+     * as an error and the exit status would say the output failed); poll() is interrupted all the same, as
+     * Linux never restarts it (signal(7)). */
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     view v = {.tty = !c->json && isatty(STDOUT_FILENO)};

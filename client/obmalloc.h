@@ -97,8 +97,9 @@ static inline void *ms__pool_alloc(unsigned cls)
     return bp;
 }
 
-/* The allocation fast path without any call: pops a block when the first used pool of the class has at least
- * two free blocks listed, else returns NULL and leaves everything to ms__pool_alloc. */
+/* The allocation fast path without any call: pops a block from the first used pool of the class, carving the
+ * next never-used block when the free list runs dry (a fresh pool). Returns NULL, having changed nothing, when
+ * there is no used pool or the pop would fill it; ms__pool_alloc then does the list work. */
 static inline void *ms__pool_try_pop(unsigned cls)
 {
     pool_header *pool = ms__usedpools[cls];
@@ -106,8 +107,13 @@ static inline void *ms__pool_try_pop(unsigned cls)
         return NULL;
     uint8_t *bp = pool->freeblock;
     uint8_t *next = *(uint8_t **)bp;
-    if (MS_UNLIKELY(next == NULL))
-        return NULL;
+    if (MS_UNLIKELY(next == NULL)) {
+        if (pool->nextoffset > pool->maxnextoffset)
+            return NULL; /* bp is the pool's last block */
+        next = (uint8_t *)pool + pool->nextoffset;
+        pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);
+        *(uint8_t **)next = NULL;
+    }
     pool->freeblock = next;
     pool->ref++;
     MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);

@@ -51,9 +51,13 @@ def run(f):
     f.start_app(WEIRD)
 
     def both_apps_have_stats():
+        # The agent's first sample goes out on connect, before the demo's first tick has made its objects: wait
+        # for a sample with more types than the cut keeps, or the top-K checks below would see one type.
         st, _, body = f.metrics()
         s = parse_samples(body) if st == 200 else {}
         ok = all(series(s, "memscope_objects_alive", app=a) for a in (APP, WEIRD))
+        ntypes = series(s, "memscope_types", app=APP)
+        ok = ok and ntypes and max(ntypes.values()) > 3
         return (body, s) if ok else None
     got = wait_for(both_apps_have_stats, "both apps' stats appear in /metrics", 20)
     if not got:

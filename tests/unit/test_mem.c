@@ -332,7 +332,7 @@ Test(mem, plain_functions_have_addresses)
     void (*release)(void *) = ms_free;
     char *p = alloc(10);
     cr_assert(ms_mem_is_pooled(p));
-    p = re(p, 300);
+    p = re(p, SMALL + 44);
     cr_expect_not(ms_mem_is_pooled(p));
     release(p);
     release(zalloc(2, 2));
