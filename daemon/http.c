@@ -41,6 +41,7 @@
 
 #include "api.h"
 #include "assets.h"
+#include "host.h"
 #include "http.h"
 #include "metrics.h"
 #include "token.h"
@@ -77,6 +78,8 @@ typedef struct msd_http {
     conn_track *conns_tail;
     size_t nconns;
     size_t soft_limit;      /* at this many connections, the longest-waiting one is shut down for a newcomer */
+    size_t max_conns;       /* --max-http: MHD's own limit */
+    bool rerun;             /* a connection closed while MHD was at its limit: run MHD again (see run_mhd) */
     int port;
     char bound[INET6_ADDRSTRLEN + 2]; /* the bound address as it appears in a Host header ("[::1]" for IPv6) */
     bool wildcard;                    /* bound to 0.0.0.0 or :: */
@@ -100,6 +103,14 @@ static void schedule(msd_http *h)
 static void run_mhd(msd_http *h)
 {
     MHD_run(h->mhd);
+    /* At its connection limit MHD stops watching the listening socket; when a connection then closes inside
+     * MHD_run() it only starts watching again at the next MHD_run(), and nothing else may wake us for that:
+     * the clients waiting in the kernel's backlog would hang. So run it again on the next loop turn. */
+    if (h->rerun) {
+        h->rerun = false;
+        uv_timer_start(&h->timer, on_timer, 0, 0);
+        return;
+    }
     schedule(h);
 }
 
@@ -214,6 +225,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
             t->next->prev = t->prev;
         else
             h->conns_tail = t->prev;
+        if (h->nconns >= h->max_conns)
+            h->rerun = true;
         h->nconns--;
         free(t);
         *socket_context = NULL;
@@ -264,54 +277,6 @@ static const char *get_arg(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* True when the Host header names us: localhost, a loopback literal or the bound address, with our port or
- * none. With a wildcard bind any IP literal is fine (DNS rebinding needs a host *name*). */
-static bool host_allowed(const msd_http *h, const char *host)
-{
-    if (!host || !host[0] || strlen(host) > 300)
-        return false;
-    char name[304];
-    const char *port = NULL;
-    if (host[0] == '[') {
-        const char *close = strchr(host, ']');
-        if (!close)
-            return false;
-        memcpy(name, host, (size_t)(close - host) + 1);
-        name[close - host + 1] = '\0';
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            return false;
-    } else {
-        const char *colon = strchr(host, ':');
-        size_t n = colon ? (size_t)(colon - host) : strlen(host);
-        memcpy(name, host, n);
-        name[n] = '\0';
-        port = colon ? colon + 1 : NULL;
-    }
-    if (port) {
-        char *end;
-        long p = strtol(port, &end, 10);
-        if (*port == '\0' || *end != '\0' || p != h->port)
-            return false;
-    }
-    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 || strcmp(name, "[::1]") == 0 ||
-        strcmp(name, h->bound) == 0)
-        return true;
-    if (h->wildcard) {
-        unsigned char buf[sizeof(struct in6_addr)];
-        char inner[304];
-        size_t n = strlen(name);
-        if (name[0] == '[' && n > 2) {
-            memcpy(inner, name + 1, n - 2);
-            inner[n - 2] = '\0';
-            return inet_pton(AF_INET6, inner, buf) == 1;
-        }
-        return inet_pton(AF_INET, name, buf) == 1;
-    }
-    return false;
-}
-
 static enum MHD_Result dispatch(msd_http *h, struct MHD_Connection *mc, req *r, const char *url, const char *method)
 {
     msd_api_req q = {
@@ -345,7 +310,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
     if (!r) { /* first call: the headers are in */
         track_request(mc, true);
-        if (!host_allowed(h, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+        if (!msd_host_allowed(h->bound, h->wildcard, h->port,
+                              MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
             return send_error(mc, MHD_HTTP_FORBIDDEN, "Host header not allowed: use localhost or the bound address");
         bool post = strcmp(method, "POST") == 0;
         if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -473,6 +439,7 @@ int msd_http_start(msd_daemon *d, int *port)
     h->d = d;
     /* Keep an eighth of --max-http (at least one) free for clients that send whole requests. */
     size_t max = (size_t)d->cfg.http_connections;
+    h->max_conns = max;
     h->soft_limit = max > 8 ? max - max / 8 : (max > 1 ? max - 1 : 1);
     int family = AF_INET;
     int fd = listen_socket(h, d->cfg.http_host, d->cfg.http_port, &family);

@@ -12,6 +12,7 @@ packages=(
   prometheus                             # /metrics tests: promtool and a real Prometheus server
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev   # allocator benchmark competitors
   chromium                               # the dashboard's e2e tests (driven by playwright-core from npm)
+  clang libclang-rt-14-dev valgrind wrk  # issue 8: libFuzzer targets, memcheck of the daemon, load on the API
 )
 # node and npm for web/ (uPlot, playwright-core): Debian's packages, unless a node with its own npm is installed
 # (a nodejs package that bundles npm conflicts with Debian's npm package).

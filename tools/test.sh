@@ -41,8 +41,14 @@ fi
 setup build-512 -Dsmall_threshold=512 -Dbench=disabled || exit 1
 run build-512 mem mem_stress
 
+# Fuzzing (issue 8, tests/fuzz/README.md): the libFuzzer targets, each run for 45 s from its committed corpus under
+# ASan+UBSan; a crash, a leak, a timeout or 2 GiB of memory fails. Only the fuzzers are needed (-Dtests=disabled).
+CC=clang setup build-fuzz -Dfuzz=enabled -Dfuzz_seconds=45 -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dtests=disabled -Dbench=disabled || exit 1
+run build-fuzz --suite fuzz
+
 # One closing line for humans and CI, counted from meson's own logs.
-python3 - build build-asan build-512 <<'PY'
+python3 - build build-asan build-512 build-fuzz <<'PY'
 import json, sys, os
 passed = failed = skipped = 0
 for d in sys.argv[1:]:

@@ -8,6 +8,8 @@
  *   path            the URL path ("/api/v1/apps/1/trace/top", ...)
  *   query           "key=value&key=value" (values looked up through req->arg, as MHD does)
  *   authorization   an Authorization header, checked with msd_token_check() like http.c does
+ *   host            a Host header, checked with msd_host_allowed() against the bound address flags bits 6-7
+ *                   choose (127.0.0.1, [::1], 0.0.0.0 or [::])
  *   reply           the app's reply message to a forwarded request ({"type":"reply","id":1,"ok":true,...})
  *   body            the rest: the request body
  * Every answer must be exactly one, with a status in 200..599 and a JSON body (api_env.c checks).
@@ -18,11 +20,12 @@
 #include <string.h>
 
 #include "api_env.h"
+#include "host.h"
 #include "token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NFIELDS 6
+#define NFIELDS 7
 
 typedef struct query {
     char *names[32];
@@ -94,12 +97,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     query q;
     parse_query(field[1], &q);
     bool authorized = (flags & 4) || msd_token_check(FUZZ_TOKEN, field[2]);
-    const char *reply = field[3];
+    static const struct {
+        const char *bound;
+        bool wildcard;
+    } binds[] = {{"127.0.0.1", false}, {"[::1]", false}, {"0.0.0.0", true}, {"[::]", true}};
+    const char *host = field[3];
+    bool host_ok = msd_host_allowed(binds[flags >> 6].bound, binds[flags >> 6].wildcard, 7070, host);
+    if (host_ok && strlen(host) > 300)
+        abort(); /* the contract: longer values are refused */
+    const char *reply = field[4];
     static const int reply_status[] = {0, -ETIMEDOUT, -ECONNRESET, 0};
     fuzz_ipc_fail = (flags >> 3 & 3) == 3 ? ((flags >> 5 & 1) ? -ENOBUFS : -ENOTCONN) : 0;
     msd_api_req req = {
         .method = method, .path = path, .arg = query_arg, .arg_ctx = &q,
-        .body = field[4], .body_len = body_len, .authorized = authorized,
+        .body = field[5], .body_len = body_len, .authorized = authorized,
     };
     fuzz_request(&req, reply_status[flags >> 3 & 3], reply, strlen(reply));
     fuzz_ipc_fail = 0;

@@ -60,15 +60,15 @@ put("frame", "bad_sections", frame(hello) + frame({"type": "stats", "heap": [], 
 put("frame", "unknown_type", frame(hello) + frame({"type": "future", "x": [1, 2, {"y": None}]}))
 put("frame", "nested_strings", frame(hello) + frame('{"type":"stats","k\\"ey":"v\\\\","z":[{"a":"}"}]}'))
 
-# ---- api: flags byte, then path \n query \n authorization \n reply \n body (fuzz_api.c)
+# ---- api: flags byte, then path \n query \n authorization \n host \n reply \n body (fuzz_api.c)
 TOKEN = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 ok_reply = json.dumps(reply, separators=(",", ":"))
 snap_reply = json.dumps({"type": "reply", "id": 1, "ok": True, "result": {"traceback_limit": 1, "traces": [
     {"size": 10, "count": 1, "frames": [{"file": "x.c", "lineno": 3}]}]}}, separators=(",", ":"))
 
 
-def api(flags, path, query="", auth="", rep=ok_reply, body="", method=None):
-    fields = ([method] if method is not None else []) + [path, query, auth, rep, body]
+def api(flags, path, query="", auth="", rep=ok_reply, body="", method=None, host="127.0.0.1:7070"):
+    fields = ([method] if method is not None else []) + [path, query, auth, host, rep, body]
     return bytes([flags]) + "\n".join(fields).encode()
 
 
@@ -106,6 +106,12 @@ put("api", "unknown", api(GET, "/api/v1/apps/1/nothing/here/at/all/really"))
 put("api", "traversal", api(GET, "/api/v1/../../etc/passwd"))
 put("api", "method", api(OTHER, "/api/v1/apps", method="DELETE"))
 put("api", "long_path", api(GET, "/" + "a/" * 600))
+V6, ANY4, ANY6 = 64, 128, 192
+for i, (flags, host) in enumerate([(GET, "localhost"), (GET, "LOCALHOST:7070"), (GET, "evil.example:7070"),
+                                   (V6, "[::1]:7070"), (V6, "[::1"), (V6, "[::1]x"), (ANY4, "10.1.2.3:7070"),
+                                   (ANY6, "[fe80::1]:7070"), (ANY6, "[]"), (GET, "localhost:+7070"),
+                                   (GET, "127.0.0.1:99999999999999999999"), (GET, "h" * 301), (GET, "")]):
+    put("api", f"host_{i}", api(flags, "/api/v1/apps", host=host))
 
 # ---- api_body: one JSON text (fuzz_api_body.c)
 for name, body in {

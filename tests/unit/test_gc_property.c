@@ -12,6 +12,9 @@
  * Half of the rounds use neither finalizers nor weak references (the collector's fast path); in a third, the
  * first half of the vertices stays frozen (ms_gc_freeze) until that final collection.
  * The seed is printed on failure; set MS_PROPERTY_SEED to replay one.
+ * Bounded time (issue 8): MS_PROPERTY_ROUNDS rounds (default 150) or MS_PROPERTY_SECONDS seconds (default 20),
+ * whichever comes first, so CI runs explore fresh seeds without a sanitizer or valgrind build running away;
+ * set MS_PROPERTY_SECONDS=600 MS_PROPERTY_ROUNDS=1000000 for a long search.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -249,13 +252,22 @@ Test(gc_property, exactly_the_unreachable_die)
     ms_object_stats_get(&objs0);
 
     const char *env = getenv("MS_PROPERTY_SEED");
+    const char *rounds_env = getenv("MS_PROPERTY_ROUNDS"), *secs_env = getenv("MS_PROPERTY_SECONDS");
     unsigned base = env ? (unsigned)strtoul(env, NULL, 0) : (unsigned)time(NULL);
-    int rounds = env ? 1 : 150;
-    for (int i = 0; i < rounds; i++) {
+    long rounds = env ? 1 : rounds_env ? strtol(rounds_env, NULL, 10) : 150;
+    double budget = secs_env ? strtod(secs_env, NULL) : 20.0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long i = 0;
+    double elapsed = 0;
+    for (; i < rounds && (i == 0 || elapsed < budget); i++) {
         unsigned seed = base + (unsigned)i * 7919u;
         cr_log_info("seed %u", seed);
         run_round(seed);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     }
+    cr_log_info("%ld rounds from seed %u in %.1f s (replay one with MS_PROPERTY_SEED)", i, base, elapsed);
 
     ms_gc_set_threshold(700, 10, 10);
     ms_heap_stats_get(&heap1);
