@@ -17,33 +17,10 @@
 
 #include <memscope/memscope.h>
 
+#include "leakcheck.h"
+
 /* ---- Helpers ------------------------------------------------------------------------------------------------ */
 
-typedef struct baseline {
-    uint64_t objects;
-    uint64_t pool_blocks;
-    uint64_t system_blocks;
-} baseline;
-
-static baseline take_baseline(void)
-{
-    ms_object_stats os;
-    ms_heap_stats hs;
-    ms_object_stats_get(&os);
-    ms_heap_stats_get(&hs);
-    return (baseline){os.alive, hs.blocks_in_use, hs.system_blocks_in_use};
-}
-
-static void expect_no_leak(baseline b)
-{
-    baseline now = take_baseline();
-    cr_expect_eq(now.objects, b.objects, "objects alive: %llu, at start %llu", (unsigned long long)now.objects,
-                 (unsigned long long)b.objects);
-    cr_expect_eq(now.pool_blocks, b.pool_blocks, "pooled blocks in use: %llu, at start %llu",
-                 (unsigned long long)now.pool_blocks, (unsigned long long)b.pool_blocks);
-    cr_expect_eq(now.system_blocks, b.system_blocks, "system blocks in use: %llu, at start %llu",
-                 (unsigned long long)now.system_blocks, (unsigned long long)b.system_blocks);
-}
 
 static uint64_t objects_alive(void)
 {
@@ -65,7 +42,7 @@ static bool dead(ms_weakref *w) { return ms_weakref_peek(w) == NULL; }
 
 Test(int, values_round_trip)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     const long values[] = {LONG_MIN, -1000, -6, -5, -1, 0, 1, 256, 257, 1000, LONG_MAX};
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
         ms_object *o = ms_int_new(values[i]);
@@ -76,12 +53,12 @@ Test(int, values_round_trip)
         cr_expect_not(ms_gc_is_tracked(o), "ints hold no references and are not tracked");
         ms_decref(o);
     }
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(int, small_cache_boundaries_and_counts)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *lo = ms_int_new(MS_SMALL_INT_MIN), *hi = ms_int_new(MS_SMALL_INT_MAX);
     intptr_t lo_count = ms_refcount(lo);
     ms_object *lo2 = ms_int_new(MS_SMALL_INT_MIN);
@@ -90,15 +67,15 @@ Test(int, small_cache_boundaries_and_counts)
     ms_decref(lo2);
     cr_expect_eq(ms_refcount(lo), lo_count);
     /* Cached ints allocate nothing: no object, no block. */
-    cr_expect_eq(take_baseline().pool_blocks, base.pool_blocks);
-    cr_expect_eq(take_baseline().objects, base.objects);
+    cr_expect_eq(leak_baseline_take().pool_blocks, base.pool_blocks);
+    cr_expect_eq(leak_baseline_take().objects, base.objects);
     ms_object *out = ms_int_new(MS_SMALL_INT_MAX + 1);
     cr_expect_eq(objects_alive(), base.objects + 1, "257 is a new object");
     cr_expect_eq(ms_sizeof(out), 24, "header + long");
     ms_decref(out);
     ms_decref(lo);
     ms_decref(hi);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(int, value_of_non_int)
@@ -117,7 +94,7 @@ Test(int, value_of_non_int)
 
 Test(str, contents_length_hash)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *a = ms_str_new("hello"), *b = ms_str_new("hello"), *c = ms_str_new("hellp");
     cr_assert(a && b && c);
     cr_expect(ms_str_check(a));
@@ -146,7 +123,7 @@ Test(str, contents_length_hash)
     ms_decref(c);
     ms_decref(z);
     ms_decref(e);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(str, errors)
@@ -165,7 +142,7 @@ Test(str, errors)
 
 Test(str, long_strings)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     size_t n = 100000;
     char *buf = malloc(n + 1);
     cr_assert_not_null(buf);
@@ -179,14 +156,14 @@ Test(str, long_strings)
     cr_expect_not(ms_mem_is_pooled(s));
     ms_decref(s);
     free(buf);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- list ----------------------------------------------------------------------------------------------------- */
 
 Test(list, append_get_len_and_ownership)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     cr_assert_not_null(l);
     cr_expect(ms_list_check(l));
@@ -210,12 +187,12 @@ Test(list, append_get_len_and_ownership)
     ms_decref(l);
     cr_expect(dead(wx), "freeing the list releases its items");
     ms_decref((ms_object *)wx);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(list, append_take)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     ms_object *x = ms_int_new(5000);
     cr_expect_eq(ms_list_append_take(l, x), 0);
@@ -228,12 +205,12 @@ Test(list, append_take)
     cr_expect_eq(ms_list_len(l), 1);
     ms_decref((ms_object *)wy);
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(list, set_replaces_and_drops_old)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     ms_object *old = ms_int_new(1001), *neu = ms_int_new(1002);
     cr_assert_eq(ms_list_append(l, old), 0);
@@ -253,12 +230,12 @@ Test(list, set_replaces_and_drops_old)
     cr_expect_eq(ms_int_value(ms_list_get(l, 0)), 1002);
     ms_decref((ms_object *)wold);
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(list, pop_and_clear)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     for (long i = 0; i < 10; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
@@ -278,7 +255,7 @@ Test(list, pop_and_clear)
     cr_expect_eq(ms_list_append_take(l, ms_int_new(7)), 0, "a cleared list is usable");
     cr_expect_eq(ms_list_len(l), 1);
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /*
@@ -288,7 +265,7 @@ Test(list, pop_and_clear)
  */
 Test(list, sizes_and_growth)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     const size_t fixed = 16 + 72; /* GC header + {header, len, cap, items, 4 inline slots} */
     cr_expect_eq(ms_sizeof(l), fixed);
@@ -312,13 +289,13 @@ Test(list, sizes_and_growth)
     for (size_t i = 0; i < 77; i++)
         cr_assert_eq(ms_int_value(ms_list_get(l, i)), 0);
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* Inline slots: one block for up to 4 items; the 5th append moves the items to a separate array, in order. */
 Test(list, inline_items_move_out_in_order)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     for (long i = 0; i < 4; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
@@ -336,7 +313,7 @@ Test(list, inline_items_move_out_in_order)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(2000 + i)), 0);
     cr_expect_eq(ms_int_value(ms_list_get(l, 2)), 2002, "a cleared list uses its inline slots again");
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(list, errors)
@@ -356,7 +333,7 @@ Test(list, errors)
 /* A list that contains itself: l.append(l); del l; gc.collect() == 1. */
 Test(list, self_cycle_is_collected)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     cr_assert_eq(ms_list_append(l, l), 0);
     ms_object *referents[2];
@@ -368,7 +345,7 @@ Test(list, self_cycle_is_collected)
     cr_expect_eq(ms_gc_collect(2), 1);
     cr_expect(dead(w));
     ms_decref((ms_object *)w);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- Reentrancy: a dropped reference may run code that looks at the container ------------------------------- */
@@ -404,7 +381,7 @@ static const ms_type spy_type = {.name = "spy", .size = sizeof(spy), .finalize =
 
 Test(list, old_item_dies_after_the_list_is_consistent)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     ms_object *s = ms_new(&spy_type);
     cr_assert_not_null(s);
@@ -416,7 +393,7 @@ Test(list, old_item_dies_after_the_list_is_consistent)
     cr_expect_eq(spy_log.item0_seen, neu, "when the old item dies, the list already holds the new one");
     ms_decref(neu);
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* An object whose finalizer appends a new item to the list being cleared: clear must still end empty. */
@@ -431,7 +408,7 @@ static const ms_type appender_type = {.name = "appender", .size = sizeof(spy), .
 
 static void clear_with_appenders(size_t items)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     for (size_t i = 0; i < items; i++) {
         ms_object *a = ms_new(&appender_type);
@@ -444,7 +421,7 @@ static void clear_with_appenders(size_t items)
     cr_expect_eq(appender_runs, (int)items, "every item died");
     cr_expect_eq(ms_list_len(l), 0, "items appended by finalizers during clear were dropped too");
     ms_decref(l);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(list, clear_survives_appends_from_finalizers_inline) { clear_with_appenders(3); }
@@ -452,7 +429,7 @@ Test(list, clear_survives_appends_from_finalizers_separate) { clear_with_appende
 
 Test(dict, old_value_dies_after_the_dict_is_consistent)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *d = ms_dict_new();
     ms_object *k = ms_str_new("k");
     ms_object *s = ms_new(&spy_type);
@@ -467,14 +444,14 @@ Test(dict, old_value_dies_after_the_dict_is_consistent)
     cr_expect_null(spy_log.value_seen);
     ms_decref(k);
     ms_decref(d);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- dict ----------------------------------------------------------------------------------------------------- */
 
 Test(dict, set_get_del_by_value)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *d = ms_dict_new();
     cr_assert_not_null(d);
     cr_expect(ms_dict_check(d));
@@ -513,7 +490,7 @@ Test(dict, set_get_del_by_value)
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++)
         ms_decref(objs[i]);
     ms_decref(d);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(dict, errors)
@@ -537,7 +514,7 @@ Test(dict, errors)
 /* Random inserts, replacements and deletes against a plain array model, then the insertion order. */
 Test(dict, randomized_against_model)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     enum { KEYS = 3000, OPS = 60000 };
     static long model[KEYS];   /* value + 1, 0 = absent */
     static long order[KEYS];   /* insertion counter of the live key */
@@ -601,12 +578,12 @@ Test(dict, randomized_against_model)
     }
     cr_expect_eq(seen, live);
     ms_decref(d);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 Test(dict, clear_and_cycle)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *d = ms_dict_new();
     ms_object *k = ms_str_new("self");
     cr_assert_eq(ms_dict_set(d, k, d), 0, "d['self'] = d");
@@ -634,7 +611,7 @@ Test(dict, clear_and_cycle)
     cr_expect_eq(ms_dict_set(d, k, k), 0, "a cleared dict is usable");
     ms_decref(d);
     ms_decref(k);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- Tracing: every block a builtin allocates is charged to the caller's line ----------------------------- */
@@ -642,7 +619,7 @@ Test(dict, clear_and_cycle)
 /* The seed's  a = [i for i in range(100000)]  then tracemalloc's top statistic is that line. */
 Test(builtins, allocations_are_attributed_to_the_caller_line)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     cr_assert_eq(ms_trace_start(1), 0);
     const int n = 100000;
     ms_object *a = ms_list_new(); for (long i = 0; i < n; i++) cr_assert_eq(ms_list_append_take(a, ms_int_new(i)), 0);
@@ -680,13 +657,13 @@ Test(builtins, allocations_are_attributed_to_the_caller_line)
     ms_trace_stop();
     ms_decref(a);
     ms_decref(d);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* The allocating functions are macros adding the call site; their plain versions can still be named and called. */
 Test(builtins, plain_functions_can_be_taken_by_address)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *(*int_new)(long) = ms_int_new;
     ms_object *(*str_new)(const char *) = ms_str_new;
     ms_object *(*list_new)(void) = ms_list_new;
@@ -705,5 +682,5 @@ Test(builtins, plain_functions_can_be_taken_by_address)
     ms_decref(s);
     ms_decref(l);
     ms_decref(d);
-    expect_no_leak(base);
+    leak_check(base);
 }

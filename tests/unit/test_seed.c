@@ -15,33 +15,10 @@
 
 #include <memscope/memscope.h>
 
+#include "leakcheck.h"
+
 /* ---- Leak check ------------------------------------------------------------------------------------------- */
 
-typedef struct baseline {
-    uint64_t objects;
-    uint64_t pool_blocks;
-    uint64_t system_blocks;
-} baseline;
-
-static baseline take_baseline(void)
-{
-    ms_object_stats os;
-    ms_heap_stats hs;
-    ms_object_stats_get(&os);
-    ms_heap_stats_get(&hs);
-    return (baseline){os.alive, hs.blocks_in_use, hs.system_blocks_in_use};
-}
-
-static void expect_no_leak(baseline b)
-{
-    baseline now = take_baseline();
-    cr_expect_eq(now.objects, b.objects, "objects alive: %llu, at start %llu", (unsigned long long)now.objects,
-                 (unsigned long long)b.objects);
-    cr_expect_eq(now.pool_blocks, b.pool_blocks, "pooled blocks in use: %llu, at start %llu",
-                 (unsigned long long)now.pool_blocks, (unsigned long long)b.pool_blocks);
-    cr_expect_eq(now.system_blocks, b.system_blocks, "system blocks in use: %llu, at start %llu",
-                 (unsigned long long)now.system_blocks, (unsigned long long)b.system_blocks);
-}
 
 static uint64_t objects_alive(void)
 {
@@ -112,7 +89,7 @@ static bool dead(ms_weakref *w) { return ms_weakref_peek(w) == NULL; }
  */
 Test(seed, refcount)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     static const long v[] = {1, 2, 3};
     ms_object *a = list_of(v, 3);
     ms_weakref *w = watch(a);
@@ -127,7 +104,7 @@ Test(seed, refcount)
     cr_expect(dead(w), "the list must be freed as soon as its count reaches 0");
     cr_expect_eq(objects_alive(), before - 1, "exactly the list died (its items are cached small ints)");
     ms_decref((ms_object *)w);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- 2(1) 循环引用问题: a reference cycle outlives its names ----------------------------------------------- */
@@ -139,7 +116,7 @@ Test(seed, refcount)
  */
 Test(seed, cycle)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     node *n1 = node_new(1), *n2 = node_new(2);
     n1->next = (ms_object *)n2;
     ms_incref(n1->next);
@@ -159,7 +136,7 @@ Test(seed, cycle)
     cr_expect_eq(objects_alive(), alive - 2);
     ms_decref((ms_object *)w1);
     ms_decref((ms_object *)w2);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- 2(2) 垃圾回收器的作用: the gc module ------------------------------------------------------------------ */
@@ -171,7 +148,7 @@ Test(seed, cycle)
  */
 Test(seed, gc_module)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     cr_expect(ms_gc_is_enabled(), "automatic collection is on by default");
 
     /* Enabled: allocating past threshold 0 tracked objects runs automatic collections. */
@@ -211,7 +188,7 @@ Test(seed, gc_module)
     ms_gc_enable();
     cr_expect(ms_gc_is_enabled());
     ms_decref((ms_object *)w);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- 3(1) 小对象 vs 大对象: small objects come from pools, large ones from the system ---------------------- */
@@ -223,7 +200,7 @@ Test(seed, gc_module)
  */
 Test(seed, small_vs_large)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     size_t small = ms_mem_small_threshold();
     ms_object *empty = ms_str_new("");
     cr_assert_not_null(empty);
@@ -255,7 +232,7 @@ Test(seed, small_vs_large)
     ms_decref(at);
     ms_decref(i);
     free(text);
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- 3(2) PyObject 内存池: the small-int cache -------------------------------------------------------------- */
@@ -266,7 +243,7 @@ Test(seed, small_vs_large)
  */
 Test(seed, small_int_cache)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_object *a = ms_int_new(10), *b = ms_int_new(10);
     ms_object *c = ms_int_new(1000), *d = ms_int_new(1000);
     cr_assert(a && b && c && d);
@@ -291,7 +268,7 @@ Test(seed, small_int_cache)
     ms_decref(b);
     cr_expect_eq(ms_int_value(ms_int_new(10)), 10, "cached ints are never freed");
     ms_decref(ms_int_new(10));
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- 4(1) 循环引用 → 弱引用: weak references break the cycle --------------------------------------------------- */
@@ -304,7 +281,7 @@ Test(seed, small_int_cache)
  */
 Test(seed, weakref_breaks_cycle)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_gc_disable(); /* prove it: no collection can be what frees them */
     uint64_t collections = full_collections();
     node *n1 = node_new(1), *n2 = node_new(2);
@@ -325,7 +302,7 @@ Test(seed, weakref_breaks_cycle)
     cr_expect_eq(objects_alive(), alive - 4);
     cr_expect_eq(full_collections(), collections, "reference counting alone did it");
     ms_gc_enable();
-    expect_no_leak(base);
+    leak_check(base);
 }
 
 /* ---- 5(1) gc 模块: gc.garbage ---------------------------------------------------------------------------------- */
@@ -338,7 +315,7 @@ Test(seed, weakref_breaks_cycle)
  */
 Test(seed, gc_garbage_saveall)
 {
-    baseline base = take_baseline();
+    leak_baseline base = leak_baseline_take();
     ms_gc_set_debug(MS_GC_DEBUG_SAVEALL);
     cr_expect_eq(ms_gc_garbage_count(), 0);
     node *n1 = node_new(1), *n2 = node_new(2);
@@ -374,5 +351,5 @@ Test(seed, gc_garbage_saveall)
     cr_expect_eq(objects_alive(), alive - 2);
     cr_expect_eq(ms_gc_garbage_count(), 0);
     ms_decref((ms_object *)w1);
-    expect_no_leak(base);
+    leak_check(base);
 }

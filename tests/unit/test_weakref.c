@@ -12,6 +12,8 @@
 
 #include <memscope/memscope.h>
 
+#include "leakcheck.h"
+
 typedef struct node {
     MS_OBJECT_HEAD;
     ms_object *next;  /* strong; may hold an ms_weakref */
@@ -29,38 +31,20 @@ static const ms_type legacy_type = {
     .ref_offsets = node_refs,
 };
 
-static ms_heap_stats heap0;
-static ms_object_stats objs0;
+static leak_baseline leak_start;
 
 static void setup(void)
 {
-    ms_heap_stats_get(&heap0);
-    ms_object_stats_get(&objs0);
+    leak_start = leak_baseline_take();
 }
 
 static void no_leaks(void)
 {
-    ms_heap_stats hs;
-    ms_object_stats os;
-    ms_heap_stats_get(&hs);
-    ms_object_stats_get(&os);
-    cr_assert_eq(os.alive, objs0.alive, "objects alive: %llu, baseline %llu", (unsigned long long)os.alive,
-                 (unsigned long long)objs0.alive);
-    cr_assert_eq(hs.blocks_in_use, heap0.blocks_in_use, "pooled blocks in use: %llu, baseline %llu",
-                 (unsigned long long)hs.blocks_in_use, (unsigned long long)heap0.blocks_in_use);
+    leak_check(leak_start);
 }
 
 TestSuite(weakref, .init = setup);
 
-/* A test whose body is followed by the leak check (Criterion does not fail a test on a .fini assertion). */
-#define CHECKED_TEST(suite, name)                                                                              \
-    static void name##_body(void);                                                                             \
-    Test(suite, name)                                                                                          \
-    {                                                                                                          \
-        name##_body();                                                                                         \
-        no_leaks();                                                                                            \
-    }                                                                                                          \
-    static void name##_body(void)
 
 static node *new_node(const ms_type *t, long value)
 {
