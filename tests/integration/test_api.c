@@ -27,7 +27,7 @@ static void start(const char *const *extra)
 static void stop(void)
 {
     if (D.pid > 0)
-        cr_expect_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
+        cr_assert_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
 }
 
 static void start_default(void)
@@ -48,7 +48,7 @@ static const cJSON *type_entry(const cJSON *stats, const char *name)
     return NULL;
 }
 
-Test(api, app_appears_with_its_identity)
+DAEMON_TEST(api, app_appears_with_its_identity)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "alpha", "--interval-ms", "100", NULL});
     long id = wait_app(&D, "alpha", true, 1, 5000);
@@ -65,7 +65,7 @@ Test(api, app_appears_with_its_identity)
     proc_kill(app);
 }
 
-Test(api, stats_are_what_the_app_sent)
+DAEMON_TEST(api, stats_are_what_the_app_sent)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "beta", "--objects", "1234", NULL});
     long id = wait_app(&D, "beta", true, 1, 5000);
@@ -97,7 +97,7 @@ Test(api, stats_are_what_the_app_sent)
     proc_kill(app);
 }
 
-Test(api, gc_needs_the_token_and_returns_the_apps_reply)
+DAEMON_TEST(api, gc_needs_the_token_and_returns_the_apps_reply)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "gamma", "--cycles", "37", NULL});
     long id = wait_app(&D, "gamma", true, 1, 5000);
@@ -138,7 +138,7 @@ Test(api, gc_needs_the_token_and_returns_the_apps_reply)
     proc_kill(app);
 }
 
-Test(api, unknown_app_is_404)
+DAEMON_TEST(api, unknown_app_is_404)
 {
     cJSON *r = NULL;
     cr_expect_eq(http_json(&D, "GET", "/api/v1/apps/999999", NULL, NULL, &r), 404);
@@ -153,7 +153,7 @@ Test(api, unknown_app_is_404)
     cr_expect_eq(http_req(&D, "DELETE", "/api/v1/apps", NULL, D.token, NULL, NULL), 405);
 }
 
-Test(api, disconnect_is_noticed_and_gc_is_409)
+DAEMON_TEST(api, disconnect_is_noticed_and_gc_is_409)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "delta", "--count", "3", NULL});
     long id = wait_app(&D, "delta", true, 1, 5000);
@@ -170,7 +170,7 @@ Test(api, disconnect_is_noticed_and_gc_is_409)
     cr_expect_eq(http_req(&D, "POST", path, "{}", D.token, NULL, NULL), 409);
 }
 
-Test(api, killed_app_is_noticed)
+DAEMON_TEST(api, killed_app_is_noticed)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "epsilon", NULL});
     long id = wait_app(&D, "epsilon", true, 1, 5000);
@@ -179,7 +179,7 @@ Test(api, killed_app_is_noticed)
     cr_expect_eq(wait_app(&D, "epsilon", false, 1, 2000), id, "SIGKILLed app marked disconnected");
 }
 
-Test(api, foreign_host_is_refused)
+DAEMON_TEST(api, foreign_host_is_refused)
 {
     char *body = NULL;
     cr_expect_eq(http_req(&D, "GET", "/api/v1/apps", NULL, NULL, "evil.example", &body), 403);
@@ -196,7 +196,7 @@ Test(api, foreign_host_is_refused)
     /* No CORS: the API never invites other origins. */
 }
 
-Test(api, version_endpoint)
+DAEMON_TEST(api, version_endpoint)
 {
     cJSON *v = NULL;
     cr_assert_eq(http_json(&D, "GET", "/api/v1/version", NULL, NULL, &v), 200);
@@ -211,7 +211,7 @@ static void short_history_daemon(void)
     start((const char *const[]){"--history", "10", NULL});
 }
 
-Test(api, history_has_columns, .init = short_history_daemon, .fini = stop)
+DAEMON_TEST_WITH(api, history_has_columns, .init = short_history_daemon, .fini = stop)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "zeta", "--interval-ms", "50", "--grow", "5", NULL});
     long id = wait_app(&D, "zeta", true, 4, 5000);
@@ -241,7 +241,7 @@ static void no_reply_daemon(void)
     start((const char *const[]){"--request-timeout", "300", "--gc-rate", "1", NULL});
 }
 
-Test(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = stop)
+DAEMON_TEST_WITH(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = stop)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "mute", "--mode", "no-reply", NULL});
     long id = wait_app(&D, "mute", true, 1, 5000);
@@ -258,7 +258,7 @@ Test(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = stop
     proc_kill(app);
 }
 
-Test(api, app_error_is_502)
+DAEMON_TEST(api, app_error_is_502)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "tracer-off", NULL});
     long id = wait_app(&D, "tracer-off", true, 1, 5000);
@@ -300,7 +300,7 @@ static bool node_grows(void *arg)
     return ok;
 }
 
-Test(api, growth_names_the_leaking_type, .init = growth_daemon, .fini = stop)
+DAEMON_TEST_WITH(api, growth_names_the_leaking_type, .init = growth_daemon, .fini = stop)
 {
     /* 10 Nodes every 50 ms: 200 per second. */
     pid_t app = app_start(&D, (const char *const[]){"--name", "leaky", "--interval-ms", "50", "--grow", "10", NULL});
@@ -311,7 +311,7 @@ Test(api, growth_names_the_leaking_type, .init = growth_daemon, .fini = stop)
     proc_kill(app);
 }
 
-Test(api, tracing_top_snapshots_and_diff)
+DAEMON_TEST(api, tracing_top_snapshots_and_diff)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "traced", "--interval-ms", "50", "--grow", "10", NULL});
     long id = wait_app(&D, "traced", true, 1, 5000);
@@ -363,7 +363,7 @@ Test(api, tracing_top_snapshots_and_diff)
     proc_kill(app);
 }
 
-Test(api, snapshots_survive_a_daemon_restart)
+DAEMON_TEST(api, snapshots_survive_a_daemon_restart)
 {
     char data[] = "/tmp/msd-data-XXXXXX";
     cr_assert(mkdtemp(data));
@@ -404,7 +404,7 @@ Test(api, snapshots_survive_a_daemon_restart)
     cr_expect_eq(system(cmd), 0);
 }
 
-Test(api, oversized_bodies_are_refused)
+DAEMON_TEST(api, oversized_bodies_are_refused)
 {
     size_t n = 100000;
     char *big = malloc(n + 1);

@@ -20,7 +20,7 @@ static void start(void)
 static void stop(void)
 {
     if (D.pid > 0)
-        cr_expect_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
+        cr_assert_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
 }
 
 TestSuite(protocol, .init = start, .fini = stop);
@@ -40,17 +40,17 @@ static void check_bad_app_alone(const char *mode, int expected_exit)
     proc_kill(good);
 }
 
-Test(protocol, malformed_frame_closes_only_that_connection)
+DAEMON_TEST(protocol, malformed_frame_closes_only_that_connection)
 {
     check_bad_app_alone("malformed", 4);
 }
 
-Test(protocol, oversized_frame_closes_only_that_connection)
+DAEMON_TEST(protocol, oversized_frame_closes_only_that_connection)
 {
     check_bad_app_alone("oversized", 4);
 }
 
-Test(protocol, wrong_version_is_refused)
+DAEMON_TEST(protocol, wrong_version_is_refused)
 {
     pid_t good = app_start(&D, (const char *const[]){"--name", "good", "--interval-ms", "50", NULL});
     cr_assert_gt(wait_app(&D, "good", true, 1, 5000), 0);
@@ -64,7 +64,7 @@ Test(protocol, wrong_version_is_refused)
     proc_kill(good);
 }
 
-Test(protocol, death_mid_frame_is_a_disconnect)
+DAEMON_TEST(protocol, death_mid_frame_is_a_disconnect)
 {
     pid_t good = app_start(&D, (const char *const[]){"--name", "good", "--interval-ms", "50", NULL});
     cr_assert_gt(wait_app(&D, "good", true, 1, 5000), 0);
@@ -77,13 +77,13 @@ Test(protocol, death_mid_frame_is_a_disconnect)
     proc_kill(good);
 }
 
-Test(protocol, silent_connection_is_dropped_after_hello_timeout, .timeout = 30)
+DAEMON_TEST_WITH(protocol, silent_connection_is_dropped_after_hello_timeout, .timeout = 30)
 {
     pid_t mute = app_start(&D, (const char *const[]){"--mode", "no-hello", NULL});
     cr_expect_eq(proc_wait(mute, 10000), 4, "the daemon closes a connection that never says hello");
 }
 
-Test(protocol, app_that_never_reads_does_not_block_the_daemon)
+DAEMON_TEST(protocol, app_that_never_reads_does_not_block_the_daemon)
 {
     pid_t deaf = app_start(&D, (const char *const[]){"--name", "deaf", "--interval-ms", "50", "--mode", "never-read",
                                                      NULL});
@@ -98,7 +98,7 @@ Test(protocol, app_that_never_reads_does_not_block_the_daemon)
     proc_kill(deaf);
 }
 
-Test(protocol, big_frames_arrive_whole)
+DAEMON_TEST(protocol, big_frames_arrive_whole)
 {
     /* ~500 KB per stats message: many reads per frame, through the connection's own buffer. */
     pid_t big = app_start(&D, (const char *const[]){"--name", "big", "--interval-ms", "100", "--types", "5000", NULL});

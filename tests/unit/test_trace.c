@@ -4,7 +4,7 @@
  * Symbolized tracebacks are in test_trace_symbols.c, dump/load in test_trace_io.c.
  *
  * Lines are never hard-coded: a test stores __LINE__ in a variable on the same line as the allocation it
- * checks. Every test ends with tracing stopped and the heap back to where it started (fini).
+ * checks. Every test ends with tracing stopped and the heap back to where it started (tracecheck.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,26 +14,13 @@
 
 #include <memscope/memscope.h>
 
-static uint64_t live_blocks_at_start;
+#include "tracecheck.h"
 
-static uint64_t live_blocks(void)
-{
-    ms_heap_stats hs;
-    ms_heap_stats_get(&hs);
-    return hs.blocks_in_use + hs.system_blocks_in_use;
-}
 
-static void setup(void) { live_blocks_at_start = live_blocks(); }
 
-static void teardown(void)
-{
-    cr_expect_eq(ms_trace_validate(), 0, "the tracer's tables are consistent at the end of the test");
-    cr_expect_eq(ms_trace_get_dropped(), 0);
-    ms_trace_stop();
-    cr_expect_not(ms_trace_is_tracing());
-    cr_expect_eq(ms_trace_get_memory(), 0, "the tracer keeps %zu bytes after stop", ms_trace_get_memory());
-    cr_expect_eq(live_blocks(), live_blocks_at_start, "memscope blocks leaked");
-}
+static void setup(void) { trace_check_start(); }
+
+static void teardown(void) { ms_trace_stop(); }
 
 TestSuite(trace, .init = setup, .fini = teardown);
 
@@ -56,7 +43,7 @@ static void free_many(void **v, size_t n)
 }
 
 /* The seed: tracemalloc.start(); a = [i for i in range(100000)]; statistics('lineno')[0] is that line. */
-Test(trace, seed_list_of_ints_top_line)
+CHECKED_TEST(trace, seed_list_of_ints_top_line)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     ms_object *list = ms_list_new();
@@ -87,7 +74,7 @@ Test(trace, seed_list_of_ints_top_line)
     ms_decref(list);
 }
 
-Test(trace, malloc_loop_counts_exact)
+CHECKED_TEST(trace, malloc_loop_counts_exact)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int line;
@@ -111,7 +98,7 @@ Test(trace, malloc_loop_counts_exact)
     free_many(v, 1000);
 }
 
-Test(trace, start_checks_arguments_and_snapshot_needs_tracing)
+CHECKED_TEST(trace, start_checks_arguments_and_snapshot_needs_tracing)
 {
     cr_expect_eq(ms_trace_start(0), -EINVAL);
     cr_expect_eq(ms_trace_start(MS_TRACE_MAX_FRAMES + 1), -EINVAL);
@@ -125,7 +112,7 @@ Test(trace, start_checks_arguments_and_snapshot_needs_tracing)
     cr_expect_eq(ms_trace_get_traceback_limit(), 1);
 }
 
-Test(trace, blocks_from_before_start_are_not_traced)
+CHECKED_TEST(trace, blocks_from_before_start_are_not_traced)
 {
     void *old = ms_malloc(100);
     cr_assert_eq(ms_trace_start(1), 0);
@@ -141,7 +128,7 @@ Test(trace, blocks_from_before_start_are_not_traced)
     cr_expect_eq(peak, 50);
 }
 
-Test(trace, grouping_filename_lineno_traceback)
+CHECKED_TEST(trace, grouping_filename_lineno_traceback)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int l1 = __LINE__; void *a = ms_malloc(100), *b = ms_malloc(100);
@@ -197,7 +184,7 @@ Test(trace, grouping_filename_lineno_traceback)
     ms_free(e);
 }
 
-Test(trace, plain_function_has_unknown_site)
+CHECKED_TEST(trace, plain_function_has_unknown_site)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     void *(*plain)(size_t) = ms_malloc; /* the function, not the macro */
@@ -212,7 +199,7 @@ Test(trace, plain_function_has_unknown_site)
     ms_free(p);
 }
 
-Test(trace, realloc_moves_the_trace_to_its_line)
+CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     char *p = ms_malloc(16);
@@ -241,7 +228,7 @@ Test(trace, realloc_moves_the_trace_to_its_line)
     cr_expect_eq(cur, 0);
 }
 
-Test(trace, object_traceback)
+CHECKED_TEST(trace, object_traceback)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int line = __LINE__; void *p = ms_malloc(24);
@@ -265,7 +252,7 @@ Test(trace, object_traceback)
     cr_expect_null(ms_trace_get_object_traceback(p), "freed blocks are forgotten");
 }
 
-Test(trace, cumulative_counts_each_key_once_per_trace)
+CHECKED_TEST(trace, cumulative_counts_each_key_once_per_trace)
 {
     /* With one frame, cumulative equals non-cumulative. */
     cr_assert_eq(ms_trace_start(1), 0);
@@ -287,7 +274,7 @@ Test(trace, cumulative_counts_each_key_once_per_trace)
     free_many(v, 10);
 }
 
-Test(trace, compare_to_shows_growing_line_first)
+CHECKED_TEST(trace, compare_to_shows_growing_line_first)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int grow_line = 0, shrink_line = 0, keep_line = 0;
@@ -349,7 +336,7 @@ Test(trace, compare_to_shows_growing_line_first)
     ms_free(fresh);
 }
 
-Test(trace, peak_and_reset_peak)
+CHECKED_TEST(trace, peak_and_reset_peak)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     void *big = ms_malloc(100000);
@@ -373,7 +360,7 @@ Test(trace, peak_and_reset_peak)
     ms_free(small);
 }
 
-Test(trace, clear_traces_forgets_everything)
+CHECKED_TEST(trace, clear_traces_forgets_everything)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int line;
@@ -402,7 +389,7 @@ Test(trace, clear_traces_forgets_everything)
     ms_free(p);
 }
 
-Test(trace, filters_like_tracemalloc)
+CHECKED_TEST(trace, filters_like_tracemalloc)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int here = __LINE__; void *a = ms_malloc(10);
@@ -461,7 +448,7 @@ Test(trace, filters_like_tracemalloc)
     ms_free(d);
 }
 
-Test(trace, snapshot_outlives_stop)
+CHECKED_TEST(trace, snapshot_outlives_stop)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     int line = __LINE__; void *p = ms_malloc(33);
@@ -476,7 +463,7 @@ Test(trace, snapshot_outlives_stop)
     ms_snapshot_free(snap);
 }
 
-Test(trace, print_top_matches_python)
+CHECKED_TEST(trace, print_top_matches_python)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     void **v = calloc(3000, sizeof *v);
@@ -498,7 +485,7 @@ Test(trace, print_top_matches_python)
     free_many(v, 3000);
 }
 
-Test(trace, format_size_like_python)
+CHECKED_TEST(trace, format_size_like_python)
 {
     char b[32];
     cr_expect_str_eq(ms_trace_format_size(0, false, b, sizeof b), "0 B");
@@ -514,7 +501,7 @@ Test(trace, format_size_like_python)
 }
 
 /* Sizes of 4 GiB and more do not fit the table's 32-bit size field and take its side path. */
-Test(trace, sizes_beyond_four_gib)
+CHECKED_TEST(trace, sizes_beyond_four_gib)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     const size_t huge = (size_t)5 << 30;
@@ -541,7 +528,7 @@ Test(trace, sizes_beyond_four_gib)
 }
 
 /* Churn across many pages, checked against a plain model: the table keeps exactly the live blocks. */
-Test(trace, churn_matches_model)
+CHECKED_TEST(trace, churn_matches_model)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     enum { SLOTS = 5000, OPS = 200000 };
@@ -595,7 +582,7 @@ Test(trace, churn_matches_model)
     cr_expect_eq(cur, 0);
 }
 
-Test(trace, traceback_key_compare_and_print)
+CHECKED_TEST(trace, traceback_key_compare_and_print)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     void *a = ms_malloc_at(100, "x.c", 1);

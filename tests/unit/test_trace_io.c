@@ -12,33 +12,25 @@
 
 #include <memscope/memscope.h>
 
-static uint64_t live_blocks_at_start;
+#include "tracecheck.h"
+
 static char dir[] = "/tmp/ms_trace_io_XXXXXX";
 static char path[sizeof dir + 32];
 
-static uint64_t live_blocks(void)
-{
-    ms_heap_stats hs;
-    ms_heap_stats_get(&hs);
-    return hs.blocks_in_use + hs.system_blocks_in_use;
-}
 
 static void setup(void)
 {
-    live_blocks_at_start = live_blocks();
+    trace_check_start();
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/snap.mst", dir);
 }
 
+/* Cleanup only: the checks run in the test body (tracecheck.h). */
 static void teardown(void)
 {
-    cr_expect_eq(ms_trace_validate(), 0, "the tracer's tables are consistent at the end of the test");
-    cr_expect_eq(ms_trace_get_dropped(), 0);
     ms_trace_stop();
     unlink(path);
     rmdir(dir);
-    cr_expect_eq(ms_trace_get_memory(), 0);
-    cr_expect_eq(live_blocks(), live_blocks_at_start, "memscope blocks leaked");
 }
 
 TestSuite(trace_io, .init = setup, .fini = teardown);
@@ -128,7 +120,7 @@ static void expect_same_stats(const ms_snapshot *a, const ms_snapshot *b, ms_sta
     free(sb);
 }
 
-Test(trace_io, round_trip)
+CHECKED_TEST(trace_io, round_trip)
 {
     void *blocks[30];
     ms_snapshot *s = sample(blocks, 30);
@@ -176,7 +168,7 @@ Test(trace_io, round_trip)
         ms_free(blocks[i]);
 }
 
-Test(trace_io, empty_snapshot_round_trip)
+CHECKED_TEST(trace_io, empty_snapshot_round_trip)
 {
     cr_assert_eq(ms_trace_start(1), 0);
     ms_snapshot *s = ms_trace_take_snapshot();
@@ -190,7 +182,7 @@ Test(trace_io, empty_snapshot_round_trip)
     ms_snapshot_free(s);
 }
 
-Test(trace_io, truncated_files_are_rejected)
+CHECKED_TEST(trace_io, truncated_files_are_rejected)
 {
     void *blocks[12];
     ms_snapshot *s = sample(blocks, 12);
@@ -217,7 +209,7 @@ Test(trace_io, truncated_files_are_rejected)
         ms_free(blocks[i]);
 }
 
-Test(trace_io, corrupted_files_are_rejected)
+CHECKED_TEST(trace_io, corrupted_files_are_rejected)
 {
     void *blocks[12];
     ms_snapshot *s = sample(blocks, 12);

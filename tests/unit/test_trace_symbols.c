@@ -13,27 +13,15 @@
 
 #include <memscope/memscope.h>
 
+#include "tracecheck.h"
+
 #define KEEP_FRAME() __asm__ volatile("" ::: "memory")
 
-static uint64_t live_blocks_at_start;
 
-static uint64_t live_blocks(void)
-{
-    ms_heap_stats hs;
-    ms_heap_stats_get(&hs);
-    return hs.blocks_in_use + hs.system_blocks_in_use;
-}
 
-static void setup(void) { live_blocks_at_start = live_blocks(); }
+static void setup(void) { trace_check_start(); }
 
-static void teardown(void)
-{
-    cr_expect_eq(ms_trace_validate(), 0, "the tracer's tables are consistent at the end of the test");
-    cr_expect_eq(ms_trace_get_dropped(), 0);
-    ms_trace_stop();
-    cr_expect_eq(ms_trace_get_memory(), 0);
-    cr_expect_eq(live_blocks(), live_blocks_at_start, "memscope blocks leaked");
-}
+static void teardown(void) { ms_trace_stop(); }
 
 TestSuite(trace_symbols, .init = setup, .fini = teardown);
 
@@ -90,7 +78,7 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-Test(trace_symbols, names_the_tests_own_functions)
+CHECKED_TEST(trace_symbols, names_the_tests_own_functions)
 {
     cr_assert_eq(ms_trace_start(8), 0);
     int test_line = __LINE__; void *p = middle(48);
@@ -130,7 +118,7 @@ Test(trace_symbols, names_the_tests_own_functions)
     ms_free(p);
 }
 
-Test(trace_symbols, depth_is_limited)
+CHECKED_TEST(trace_symbols, depth_is_limited)
 {
     cr_assert_eq(ms_trace_start(2), 0);
     void *p = middle(16);
@@ -144,7 +132,7 @@ Test(trace_symbols, depth_is_limited)
     ms_free(p);
 }
 
-Test(trace_symbols, builtin_frames_are_left_out)
+CHECKED_TEST(trace_symbols, builtin_frames_are_left_out)
 {
     cr_assert_eq(ms_trace_start(4), 0);
     ms_object *l = make_list();
@@ -160,7 +148,7 @@ Test(trace_symbols, builtin_frames_are_left_out)
     ms_decref(l);
 }
 
-Test(trace_symbols, plain_call_site_comes_from_the_stack)
+CHECKED_TEST(trace_symbols, plain_call_site_comes_from_the_stack)
 {
     cr_assert_eq(ms_trace_start(3), 0);
     void *p = plain_alloc(20);
@@ -175,7 +163,7 @@ Test(trace_symbols, plain_call_site_comes_from_the_stack)
     ms_free(p);
 }
 
-Test(trace_symbols, cumulative_and_all_frames)
+CHECKED_TEST(trace_symbols, cumulative_and_all_frames)
 {
     cr_assert_eq(ms_trace_start(8), 0);
     void *a = middle(100); /* frames: leaf_alloc, middle, this test */
@@ -234,7 +222,7 @@ Test(trace_symbols, cumulative_and_all_frames)
     ms_free(b);
 }
 
-Test(trace_symbols, statistics_after_stop_still_symbolize)
+CHECKED_TEST(trace_symbols, statistics_after_stop_still_symbolize)
 {
     cr_assert_eq(ms_trace_start(4), 0);
     void *p = middle(8);
@@ -250,7 +238,7 @@ Test(trace_symbols, statistics_after_stop_still_symbolize)
     ms_snapshot_free(snap);
 }
 
-Test(trace_symbols, inlined_functions_get_their_own_frames)
+CHECKED_TEST(trace_symbols, inlined_functions_get_their_own_frames)
 {
     cr_assert_eq(ms_trace_start(4), 0);
     void *p = outer_of_inline(24);

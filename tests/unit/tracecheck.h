@@ -1,0 +1,40 @@
+/*
+ * tracecheck.h — the end-of-test check of the tracing tests: the tracer's tables are consistent, nothing was
+ * dropped, stopping frees all of the tracer's memory, and no memscope block leaked.
+ *
+ * It runs at the end of each test body (CHECKED_TEST from leakcheck.h): Criterion 2.4 reports, but does not fail
+ * on, an assertion made in a suite's .fini.
+ */
+#ifndef MEMSCOPE_TESTS_TRACECHECK_H
+#define MEMSCOPE_TESTS_TRACECHECK_H
+
+#include <stdint.h>
+
+#include <criterion/criterion.h>
+
+#include <memscope/memscope.h>
+
+#include "leakcheck.h"
+
+static uint64_t live_blocks_at_start;
+
+static inline uint64_t live_blocks(void)
+{
+    ms_heap_stats hs;
+    ms_heap_stats_get(&hs);
+    return hs.blocks_in_use + hs.system_blocks_in_use;
+}
+
+static inline void trace_check_start(void) { live_blocks_at_start = live_blocks(); }
+
+static void no_leaks(void)
+{
+    cr_assert_eq(ms_trace_validate(), 0, "the tracer's tables are consistent at the end of the test");
+    cr_assert_eq(ms_trace_get_dropped(), 0);
+    ms_trace_stop();
+    cr_assert_not(ms_trace_is_tracing());
+    cr_assert_eq(ms_trace_get_memory(), 0, "the tracer keeps %zu bytes after stop", ms_trace_get_memory());
+    cr_assert_eq(live_blocks(), live_blocks_at_start, "memscope blocks leaked");
+}
+
+#endif /* MEMSCOPE_TESTS_TRACECHECK_H */
