@@ -154,7 +154,11 @@ void ms__agent_run_pending(void)
     wake_agent();
 }
 
-void ms_poll(void) { ms__agent_safepoint(); }
+void ms_poll(void)
+{
+    ms__agent_safepoint();
+    ms__mem_decay_tick();
+}
 
 /* Moves requests whose deadline passed from pending to done, answered with a timeout. */
 static void expire_requests(uint64_t now)

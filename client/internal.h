@@ -95,12 +95,16 @@ size_t ms__pool_overhead(void);       /* bytes of header at the start of each po
 /* Counters of the pool allocator, written by the thread holding the runtime (obmalloc.c, mem.c), read anywhere. */
 typedef struct ms__obmalloc_stats {
     ms__counter arenas_mapped, arenas_allocated_total, arenas_released_total, arenas_highwater;
+    ms__counter arenas_cached; /* empty arenas kept mapped for reuse (included in arenas_mapped) */
     ms__counter system_bytes_in_use, system_blocks_in_use;
     ms__counter allocs_total, frees_total;
     ms__counter class_in_use[MS__NB_CLASSES]; /* blocks handed out, per size class */
     ms__counter class_pools[MS__NB_CLASSES];  /* used + full pools, per size class */
 } ms__obmalloc_stats;
 extern ms__obmalloc_stats ms__obstats;
+
+/* Unmaps the cached empty arenas whose decay time has passed (obmalloc.c). Cheap when there are none. */
+void ms__mem_decay_tick(void);
 
 #pragma GCC visibility pop
 

@@ -297,6 +297,7 @@ void ms_heap_stats_get(ms_heap_stats *out)
     out->arenas_allocated_total = MS__STAT_GET(ms__obstats.arenas_allocated_total);
     out->arenas_released_total = MS__STAT_GET(ms__obstats.arenas_released_total);
     out->arenas_highwater = MS__STAT_GET(ms__obstats.arenas_highwater);
+    out->arenas_cached = MS__STAT_GET(ms__obstats.arenas_cached);
     out->arena_size = ms__arena_size();
     out->pool_size = ms__pool_size();
     out->arena_bytes_mapped = out->arenas_mapped * out->arena_size;
@@ -332,6 +333,7 @@ void ms_debug_mallocstats(FILE *out)
     row(out, "# arenas reclaimed", hs.arenas_released_total);
     row(out, "# arenas highwater mark", hs.arenas_highwater);
     row(out, "# arenas allocated current", hs.arenas_mapped);
+    row(out, "# arenas kept empty (decay)", hs.arenas_cached);
     char label[64];
     snprintf(label, sizeof label, "%" PRIu64 " arenas * %" PRIu64 " bytes/arena", hs.arenas_mapped, hs.arena_size);
     row(out, label, hs.arena_bytes_mapped);

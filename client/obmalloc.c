@@ -60,9 +60,23 @@
  *   either unused (address == 0, on unused_arena_objects) or describes a mapped arena. usable_arenas lists the
  *   arenas that have at least one free pool, sorted by nfreepools ascending: new pools come from the fullest arena
  *   so that the emptiest ones drain and can be unmapped (CPython's policy). nfp2lasta[n] points at the rightmost
- *   arena with n free pools, which makes re-sorting O(1) when a pool is freed. An arena whose pools are all free is
- *   unmapped at once, unless it is the rightmost usable arena: keeping one spare avoids mmap/munmap thrashing when
- *   a program oscillates around an arena boundary (CPython bpo-37257).
+ *   arena with n free pools, which makes re-sorting O(1) when a pool is freed. The rightmost usable arena stays
+ *   listed when all its pools are free: keeping one spare avoids mmap/munmap thrashing when a program oscillates
+ *   around an arena boundary (CPython bpo-37257).
+ *
+ *   Any other arena whose pools are all free leaves usable_arenas. CPython unmaps it at once; we do that only when
+ *   the decay time is 0 (ms_mem_set_arena_decay_ms). Otherwise it waits on the empty-arena cache for that long:
+ *
+ *       cache_head (newest) <-> ... <-> cache_tail (oldest)      nextarena / prevarena, empty_since_ms each
+ *
+ *   new_arena() pops the newest (its pages and pool headers are still resident and warm) before it maps a fresh
+ *   one; expired arenas leave from the tail. Why: a program that frees a large structure and builds the next one
+ *   (a request, a frame, a GC cycle of garbage) would otherwise unmap every arena and fault each page back in —
+ *   measured, that fault traffic is most of the cost of a bulk free-and-reallocate (bench/alloc, workloads b/c),
+ *   and it is why jemalloc (dirty_decay_ms) and mimalloc (purge delay) hold freed memory for a while too.
+ *   Expiry is checked where the allocator already takes a slow path (a pool returns to its arena, a new arena is
+ *   needed) and at safe points (ms_poll); ms_mem_trim() releases everything at once. The cache never holds more
+ *   than the program had mapped at its peak, so it raises no high-water mark.
  *
  *   arenas[] only grows when usable_arenas is empty, i.e. when no list holds a pointer into it, so realloc() may
  *   move it (CPython relies on the same fact).
@@ -71,6 +85,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <memscope/agent.h>
 #include <memscope/mem.h>
@@ -85,8 +100,9 @@ struct arena_object {
     pool_header *freepools;   /* empty pools that were carved before */
     uint32_t nfreepools;      /* empty pools: freepools list plus never carved */
     uint32_t ntotalpools;
-    arena_object *nextarena;  /* usable_arenas (mapped) or unused_arena_objects (unused, singly linked) */
-    arena_object *prevarena;  /* usable_arenas only */
+    arena_object *nextarena;  /* usable_arenas or the cache (mapped), or unused_arena_objects (singly linked) */
+    arena_object *prevarena;  /* usable_arenas or the cache */
+    uint64_t empty_since_ms;  /* on the cache: when its last pool became free (CLOCK_MONOTONIC_COARSE) */
 };
 
 #define usedpools ms__usedpools
@@ -99,6 +115,11 @@ static uint32_t maxarenas;
 static arena_object *unused_arena_objects;
 static arena_object *usable_arenas;
 static arena_object *nfp2lasta[POOLS_PER_ARENA + 1];
+static arena_object *cache_head, *cache_tail;
+static arena_object *cache_pop(void);
+
+#define DEFAULT_DECAY_MS 1000
+static int64_t decay_ms = -1; /* -1 until the first arena reads MEMSCOPE_ARENA_DECAY_MS */
 
 ms__obmalloc_stats ms__obstats;
 
@@ -131,6 +152,8 @@ static arena_object *new_arena(void)
     /* The first arena is the runtime's first use: start the agent if the environment asks for one. */
     if (MS_UNLIKELY(MS__STAT_GET(ms__obstats.arenas_allocated_total) == 0))
         ms_init();
+    if (cache_head != NULL)
+        return cache_pop();
     if (unused_arena_objects == NULL) {
         uint32_t grow = maxarenas ? maxarenas : 16;
         if (maxarenas > UINT32_MAX / 2 - grow)
@@ -175,6 +198,7 @@ static arena_object *new_arena(void)
 
 static void release_arena(arena_object *ao)
 {
+    MS_ASSERT_1(ao->nfreepools == ao->ntotalpools);
     *radix_slot(ao->address, 0) = 0;
     ms__os_unmap((void *)ao->address, ARENA_SIZE);
     ao->address = 0;
@@ -182,6 +206,114 @@ static void release_arena(arena_object *ao)
     unused_arena_objects = ao;
     MS__STAT_SUB(ms__obstats.arenas_mapped, 1);
     MS__STAT_ADD(ms__obstats.arenas_released_total, 1);
+}
+
+/* ---- The empty-arena cache (see "Arenas" at the top) ------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int64_t arena_decay_ms(void)
+{
+    if (MS_UNLIKELY(decay_ms < 0)) {
+        const char *env = getenv("MEMSCOPE_ARENA_DECAY_MS");
+        char *end = NULL;
+        long long v = env ? strtoll(env, &end, 10) : -1;
+        decay_ms = (env && *env && *end == '\0' && v >= 0) ? (int64_t)v : DEFAULT_DECAY_MS;
+    }
+    return decay_ms;
+}
+
+/* The newest cached arena, unlinked: an arena that is all free, as new_arena() returns it. */
+static arena_object *cache_pop(void)
+{
+    arena_object *ao = cache_head;
+    cache_head = ao->nextarena;
+    if (cache_head)
+        cache_head->prevarena = NULL;
+    else
+        cache_tail = NULL;
+    ao->nextarena = ao->prevarena = NULL;
+    MS__STAT_SUB(ms__obstats.arenas_cached, 1);
+    return ao;
+}
+
+/* Unmaps the oldest cached arenas: all of them when `all`, else those empty for at least the decay time.
+ * Returns how many were released. */
+static size_t cache_release(int all)
+{
+    size_t n = 0;
+    uint64_t now = all ? 0 : now_ms();
+    while (cache_tail != NULL && (all || now - cache_tail->empty_since_ms >= (uint64_t)arena_decay_ms())) {
+        arena_object *ao = cache_tail;
+        cache_tail = ao->prevarena;
+        if (cache_tail)
+            cache_tail->nextarena = NULL;
+        else
+            cache_head = NULL;
+        MS__STAT_SUB(ms__obstats.arenas_cached, 1);
+        release_arena(ao);
+        n++;
+    }
+    return n;
+}
+
+/* An arena all of whose pools are free and which is on no list: cache it, or unmap it when decay is 0. */
+static void retire_arena(arena_object *ao)
+{
+    if (arena_decay_ms() == 0) {
+        release_arena(ao);
+        return;
+    }
+    ao->empty_since_ms = now_ms();
+    ao->prevarena = NULL;
+    ao->nextarena = cache_head;
+    if (cache_head)
+        cache_head->prevarena = ao;
+    else
+        cache_tail = ao;
+    cache_head = ao;
+    MS__STAT_ADD(ms__obstats.arenas_cached, 1);
+}
+
+void ms__mem_decay_tick(void)
+{
+    if (cache_tail != NULL)
+        cache_release(0);
+}
+
+int ms_mem_set_arena_decay_ms(int64_t ms)
+{
+    if (ms < 0)
+        return -EINVAL;
+    decay_ms = ms;
+    cache_release(ms == 0);
+    return 0;
+}
+
+int64_t ms_mem_arena_decay_ms(void) { return arena_decay_ms(); }
+
+size_t ms_mem_trim(void)
+{
+    size_t n = cache_release(1);
+    /* The spare, if any: an arena left on usable_arenas with all pools free. Only the rightmost one may be (any
+     * other is retired by pool_to_arena), and nfp2lasta names it. */
+    arena_object *ao = nfp2lasta[POOLS_PER_ARENA];
+    if (ao != NULL) {
+        MS_ASSERT_1(ao->nextarena == NULL && ao->nfreepools == ao->ntotalpools);
+        nfp2lasta[POOLS_PER_ARENA] = NULL;
+        if (ao->prevarena)
+            ao->prevarena->nextarena = NULL;
+        else
+            usable_arenas = NULL;
+        release_arena(ao);
+        n++;
+    }
+    return n;
 }
 
 /* ---- Pools --------------------------------------------------------------------------------------------------- */
@@ -300,15 +432,18 @@ static void pool_to_arena(pool_header *pool)
     ao->nfreepools = ++nf;
 
     if (nf == ao->ntotalpools && ao->nextarena != NULL) {
-        /* All pools free and not the rightmost usable arena: unmap it. */
+        /* All pools free and not the rightmost usable arena: cache or unmap it. */
         if (ao->prevarena == NULL)
             usable_arenas = ao->nextarena;
         else
             ao->prevarena->nextarena = ao->nextarena;
         ao->nextarena->prevarena = ao->prevarena;
-        release_arena(ao);
+        retire_arena(ao);
+        ms__mem_decay_tick();
         return;
     }
+    if (MS_UNLIKELY(cache_tail != NULL))
+        ms__mem_decay_tick();
     if (nf == 1) {
         /* It was full, so it was on no list; one free pool makes it the fullest usable arena. */
         ao->prevarena = NULL;
@@ -451,6 +586,14 @@ int ms_mem_validate(void)
             return broken("validate: nfp2lasta does not point at the rightmost arena", (void *)ao->address);
         prev = ao->nfreepools;
     }
+    uint64_t cached = 0;
+    for (const arena_object *ao = cache_head; ao; ao = ao->nextarena) {
+        if (ao->address == 0 || ao->nfreepools != ao->ntotalpools || ++cached > mapped ||
+            (ao->nextarena ? ao->nextarena->prevarena != ao : cache_tail != ao))
+            return broken("validate: the empty-arena cache holds a used arena or is mislinked", (void *)ao->address);
+    }
+    if (cached != MS__STAT_GET(ms__obstats.arenas_cached))
+        return broken("validate: cached arena count statistic is wrong", NULL);
     if (mapped != MS__STAT_GET(ms__obstats.arenas_mapped))
         return broken("validate: arena count statistic is wrong", NULL);
     for (unsigned c = 0; c < MS__NB_CLASSES; c++)

@@ -57,8 +57,8 @@ MS_API int ms_agent_start(const ms_agent_config *cfg);
 /* Stops the agent thread, says goodbye to the daemon, and answers queued requests with an error. Idempotent. */
 MS_API void ms_agent_stop(void);
 
-/* A safe point: runs the daemon's queued requests on the calling thread (which must own the runtime). Cheap when
- * nothing is queued: one atomic load. */
+/* A safe point: runs the daemon's queued requests on the calling thread (which must own the runtime), and unmaps
+ * empty arenas whose decay time has passed (memscope/mem.h). Cheap when nothing is queued or cached: two loads. */
 MS_API void ms_poll(void);
 
 /* What the agent has done so far; any thread, any time. */

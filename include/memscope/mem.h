@@ -74,6 +74,7 @@ typedef struct ms_heap_stats {
     uint64_t frees_total;            /* blocks released (ms_free, and the old block of a moving ms_realloc) */
     uint64_t arena_size;             /* bytes per arena (constant) */
     uint64_t pool_size;              /* bytes per pool (constant) */
+    uint64_t arenas_cached;          /* empty arenas kept mapped for reuse (counted in arenas_mapped too) */
 } ms_heap_stats;
 
 MS_API void ms_heap_stats_get(ms_heap_stats *out);
@@ -93,6 +94,21 @@ MS_API void ms_pool_class_stats_get(size_t i, ms_pool_class_stats *out);
 
 /* Prints a table like CPython's sys._debugmallocstats(): one row per size class, then arena and pool totals. */
 MS_API void ms_debug_mallocstats(FILE *out);
+
+/*
+ * Returning memory to the OS. An arena whose pools are all free is unmapped (CPython's policy) — but not at once:
+ * it is kept mapped, empty, for the arena decay time and reused first if the program allocates again meanwhile,
+ * which saves the page faults of refilling a freshly mapped arena (bench/alloc, workloads b and c). One spare
+ * arena is kept as in CPython. The decay time defaults to 1000 ms, or MEMSCOPE_ARENA_DECAY_MS (milliseconds) read
+ * at the first allocation; 0 unmaps empty arenas immediately, exactly as CPython does. Expired arenas are unmapped
+ * on the allocator's slow paths and in ms_poll(), so a program that stops allocating altogether keeps them until
+ * its next ms_poll(), ms_mem_trim() or allocation.
+ */
+/* Sets the decay time (0 or more milliseconds; -EINVAL otherwise) and applies it to the arenas already cached. */
+MS_API int ms_mem_set_arena_decay_ms(int64_t ms);
+MS_API int64_t ms_mem_arena_decay_ms(void);
+/* Unmaps every empty arena now, the cached ones and the spare (like malloc_trim). Returns how many. */
+MS_API size_t ms_mem_trim(void);
 
 /*
  * Walks every arena and pool and checks the allocator's invariants (free lists inside their pool, counts that

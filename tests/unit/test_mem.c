@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -218,36 +219,126 @@ Test(mem, stats_are_exact)
     cr_expect_eq(ms_mem_validate(), 0);
 }
 
-Test(mem, arenas_are_released)
+/* n 64-byte blocks: 8 MiB, several 1 MiB arenas. */
+#define ARENA_TEST_BLOCKS ((8u << 20) / 64)
+
+static void **alloc_blocks(size_t n)
 {
-    ms_heap_stats before = heap();
-    /* 8 MiB of 64-byte blocks: several 1 MiB arenas. */
-    size_t n = (8u << 20) / 64;
     void **v = malloc(n * sizeof *v);
     cr_assert_not_null(v);
     for (size_t i = 0; i < n; i++) {
         v[i] = ms_malloc(64);
         cr_assert_not_null(v[i]);
     }
-    ms_heap_stats full = heap();
-    cr_expect_geq(full.arenas_mapped, before.arenas_mapped + 7);
-    cr_expect_geq(full.arenas_highwater, full.arenas_mapped);
-    cr_expect_eq(ms_mem_validate(), 0);
+    return v;
+}
 
-    /* Free in an interleaved order so that arenas drain unevenly and usable_arenas must re-sort. */
+/* Frees in an interleaved order so that arenas drain unevenly and usable_arenas must re-sort. */
+static void free_blocks(void **v, size_t n)
+{
     for (size_t i = 0; i < n; i += 2)
         ms_free(v[i]);
     cr_expect_eq(ms_mem_validate(), 0);
     for (size_t i = 1; i < n; i += 2)
         ms_free(v[i]);
     free(v);
+}
+
+static uint64_t coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* CPython's policy (decay 0): an arena whose pools are all free is unmapped at once, but one spare. */
+Test(mem, arenas_are_released)
+{
+    int64_t saved = ms_mem_arena_decay_ms();
+    cr_assert_eq(ms_mem_set_arena_decay_ms(0), 0);
+    ms_heap_stats before = heap();
+    void **v = alloc_blocks(ARENA_TEST_BLOCKS);
+    ms_heap_stats full = heap();
+    cr_expect_geq(full.arenas_mapped, before.arenas_mapped + 7);
+    cr_expect_geq(full.arenas_highwater, full.arenas_mapped);
+    cr_expect_eq(ms_mem_validate(), 0);
+    free_blocks(v, ARENA_TEST_BLOCKS);
 
     ms_heap_stats after = heap();
     cr_expect_leq(after.arenas_mapped, before.arenas_mapped + 1, "at most one spare arena is kept (%llu mapped)",
                   (unsigned long long)after.arenas_mapped);
     cr_expect_geq(after.arenas_released_total - before.arenas_released_total, 6);
+    cr_expect_eq(after.arenas_cached, 0);
     cr_expect_eq(after.blocks_in_use, before.blocks_in_use);
     cr_expect_eq(ms_mem_validate(), 0);
+    cr_expect_eq(ms_mem_set_arena_decay_ms(saved), 0);
+}
+
+/* With a decay time, emptied arenas stay mapped, serve the next allocations without a new mapping, and
+ * ms_mem_trim() returns them (and the spare) to the OS. */
+Test(mem, empty_arenas_are_reused_then_trimmed)
+{
+    int64_t saved = ms_mem_arena_decay_ms();
+    cr_assert_eq(ms_mem_set_arena_decay_ms(3600 * 1000), 0);
+    ms_mem_trim();
+    ms_heap_stats before = heap();
+    free_blocks(alloc_blocks(ARENA_TEST_BLOCKS), ARENA_TEST_BLOCKS);
+    ms_heap_stats emptied = heap();
+    cr_expect_geq(emptied.arenas_cached, 6, "%llu cached", (unsigned long long)emptied.arenas_cached);
+    cr_expect_eq(emptied.arenas_released_total, before.arenas_released_total, "nothing unmapped yet");
+    cr_expect_eq(emptied.blocks_in_use, before.blocks_in_use);
+    cr_expect_eq(ms_mem_validate(), 0);
+
+    void **v = alloc_blocks(ARENA_TEST_BLOCKS);
+    ms_heap_stats again = heap();
+    cr_expect_eq(again.arenas_allocated_total, emptied.arenas_allocated_total, "the cached arenas were reused");
+    cr_expect_eq(again.arenas_cached, 0);
+    cr_expect_eq(ms_mem_validate(), 0);
+    free_blocks(v, ARENA_TEST_BLOCKS);
+
+    uint64_t cached = heap().arenas_cached;
+    size_t released = ms_mem_trim();
+    ms_heap_stats trimmed = heap();
+    cr_expect_geq(released, cached);
+    cr_expect_eq(trimmed.arenas_released_total - emptied.arenas_released_total, released);
+    cr_expect_eq(trimmed.arenas_cached, 0);
+    cr_expect_leq(trimmed.arenas_mapped, before.arenas_mapped);
+    cr_expect_eq(ms_mem_validate(), 0);
+    cr_expect_eq(ms_mem_set_arena_decay_ms(-1), -EINVAL);
+    cr_expect_eq(ms_mem_set_arena_decay_ms(saved), 0);
+}
+
+/* Cached arenas are unmapped once they have been empty for the decay time — not before — at a safe point. */
+Test(mem, cached_arenas_expire_after_the_decay_time)
+{
+    const int64_t decay = 300;
+    int64_t saved = ms_mem_arena_decay_ms();
+    cr_assert_eq(ms_mem_set_arena_decay_ms(decay), 0);
+    ms_mem_trim();
+    uint64_t released0 = heap().arenas_released_total;
+    uint64_t t0 = coarse_ms(); /* every arena empties after t0 */
+    free_blocks(alloc_blocks(ARENA_TEST_BLOCKS), ARENA_TEST_BLOCKS);
+    uint64_t cached = heap().arenas_cached;
+    cr_assert_geq(cached, 6);
+
+    /* Wait for the condition itself: poll until the cache is empty (bounded), noting when the first arena left. */
+    uint64_t t, first = 0;
+    do {
+        ms_poll();
+        t = coarse_ms();
+        uint64_t left = heap().arenas_cached;
+        if (left < cached && first == 0)
+            first = t;
+        if (left == 0)
+            break;
+    } while (t - t0 < 30000);
+    ms_heap_stats hs = heap();
+    cr_expect_eq(hs.arenas_cached, 0, "%llu never expired", (unsigned long long)hs.arenas_cached);
+    cr_expect_geq(hs.arenas_released_total - released0, cached);
+    cr_expect_geq(first - t0, (uint64_t)decay, "released after %llu ms, before the decay time",
+                  (unsigned long long)(first - t0));
+    cr_expect_eq(ms_mem_validate(), 0);
+    cr_expect_eq(ms_mem_set_arena_decay_ms(saved), 0);
 }
 
 /* New pools come from the fullest arena: after draining most of one arena, a new pool must not come from it

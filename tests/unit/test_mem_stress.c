@@ -120,10 +120,13 @@ Test(mem_stress, random_ops_against_shadow_model, .timeout = 240)
             verify(&slots[i], slots[i].n);
             ms_free(slots[i].p);
         }
+    cr_expect_eq(ms_mem_validate(), 0);
+    ms_mem_trim(); /* the empty arenas wait out their decay time otherwise */
     ms_heap_stats end;
     ms_heap_stats_get(&end);
     cr_expect_eq(end.blocks_in_use, base.blocks_in_use, "every pooled block returned");
     cr_expect_eq(end.system_bytes_in_use, base.system_bytes_in_use);
     cr_expect_leq(end.arenas_mapped, base.arenas_mapped + 1);
+    cr_expect_eq(end.arenas_cached, 0);
     cr_expect_eq(ms_mem_validate(), 0);
 }
