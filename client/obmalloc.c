@@ -41,18 +41,21 @@
  *      +------------+--------+--------+--------+-- ... --+--------+---------------+------+
  *      | header 48B | block  | block  | block  |         | block  | never carved  | tail |
  *      +------------+--------+--------+--------+-- ... --+--------+---------------+------+
- *                                                                 ^ nextoffset    ^ maxnextoffset + size
+ *                                                                 ^ nextoffset
  *
  *   Blocks are carved lazily (nextoffset advances one block at a time) so that a fresh pool touches only the
- *   pages it hands out. Freed blocks form a singly linked list through their first word (freeblock).
+ *   pages it hands out. Freed blocks form a singly linked list through their first word (freeblock); allocation
+ *   takes from that list first (LIFO: the block freed last is the one most likely in cache) and carves only when
+ *   it is empty. Carving reads no block memory, which is why an emptied pool forgets its free list: reused, it is
+ *   carved again from the start, in address order, without loading a cold link per block (CPython keeps the list
+ *   when the class is the same; measured here, reading those links costs more than re-initialising the header).
  *
+ *   Counts: carved = (nextoffset - POOL_OVERHEAD) / size = ref + length(free list) <= capacity.
  *   Pool states and the lists they live on:
- *     used   0 < ref < capacity   on usedpools[class], a doubly linked list; it has an available block
- *     full   ref == capacity      on no list (ms__pool_free puts it back on usedpools[class])
+ *     used   0 < ref < capacity   on usedpools[class], a doubly linked list; it has a free or a carvable block
+ *     full   ref == capacity      on no list (ms__pool_free_slow puts it back on usedpools[class])
  *     empty  ref == 0             on its arena's freepools list (singly linked), class forgotten
- *   Invariant: a pool on usedpools[class] has freeblock != NULL; when the last listed free block is taken, the
- *   next block is carved at once, or the pool is full and leaves the list. So the allocation fast path is three
- *   loads, a store and a test.
+ *   So the allocation fast path needs the first used pool, its count and its free list: one header line.
  *
  * ==== Arenas ====================================================================================================
  *
@@ -338,21 +341,8 @@ static inline void usedpools_unlink(pool_header *pool, unsigned cls)
         pool->nextpool->prevpool = pool->prevpool;
 }
 
-/* Restores the usedpools invariant after the last listed free block of `pool` was taken: carve the next block,
- * or, when the pool is exhausted, take it off the list (it is now full). */
-void ms__pool_refill(pool_header *pool)
-{
-    if (pool->nextoffset <= pool->maxnextoffset) {
-        pool->freeblock = (uint8_t *)pool + pool->nextoffset;
-        pool->nextoffset += (uint32_t)BLOCK_SIZE(pool->szidx);
-        *(uint8_t **)pool->freeblock = NULL;
-        return;
-    }
-    usedpools_unlink(pool, pool->szidx);
-}
-
 /* Slow path of ms__pool_alloc: no used pool of this class. Takes an empty pool from the fullest usable arena
- * (mapping a new arena if there is none), makes it a used pool of class `cls` and returns its first block. */
+ * (mapping a new arena if there is none), makes it a used pool of class `cls` and carves its first block. */
 static void *alloc_from_new_pool(unsigned cls)
 {
     if (usable_arenas == NULL) {
@@ -376,7 +366,6 @@ static void *alloc_from_new_pool(unsigned cls)
     } else {
         pool = (pool_header *)ao->pool_address;
         pool->arenaindex = (uint32_t)(ao - arenas);
-        pool->szidx = UINT32_MAX; /* never used: forces the full initialisation below */
         ao->pool_address += POOL_SIZE;
     }
     if (--ao->nfreepools == 0) {
@@ -387,24 +376,14 @@ static void *alloc_from_new_pool(unsigned cls)
     }
 
     MS__STAT_ADD(ms__obstats.class_pools[cls], 1);
-    usedpools_push(pool, cls);
+    size_t size = BLOCK_SIZE(cls);
+    pool->szidx = cls;
+    pool->capacity = (uint32_t)POOL_CAPACITY(size);
+    pool->freeblock = NULL;
+    pool->nextoffset = (uint32_t)(POOL_OVERHEAD + size);
     pool->ref = 1;
-    uint8_t *bp;
-    if (pool->szidx == cls) {
-        /* Last used for this very class and emptied: its free list still threads every carved block. */
-        bp = pool->freeblock;
-        pool->freeblock = *(uint8_t **)bp;
-    } else {
-        size_t size = BLOCK_SIZE(cls);
-        pool->szidx = cls;
-        bp = (uint8_t *)pool + POOL_OVERHEAD;
-        pool->nextoffset = (uint32_t)(POOL_OVERHEAD + size);
-        pool->maxnextoffset = (uint32_t)(POOL_SIZE - size);
-        pool->freeblock = NULL;
-    }
-    if (pool->freeblock == NULL)
-        ms__pool_refill(pool);
-    return bp;
+    usedpools_push(pool, cls); /* capacity >= 15: one block never fills it */
+    return (uint8_t *)pool + POOL_OVERHEAD;
 }
 
 void *ms__pool_alloc_slow(unsigned cls)
@@ -481,7 +460,8 @@ void ms__pool_free_slow(void *p)
         ms__fault("ms_free: block is not allocated (double free or corrupt pointer)", p);
         return;
     }
-    if (MS_DEBUG >= 1 && ((uintptr_t)p - (uintptr_t)pool - POOL_OVERHEAD) % BLOCK_SIZE(cls) != 0) {
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
+    if (MS_DEBUG >= 1 && (off < POOL_OVERHEAD || off >= pool->nextoffset || (off - POOL_OVERHEAD) % BLOCK_SIZE(cls))) {
         ms__fault("ms_free: pointer is not the start of a block", p);
         return;
     }
@@ -493,14 +473,14 @@ void ms__pool_free_slow(void *p)
             }
     }
 
-    uint8_t *lastfree = pool->freeblock;
-    *(uint8_t **)p = lastfree;
+    int was_full = pool->ref == pool->capacity;
+    *(uint8_t **)p = pool->freeblock;
     pool->freeblock = p;
     pool->ref--;
     MS__STAT_SUB(ms__obstats.class_in_use[cls], 1);
 
-    if (MS_UNLIKELY(lastfree == NULL)) {
-        /* The pool was full: it is used again (capacity >= 15, so it cannot also be empty now). */
+    if (MS_UNLIKELY(was_full)) {
+        /* Used again (capacity >= 15, so it cannot also be empty now). */
         usedpools_push(pool, cls);
         return;
     }
@@ -524,6 +504,8 @@ static int validate_pool(const pool_header *pool, uint64_t in_use[])
     if (pool->szidx >= MS__NB_CLASSES)
         return broken("validate: used pool with a bad size class", pool);
     size_t size = BLOCK_SIZE(pool->szidx), cap = POOL_CAPACITY(size);
+    if (pool->capacity != cap)
+        return broken("validate: pool capacity does not match its class", pool);
     if (pool->ref == 0 || pool->ref > cap)
         return broken("validate: pool block count out of range", pool);
     size_t nfree = 0;

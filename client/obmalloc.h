@@ -44,12 +44,12 @@ typedef struct pool_header pool_header;
 struct pool_header {
     uint32_t ref;           /* blocks handed out */
     uint32_t szidx;         /* size class while used or full */
-    uint8_t *freeblock;     /* first free block; NULL only when the pool is full (or empty and freshly listed) */
+    uint8_t *freeblock;     /* free list: blocks freed since the pool was carved; NULL when there are none */
     pool_header *nextpool;  /* usedpools list, or the arena's freepools list */
     pool_header *prevpool;  /* usedpools list only */
     uint32_t arenaindex;    /* index of the owning record in arenas[] */
-    uint32_t nextoffset;    /* offset of the next never-carved block */
-    uint32_t maxnextoffset; /* offset of the last block that fits */
+    uint32_t nextoffset;    /* offset of the first never-carved block */
+    uint32_t capacity;      /* blocks of this class that fit: POOL_CAPACITY(block size) */
 };
 _Static_assert(sizeof(pool_header) <= POOL_OVERHEAD, "pool header fits its reserved space");
 _Static_assert(POOL_OVERHEAD % MS_ALIGNMENT == 0, "blocks stay aligned");
@@ -65,7 +65,6 @@ extern uint32_t *ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
 
 /* Slow paths (obmalloc.c). */
 void *ms__pool_alloc_slow(unsigned cls);
-void ms__pool_refill(pool_header *pool);
 void ms__pool_free_slow(void *p);
 
 /* True iff p lies inside one of our arenas: two dependent loads, no access to p's memory. */
@@ -80,44 +79,49 @@ static inline int ms__pool_owns(const void *p)
 
 static inline size_t ms__pool_block_size(const void *p) { return BLOCK_SIZE(POOL_ADDR(p)->szidx); }
 
-/* A block of class cls, or NULL when no arena can be mapped. The fast path: pop the first used pool's free list;
- * by the usedpools invariant the popped block is never NULL. */
+/* Takes a block from a used pool (ref < capacity, so one is there): the most recently freed one, whose line is
+ * likely still cached, or else the next never-carved one. Carving reads nothing from the block: the caller is the
+ * first to touch it, so no cache miss sits on the allocation's dependency chain (reading a free-list link out of a
+ * cold block does; measured in bench/alloc c). */
+static inline uint8_t *ms__pool_take(pool_header *pool, unsigned cls)
+{
+    uint8_t *bp = pool->freeblock;
+    if (bp != NULL) {
+        pool->freeblock = *(uint8_t **)bp;
+    } else {
+        bp = (uint8_t *)pool + pool->nextoffset;
+        pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);
+    }
+    pool->ref++;
+    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    return bp;
+}
+
+/* A block of class cls, or NULL when no arena can be mapped. */
 static inline void *ms__pool_alloc(unsigned cls)
 {
     MS_ASSERT_1(cls < MS__NB_CLASSES);
     pool_header *pool = ms__usedpools[cls];
     if (MS_UNLIKELY(pool == NULL))
         return ms__pool_alloc_slow(cls);
-    uint8_t *bp = pool->freeblock;
-    pool->ref++;
-    pool->freeblock = *(uint8_t **)bp;
-    if (MS_UNLIKELY(pool->freeblock == NULL))
-        ms__pool_refill(pool);
-    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    uint8_t *bp = ms__pool_take(pool, cls);
+    if (MS_UNLIKELY(pool->ref == pool->capacity)) {
+        /* Full: off the list (ms__pool_free_slow puts it back). */
+        ms__usedpools[cls] = pool->nextpool;
+        if (pool->nextpool)
+            pool->nextpool->prevpool = NULL;
+    }
     return bp;
 }
 
-/* The allocation fast path without any call: pops a block from the first used pool of the class, carving the
- * next never-used block when the free list runs dry (a fresh pool). Returns NULL, having changed nothing, when
- * there is no used pool or the pop would fill it; ms__pool_alloc then does the list work. */
+/* The allocation fast path without any call: a block from the first used pool of the class. Returns NULL, having
+ * changed nothing, when there is no used pool or the block would fill it; ms__pool_alloc then does the list work. */
 static inline void *ms__pool_try_pop(unsigned cls)
 {
     pool_header *pool = ms__usedpools[cls];
-    if (MS_UNLIKELY(pool == NULL))
+    if (MS_UNLIKELY(pool == NULL || pool->ref + 1 == pool->capacity))
         return NULL;
-    uint8_t *bp = pool->freeblock;
-    uint8_t *next = *(uint8_t **)bp;
-    if (MS_UNLIKELY(next == NULL)) {
-        if (pool->nextoffset > pool->maxnextoffset)
-            return NULL; /* bp is the pool's last block */
-        next = (uint8_t *)pool + pool->nextoffset;
-        pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);
-        *(uint8_t **)next = NULL;
-    }
-    pool->freeblock = next;
-    pool->ref++;
-    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
-    return bp;
+    return ms__pool_take(pool, cls);
 }
 
 /* The free fast path without any call: pushes p onto its pool's free list when the pool stays used (it was not
@@ -125,10 +129,9 @@ static inline void *ms__pool_try_pop(unsigned cls)
 static inline int ms__pool_try_push(void *p)
 {
     pool_header *pool = POOL_ADDR(p);
-    uint8_t *lastfree = pool->freeblock;
-    if (MS_DEBUG > 0 || MS_UNLIKELY(lastfree == NULL || pool->ref <= 1))
+    if (MS_DEBUG > 0 || MS_UNLIKELY(pool->ref <= 1 || pool->ref == pool->capacity))
         return 0;
-    *(uint8_t **)p = lastfree;
+    *(uint8_t **)p = pool->freeblock;
     pool->freeblock = p;
     pool->ref--;
     MS__STAT_SUB(ms__obstats.class_in_use[pool->szidx], 1);
