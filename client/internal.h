@@ -85,23 +85,35 @@ void ms__os_unmap(void *p, size_t size);
 size_t ms__pool_size(void);
 size_t ms__arena_size(void);
 size_t ms__pool_capacity(unsigned cls); /* blocks per pool of class cls */
-size_t ms__pool_overhead(void);       /* bytes of header at the start of each pool */
+size_t ms__pool_header_table_size(void); /* bytes of pool headers per mapped arena (kept outside the arena) */
 
 #define MS__NB_CLASSES (MS_SMALL_THRESHOLD / MS__CLASS_GRAIN)
 #define MS__CLASS_GRAIN 16
 /* Size class of a small request n (1 <= n < MS_SMALL_THRESHOLD). */
 #define MS__SIZE_CLASS(n) ((unsigned)(((n) - 1) >> 4))
 
-/* Counters of the pool allocator, written by the thread holding the runtime (obmalloc.c, mem.c), read anywhere. */
+/* Counters of the pool allocator, written by the thread holding the runtime (obmalloc.c, mem.c), read anywhere.
+ * Every allocation and every free bumps exactly one counter, on the fast paths too: blocks in use are
+ * allocs - frees, and the totals are sums (ms__in_use, ms_heap_stats_get). */
 typedef struct ms__obmalloc_stats {
     ms__counter arenas_mapped, arenas_allocated_total, arenas_released_total, arenas_highwater;
     ms__counter arenas_cached; /* empty arenas kept mapped for reuse (included in arenas_mapped) */
-    ms__counter system_bytes_in_use, system_blocks_in_use;
-    ms__counter allocs_total, frees_total;
-    ms__counter class_in_use[MS__NB_CLASSES]; /* blocks handed out, per size class */
+    ms__counter system_bytes_in_use;
+    ms__counter system_allocs, system_frees;  /* system-path blocks handed out / released since start */
+    ms__counter class_allocs[MS__NB_CLASSES]; /* pooled blocks handed out since start, per size class */
+    ms__counter class_frees[MS__NB_CLASSES];  /* pooled blocks released since start, per size class */
     ms__counter class_pools[MS__NB_CLASSES];  /* used + full pools, per size class */
 } ms__obmalloc_stats;
 extern ms__obmalloc_stats ms__obstats;
+
+/* allocs - frees of one pair of counters. Another thread may read the two a moment apart (and, in C11 terms,
+ * out of order): frees is read first and the difference never goes negative. */
+static inline uint64_t ms__in_use(const ms__counter *allocs, const ms__counter *frees)
+{
+    uint64_t f = atomic_load_explicit(frees, memory_order_acquire);
+    uint64_t a = atomic_load_explicit(allocs, memory_order_acquire);
+    return a > f ? a - f : 0;
+}
 
 /* Unmaps the cached empty arenas whose decay time has passed (obmalloc.c). Cheap when there are none. */
 void ms__mem_decay_tick(void);

@@ -62,7 +62,7 @@ static void *sys_alloc(size_t n, int zero)
     h->size = n;
     h->check = n ^ SYS_MAGIC;
     MS__STAT_ADD(ms__obstats.system_bytes_in_use, n);
-    MS__STAT_ADD(ms__obstats.system_blocks_in_use, 1);
+    MS__STAT_ADD(ms__obstats.system_allocs, 1);
     return h + 1;
 }
 
@@ -80,7 +80,7 @@ static sys_header *sys_header_of(void *p)
 static void sys_free(sys_header *h)
 {
     MS__STAT_SUB(ms__obstats.system_bytes_in_use, h->size);
-    MS__STAT_SUB(ms__obstats.system_blocks_in_use, 1);
+    MS__STAT_ADD(ms__obstats.system_frees, 1);
     h->check = 0; /* a second free of the same block is caught as foreign */
     free(h);
 }
@@ -99,7 +99,6 @@ static inline void *finish_alloc(void *p, size_t n, const char *file, int line)
         errno = ENOMEM;
         return NULL;
     }
-    MS__STAT_ADD(ms__obstats.allocs_total, 1);
     const ms__mem_hooks *h = hooks();
     if (MS_UNLIKELY(h != NULL))
         h->on_alloc(p, n, file, line);
@@ -120,10 +119,8 @@ void *ms_malloc_at(size_t n, const char *file, int line)
     /* n - 1 wraps for n == 0, which therefore takes the slow path, as does everything while tracing. */
     if (MS_LIKELY(n - 1 < atomic_load_explicit(&malloc_fast_limit, memory_order_relaxed))) {
         void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
-        if (MS_LIKELY(p != NULL)) {
-            MS__STAT_ADD(ms__obstats.allocs_total, 1);
+        if (MS_LIKELY(p != NULL))
             return p;
-        }
     }
     return malloc_slow(n, file, line);
 }
@@ -153,10 +150,11 @@ __attribute__((noinline)) static void free_slow(void *p)
     if (p == NULL)
         return;
     const ms__mem_hooks *h = hooks();
-    if (ms__pool_owns(p)) {
+    pool_header *pool = ms__pool_lookup(p);
+    if (pool != NULL) {
         if (MS_UNLIKELY(h != NULL))
             h->on_free(p);
-        ms__pool_free(p);
+        ms__pool_free(pool, p);
     } else {
         sys_header *sh = sys_header_of(p);
         if (sh == NULL)
@@ -165,15 +163,13 @@ __attribute__((noinline)) static void free_slow(void *p)
             h->on_free(p);
         sys_free(sh);
     }
-    MS__STAT_ADD(ms__obstats.frees_total, 1);
 }
 
 void ms_free(void *p)
 {
-    if (MS_LIKELY(hooks() == NULL && ms__pool_owns(p) && ms__pool_try_push(p))) {
-        MS__STAT_ADD(ms__obstats.frees_total, 1);
+    pool_header *pool;
+    if (MS_LIKELY(hooks() == NULL && (pool = ms__pool_lookup(p)) != NULL && ms__pool_try_push(pool, p)))
         return;
-    }
     free_slow(p);
 }
 
@@ -186,8 +182,9 @@ void *ms_realloc_at(void *p, size_t n, const char *file, int line)
 
     size_t old_size;
     sys_header *sh = NULL;
-    if (ms__pool_owns(p)) {
-        old_size = ms__pool_block_size(p);
+    pool_header *pool = ms__pool_lookup(p);
+    if (pool != NULL) {
+        old_size = BLOCK_SIZE(pool->szidx);
         /* Stay put when the request still fits the block and wastes less than a quarter of it (CPython's rule):
          * shrinking a little is not worth a copy. */
         if (n <= old_size && 4 * n > 3 * old_size) {
@@ -235,9 +232,7 @@ void *ms_realloc_at(void *p, size_t n, const char *file, int line)
     if (sh)
         sys_free(sh);
     else
-        ms__pool_free(p);
-    MS__STAT_ADD(ms__obstats.allocs_total, 1);
-    MS__STAT_ADD(ms__obstats.frees_total, 1);
+        ms__pool_free(pool, p);
     const ms__mem_hooks *h = hooks();
     if (MS_UNLIKELY(h != NULL))
         h->on_realloc(p, np, n, file, line);
@@ -273,7 +268,7 @@ void ms_pool_class_stats_get(size_t i, ms_pool_class_stats *out)
     if (i >= MS__NB_CLASSES)
         return;
     uint64_t pools = MS__STAT_GET(ms__obstats.class_pools[i]);
-    uint64_t in_use = MS__STAT_GET(ms__obstats.class_in_use[i]);
+    uint64_t in_use = ms__in_use(&ms__obstats.class_allocs[i], &ms__obstats.class_frees[i]);
     uint64_t capacity = pools * ms__pool_capacity((unsigned)i);
     out->block_size = (uint64_t)(i + 1) * MS__CLASS_GRAIN;
     out->pools = pools;
@@ -286,13 +281,22 @@ void ms_heap_stats_get(ms_heap_stats *out)
 {
     memset(out, 0, sizeof(*out));
     for (unsigned c = 0; c < MS__NB_CLASSES; c++) {
-        uint64_t in_use = MS__STAT_GET(ms__obstats.class_in_use[c]);
+        /* Totals first, then in-use from the same reads' order: frees before allocs (see ms__in_use). */
+        uint64_t frees = atomic_load_explicit(&ms__obstats.class_frees[c], memory_order_acquire);
+        uint64_t allocs = atomic_load_explicit(&ms__obstats.class_allocs[c], memory_order_acquire);
+        uint64_t in_use = allocs > frees ? allocs - frees : 0;
+        out->allocs_total += allocs;
+        out->frees_total += frees;
         out->blocks_in_use += in_use;
         out->pool_bytes_in_use += in_use * (uint64_t)(c + 1) * MS__CLASS_GRAIN;
         out->pools_in_use += MS__STAT_GET(ms__obstats.class_pools[c]);
     }
     out->system_bytes_in_use = MS__STAT_GET(ms__obstats.system_bytes_in_use);
-    out->system_blocks_in_use = MS__STAT_GET(ms__obstats.system_blocks_in_use);
+    uint64_t sys_frees = atomic_load_explicit(&ms__obstats.system_frees, memory_order_acquire);
+    uint64_t sys_allocs = atomic_load_explicit(&ms__obstats.system_allocs, memory_order_acquire);
+    out->system_blocks_in_use = sys_allocs > sys_frees ? sys_allocs - sys_frees : 0;
+    out->allocs_total += sys_allocs;
+    out->frees_total += sys_frees;
     out->arenas_mapped = MS__STAT_GET(ms__obstats.arenas_mapped);
     out->arenas_allocated_total = MS__STAT_GET(ms__obstats.arenas_allocated_total);
     out->arenas_released_total = MS__STAT_GET(ms__obstats.arenas_released_total);
@@ -301,8 +305,6 @@ void ms_heap_stats_get(ms_heap_stats *out)
     out->arena_size = ms__arena_size();
     out->pool_size = ms__pool_size();
     out->arena_bytes_mapped = out->arenas_mapped * out->arena_size;
-    out->allocs_total = MS__STAT_GET(ms__obstats.allocs_total);
-    out->frees_total = MS__STAT_GET(ms__obstats.frees_total);
 }
 
 static void row(FILE *out, const char *label, uint64_t value)
@@ -326,7 +328,7 @@ void ms_debug_mallocstats(FILE *out)
         fprintf(out, "%5zu %6" PRIu64 " %11" PRIu64 " %15" PRIu64 " %13" PRIu64 "\n", i, cs.block_size, cs.pools,
                 cs.blocks_in_use, cs.blocks_free);
         avail_bytes += cs.blocks_free * cs.block_size;
-        quantization += cs.pools * (hs.pool_size - ms__pool_overhead() - ms__pool_capacity((unsigned)i) * cs.block_size);
+        quantization += cs.pools * (hs.pool_size - ms__pool_capacity((unsigned)i) * cs.block_size);
     }
     fputc('\n', out);
     row(out, "# arenas allocated total", hs.arenas_allocated_total);
@@ -344,10 +346,10 @@ void ms_debug_mallocstats(FILE *out)
     row(out, "# bytes in available blocks", avail_bytes);
     snprintf(label, sizeof label, "%" PRIu64 " unused pools * %" PRIu64 " bytes", unused_pools, hs.pool_size);
     row(out, label, unused_pools * hs.pool_size);
-    row(out, "# bytes lost to pool headers", hs.pools_in_use * ms__pool_overhead());
     row(out, "# bytes lost to quantization", quantization);
-    row(out, "Total", hs.pool_bytes_in_use + avail_bytes + unused_pools * hs.pool_size + hs.pools_in_use * ms__pool_overhead() +
-                          quantization);
+    row(out, "Total", hs.pool_bytes_in_use + avail_bytes + unused_pools * hs.pool_size + quantization);
+    /* Pool headers are not in the arenas (see obmalloc.c), so they are outside CPython's Total. */
+    row(out, "# bytes in pool header tables", hs.arenas_mapped * ms__pool_header_table_size());
     fputc('\n', out);
     row(out, "# system-path blocks in use", hs.system_blocks_in_use);
     row(out, "# system-path bytes in use", hs.system_bytes_in_use);

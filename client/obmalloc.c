@@ -27,21 +27,36 @@
  *
  * ==== Why 16 KiB pools and 1 MiB arenas =========================================================================
  *
- * A pool spends POOL_OVERHEAD (48) bytes on its header and loses the tail that is smaller than one block. With
- * 4 KiB pools the 256-byte class fits 15 blocks and wastes 6%; with 16 KiB it fits 63 and wastes 1.5%, and a pool
- * is refilled four times less often. Pools larger than a page would break CPython's classic "read the arena index
- * from the pool header" ownership test (the header may sit on an unmapped page for a foreign pointer), so
- * ownership is answered by a radix tree over arena addresses instead (as CPython >= 3.10 does): O(1), and it never
- * touches memory it does not own. Arenas are mapped aligned to their size, so a pool never straddles two arenas,
- * none is lost to alignment, and a block's pool is its address masked to 16 KiB.
+ * A pool loses the tail that is smaller than one block. With 4 KiB pools the 256-byte class would fit 15 blocks
+ * and waste 6% (CPython, header included); with 16 KiB it fits 64 and wastes nothing, the worst class (240 B)
+ * wastes 0.4%, and a pool is refilled four times less often. Ownership is answered by a radix tree over arena
+ * addresses (as CPython >= 3.10 does): O(1), and it never touches memory it does not own. Arenas are mapped
+ * aligned to their size, so a pool never straddles two arenas and none is lost to alignment.
+ *
+ * ==== Pool headers ==============================================================================================
+ *
+ *   CPython keeps each pool's header at the start of the pool. With 16 KiB pools those headers all sit at
+ *   addresses that are equal modulo 16 KiB, so they compete for a handful of cache sets (on a 1 MiB 8-way L2, 8
+ *   sets' worth: 64 lines for all pools) and each lives on its own page (a TLB entry per pool). Freeing in random
+ *   order then misses on the header of almost every free. So headers live in a table per arena instead, one
+ *   cache line each, in memory of their own:
+ *
+ *      radix leaf slot of arena A ---> table of A: [hdr 0][hdr 1] ... [hdr 63]      (64 x 64 B = 4 KiB)
+ *
+ *      arena A (1 MiB):               [pool 0 ][pool 1 ] ... [pool 63]       hdr k describes pool k = A + k*16 KiB
+ *
+ *   A block's header is table[(address >> 14) & 63], reached through the radix tree that the ownership test
+ *   walks anyway, so the lookup costs no extra dependent load. Tables of all arenas together are small and dense
+ *   (4 KiB per MiB of heap), which keeps them cached; bench/alloc b (random-order free) is the measurement. A
+ *   table belongs to an arena record and is reused with it; the pools keep every byte for blocks.
  *
  * ==== One pool ==================================================================================================
  *
- *      pool (16 KiB, aligned)
- *      +------------+--------+--------+--------+-- ... --+--------+---------------+------+
- *      | header 48B | block  | block  | block  |         | block  | never carved  | tail |
- *      +------------+--------+--------+--------+-- ... --+--------+---------------+------+
- *                                                                 ^ nextoffset
+ *      pool (16 KiB, aligned; its header is in the arena's table)
+ *      +--------+--------+--------+-- ... --+--------+---------------------+------+
+ *      | block  | block  | block  |         | block  | never carved        | tail |
+ *      +--------+--------+--------+-- ... --+--------+---------------------+------+
+ *      ^ base                                        ^ base + nextoffset
  *
  *   Blocks are carved lazily (nextoffset advances one block at a time) so that a fresh pool touches only the
  *   pages it hands out. Freed blocks form a singly linked list through their first word (freeblock); allocation
@@ -50,7 +65,7 @@
  *   carved again from the start, in address order, without loading a cold link per block (CPython keeps the list
  *   when the class is the same; measured here, reading those links costs more than re-initialising the header).
  *
- *   Counts: carved = (nextoffset - POOL_OVERHEAD) / size = ref + length(free list) <= capacity.
+ *   Counts: carved = nextoffset / size = ref + length(free list) <= capacity.
  *   Pool states and the lists they live on:
  *     used   0 < ref < capacity   on usedpools[class], a doubly linked list; it has a free or a carvable block
  *     full   ref == capacity      on no list (ms__pool_free_slow puts it back on usedpools[class])
@@ -99,7 +114,8 @@
 typedef struct arena_object arena_object;
 struct arena_object {
     uintptr_t address;        /* base of the mapping; 0 when the record is unused */
-    uint8_t *pool_address;    /* next never-carved pool */
+    pool_header *pools;       /* header table, POOLS_PER_ARENA entries; kept when the record is unused */
+    uint32_t ncarved;         /* pools handed out at least once: pools[0 .. ncarved-1] */
     pool_header *freepools;   /* empty pools that were carved before */
     uint32_t nfreepools;      /* empty pools: freepools list plus never carved */
     uint32_t ntotalpools;
@@ -111,7 +127,7 @@ struct arena_object {
 #define usedpools ms__usedpools
 #define radix_root ms__radix_root
 pool_header *ms__usedpools[MS__NB_CLASSES];
-uint32_t *ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
+pool_header **ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
 
 static arena_object *arenas;
 static uint32_t maxarenas;
@@ -128,18 +144,18 @@ ms__obmalloc_stats ms__obstats;
 
 /* ---- Radix tree ---------------------------------------------------------------------------------------------- */
 
-/* The leaf slot of addr's arena number, mapping the leaf when `create` is set (leaves are 64 KiB, one per 16 GiB
+/* The leaf slot of addr's arena number, mapping the leaf when `create` is set (leaves are 128 KiB, one per 16 GiB
  * of address space in use, never released). NULL when there is no leaf or the address is beyond 48 bits. */
-static uint32_t *radix_slot(uintptr_t addr, int create)
+static pool_header **radix_slot(uintptr_t addr, int create)
 {
     uintptr_t an = addr >> ARENA_BITS;
     if (an >> ARENA_NUMBER_BITS)
         return NULL;
-    uint32_t **leafp = &radix_root[an >> RADIX_LEAF_BITS];
+    pool_header ***leafp = &radix_root[an >> RADIX_LEAF_BITS];
     if (*leafp == NULL) {
         if (!create)
             return NULL;
-        *leafp = ms__os_map_aligned(RADIX_LEAF_LEN * sizeof(uint32_t), 4096);
+        *leafp = ms__os_map_aligned(RADIX_LEAF_LEN * sizeof(pool_header *), 4096);
         if (*leafp == NULL)
             return NULL;
     }
@@ -168,6 +184,7 @@ static arena_object *new_arena(void)
         /* Thread the new records onto the unused list, lowest index first. */
         for (uint32_t i = maxarenas; i < maxarenas + grow; i++) {
             arenas[i].address = 0;
+            arenas[i].pools = NULL;
             arenas[i].nextarena = i + 1 < maxarenas + grow ? &arenas[i + 1] : NULL;
         }
         unused_arena_objects = &arenas[maxarenas];
@@ -175,19 +192,28 @@ static arena_object *new_arena(void)
     }
 
     arena_object *ao = unused_arena_objects;
-    void *base = ms__os_map_aligned(ARENA_SIZE, ARENA_SIZE);
+    if (ao->pools == NULL) {
+        ao->pools = aligned_alloc(sizeof(pool_header), POOLS_PER_ARENA * sizeof(pool_header));
+        if (ao->pools == NULL)
+            return NULL;
+    }
+    uint8_t *base = ms__os_map_aligned(ARENA_SIZE, ARENA_SIZE);
     if (base == NULL)
         return NULL;
-    uint32_t *slot = radix_slot((uintptr_t)base, 1);
+    pool_header **slot = radix_slot((uintptr_t)base, 1);
     if (slot == NULL) {
         ms__os_unmap(base, ARENA_SIZE);
         return NULL;
     }
     unused_arena_objects = ao->nextarena;
-    *slot = (uint32_t)(ao - arenas) + 1;
+    for (size_t k = 0; k < POOLS_PER_ARENA; k++) {
+        /* ref 0: a pointer into a pool that was never carved is refused by ms_free's checks. */
+        ao->pools[k] = (pool_header){.base = base + k * POOL_SIZE, .arenaindex = (uint32_t)(ao - arenas)};
+    }
+    *slot = ao->pools;
 
     ao->address = (uintptr_t)base;
-    ao->pool_address = base;
+    ao->ncarved = 0;
     ao->freepools = NULL;
     ao->nfreepools = ao->ntotalpools = (uint32_t)POOLS_PER_ARENA;
     ao->nextarena = ao->prevarena = NULL;
@@ -202,7 +228,7 @@ static arena_object *new_arena(void)
 static void release_arena(arena_object *ao)
 {
     MS_ASSERT_1(ao->nfreepools == ao->ntotalpools);
-    *radix_slot(ao->address, 0) = 0;
+    *radix_slot(ao->address, 0) = NULL;
     ms__os_unmap((void *)ao->address, ARENA_SIZE);
     ao->address = 0;
     ao->nextarena = unused_arena_objects;
@@ -364,9 +390,7 @@ static void *alloc_from_new_pool(unsigned cls)
     if (pool != NULL) {
         ao->freepools = pool->nextpool;
     } else {
-        pool = (pool_header *)ao->pool_address;
-        pool->arenaindex = (uint32_t)(ao - arenas);
-        ao->pool_address += POOL_SIZE;
+        pool = &ao->pools[ao->ncarved++];
     }
     if (--ao->nfreepools == 0) {
         usable_arenas = ao->nextarena;
@@ -380,17 +404,17 @@ static void *alloc_from_new_pool(unsigned cls)
     pool->szidx = cls;
     pool->capacity = (uint32_t)POOL_CAPACITY(size);
     pool->freeblock = NULL;
-    pool->nextoffset = (uint32_t)(POOL_OVERHEAD + size);
+    pool->nextoffset = (uint32_t)size;
     pool->ref = 1;
     usedpools_push(pool, cls); /* capacity >= 15: one block never fills it */
-    return (uint8_t *)pool + POOL_OVERHEAD;
+    return pool->base;
 }
 
 void *ms__pool_alloc_slow(unsigned cls)
 {
     void *bp = alloc_from_new_pool(cls);
     if (bp != NULL)
-        MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+        MS__STAT_ADD(ms__obstats.class_allocs[cls], 1);
     return bp;
 }
 
@@ -452,16 +476,15 @@ static void pool_to_arena(pool_header *pool)
     lastnf->nextarena = ao;
 }
 
-void ms__pool_free_slow(void *p)
+void ms__pool_free_slow(pool_header *pool, void *p)
 {
-    pool_header *pool = POOL_ADDR(p);
     unsigned cls = pool->szidx;
     if (MS_UNLIKELY(pool->ref == 0 || cls >= MS__NB_CLASSES)) {
         ms__fault("ms_free: block is not allocated (double free or corrupt pointer)", p);
         return;
     }
-    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
-    if (MS_DEBUG >= 1 && (off < POOL_OVERHEAD || off >= pool->nextoffset || (off - POOL_OVERHEAD) % BLOCK_SIZE(cls))) {
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pool->base;
+    if (MS_DEBUG >= 1 && (off >= pool->nextoffset || off % BLOCK_SIZE(cls))) {
         ms__fault("ms_free: pointer is not the start of a block", p);
         return;
     }
@@ -477,7 +500,7 @@ void ms__pool_free_slow(void *p)
     *(uint8_t **)p = pool->freeblock;
     pool->freeblock = p;
     pool->ref--;
-    MS__STAT_SUB(ms__obstats.class_in_use[cls], 1);
+    MS__STAT_ADD(ms__obstats.class_frees[cls], 1);
 
     if (MS_UNLIKELY(was_full)) {
         /* Used again (capacity >= 15, so it cannot also be empty now). */
@@ -510,12 +533,11 @@ static int validate_pool(const pool_header *pool, uint64_t in_use[])
         return broken("validate: pool block count out of range", pool);
     size_t nfree = 0;
     for (const uint8_t *b = pool->freeblock; b; b = *(uint8_t *const *)b) {
-        uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
-        if (POOL_ADDR(b) != pool || off < POOL_OVERHEAD || off >= pool->nextoffset ||
-            (off - POOL_OVERHEAD) % size != 0 || ++nfree > cap)
+        uintptr_t off = (uintptr_t)b - (uintptr_t)pool->base;
+        if (off >= pool->nextoffset || off % size != 0 || ++nfree > cap)
             return broken("validate: free list leaves its pool or loops", b);
     }
-    size_t carved = (pool->nextoffset - POOL_OVERHEAD) / size;
+    size_t carved = pool->nextoffset / size;
     if (carved > cap || pool->ref + nfree != carved)
         return broken("validate: pool counts disagree (ref + free != carved)", pool);
     int listed = 0;
@@ -536,14 +558,14 @@ int ms_mem_validate(void)
         if (ao->address == 0)
             continue;
         mapped++;
-        uint32_t *slot = radix_slot(ao->address, 0);
-        if (slot == NULL || *slot != i + 1)
+        pool_header **slot = radix_slot(ao->address, 0);
+        if (slot == NULL || *slot != ao->pools)
             return broken("validate: arena missing from the radix tree", (void *)ao->address);
-        size_t carved = (size_t)(ao->pool_address - (uint8_t *)ao->address) / POOL_SIZE;
+        size_t carved = ao->ncarved;
         uint32_t nfree = (uint32_t)(ao->ntotalpools - carved);
         uint8_t isfree[POOLS_PER_ARENA] = {0};
         for (const pool_header *q = ao->freepools; q; q = q->nextpool) {
-            size_t idx = ((uintptr_t)q - ao->address) / POOL_SIZE;
+            size_t idx = ((uintptr_t)q - (uintptr_t)ao->pools) / sizeof(pool_header);
             if (idx >= carved || isfree[idx] || q->ref != 0)
                 return broken("validate: bad arena freepools list", q);
             isfree[idx] = 1;
@@ -552,8 +574,8 @@ int ms_mem_validate(void)
         if (nfree != ao->nfreepools)
             return broken("validate: arena free-pool count disagrees with its lists", (void *)ao->address);
         for (size_t k = 0; k < carved; k++) {
-            const pool_header *pool = (const pool_header *)(ao->address + k * POOL_SIZE);
-            if (pool->arenaindex != i)
+            const pool_header *pool = &ao->pools[k];
+            if (pool->arenaindex != i || pool->base != (uint8_t *)ao->address + k * POOL_SIZE)
                 return broken("validate: pool names the wrong arena", pool);
             if (!isfree[k] && validate_pool(pool, in_use) != 0)
                 return -EFAULT;
@@ -579,7 +601,7 @@ int ms_mem_validate(void)
     if (mapped != MS__STAT_GET(ms__obstats.arenas_mapped))
         return broken("validate: arena count statistic is wrong", NULL);
     for (unsigned c = 0; c < MS__NB_CLASSES; c++)
-        if (in_use[c] != MS__STAT_GET(ms__obstats.class_in_use[c]))
+        if (in_use[c] != ms__in_use(&ms__obstats.class_allocs[c], &ms__obstats.class_frees[c]))
             return broken("validate: blocks-in-use statistic is wrong", NULL);
     return 0;
 }
@@ -589,4 +611,4 @@ int ms_mem_validate(void)
 size_t ms__pool_size(void) { return POOL_SIZE; }
 size_t ms__arena_size(void) { return ARENA_SIZE; }
 size_t ms__pool_capacity(unsigned cls) { return POOL_CAPACITY(BLOCK_SIZE(cls)); }
-size_t ms__pool_overhead(void) { return POOL_OVERHEAD; }
+size_t ms__pool_header_table_size(void) { return POOLS_PER_ARENA * sizeof(pool_header); }

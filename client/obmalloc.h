@@ -2,7 +2,8 @@
  * client/obmalloc.h — the pool allocator's geometry and its fast paths, inlined into mem.c.
  *
  * The design essay is at the top of obmalloc.c; read it first. This header holds what the allocation and free
- * fast paths need to run without a function call: the pool header, the usedpools lists and the radix tree.
+ * fast paths need to run without a function call: the pool header, the usedpools lists and the radix tree that
+ * leads from a block's address to its pool's header.
  */
 #ifndef MEMSCOPE_CLIENT_OBMALLOC_H
 #define MEMSCOPE_CLIENT_OBMALLOC_H
@@ -26,7 +27,6 @@
 #define ARENA_BITS 20
 #define ARENA_SIZE ((size_t)1 << ARENA_BITS)
 #define POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
-#define POOL_OVERHEAD 48 /* sizeof(pool_header) rounded up to the block alignment */
 
 _Static_assert(ARENA_SIZE % POOL_SIZE == 0, "an arena holds a whole number of pools");
 _Static_assert(MS_SMALL_THRESHOLD == 256 || MS_SMALL_THRESHOLD == 512, "small_threshold is 256 or 512");
@@ -40,44 +40,53 @@ _Static_assert(MS__CLASS_GRAIN == MS_ALIGNMENT, "class grain is the promised ali
 #define RADIX_ROOT_BITS (ARENA_NUMBER_BITS - RADIX_LEAF_BITS)
 #define RADIX_LEAF_LEN ((size_t)1 << RADIX_LEAF_BITS)
 
+/* One pool's header. Headers live outside the pools, in one table of POOLS_PER_ARENA per arena (see "Pool
+ * headers" in obmalloc.c); one cache line each, so the fast paths touch exactly one line of metadata. */
 typedef struct pool_header pool_header;
 struct pool_header {
     uint32_t ref;           /* blocks handed out */
-    uint32_t szidx;         /* size class while used or full */
+    uint32_t capacity;      /* blocks of this class that fit: POOL_CAPACITY(block size) */
     uint8_t *freeblock;     /* free list: blocks freed since the pool was carved; NULL when there are none */
+    uint8_t *base;          /* the pool's POOL_SIZE bytes of blocks (fixed while the arena is mapped) */
+    uint32_t szidx;         /* size class while used or full */
+    uint32_t nextoffset;    /* offset in the pool of the first never-carved block */
     pool_header *nextpool;  /* usedpools list, or the arena's freepools list */
     pool_header *prevpool;  /* usedpools list only */
     uint32_t arenaindex;    /* index of the owning record in arenas[] */
-    uint32_t nextoffset;    /* offset of the first never-carved block */
-    uint32_t capacity;      /* blocks of this class that fit: POOL_CAPACITY(block size) */
-};
-_Static_assert(sizeof(pool_header) <= POOL_OVERHEAD, "pool header fits its reserved space");
-_Static_assert(POOL_OVERHEAD % MS_ALIGNMENT == 0, "blocks stay aligned");
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(pool_header) == 64, "a pool header is one cache line");
 
-#define POOL_ADDR(p) ((pool_header *)((uintptr_t)(p) & ~(uintptr_t)POOL_MASK))
 #define BLOCK_SIZE(cls) ((size_t)((cls) + 1) * MS__CLASS_GRAIN)
-#define POOL_CAPACITY(size) ((POOL_SIZE - POOL_OVERHEAD) / (size))
+#define POOL_CAPACITY(size) (POOL_SIZE / (size))
+#define POOL_INDEX(p) (((uintptr_t)(p) >> POOL_BITS) & (POOLS_PER_ARENA - 1))
 
 /* Heads of the used-pool lists, one per size class (see "One pool" in obmalloc.c). */
 extern pool_header *ms__usedpools[MS__NB_CLASSES];
-/* Root of the radix tree over arena numbers; a leaf slot holds arena index + 1, or 0 for "not ours". */
-extern uint32_t *ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
+/* Root of the radix tree over arena numbers; a leaf slot holds the arena's header table, or NULL for "not ours". */
+extern pool_header **ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
 
 /* Slow paths (obmalloc.c). */
 void *ms__pool_alloc_slow(unsigned cls);
-void ms__pool_free_slow(void *p);
+void ms__pool_free_slow(pool_header *pool, void *p);
 
-/* True iff p lies inside one of our arenas: two dependent loads, no access to p's memory. */
-static inline int ms__pool_owns(const void *p)
+/* The header of the pool holding p, or NULL when p lies in none of our arenas: two dependent loads of hot radix
+ * entries and no access to p's memory, so any pointer may be asked about (CPython >= 3.10's address_in_range). */
+static inline pool_header *ms__pool_lookup(const void *p)
 {
     uintptr_t an = (uintptr_t)p >> ARENA_BITS;
     if (MS_UNLIKELY(an >> ARENA_NUMBER_BITS))
-        return 0;
-    const uint32_t *leaf = ms__radix_root[an >> RADIX_LEAF_BITS];
-    return leaf != NULL && leaf[an & (RADIX_LEAF_LEN - 1)] != 0;
+        return NULL;
+    pool_header *const *leaf = ms__radix_root[an >> RADIX_LEAF_BITS];
+    if (leaf == NULL)
+        return NULL;
+    pool_header *table = leaf[an & (RADIX_LEAF_LEN - 1)];
+    return table ? table + POOL_INDEX(p) : NULL;
 }
 
-static inline size_t ms__pool_block_size(const void *p) { return BLOCK_SIZE(POOL_ADDR(p)->szidx); }
+static inline int ms__pool_owns(const void *p) { return ms__pool_lookup(p) != NULL; }
+
+/* Block size of a pooled block (ms__pool_owns(p) must hold). */
+static inline size_t ms__pool_block_size(const void *p) { return BLOCK_SIZE(ms__pool_lookup(p)->szidx); }
 
 /* Takes a block from a used pool (ref < capacity, so one is there): the most recently freed one, whose line is
  * likely still cached, or else the next never-carved one. Carving reads nothing from the block: the caller is the
@@ -89,11 +98,11 @@ static inline uint8_t *ms__pool_take(pool_header *pool, unsigned cls)
     if (bp != NULL) {
         pool->freeblock = *(uint8_t **)bp;
     } else {
-        bp = (uint8_t *)pool + pool->nextoffset;
+        bp = pool->base + pool->nextoffset;
         pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);
     }
     pool->ref++;
-    MS__STAT_ADD(ms__obstats.class_in_use[cls], 1);
+    MS__STAT_ADD(ms__obstats.class_allocs[cls], 1);
     return bp;
 }
 
@@ -126,24 +135,24 @@ static inline void *ms__pool_try_pop(unsigned cls)
 
 /* The free fast path without any call: pushes p onto its pool's free list when the pool stays used (it was not
  * full and does not become empty). Returns 0, having done nothing, in every other case and at any debug level. */
-static inline int ms__pool_try_push(void *p)
+static inline int ms__pool_try_push(pool_header *pool, void *p)
 {
-    pool_header *pool = POOL_ADDR(p);
-    if (MS_DEBUG > 0 || MS_UNLIKELY(pool->ref <= 1 || pool->ref == pool->capacity))
+    /* One unsigned compare for 2 <= ref < capacity (ref 0 and 1 wrap to huge values). */
+    if (MS_DEBUG > 0 || MS_UNLIKELY(pool->ref - 2u >= pool->capacity - 2u))
         return 0;
     *(uint8_t **)p = pool->freeblock;
     pool->freeblock = p;
     pool->ref--;
-    MS__STAT_SUB(ms__obstats.class_in_use[pool->szidx], 1);
+    MS__STAT_ADD(ms__obstats.class_frees[pool->szidx], 1);
     return 1;
 }
 
-/* Releases a pooled block (ms__pool_owns(p) must hold). The fast path covers a pool that stays used: it neither
- * was full nor becomes empty. Everything else, and every debug check, is in ms__pool_free_slow. */
-static inline void ms__pool_free(void *p)
+/* Releases the pooled block p of `pool` (from ms__pool_lookup(p)). The fast path covers a pool that stays used:
+ * it neither was full nor becomes empty. Everything else, and every debug check, is in ms__pool_free_slow. */
+static inline void ms__pool_free(pool_header *pool, void *p)
 {
-    if (!ms__pool_try_push(p))
-        ms__pool_free_slow(p);
+    if (!ms__pool_try_push(pool, p))
+        ms__pool_free_slow(pool, p);
 }
 
 #pragma GCC visibility pop

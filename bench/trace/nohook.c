@@ -21,19 +21,16 @@ __attribute__((noinline)) void *nohook_malloc_at(size_t n, const char *file, int
 {
     if (MS_LIKELY(n - 1 < MS_SMALL_THRESHOLD - 1)) {
         void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
-        if (MS_LIKELY(p != NULL)) {
-            MS__STAT_ADD(ms__obstats.allocs_total, 1);
+        if (MS_LIKELY(p != NULL))
             return p;
-        }
     }
     return ms_malloc_at(n, file, line);
 }
 
 __attribute__((noinline)) void nohook_free(void *p)
 {
-    if (MS_LIKELY(ms__pool_owns(p) && ms__pool_try_push(p))) {
-        MS__STAT_ADD(ms__obstats.frees_total, 1);
+    pool_header *pool;
+    if (MS_LIKELY((pool = ms__pool_lookup(p)) != NULL && ms__pool_try_push(pool, p)))
         return;
-    }
     ms_free(p);
 }

@@ -197,7 +197,7 @@ Test(mem, stats_are_exact)
     ms_pool_class_stats k48 = klass(48);
     cr_expect_eq(k48.block_size, 48);
     cr_expect_geq(k48.pools, 1);
-    cr_expect_eq(k48.blocks_in_use + k48.blocks_free, k48.pools * ((mid.pool_size - 48) / 48),
+    cr_expect_eq(k48.blocks_in_use + k48.blocks_free, k48.pools * (mid.pool_size / 48),
                  "in use + free = pool capacity");
     cr_expect_eq(ms_mem_validate(), 0);
 
@@ -345,7 +345,7 @@ Test(mem, cached_arenas_expire_after_the_decay_time)
  * while a fuller arena has room. */
 Test(mem, fullest_arena_serves_new_pools)
 {
-    size_t per_pool = (heap().pool_size - 48) / 256;
+    size_t per_pool = heap().pool_size / 256;
     size_t pools_per_arena = heap().arena_size / heap().pool_size;
     size_t n = per_pool * pools_per_arena * 3; /* three arenas of 256-byte blocks */
     void **v = malloc(n * sizeof *v);
