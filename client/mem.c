@@ -118,9 +118,10 @@ void *ms_malloc_at(size_t n, const char *file, int line)
 {
     /* n - 1 wraps for n == 0, which therefore takes the slow path, as does everything while tracing. */
     if (MS_LIKELY(n - 1 < atomic_load_explicit(&malloc_fast_limit, memory_order_relaxed))) {
-        void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
-        if (MS_LIKELY(p != NULL))
-            return p;
+        unsigned cls = MS__SIZE_CLASS(n);
+        pool_header *pool = ms__pool_fast(cls);
+        if (MS_LIKELY(pool != NULL))
+            return ms__pool_take(pool, cls);
     }
     return malloc_slow(n, file, line);
 }
@@ -167,8 +168,10 @@ __attribute__((noinline)) static void free_slow(void *p)
 
 void ms_free(void *p)
 {
+    /* Tracing off and p inside the 48-bit space the radix tree covers, tested with one branch. */
+    uintptr_t slow = (uintptr_t)hooks() | ((uintptr_t)p >> ADDRESS_BITS);
     pool_header *pool;
-    if (MS_LIKELY(hooks() == NULL && (pool = ms__pool_lookup(p)) != NULL && ms__pool_try_push(pool, p)))
+    if (MS_LIKELY(slow == 0 && (pool = ms__pool_lookup(p)) != NULL && ms__pool_try_push(pool, p)))
         return;
     free_slow(p);
 }

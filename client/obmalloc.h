@@ -123,14 +123,12 @@ static inline void *ms__pool_alloc(unsigned cls)
     return bp;
 }
 
-/* The allocation fast path without any call: a block from the first used pool of the class. Returns NULL, having
- * changed nothing, when there is no used pool or the block would fill it; ms__pool_alloc then does the list work. */
-static inline void *ms__pool_try_pop(unsigned cls)
+/* The allocation fast path without any call: the first used pool of the class when a block can be taken from it
+ * (ms__pool_take) without filling it; NULL otherwise, and ms__pool_alloc then does the list work. */
+static inline pool_header *ms__pool_fast(unsigned cls)
 {
     pool_header *pool = ms__usedpools[cls];
-    if (MS_UNLIKELY(pool == NULL || pool->ref + 1 == pool->capacity))
-        return NULL;
-    return ms__pool_take(pool, cls);
+    return MS_LIKELY(pool != NULL && pool->ref + 1 != pool->capacity) ? pool : NULL;
 }
 
 /* The free fast path without any call: pushes p onto its pool's free list when the pool stays used (it was not

@@ -20,9 +20,10 @@
 __attribute__((noinline)) void *nohook_malloc_at(size_t n, const char *file, int line)
 {
     if (MS_LIKELY(n - 1 < MS_SMALL_THRESHOLD - 1)) {
-        void *p = ms__pool_try_pop(MS__SIZE_CLASS(n));
-        if (MS_LIKELY(p != NULL))
-            return p;
+        unsigned cls = MS__SIZE_CLASS(n);
+        pool_header *pool = ms__pool_fast(cls);
+        if (MS_LIKELY(pool != NULL))
+            return ms__pool_take(pool, cls);
     }
     return ms_malloc_at(n, file, line);
 }
