@@ -20,7 +20,7 @@
 #define HEAP_FIELDS(X)                                                                                         \
     X(pool_bytes_in_use) X(system_bytes_in_use) X(blocks_in_use) X(system_blocks_in_use) X(arenas_mapped)      \
     X(arenas_allocated_total) X(arenas_released_total) X(arenas_highwater) X(arena_bytes_mapped)              \
-    X(pools_in_use) X(allocs_total) X(frees_total) X(arena_size) X(pool_size)
+    X(pools_in_use) X(allocs_total) X(frees_total) X(arena_size) X(pool_size) X(arenas_cached)
 
 static cJSON *heap_json(void)
 {

@@ -106,5 +106,20 @@ size_t ms__weakref_run_pending(ms__wr_pending *pending);
 /* ---- object.c ------------------------------------------------------------------------------------------- */
 /* Drops the references o owns: its type's clear, or the ref_offsets fields. */
 void ms__object_clear(ms_object *o);
+/* Counts n more objects of type t destroyed (type statistics), for objects the collector freed itself
+ * (gc.c, free_garbage) instead of through ms_object_dealloc. t must have had an object created. */
+void ms__object_destroyed_add(const ms_type *t, uint64_t n);
+
+/* ---- list.c --------------------------------------------------------------------------------------------- */
+/* A list's layout (see list.c for its invariants). Shared with gc.c, whose teardown of garbage empties lists
+ * without calling list_clear (free_garbage). */
+#define MS__LIST_INLINE_SLOTS 4
+typedef struct ms__list_object {
+    MS_OBJECT_HEAD;
+    size_t len;
+    size_t cap;
+    ms_object **items;
+    ms_object *inline_items[MS__LIST_INLINE_SLOTS];
+} ms__list_object;
 
 #endif /* MEMSCOPE_CLIENT_GC_INTERNAL_H */

@@ -39,18 +39,14 @@
 #include <memscope/mem.h>
 #include <memscope/object.h>
 
+#include "gc_internal.h"
 #include "internal.h"
 
 /* CPython's first capacity: (1 + 0 + 6) & ~3. */
-#define INLINE_SLOTS 4
+#define INLINE_SLOTS MS__LIST_INLINE_SLOTS
 
-typedef struct list_object {
-    MS_OBJECT_HEAD;
-    size_t len;
-    size_t cap;
-    ms_object **items;
-    ms_object *inline_items[INLINE_SLOTS];
-} list_object;
+/* The layout is in gc_internal.h (ms__list_object): the collector's teardown of garbage empties lists itself. */
+typedef ms__list_object list_object;
 
 static int list_traverse(ms_object *self, ms_visit_fn visit, void *arg)
 {

@@ -317,6 +317,12 @@ static inline __attribute__((always_inline)) void destroy(ms_object *o, const ms
     }
 }
 
+void ms__object_destroyed_add(const ms_type *t, uint64_t n)
+{
+    type_entry *e = type_entry_for(t); /* cannot fail: registered by ms_new */
+    MS__STAT_ADD(e->destroyed, n);
+}
+
 static void destroy_parked(ms_object *o, bool was_tracked) { destroy(o, ms_type_of(o), was_tracked); }
 
 void ms_object_dealloc(ms_object *o)

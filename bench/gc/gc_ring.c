@@ -11,7 +11,8 @@
  *         it  [slots: a __slots__ class; class: a plain class like the seed's Node]
  *   list  a two-item ms_list [prev, next]  [list]
  *
- * --profile K builds one ring (first kind, first size) and runs K reachable collections, for perf record.
+ * --profile K builds one ring (first kind, first size) and runs K reachable collections, for perf record;
+ * --profile-garbage K builds, drops and collects K rings (only the collections are timed).
  *
  * Also: refcount, the cost of one ms_incref + ms_decref pair on a live object (a loop of 100M pairs).
  *
@@ -173,6 +174,7 @@ int main(int argc, char **argv)
     int reps = 3;
     bool refcount = true;
     long profile = 0;
+    bool profile_garbage = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
             nsizes = 0;
@@ -187,14 +189,31 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
             profile = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--profile-garbage") && i + 1 < argc) {
+            profile = atol(argv[++i]);
+            profile_garbage = true;
         } else if (!strcmp(argv[i], "--no-refcount")) {
             refcount = false;
         } else {
-            fprintf(stderr, "usage: %s [--sizes N,N,...] [--kinds node,list] [--reps R] [--no-refcount] [--profile K]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--sizes N,N,...] [--kinds node,list] [--reps R] [--no-refcount] [--profile K] [--profile-garbage K]\n", argv[0]);
             return 2;
         }
     }
     ms_gc_disable();
+    if (profile > 0 && profile_garbage) {
+        /* K times: build one ring, drop it, collect it; only the collections are timed. */
+        uint64_t total = 0;
+        for (long k = 0; k < profile; k++) {
+            ms_object *ring = strstr(kinds, "node") ? build_nodes(sizes[0]) : build_lists(sizes[0]);
+            ms_decref(ring);
+            uint64_t t0 = now_ns();
+            if (ms_gc_collect(2) != (ssize_t)sizes[0])
+                die("garbage ring not collected");
+            total += now_ns() - t0;
+        }
+        printf("profile: %.2f ns/object per garbage collection\n", (double)total / (double)profile / (double)sizes[0]);
+        return 0;
+    }
     if (profile > 0) {
         /* For perf: build one ring of the first kind and size, then K reachable full collections, so that the
          * collection dominates the profile. */

@@ -47,9 +47,17 @@ fi
 
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
-# One side after the other (never both at once: they would compete for the caches and the memory bus).
-"$python" "$here/gc_ring.py" --sizes "$sizes" --reps "$reps" >>"$raw"
-"$bindir/bench-gc-ring" --sizes "$sizes" --reps "$reps" >>"$raw"
+# One side after the other (never both at once: they would compete for the caches and the memory bus), and each
+# kind in a fresh process on both sides: otherwise a kind inherits the heap the previous kinds left behind (after
+# the 3M-node rings, memscope's lists ran 2-3x slower on memory the allocator had unmapped and mapped again, and
+# CPython's numbers moved too), which measures the order of the rows rather than the collector.
+for kind in slots class list; do
+    "$python" "$here/gc_ring.py" --kinds "$kind" --sizes "$sizes" --reps "$reps" >>"$raw"
+done
+for kind in node list; do
+    "$bindir/bench-gc-ring" --kinds "$kind" --sizes "$sizes" --reps "$reps" --no-refcount >>"$raw"
+done
+"$bindir/bench-gc-ring" --kinds none --sizes 1 --reps "$reps" >>"$raw"
 if [ -x "$bindir/bench-gc-py-refcount" ]; then
     "$bindir/bench-gc-py-refcount" >>"$raw"
 fi

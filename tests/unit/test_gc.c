@@ -747,3 +747,83 @@ CHECKED_TEST(gc, ref_array_types_are_traversed_without_traverse)
     cr_expect_eq(live(&bag_type), 0);
     cr_expect_eq(live(&node_type), 0);
 }
+
+/* An object outside the garbage that sees the statistics when it dies: the collector's own teardown (gc.c,
+ * free_garbage) must have counted every object it freed before code outside it runs. */
+static uint64_t witness_saw_fast_alive = 99;
+static int witness_deaths;
+static void witness_dealloc(ms_object *self)
+{
+    (void)self;
+    witness_deaths++;
+    witness_saw_fast_alive = live(&fast_type);
+}
+static const ms_type witness_type = { .name = "Witness", .size = sizeof(ms_object), .dealloc = witness_dealloc };
+
+/* Garbage made only of lists and ref_offsets objects is torn down by the collector without calling their clear()
+ * or dealloc(); what it references outside the garbage is released as clear() would, and survivors are intact. */
+CHECKED_TEST(gc, garbage_of_lists_and_field_objects)
+{
+    uint64_t lists0 = live(ms_list_type());
+    node *keep = new_node(&node_type, 7); /* alive: ours */
+    ms_object *l1 = ms_list_new(), *l2 = ms_list_new(), *big = ms_list_new();
+    node *f = new_node(&fast_type, 1), *g = new_node(&fast_type, 2);
+    cr_assert(l1 && l2 && big);
+    /* l1 = [l2, 1000, "x", keep, witness]; l2 = [l1, f]; f.next = g, f.other = big; g.next = f;
+     * big = [l1, 0, 1, ..., 8] (a separate item array); everything but keep is garbage once dropped. */
+    ms_list_append(l1, l2);
+    ms_list_append_take(l1, ms_int_new(1000));
+    ms_list_append_take(l1, ms_str_new("x"));
+    ms_list_append(l1, (ms_object *)keep);
+    ms_object *witness = ms_new(&witness_type);
+    cr_assert_not_null(witness);
+    ms_list_append_take(l1, witness);
+    ms_list_append(l2, l1);
+    ms_list_append(l2, (ms_object *)f);
+    ms_incref((ms_object *)g);
+    f->next = (ms_object *)g;
+    ms_incref(big);
+    f->other = big;
+    ms_incref((ms_object *)f);
+    g->next = (ms_object *)f;
+    ms_list_append(big, l1);
+    for (long i = 0; i < 9; i++)
+        ms_list_append_take(big, ms_int_new(i));
+    intptr_t keep_refs = ms_refcount((ms_object *)keep);
+    ms_decref(l1);
+    ms_decref(l2);
+    ms_decref(big);
+    ms_decref((ms_object *)f);
+    ms_decref((ms_object *)g);
+    cr_expect_eq(witness_deaths, 0);
+
+    cr_expect_eq(ms_gc_collect(2), 5);
+    cr_expect_eq(witness_deaths, 1);
+    cr_expect_leq(witness_saw_fast_alive, 2, "the statistics were flushed before the witness died");
+    cr_expect_eq(live(&fast_type), 0);
+    cr_expect_eq(live(ms_list_type()), lists0);
+    cr_expect_eq(ms_refcount((ms_object *)keep), keep_refs - 1, "the garbage's reference to keep was dropped");
+    cr_expect_eq(((node *)keep)->value, 7);
+    cr_expect_eq(ms_gc_collect(2), 0);
+    ms_decref((ms_object *)keep);
+    cr_expect_eq(live(&node_type), 0);
+}
+
+/* A young garbage ring that references an older object: the older one is released, not torn down. */
+CHECKED_TEST(gc, young_garbage_referencing_old_objects)
+{
+    node *old = new_node(&fast_type, 3);
+    cr_expect_eq(ms_gc_collect(2), 0); /* old is now in the oldest generation */
+    node *a = new_node(&fast_type, 1), *b = new_node(&fast_type, 2);
+    link_pair(a, b);
+    ms_incref((ms_object *)old);
+    a->other = (ms_object *)old;
+    ms_decref((ms_object *)a);
+    ms_decref((ms_object *)b);
+    cr_expect_eq(ms_refcount((ms_object *)old), 2);
+    cr_expect_eq(ms_gc_collect(0), 2);
+    cr_expect_eq(ms_refcount((ms_object *)old), 1);
+    cr_expect_eq(live(&fast_type), 1);
+    ms_decref((ms_object *)old);
+    cr_expect_eq(live(&fast_type), 0);
+}
