@@ -257,17 +257,25 @@ static int64_t arena_decay_ms(void)
     return decay_ms;
 }
 
+static void cache_unlink(arena_object *ao)
+{
+    if (ao->prevarena)
+        ao->prevarena->nextarena = ao->nextarena;
+    else
+        cache_head = ao->nextarena;
+    if (ao->nextarena)
+        ao->nextarena->prevarena = ao->prevarena;
+    else
+        cache_tail = ao->prevarena;
+    ao->nextarena = ao->prevarena = NULL;
+    MS__STAT_SUB(ms__obstats.arenas_cached, 1);
+}
+
 /* The newest cached arena, unlinked: an arena that is all free, as new_arena() returns it. */
 static arena_object *cache_pop(void)
 {
     arena_object *ao = cache_head;
-    cache_head = ao->nextarena;
-    if (cache_head)
-        cache_head->prevarena = NULL;
-    else
-        cache_tail = NULL;
-    ao->nextarena = ao->prevarena = NULL;
-    MS__STAT_SUB(ms__obstats.arenas_cached, 1);
+    cache_unlink(ao);
     return ao;
 }
 
@@ -279,12 +287,7 @@ static size_t cache_release(int all)
     uint64_t now = all ? 0 : now_ms();
     while (cache_tail != NULL && (all || now - cache_tail->empty_since_ms >= (uint64_t)arena_decay_ms())) {
         arena_object *ao = cache_tail;
-        cache_tail = ao->prevarena;
-        if (cache_tail)
-            cache_tail->nextarena = NULL;
-        else
-            cache_head = NULL;
-        MS__STAT_SUB(ms__obstats.arenas_cached, 1);
+        cache_unlink(ao);
         release_arena(ao);
         n++;
     }
