@@ -19,7 +19,7 @@
  * Output, one line per measurement, for run.sh:
  *     c <kind> <N> <reachable ns/object> <unreachable ns/object>
  *     c refcount <ns per incref+decref pair>
- * Each number is the best of --reps runs, in CPU time of the thread. The automatic collector is disabled while the graph is built, as in
+ * Each number is the best of --reps runs (more for rings under 1M objects: reps_for), in CPU time of the thread. The automatic collector is disabled while the graph is built, as in
  * gc_ring.py, so only the timed calls collect. The program checks every collection's result and exits with
  * status 1 on a wrong count.
  */
@@ -107,9 +107,19 @@ static ms_object *build_lists(size_t n)
 
 typedef ms_object *(*builder)(size_t n);
 
+/* Repetitions for a ring of n objects: at least `reps`, and as many as keep the total work at reps x 1M objects, so
+ * that a small ring, whose collection lasts about a millisecond, gets enough tries to find a quiet one (gc_ring.py
+ * uses the same rule). */
+static int reps_for(size_t n, int reps)
+{
+    size_t scaled = (size_t)reps * 1000000u / (n ? n : 1);
+    return scaled > (size_t)reps ? (int)(scaled < 1000 ? scaled : 1000) : reps;
+}
+
 static void measure(const char *kind, builder build, size_t n, int reps)
 {
     double best_reach = 1e30, best_unreach = 1e30;
+    reps = reps_for(n, reps);
     for (int r = 0; r < reps; r++) {
         ms_gc_collect(2);
         ms_object *ring = build(n);

@@ -15,7 +15,7 @@ Three node kinds; the C side builds its counterpart of each:
 
 Output: one line per (kind, N), whitespace separated, for bench/gc/run.sh to join with the C numbers:
   py <kind> <N> <reachable ns/object> <unreachable ns/object>
-Each number is the best of `reps` runs, in CPU time of the thread (time.thread_time_ns(), as gc_ring.c uses
+Each number is the best of `reps` runs (more for rings under 1M objects: reps_for), in CPU time of the thread (time.thread_time_ns(), as gc_ring.c uses
 CLOCK_THREAD_CPUTIME_ID): time spent waiting for a core on a shared machine is not counted.
 The automatic collector is disabled while the graph is built, exactly as the C side does, so that only the
 timed gc.collect() calls do any collecting.
@@ -68,10 +68,15 @@ BUILDERS = {
 }
 
 
+def reps_for(n, reps):
+    """At least reps, and as many as keep the work at reps x 1M objects (gc_ring.c's reps_for)."""
+    return max(reps, min(1000, reps * 1_000_000 // max(n, 1)))
+
+
 def measure(kind, n, reps):
     build = BUILDERS[kind]
     best_reach = best_unreach = float('inf')
-    for _ in range(reps):
+    for _ in range(reps_for(n, reps)):
         gc.collect()
         ring = build(n)
         # Reachable: every node survives; the collection's work is update_refs + subtract_refs + move_unreachable.

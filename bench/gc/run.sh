@@ -62,7 +62,7 @@ if [ -x "$bindir/bench-gc-py-refcount" ]; then
     "$bindir/bench-gc-py-refcount" >>"$raw"
 fi
 
-echo "GC benchmark: one full collection of an N-object doubly linked ring; CPU ns per object, best of $reps"
+echo "GC benchmark: one full collection of an N-object doubly linked ring; CPU ns per object, best of $reps (x 1M/N for N < 1M)"
 echo "CPython: $("$python" -c 'import sys; print(sys.version.split()[0])') ($python); memscope: $build; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '
     $1 == "py" && $2 != "refcount" { pr[$2 " " $3] = $4; pu[$2 " " $3] = $5 }
