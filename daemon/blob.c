@@ -17,7 +17,7 @@ msd_blob *msd_blob_new(const void *data, size_t len)
     if (!b)
         return NULL;
     b->refs = 1;
-    b->len = len;
+    b->len = b->cap = len;
     if (len && data)
         memcpy(b->data, data, len);
     b->data[len] = '\0';

@@ -44,6 +44,7 @@ void msd_config_free(msd_config *cfg);
 typedef struct msd_blob {
     unsigned refs;
     size_t len;
+    size_t cap;            /* bytes of data (len <= cap): the sole owner (refs == 1) may rewrite it in place */
     char data[];
 } msd_blob;
 

@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
+
 #define MSD_FRAME_HEADER 4u
 #define MSD_FRAME_MAX (1u << 20) /* largest payload accepted, in bytes */
 
@@ -38,7 +40,20 @@ typedef enum msd_msg_type {
     MSD_MSG_BYE,
 } msd_msg_type;
 
-/* A parsed, validated message. `json` is the whole payload and owns every pointer below. */
+/* A stats message's entry of "types" as the daemon reads it: the values of its first "name" and "alive" members
+ * (n == 0 when absent), in place in the payload. */
+typedef struct msd_type_ref {
+    msd_jval name, alive;
+} msd_type_ref;
+
+/* How much of a stats message msd_msg_parse() notes while it validates, so that the registry and the history
+ * do not walk the text again: the top-level members (a stats message has about 10) and the first entries of
+ * "types" (an app has tens). Beyond these, readers walk the rest of the text (msd_msg_members, msd_types_next). */
+#define MSD_MSG_MEMBERS 32
+#define MSD_MSG_TYPES 128
+
+/* A parsed, validated message. For hello, reply and unknown types `json` is the whole payload and owns every
+ * pointer below; a stats message has no tree (json is NULL): its fields point into raw (see json.h). */
 typedef struct msd_msg {
     msd_msg_type type;
     cJSON *json;
@@ -56,31 +71,40 @@ typedef struct msd_msg {
     int ok;
     const cJSON *result;   /* ok: the result (may be NULL); !ok: NULL */
     const char *error;     /* !ok: the message */
+    /* stats: the top-level object and the first member of each name (n == 0 when absent), borrowed from raw */
+    msd_jval doc;
+    msd_jval heap, refcount, types, gc;
+    bool strict;           /* strict JSON (json.h): members may be copied into the API's document verbatim */
+    size_t nmembers;       /* top-level members; the first MSD_MSG_MEMBERS are noted below */
+    struct {
+        msd_jval key, val;
+    } members[MSD_MSG_MEMBERS];
+    size_t ntypes_noted;   /* entries of "types" noted in type_refs; the others follow types_rest */
+    msd_type_ref type_refs[MSD_MSG_TYPES];
+    msd_jiter types_rest;
 } msd_msg;
+
+/* Walks a stats message's "types" entries in order: the noted ones, then the rest of the text. */
+typedef struct msd_types_iter {
+    const msd_msg *m;
+    size_t i;
+    msd_jiter rest;
+} msd_types_iter;
+void msd_types_begin(const msd_msg *stats, msd_types_iter *ti); /* stats may be NULL: no entries */
+bool msd_types_next(msd_types_iter *ti, msd_type_ref *out);
+/* The first "name" and "alive" members of a types entry. */
+msd_type_ref msd_type_ref_of(msd_jval entry);
 
 /*
  * Parses and validates one payload. On success returns 0 and fills *out (free with msd_msg_free). On failure
  * returns -EPROTO with a reason in err (always NUL-terminated) and *out holds nothing to free.
- * Checks: UTF-8 JSON object with nothing after it, no NUL bytes, a string "type", and for known types the
- * members and JSON types listed in docs/PROTOCOL.md. Cost: one cJSON parse, O(len).
+ * Checks: a JSON object (as cJSON reads it, json.h) with nothing but whitespace after it, no NUL bytes, a string
+ * "type", and for known types the members and JSON types listed in docs/PROTOCOL.md. Cost: one msd_json_check()
+ * pass, then for stats a few passes over the parts the daemon reads (no allocation); for other types one cJSON
+ * parse. O(len).
  */
 int msd_msg_parse(const uint8_t *payload, size_t len, msd_msg *out, char *err, size_t errlen);
 void msd_msg_free(msd_msg *m);
-
-/* A byte range [start, end) of a payload. */
-typedef struct msd_span {
-    size_t start, end;
-} msd_span;
-
-/*
- * Finds the top-level members of a JSON object text[0..len): span i covers member i's `"key": value` text, in
- * document order (the order of cJSON's children of the same text). Returns the number of members, or -E2BIG when
- * there are more than max, or -EPROTO when the text is not one JSON object. Meant for text that cJSON accepted;
- * on any other input it still never reads outside text[0..len). O(len).
- * The registry uses it to build each app's cached document by copying the agent's own bytes: no re-printing of
- * numbers, which is most of what a cJSON_Print of a stats message costs.
- */
-long msd_json_members(const char *text, size_t len, msd_span *spans, size_t max);
 
 /* The main series of one stats message, the part the history keeps (missing members read as 0). */
 typedef struct msd_sample {
@@ -95,6 +119,6 @@ typedef struct msd_sample {
 } msd_sample;
 
 /* Reads the main series from a validated stats message (t is left to the caller). Can't fail. */
-void msd_sample_from_stats(const cJSON *stats, msd_sample *out);
+void msd_sample_from_stats(const msd_msg *stats, msd_sample *out);
 
 #endif /* MEMSCOPE_DAEMON_FRAME_H */

@@ -91,37 +91,43 @@ static long type_index(msd_history *h, const char *name, size_t hint)
     return (long)h->ntypes++;
 }
 
-/* Fills the "now" point with this message's counts (types absent from the message count 0). */
-static int update_now(msd_history *h, double t, const cJSON *types)
+/* Fills the "now" point with this message's counts (types absent from the message count 0), in one walk over
+ * the message's types (noted by msd_msg_parse, read in place): names are interned as they come and now.alive
+ * grows with them. Names are decoded into a stack buffer cut at MSD_TYPE_NAME_MAX, the length type_index keeps.
+ * On ENOMEM the point may hold part of the message's counts. */
+static int update_now(msd_history *h, double t, const msd_msg *stats)
 {
-    const cJSON *ty;
+    char name[MSD_TYPE_NAME_MAX + 1];
+    msd_types_iter ti;
+    msd_type_ref ty;
     size_t pos = 0;
-    cJSON_ArrayForEach(ty, types) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(ty, "name");
-        if (cJSON_IsString(name))
-            (void)type_index(h, name->valuestring, pos);
-        pos++;
-    }
-    if (h->ntypes > h->now.n || !h->now.alive) {
-        double *n = realloc(h->now.alive, (h->ntypes ? h->ntypes : 1) * sizeof(double));
-        if (!n)
-            return -ENOMEM;
-        h->now.alive = n;
-    }
-    h->now.n = h->ntypes;
-    h->now.t = t;
     for (size_t i = 0; i < h->now.n; i++)
         h->now.alive[i] = 0;
-    pos = 0;
-    cJSON_ArrayForEach(ty, types) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(ty, "name");
-        const cJSON *alive = cJSON_GetObjectItemCaseSensitive(ty, "alive");
+    h->now.t = t;
+    msd_types_begin(stats, &ti);
+    while (msd_types_next(&ti, &ty)) {
         size_t hint = pos++;
-        if (!cJSON_IsString(name) || !cJSON_IsNumber(alive) || !isfinite(alive->valuedouble))
+        if (!msd_json_string(ty.name, name, sizeof(name)))
             continue;
-        long i = type_index(h, name->valuestring, hint);
-        if (i >= 0 && (size_t)i < h->now.n)
-            h->now.alive[i] = alive->valuedouble;
+        long i = type_index(h, name, hint);
+        if (i < 0)
+            continue;
+        if ((size_t)i >= h->now.n) { /* a new type: every interned type gets a slot, 0 until counted */
+            double *n = realloc(h->now.alive, h->ntypes * sizeof(double));
+            if (!n)
+                return -ENOMEM;
+            for (size_t j = h->now.n; j < h->ntypes; j++)
+                n[j] = 0;
+            h->now.alive = n;
+            h->now.n = h->ntypes;
+        }
+        double alive;
+        if (msd_json_number(ty.alive, &alive) && isfinite(alive))
+            h->now.alive[i] = alive;
+    }
+    if (!h->now.alive) { /* push_checkpoint copies from it even with no types */
+        if (!(h->now.alive = malloc(sizeof(double))))
+            return -ENOMEM;
     }
     return 0;
 }
@@ -146,13 +152,13 @@ static int push_checkpoint(msd_history *h)
     return 0;
 }
 
-int msd_history_add(msd_history *h, const msd_sample *s, const cJSON *types)
+int msd_history_add(msd_history *h, const msd_sample *s, const msd_msg *stats)
 {
     int rc = 0;
     double ring_gap = h->window / MSD_HISTORY_MAX;
     if (h->len == 0 || s->t - ring_at(h, h->len - 1)->t >= ring_gap)
         rc = ring_push(h, s);
-    if (update_now(h, s->t, types) < 0)
+    if (update_now(h, s->t, stats) < 0)
         return -ENOMEM;
     double cp_gap = h->window / MSD_CHECKPOINTS;
     const msd_checkpoint *last = h->cp_len ? &h->cps[(h->cp_head + h->cp_len - 1) % MSD_CHECKPOINTS] : NULL;

@@ -43,9 +43,10 @@ typedef struct msd_history {
 void msd_history_init(msd_history *h, double window);
 void msd_history_free(msd_history *h);
 
-/* Records one stats sample (s from msd_sample_from_stats, types the message's "types" array or NULL).
- * Returns 0 or -ENOMEM (the history stays consistent, the sample may be missing). O(types). */
-int msd_history_add(msd_history *h, const msd_sample *s, const cJSON *types);
+/* Records one stats sample (s from msd_sample_from_stats; the type counts from the parsed stats message, whose
+ * "types" are read in place — NULL: no types). Returns 0 or -ENOMEM (the history stays consistent, the sample
+ * may be missing). O(types). */
+int msd_history_add(msd_history *h, const msd_sample *s, const msd_msg *stats);
 
 /* {"seconds", "interval_s", "time": [...], "heap_bytes": [...], "pool_bytes", "system_bytes",
  *  "objects_alive", "gc_collections": [[gen0...], [gen1...], [gen2...]], "gc_pause_total_ns", "gc_pause_max_ns",

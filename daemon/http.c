@@ -38,9 +38,14 @@
 
 #define HEADER_DEADLINE_S 10.0 /* longest wait for a request's headers (slowloris) */
 #define GUARD_PERIOD_MS 1000   /* how often the header deadline is checked */
+/* MHD's memory per connection (request line and headers; bigger requests get 414/431). MHD's default, 32 KiB:
+ * libmicrohttpd 0.9.75 zeroes the whole area after every request of a kept-alive connection, so 64 KiB cost a
+ * 64 KiB memset per request — a tenth of a GET's CPU. */
+#define MEMORY_PER_CONNECTION (32 * 1024)
 
 #include "api.h"
 #include "assets.h"
+#include "events.h"
 #include "host.h"
 #include "http.h"
 #include "metrics.h"
@@ -334,8 +339,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         r->conn = mc;
         r->authorized = authorized;
         *con_cls = r;
-        if (!post)
-            return dispatch(h, mc, r, url, method);
+        /* Every request is answered from the last call (the whole request is in), GETs too: libmicrohttpd 0.9.75
+         * treats a response queued from the first call as "early" and closes the connection after it (no
+         * keep-alive), which made every API client pay a TCP connect, accept and MHD's per-connection setup per
+         * request. The refusals above stay early on purpose: they must not read a POST's body. */
         return MHD_YES;
     }
     if (*upload_size) { /* a piece of the body */
@@ -457,7 +464,7 @@ int msd_http_start(msd_daemon *d, int *port)
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.http_connections,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)d->cfg.http_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONNECTION,
                               MHD_OPTION_END);
     if (!h->mhd) {
         msd_log("cannot start the HTTP server (libmicrohttpd)");
@@ -497,7 +504,14 @@ void msd_http_stop(msd_daemon *d)
      * gets 503 so that no connection is suspended when MHD stops. */
     while (h->suspended)
         on_answer(h->suspended, 503, msd_api_error("daemon shutting down"));
-    MHD_run(h->mhd); /* queue the answers of resumed connections */
+    /* Queue the answers of resumed connections, and let the dashboard's event streams (msd_events_stop() asked
+     * them to end) send their last chunk: one MHD_run() is not always enough for that, and a stream cut before
+     * it is an error in the browser (net::ERR_INCOMPLETE_CHUNKED_ENCODING). Bounded: at most about 100 ms. */
+    MHD_run(h->mhd);
+    for (int i = 0; i < 100 && msd_events_clients() > 0; i++) {
+        uv_sleep(1);
+        MHD_run(h->mhd);
+    }
     /* Stop watching the epoll fd before MHD closes it. */
     uv_close((uv_handle_t *)&h->poll, NULL);
     uv_close((uv_handle_t *)&h->timer, NULL);

@@ -36,7 +36,7 @@ msd_registry *msd_registry_new(const msd_config *cfg)
 static void app_free(msd_app *app)
 {
     free(app->name);
-    free(app->name_json);
+    free(app->doc_head);
     free(app->library);
     cJSON_Delete(app->argv);
     msd_blob_unref(app->latest);
@@ -79,15 +79,23 @@ msd_app *msd_registry_add(msd_registry *reg, const msd_msg *hello)
     app->library = hello->library ? strdup(hello->library) : NULL;
     app->argv = hello->argv ? cJSON_Duplicate(hello->argv, 1) : NULL;
     cJSON *name = cJSON_CreateString(hello->app);
-    app->name_json = name ? cJSON_PrintUnformatted(name) : NULL;
+    char *name_json = name ? cJSON_PrintUnformatted(name) : NULL;
     cJSON_Delete(name);
-    if (!app->name || !app->name_json || (hello->library && !app->library) || (hello->argv && !app->argv)) {
+    app->id = reg->next_id;
+    app->pid = hello->pid;
+    int n = name_json ? asprintf(&app->doc_head, "{\"id\":%llu,\"pid\":%lld,\"name\":%s",
+                                 (unsigned long long)app->id, (long long)app->pid, name_json)
+                      : -1;
+    free(name_json);
+    if (n < 0)
+        app->doc_head = NULL;
+    if (!app->name || !app->doc_head || (hello->library && !app->library) || (hello->argv && !app->argv)) {
         app_free(app);
         return NULL;
     }
+    app->doc_head_len = (size_t)n;
     msd_history_init(&app->hist, reg->cfg->history_s);
-    app->id = reg->next_id++;
-    app->pid = hello->pid;
+    reg->next_id++;
     app->interval_ms = hello->interval_ms;
     app->connected = true;
     app->connected_at = msd_now_wall();
@@ -116,98 +124,150 @@ void msd_registry_disconnect(msd_registry *reg, msd_app *app)
 }
 
 /* Members of a stats message that the document does not copy: the message type, and the names the daemon
- * sets itself. */
-static bool skipped_member(const char *name)
+ * sets itself. `key` is the member's string token (compared decoded, as cJSON's key strings were). */
+static bool skipped_member(msd_jval key)
 {
-    return strcmp(name, "type") == 0 || strcmp(name, "id") == 0 || strcmp(name, "pid") == 0 ||
-           strcmp(name, "name") == 0 || strcmp(name, "time") == 0;
+    char k[8]; /* the longest name is 4 bytes: a longer key cannot match even when cut */
+    msd_json_string(key, k, sizeof(k));
+    return strcmp(k, "type") == 0 || strcmp(k, "id") == 0 || strcmp(k, "pid") == 0 || strcmp(k, "name") == 0 ||
+           strcmp(k, "time") == 0;
 }
 
-#define DOC_MEMBERS_MAX 64
+/*
+ * The slow path, for a message that is valid but not strict JSON (json.h: cJSON's leniencies such as "01" or a
+ * raw control byte in a string): the members are parsed by cJSON, moved into a new tree and printed, so that the
+ * API serves valid JSON whatever the agent sent.
+ */
+static msd_blob *document_reprinted(const msd_app *app, const msd_msg *m, double wall)
+{
+    cJSON *j = cJSON_ParseWithLength(m->raw, m->raw_len), *doc = cJSON_CreateObject();
+    if (!j || !doc || !cJSON_AddNumberToObject(doc, "id", (double)app->id) ||
+        !cJSON_AddNumberToObject(doc, "pid", (double)app->pid) || !cJSON_AddStringToObject(doc, "name", app->name) ||
+        !cJSON_AddNumberToObject(doc, "time", round(wall * 1000) / 1000)) {
+        cJSON_Delete(j);
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    for (cJSON *c = j->child, *next; c; c = next) {
+        next = c->next;
+        if (!c->string || strcmp(c->string, "type") == 0 || strcmp(c->string, "id") == 0 ||
+            strcmp(c->string, "pid") == 0 || strcmp(c->string, "name") == 0 || strcmp(c->string, "time") == 0)
+            continue;
+        /* cJSON_AddItemToObject copies the key first, then frees the item's old key: passing it is safe. */
+        cJSON *it = cJSON_DetachItemViaPointer(j, c);
+        if (!cJSON_AddItemToObject(doc, it->string, it)) {
+            cJSON_Delete(it);
+            cJSON_Delete(j);
+            cJSON_Delete(doc);
+            return NULL;
+        }
+    }
+    msd_blob *b = msd_blob_from_string(cJSON_PrintUnformatted(doc));
+    cJSON_Delete(j);
+    cJSON_Delete(doc);
+    return b;
+}
+
+/*
+ * Writes ",\"time\":" and wall as printf's "%.3f" would, without printf (whose float formatting was a visible
+ * part of each message's cost): for wall >= 2^20 (any real clock), wall - floor(wall) has at most 32 fraction bits,
+ * so its product by 1000 is exact and rounding it to nearest-even is exactly printf's rounding. Other values go
+ * through snprintf. Returns the length; buf holds at least 64 bytes.
+ */
+static int format_time(char *buf, double wall)
+{
+    if (!(wall >= 1048576.0 && wall < 9007199254740992.0))
+        return snprintf(buf, 64, ",\"time\":%.3f", wall);
+    double sec = floor(wall), ms = nearbyint((wall - sec) * 1000.0);
+    if (ms >= 1000.0) {
+        sec += 1;
+        ms -= 1000.0;
+    }
+    char digits[24];
+    int nd = 0;
+    for (unsigned long long v = (unsigned long long)sec; v; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    int n = 0;
+    memcpy(buf, ",\"time\":", 8);
+    n = 8;
+    while (nd)
+        buf[n++] = digits[--nd];
+    unsigned m = (unsigned)ms;
+    buf[n++] = '.';
+    buf[n++] = (char)('0' + m / 100);
+    buf[n++] = (char)('0' + m / 10 % 10);
+    buf[n++] = (char)('0' + m % 10);
+    buf[n] = '\0';
+    return n;
+}
 
 /*
  * Builds {"id","pid","name","time", <the message's members but "type">} by copying the agent's own bytes for
- * each member (msd_json_members), which costs a memcpy instead of a cJSON_Print (whose number formatting is
- * most of the work), and swaps it in as the app's cached document. Messages with more than DOC_MEMBERS_MAX
- * members take the slow path: moving the members into a new tree and printing it.
+ * each member (read in place, json.h), which costs a memcpy instead of a cJSON parse and print (number parsing
+ * and formatting were most of the work), and swaps it in as the app's cached document. Only strict JSON is
+ * copied, so the document is valid JSON; other messages take document_reprinted(). When nobody else holds the
+ * previous document (no response is being sent from it) and it is big enough, it is rewritten in place: no
+ * malloc and free of a few KB per message.
  */
 static int rebuild_document(msd_app *app, const msd_msg *m, double wall)
 {
-    char head[160];
-    int hn = snprintf(head, sizeof(head), "{\"id\":%llu,\"pid\":%lld,\"name\":", (unsigned long long)app->id,
-                      (long long)app->pid);
-    char tail[64];
-    int tn = snprintf(tail, sizeof(tail), ",\"time\":%.3f", wall);
-    msd_span spans[DOC_MEMBERS_MAX];
-    long n = msd_json_members(m->raw, m->raw_len, spans, DOC_MEMBERS_MAX);
-    const cJSON *child = m->json->child;
-    long k = 0;
-    for (const cJSON *c = child; c; c = c->next)
-        k++;
-    msd_blob *b = NULL;
-    if (n >= 0 && n == k) {
-        size_t name_len = strlen(app->name_json);
-        size_t cap = (size_t)hn + name_len + (size_t)tn + m->raw_len + (size_t)n + 2;
-        b = msd_blob_new(NULL, cap);
-        if (!b)
+    msd_blob *b;
+    if (!m->strict) {
+        if (!(b = document_reprinted(app, m, wall)))
             return -ENOMEM;
+    } else {
+        char tail[64];
+        int tn = format_time(tail, wall);
+        /* Each copied member brings one comma; the object's own braces and commas (one more than its members)
+         * leave room for them and the closing brace. */
+        size_t need = app->doc_head_len + (size_t)tn + m->doc.n;
+        b = app->latest;
+        if (!b || b->refs != 1 || b->cap < need) { /* else rewritten in place: nobody else reads it */
+            if (!(b = msd_blob_new(NULL, need + need / 8))) /* some room: the next message may be longer */
+                return -ENOMEM;
+        }
         char *w = b->data;
-        memcpy(w, head, (size_t)hn);
-        w += hn;
-        memcpy(w, app->name_json, name_len);
-        w += name_len;
+        memcpy(w, app->doc_head, app->doc_head_len);
+        w += app->doc_head_len;
         memcpy(w, tail, (size_t)tn);
         w += tn;
-        long i = 0;
-        for (const cJSON *c = child; c; c = c->next, i++) {
-            if (!c->string || skipped_member(c->string))
+        /* The members msd_msg_parse noted, or (more than it keeps) a walk over the text. */
+        msd_jiter it;
+        msd_jval k, v;
+        bool noted = m->nmembers <= MSD_MSG_MEMBERS;
+        size_t i = 0;
+        if (!noted)
+            msd_json_iter(m->doc, &it);
+        while (noted ? i < m->nmembers : msd_json_next(&it, &k, &v)) {
+            if (noted) {
+                k = m->members[i].key;
+                v = m->members[i].val;
+                i++;
+            }
+            if (skipped_member(k))
                 continue;
             *w++ = ',';
-            memcpy(w, m->raw + spans[i].start, spans[i].end - spans[i].start);
-            w += spans[i].end - spans[i].start;
+            size_t n = (size_t)(v.p + v.n - k.p); /* "key": value, as sent */
+            memcpy(w, k.p, n);
+            w += n;
         }
         *w++ = '}';
         *w = '\0';
         b->len = (size_t)(w - b->data);
-    } else {
-        cJSON *doc = cJSON_CreateObject();
-        if (!doc)
-            return -ENOMEM;
-        if (!cJSON_AddNumberToObject(doc, "id", (double)app->id) ||
-            !cJSON_AddNumberToObject(doc, "pid", (double)app->pid) ||
-            !cJSON_AddStringToObject(doc, "name", app->name) ||
-            !cJSON_AddNumberToObject(doc, "time", round(wall * 1000) / 1000)) {
-            cJSON_Delete(doc);
-            return -ENOMEM;
-        }
-        for (cJSON *c = m->json->child, *next; c; c = next) {
-            next = c->next;
-            if (!c->string || skipped_member(c->string))
-                continue;
-            /* cJSON_AddItemToObject copies the key first, then frees the item's old key: passing it is safe. */
-            cJSON *it = cJSON_DetachItemViaPointer(m->json, c);
-            if (!cJSON_AddItemToObject(doc, it->string, it)) {
-                cJSON_Delete(it);
-                cJSON_Delete(doc);
-                return -ENOMEM;
-            }
-        }
-        b = msd_blob_from_string(cJSON_PrintUnformatted(doc));
-        cJSON_Delete(doc);
-        if (!b)
-            return -ENOMEM;
     }
-    msd_blob_unref(app->latest);
-    app->latest = b;
+    if (b != app->latest) {
+        msd_blob_unref(app->latest);
+        app->latest = b;
+    }
     return 0;
 }
 
 int msd_registry_stats(msd_registry *reg, msd_app *app, msd_msg *msg, double mono, double wall)
 {
     msd_sample s;
-    msd_sample_from_stats(msg->json, &s);
+    msd_sample_from_stats(msg, &s);
     s.t = mono;
-    int rc = msd_history_add(&app->hist, &s, cJSON_GetObjectItemCaseSensitive(msg->json, "types"));
+    int rc = msd_history_add(&app->hist, &s, msg);
     int rc2 = rebuild_document(app, msg, wall);
     app->samples++;
     app->last_update = wall;

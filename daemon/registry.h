@@ -30,7 +30,8 @@ typedef struct msd_app {
     uint64_t id;
     int64_t pid;
     char *name;
-    char *name_json;       /* name as a JSON string literal, quotes included */
+    char *doc_head;        /* the document's fixed start: {"id":ID,"pid":PID,"name":NAME (NAME a JSON string) */
+    size_t doc_head_len;
     char *library;         /* may be NULL */
     cJSON *argv;           /* array of strings, or NULL */
     int64_t interval_ms;   /* as announced in hello; 0 if not */
@@ -67,8 +68,8 @@ msd_app *msd_registry_add(msd_registry *reg, const msd_msg *hello);
 void msd_registry_disconnect(msd_registry *reg, msd_app *app);
 
 /*
- * Takes a validated stats message: appends to the history and rebuilds the cached document (the message's
- * members are moved into it, so the caller must not use msg->json afterwards other than to free it).
+ * Takes a validated stats message: appends to the history and rebuilds the cached document (a copy of the
+ * message's members, byte for byte when the message is strict JSON; see json.h). msg is not changed.
  * Returns 0 or -ENOMEM (the app keeps its previous document; the history may have the sample or not).
  */
 int msd_registry_stats(msd_registry *reg, msd_app *app, msd_msg *msg, double mono, double wall);

@@ -20,9 +20,15 @@ static size_t body_len;
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)cls, (void)url, (void)version, (void)upload, (void)upload_size, (void)con_cls;
+    (void)cls, (void)url, (void)version, (void)upload, (void)upload_size;
     if (strcmp(method, "GET") != 0)
         return MHD_NO;
+    /* Answer from the second call, as memscoped does: libmicrohttpd 0.9.75 closes the connection after a response
+     * queued from the first call ("early"), so answering there would make every request a new connection. */
+    if (*con_cls == NULL) {
+        *con_cls = &body;
+        return MHD_YES;
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer(body_len, body, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;

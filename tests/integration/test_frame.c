@@ -98,7 +98,7 @@ Test(frame, sample_reads_the_main_series)
                        &m),
               0);
     msd_sample s;
-    msd_sample_from_stats(m.json, &s);
+    msd_sample_from_stats(&m, &s);
     cr_expect_eq(s.pool_bytes, 10);
     cr_expect_eq(s.system_bytes, 5);
     cr_expect_eq(s.objects_alive, 3);
@@ -166,12 +166,13 @@ Test(frame, growth_lists_every_suspect_fastest_first)
         s.t = i;
         char text[400];
         snprintf(text, sizeof(text),
-                 "[{\"name\":\"Slow\",\"alive\":%d},{\"name\":\"Flat\",\"alive\":5},{\"name\":\"Mid\",\"alive\":%d},"
-                 "{\"name\":\"Fast\",\"alive\":%d},{\"name\":\"Shrink\",\"alive\":%d}]",
+                 "{\"type\":\"stats\",\"types\":[{\"name\":\"Slow\",\"alive\":%d},{\"name\":\"Flat\",\"alive\":5},"
+                 "{\"name\":\"Mid\",\"alive\":%d},{\"name\":\"Fast\",\"alive\":%d},{\"name\":\"Shrink\",\"alive\":%d}]}",
                  i, 2 * i, 3 * i, 100 - i);
-        cJSON *types = cJSON_Parse(text);
-        cr_assert_eq(msd_history_add(&h, &s, types), 0);
-        cJSON_Delete(types);
+        msd_msg m;
+        cr_assert_eq(parse(text, &m), 0);
+        cr_assert_eq(msd_history_add(&h, &s, &m), 0);
+        msd_msg_free(&m);
     }
     cJSON *g = msd_history_growth(&h, s.t);
     const cJSON *arr = cJSON_GetObjectItem(g, "types");
