@@ -73,6 +73,21 @@ typedef struct conn_track {
     struct conn_track *prev, *next;
 } conn_track;
 
+/*
+ * Responses to shared documents. An app's latest stats document is one blob that every poller gets until the app
+ * sends the next one; building an MHD response and its headers for each request was the part of a GET that the
+ * bare libmicrohttpd server does not do. So the response to a shared blob (one the caller does not own alone) is
+ * built once and queued again and again — MHD responses are reference counted for exactly that. A slot keeps
+ * its response, and the response keeps a reference to its blob (released by blob_free), so the key stays a live,
+ * unique pointer while the slot holds it. A slot is replaced when another shared blob hashes to it; MHD keeps an
+ * evicted response alive for the connections still sending it. At most RESPONSE_CACHE blobs are held this way.
+ */
+#define RESPONSE_CACHE 64
+typedef struct cached_response {
+    msd_blob *blob;
+    struct MHD_Response *resp;
+} cached_response;
+
 typedef struct msd_http {
     msd_daemon *d;
     struct MHD_Daemon *mhd;
@@ -90,6 +105,7 @@ typedef struct msd_http {
     bool wildcard;                    /* bound to 0.0.0.0 or :: */
     req *suspended;
     bool started;
+    cached_response cache[RESPONSE_CACHE];
 } msd_http;
 
 /* ---- Driving MHD from the loop ------------------------------------------------------------------------------ */
@@ -136,6 +152,13 @@ static void blob_free(void *cls)
     msd_blob_unref(cls);
 }
 
+static void add_json_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+}
+
 /* Queues blob b (consumed) as a JSON answer; b == NULL (out of memory) sends a static 500. */
 static enum MHD_Result send_blob(struct MHD_Connection *mc, int status, msd_blob *b)
 {
@@ -151,9 +174,7 @@ static enum MHD_Result send_blob(struct MHD_Connection *mc, int status, msd_blob
         msd_blob_unref(b);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    add_json_headers(r);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
@@ -161,6 +182,28 @@ static enum MHD_Result send_blob(struct MHD_Connection *mc, int status, msd_blob
     enum MHD_Result ret = MHD_queue_response(mc, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* send_blob for answers that may be a shared document: a 200 with a blob someone else also holds is answered from
+ * the response cache (see cached_response). */
+static enum MHD_Result send_answer(msd_http *h, struct MHD_Connection *mc, int status, msd_blob *b)
+{
+    if (status != MHD_HTTP_OK || b == NULL || b->refs < 2)
+        return send_blob(mc, status, b);
+    cached_response *c = &h->cache[((uintptr_t)b >> 4) % RESPONSE_CACHE];
+    if (c->blob == b) {
+        msd_blob_unref(b); /* the cached response holds its own reference */
+    } else {
+        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b);
+        if (!r)
+            return send_blob(mc, status, b);
+        add_json_headers(r);
+        if (c->resp)
+            MHD_destroy_response(c->resp);
+        c->blob = b;
+        c->resp = r;
+    }
+    return MHD_queue_response(mc, MHD_HTTP_OK, c->resp);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *mc, int status, const char *msg)
@@ -291,7 +334,7 @@ static enum MHD_Result dispatch(msd_http *h, struct MHD_Connection *mc, req *r, 
     int status;
     msd_blob *body;
     if (msd_api_handle(h->d, &q, &status, &body, on_answer, r))
-        return send_blob(mc, status, body);
+        return send_answer(h, mc, status, body);
     /* Waiting on an app: on_answer() resumes us. */
     r->suspended = true;
     r->prev = NULL;
@@ -516,8 +559,13 @@ void msd_http_stop(msd_daemon *d)
     uv_close((uv_handle_t *)&h->poll, NULL);
     uv_close((uv_handle_t *)&h->timer, NULL);
     uv_close((uv_handle_t *)&h->guard, NULL);
-    MHD_stop_daemon(h->mhd); /* closes every connection: on_connection() frees their trackers */ /* also closes the listening socket */
+    MHD_stop_daemon(h->mhd); /* closes every connection (on_connection() frees their trackers) and the socket */
     h->mhd = NULL;
+    for (size_t i = 0; i < RESPONSE_CACHE; i++)
+        if (h->cache[i].resp) {
+            MHD_destroy_response(h->cache[i].resp); /* releases the blob (blob_free) */
+            h->cache[i] = (cached_response){0};
+        }
 }
 
 void msd_http_wake(msd_daemon *d)

@@ -97,6 +97,40 @@ DAEMON_TEST(api, stats_are_what_the_app_sent)
     proc_kill(app);
 }
 
+static double stats_time(const char *path)
+{
+    cJSON *s = NULL;
+    double t = -1;
+    if (http_json(&D, "GET", path, NULL, NULL, &s) == 200)
+        t = cJSON_GetNumberValue(cJSON_GetObjectItem(s, "time"));
+    cJSON_Delete(s);
+    return t;
+}
+
+/* The latest document is served from a response built once per document (daemon/http.c, cached_response): every
+ * GET must still see the newest sample, never one that the app has since replaced. */
+DAEMON_TEST(api, latest_stats_follow_the_app)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "fresh", "--interval-ms", "20", NULL});
+    long id = wait_app(&D, "fresh", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[100];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    double first = stats_time(path);
+    cr_assert_gt(first, 0);
+    /* Wait for the condition itself: samples arrive every 20 ms, so a newer one shows up within a few hundred GETs. */
+    double t = first, prev = first;
+    int changes = 0;
+    for (int i = 0; i < 100000 && changes < 30; i++) {
+        t = stats_time(path);
+        cr_assert_geq(t, prev, "a GET went back in time (%.3f after %.3f)", t, prev);
+        changes += t > prev;
+        prev = t;
+    }
+    cr_expect_geq(changes, 30, "the document served changed %d times", changes);
+    proc_kill(app);
+}
+
 DAEMON_TEST(api, gc_needs_the_token_and_returns_the_apps_reply)
 {
     pid_t app = app_start(&D, (const char *const[]){"--name", "gamma", "--cycles", "37", NULL});
