@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Agent overhead: the same workload with no agent, an agent that finds no daemon, and an agent reporting to a real
-# memscoped every 1000 ms and every 100 ms. Prints each median round time and its ratio to "no agent".
+# memscoped every 1000 ms and every 100 ms. Prints each median round time and its ratio to "no agent"; then the
+# same comparison paired inside one process (agent_overhead ab), which is what resolves differences under ~3%.
 #   bench/agent/run.sh [BUILD_DIR] [ROUNDS]      (BUILD_DIR default: build-bench, configured --buildtype=release)
 set -euo pipefail
 build=${1:-build-bench}
@@ -36,4 +37,12 @@ for c in no-agent no-daemon 1000ms 100ms; do
   a=${median[$c-1]}; b=${median[$c-2]}; m=$(( (a + b) / 2 ))
   base=$(( (${median[no-agent-1]} + ${median[no-agent-2]}) / 2 ))
   printf '%-12s %14d %9.3fx\n' "$c" "$m" "$(echo "$m / $base" | bc -l)"
+done
+
+# Paired, in one process: blocks with the agent stopped and running alternate (ABBA), so that drift cancels; the
+# on/off ratio of each pair's median round time, and their median.
+echo
+echo "paired (one process, agent stopped/running in ABBA blocks of $((rounds * 3)) rounds):"
+for iv in 1000 100; do
+  echo "  $("$bin" ab "$run/d.sock" "$iv" 6 $((rounds * 3)))"
 done
