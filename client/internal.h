@@ -106,13 +106,24 @@ typedef struct ms__obmalloc_stats {
 } ms__obmalloc_stats;
 extern ms__obmalloc_stats ms__obstats;
 
-/* allocs - frees of one pair of counters. Another thread may read the two a moment apart (and, in C11 terms,
- * out of order): frees is read first and the difference never goes negative. */
-static inline uint64_t ms__in_use(const ms__counter *allocs, const ms__counter *frees)
+/* allocs - frees of one pair of counters, and the two totals read (when *total_* are not NULL they are added to).
+ * Another thread may read the two a moment apart (and, in C11 terms, out of order): frees is read first and the
+ * difference never goes negative. */
+static inline uint64_t ms__in_use_totals(const ms__counter *allocs, const ms__counter *frees, uint64_t *total_allocs,
+                                         uint64_t *total_frees)
 {
     uint64_t f = atomic_load_explicit(frees, memory_order_acquire);
     uint64_t a = atomic_load_explicit(allocs, memory_order_acquire);
+    if (total_allocs)
+        *total_allocs += a;
+    if (total_frees)
+        *total_frees += f;
     return a > f ? a - f : 0;
+}
+
+static inline uint64_t ms__in_use(const ms__counter *allocs, const ms__counter *frees)
+{
+    return ms__in_use_totals(allocs, frees, NULL, NULL);
 }
 
 /* Unmaps the cached empty arenas whose decay time has passed (obmalloc.c). Cheap when there are none. */

@@ -284,22 +284,15 @@ void ms_heap_stats_get(ms_heap_stats *out)
 {
     memset(out, 0, sizeof(*out));
     for (unsigned c = 0; c < MS__NB_CLASSES; c++) {
-        /* Totals first, then in-use from the same reads' order: frees before allocs (see ms__in_use). */
-        uint64_t frees = atomic_load_explicit(&ms__obstats.class_frees[c], memory_order_acquire);
-        uint64_t allocs = atomic_load_explicit(&ms__obstats.class_allocs[c], memory_order_acquire);
-        uint64_t in_use = allocs > frees ? allocs - frees : 0;
-        out->allocs_total += allocs;
-        out->frees_total += frees;
+        uint64_t in_use = ms__in_use_totals(&ms__obstats.class_allocs[c], &ms__obstats.class_frees[c],
+                                            &out->allocs_total, &out->frees_total);
         out->blocks_in_use += in_use;
         out->pool_bytes_in_use += in_use * (uint64_t)(c + 1) * MS__CLASS_GRAIN;
         out->pools_in_use += MS__STAT_GET(ms__obstats.class_pools[c]);
     }
     out->system_bytes_in_use = MS__STAT_GET(ms__obstats.system_bytes_in_use);
-    uint64_t sys_frees = atomic_load_explicit(&ms__obstats.system_frees, memory_order_acquire);
-    uint64_t sys_allocs = atomic_load_explicit(&ms__obstats.system_allocs, memory_order_acquire);
-    out->system_blocks_in_use = sys_allocs > sys_frees ? sys_allocs - sys_frees : 0;
-    out->allocs_total += sys_allocs;
-    out->frees_total += sys_frees;
+    out->system_blocks_in_use = ms__in_use_totals(&ms__obstats.system_allocs, &ms__obstats.system_frees,
+                                                  &out->allocs_total, &out->frees_total);
     out->arenas_mapped = MS__STAT_GET(ms__obstats.arenas_mapped);
     out->arenas_allocated_total = MS__STAT_GET(ms__obstats.arenas_allocated_total);
     out->arenas_released_total = MS__STAT_GET(ms__obstats.arenas_released_total);

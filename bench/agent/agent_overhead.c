@@ -97,7 +97,7 @@ static int paired(int argc, char **argv)
     block_median(cache, &base, 50, t); /* warm-up */
     unsigned long long sent = 0;
     for (int p = 0; p < pairs; p++) {
-        double m[2]; /* [0] agent off, [1] on */
+        double m[2] = {0, 0}; /* [0] agent off, [1] on */
         for (int k = 0; k < 2; k++) {
             int on = (p % 2 == 0) ? k : 1 - k; /* ABBA */
             if (on && ms_agent_start(&cfg) != 0) {
