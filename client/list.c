@@ -3,30 +3,37 @@
  *
  * Entry points: list_grow() (where the items live) and list_clear() (how a list lets go of its items).
  *
- * Layout: {header, len, cap, items, inline_items[4]}. The first four slots live inside the object; a list that
- * grows past them moves its items to a separate ms_malloc'd array:
+ * Layout: {header, len, cap, items | inline_items[2]}, 48 bytes: with the GC header in front, a list of up to two
+ * items is exactly one 64-byte block, i.e. one cache line. The first two items live inside the object, in the same
+ * 16 bytes that hold the pointer to a separate ms_malloc'd array once the list grows past them:
  *
- *     GC header | refcnt | type | len | cap | items --+      items == NULL            (cap 0, never appended)
- *                                                     |      items == inline_items    (cap 4)
- *                                  inline_items[4] <--+      items == separate array  (cap > 4)
+ *     0        16       24     32    40    48                  64
+ *     +--------+--------+------+-----+-----+-------------------+
+ *     | GC hdr | refcnt | type | len | cap | inline_items[2]   |   cap == 0
+ *     +--------+--------+------+-----+-----+-------------------+
+ *                                          | items --+  (unused)  cap > 0
+ *                                                    +--> separate array of cap slots
  *
- * Why inline: CPython's first growth step allocates exactly 4 slots (32 bytes) in a block of their own. Keeping
- * them in the object costs the same bytes for 1 to 4 items (ms_sizeof = 88, as CPython's sys.getsizeof([1])) in
- * one block instead of two, and saves the cycle collector a dependent cache miss per small list in each of its
- * scans: on the GC benchmark's two-item lists (bench/gc) a full collection takes 12 instead of 20 ns per list.
- * The price: an empty list takes 88 bytes (CPython: 56), and a list past 4 items carries 32 unused bytes.
- * ms_sizeof() reports the real size: 88, plus 8 bytes per slot of a separate array.
+ * Why: the cycle collector reads every tracked object's header and items in each of its scans; a small list that
+ * fills exactly one line costs one cache line per scan instead of two (the former 96-byte layout with 4 inline
+ * slots straddled lines), and its items need no load of an array pointer, so gc.c visits them unrolled. On the GC
+ * benchmark's two-item lists (bench/gc, 100,000 lists) a full collection went from 7.5 to 6.4 ns per list when
+ * reachable (the layout alone: 7.4; unrolled: 6.4) and from 13.5 to 12.2 as garbage; at 3M lists, 8.6 -> 6.7 and
+ * 15.9 -> 13.0. The price: a list of 3 or 4
+ * items has a separate array (CPython's layout always has one; it allocates 4 slots on the first append), and an
+ * empty list takes 64 bytes (CPython: 56). ms_sizeof() reports the real size: 64, plus 8 bytes per slot of a
+ * separate array.
  *
  * Invariants
- *   - len <= cap; items[0 .. len) are non-NULL owned references; items[len .. cap) are unused garbage.
- *   - cap == 0 <=> items == NULL; cap == INLINE_SLOTS <=> items == inline_items; otherwise items is a separate
- *     block of cap slots, and inline_items is unused.
+ *   - With items = ms__list_items(l) and room = cap ? cap : INLINE_SLOTS: len <= room; items[0 .. len) are
+ *     non-NULL owned references; items[len .. room) are unused garbage.
+ *   - cap == 0: the items are inline; cap > 0: u.items is a separate block of cap (> INLINE_SLOTS) slots.
  *   - Whenever a reference is dropped (which may run arbitrary code: finalizers, weakref callbacks, and through
  *     them any list operation on this very list), the list is already in a consistent state that no longer
  *     holds that reference.
  *
- * Growth follows CPython 3.11's list_resize: new capacity = (n + n/8 + 6) & ~3, i.e. 0, 4, 8, 16, 24, 32, 40, 52,
- * ... so a list of 100,000 appended items resizes about 100 times and over-allocates by about 12%. Every resize is
+ * Growth past the inline slots follows CPython 3.11's list_resize: new capacity = (n + n/8 + 6) & ~3, i.e. 8, 16,
+ * 24, 32, 40, 52, ... (CPython: 0, 4, 8, 16, ...) so a list of 100,000 appended items resizes about 100 times and over-allocates by about 12%. Every resize is
  * an ms_malloc_at/ms_realloc_at() at the caller's file:line, so tracing charges the item array to the line that
  * appends (the object itself is charged to the line that created the list).
  */
@@ -42,18 +49,19 @@
 #include "gc_internal.h"
 #include "internal.h"
 
-/* CPython's first capacity: (1 + 0 + 6) & ~3. */
 #define INLINE_SLOTS MS__LIST_INLINE_SLOTS
 
 /* The layout is in gc_internal.h (ms__list_object): the collector's teardown of garbage empties lists itself. */
 typedef ms__list_object list_object;
+
+static inline size_t room(const list_object *l) { return l->cap ? l->cap : INLINE_SLOTS; }
 
 static int list_traverse(ms_object *self, ms_visit_fn visit, void *arg)
 {
     list_object *l = (list_object *)self;
     /* Visit by index, re-reading len: visit never changes the list, but this costs nothing and is robust. */
     for (size_t i = 0; i < l->len; i++)
-        MS_VISIT(l->items[i]);
+        MS_VISIT(ms__list_items(l)[i]);
     return 0;
 }
 
@@ -66,16 +74,15 @@ static int list_traverse(ms_object *self, ms_visit_fn visit, void *arg)
 static void list_clear(ms_object *self)
 {
     list_object *l = (list_object *)self;
-    while (l->items) {
-        ms_object **items = l->items;
+    while (l->len || l->cap) {
         size_t n = l->len;
         ms_object *copy[INLINE_SLOTS];
-        bool separate = items != l->inline_items;
+        ms_object **items = l->u.items;
+        bool separate = l->cap != 0;
         if (!separate) {
-            memcpy(copy, items, n * sizeof *copy);
+            memcpy(copy, l->u.inline_items, n * sizeof *copy);
             items = copy;
         }
-        l->items = NULL;
         l->len = 0;
         l->cap = 0;
         /* Drop from the end, as CPython's list_clear does. */
@@ -89,7 +96,7 @@ static void list_clear(ms_object *self)
 static size_t list_size_extra(const ms_object *self)
 {
     const list_object *l = (const list_object *)self;
-    return l->cap > INLINE_SLOTS ? l->cap * sizeof(ms_object *) : 0;
+    return l->cap * sizeof(ms_object *);
 }
 
 static const ms_type list_type = {
@@ -98,9 +105,7 @@ static const ms_type list_type = {
     .flags = MS_TYPE_GC,
     .traverse = list_traverse,
     .clear = list_clear,
-    /* The collector walks items[0..len) inline instead of calling list_traverse (gc.c, visit_refs). */
-    .ref_array_offset = offsetof(list_object, items),
-    .ref_array_len_offset = offsetof(list_object, len),
+    /* The collector walks the items inline instead of calling list_traverse (gc.c, visit_refs). */
     /* No dealloc: clear() already freed the item array (it runs before dealloc would). */
     /* size_extra: a separate item array; the inline slots are part of .size. */
     .size_extra = list_size_extra,
@@ -115,31 +120,25 @@ ms_object *ms_list_new_at(const char *file, int line) { return ms_new_at(&list_t
 
 ms_object *(ms_list_new)(void) { return ms_list_new_at(NULL, 0); }
 
-/* Makes room for one more item: the inline slots first, then a separate array that grows as CPython's.
- * 0 or -ENOMEM (the list unchanged). Amortized O(1). */
+/* Makes room for one more item in a full list: a separate array that grows as CPython's. 0 or -ENOMEM (the list
+ * unchanged). Amortized O(1). */
 static int list_grow(list_object *l, const char *file, int line)
 {
     size_t n = l->len + 1;
-    size_t cap = (n + (n >> 3) + 6) & ~(size_t)3;
-    if (cap <= INLINE_SLOTS) {
-        /* Only from cap 0: a list with inline slots has room for INLINE_SLOTS items. */
-        l->items = l->inline_items;
-        l->cap = INLINE_SLOTS;
-        return 0;
-    }
+    size_t cap = (n + (n >> 3) + 6) & ~(size_t)3; /* > INLINE_SLOTS: n > INLINE_SLOTS here */
     if (cap < n || cap > SIZE_MAX / sizeof(ms_object *))
         return -ENOMEM;
     ms_object **items;
-    if (l->items == l->inline_items) {
+    if (l->cap == 0) {
         items = ms_malloc_at(cap * sizeof(ms_object *), file, line);
         if (items)
-            memcpy(items, l->inline_items, l->len * sizeof(ms_object *));
+            memcpy(items, l->u.inline_items, l->len * sizeof(ms_object *));
     } else {
-        items = ms_realloc_at(l->items, cap * sizeof(ms_object *), file, line);
+        items = ms_realloc_at(l->u.items, cap * sizeof(ms_object *), file, line);
     }
     if (!items)
         return -ENOMEM;
-    l->items = items;
+    l->u.items = items;
     l->cap = cap;
     return 0;
 }
@@ -149,13 +148,13 @@ int ms_list_append_at(ms_object *list, ms_object *item, const char *file, int li
     if (!is_list(list) || !item)
         return -EINVAL;
     list_object *l = (list_object *)list;
-    if (l->len == l->cap) {
+    if (l->len == room(l)) {
         int rc = list_grow(l, file, line);
         if (rc < 0)
             return rc;
     }
     ms_incref(item);
-    l->items[l->len++] = item;
+    ms__list_items(l)[l->len++] = item;
     return 0;
 }
 
@@ -177,7 +176,7 @@ ms_object *ms_list_get(const ms_object *list, size_t i)
     if (!is_list(list))
         return NULL;
     const list_object *l = (const list_object *)list;
-    return i < l->len ? l->items[i] : NULL;
+    return i < l->len ? ms__list_items(l)[i] : NULL;
 }
 
 int ms_list_set_at(ms_object *list, size_t i, ms_object *item, const char *file, int line)
@@ -190,8 +189,9 @@ int ms_list_set_at(ms_object *list, size_t i, ms_object *item, const char *file,
     if (i >= l->len)
         return -ERANGE;
     ms_incref(item);
-    ms_object *old = l->items[i];
-    l->items[i] = item;
+    ms_object **items = ms__list_items(l);
+    ms_object *old = items[i];
+    items[i] = item;
     ms_decref(old); /* last: the list is consistent whatever this runs */
     return 0;
 }
@@ -205,7 +205,7 @@ ms_object *ms_list_pop(ms_object *list)
     list_object *l = (list_object *)list;
     if (l->len == 0)
         return NULL;
-    return l->items[--l->len]; /* the list's reference passes to the caller */
+    return ms__list_items(l)[--l->len]; /* the list's reference passes to the caller */
 }
 
 void ms_list_clear(ms_object *list)

@@ -260,58 +260,69 @@ Test(list, pop_and_clear)
 
 /*
  * Capacities follow CPython 3.11's list_resize (0, 4, 8, 16, 24, 32, 40, 52, 64, 76, 92: read off
- * sys.getsizeof() = 56 + 8 * capacity while appending). memscope keeps the first 4 slots inside the object, so
- * ms_sizeof() is 88 from empty to 4 items (CPython: 56 empty, 88 for 1 to 4 items) and 88 + 8 * capacity after.
+ * sys.getsizeof() = 56 + 8 * capacity while appending). memscope keeps the first 2 items inside the object (one
+ * 64-byte block with the GC header), so ms_sizeof() is 64 for 0 to 2 items; the 3rd append moves them to a
+ * separate array of 8 slots (CPython's formula for 3 items), and from 5 items on the capacity is CPython's.
  */
 Test(list, sizes_and_growth)
 {
     leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
-    const size_t fixed = 16 + 72; /* GC header + {header, len, cap, items, 4 inline slots} */
+    const size_t fixed = 16 + 48; /* GC header + {header, len, cap, 2 inline slots | items} */
     cr_expect_eq(ms_sizeof(l), fixed);
     const struct {
         size_t len;
         size_t cpython_getsizeof;
-    } expect[] = {{1, 88}, {4, 88}, {5, 120}, {8, 120}, {9, 184}, {17, 248}, {25, 312}, {33, 376}, {41, 472},
-                  {53, 568}, {65, 664}, {77, 792}};
+    } expect[] = {{1, 88},  {2, 88},  {3, 88},  {4, 88},  {5, 120}, {8, 120}, {9, 184},
+                  {17, 248}, {25, 312}, {33, 376}, {41, 472}, {53, 568}, {65, 664}, {77, 792}};
     size_t k = 0;
     for (size_t n = 1; n <= 77; n++) {
         cr_assert_eq(ms_list_append_take(l, ms_int_new(0)), 0);
         if (k < sizeof expect / sizeof *expect && expect[k].len == n) {
-            size_t cap = (expect[k].cpython_getsizeof - 56) / 8;
-            size_t want = cap <= 4 ? fixed : fixed + 8 * cap;
-            cr_expect_eq(ms_sizeof(l), want, "ms_sizeof after %zu appends (CPython capacity %zu)", n, cap);
-            if (cap <= 4)
-                cr_expect_eq(ms_sizeof(l), expect[k].cpython_getsizeof, "1 to 4 items: the same bytes as CPython");
+            size_t cpython_cap = (expect[k].cpython_getsizeof - 56) / 8;
+            size_t want = n <= 2 ? fixed : n <= 4 ? fixed + 8 * 8 : fixed + 8 * cpython_cap;
+            cr_expect_eq(ms_sizeof(l), want, "ms_sizeof after %zu appends (CPython capacity %zu)", n, cpython_cap);
             k++;
         }
     }
+    cr_expect_eq(k, sizeof expect / sizeof *expect);
     for (size_t i = 0; i < 77; i++)
         cr_assert_eq(ms_int_value(ms_list_get(l, i)), 0);
     ms_decref(l);
     leak_check(base);
 }
 
-/* Inline slots: one block for up to 4 items; the 5th append moves the items to a separate array, in order. */
+/* Inline slots: one block for up to 2 items; the 3rd append moves the items to a separate array, in order, and a
+ * cleared list uses its inline slots again. */
 Test(list, inline_items_move_out_in_order)
 {
     leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
-    for (long i = 0; i < 4; i++)
+    for (long i = 0; i < 2; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
     ms_heap_stats hs;
     ms_heap_stats_get(&hs);
     uint64_t blocks = hs.blocks_in_use + hs.system_blocks_in_use;
-    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 4, "the list (one block) and 4 ints");
-    for (long i = 4; i < 20; i++)
+    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 2, "the list (one block) and 2 ints");
+    cr_assert_eq(ms_list_append_take(l, ms_int_new(1002)), 0);
+    ms_heap_stats_get(&hs);
+    blocks = hs.blocks_in_use + hs.system_blocks_in_use;
+    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 1 + 3, "the list, its array and 3 ints");
+    for (long i = 3; i < 20; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
     for (size_t i = 0; i < 20; i++)
         cr_expect_eq(ms_int_value(ms_list_get(l, i)), 1000 + (long)i);
     ms_list_clear(l);
     cr_expect_eq(ms_list_len(l), 0);
-    for (long i = 0; i < 3; i++)
+    for (long i = 0; i < 2; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(2000 + i)), 0);
-    cr_expect_eq(ms_int_value(ms_list_get(l, 2)), 2002, "a cleared list uses its inline slots again");
+    cr_expect_eq(ms_int_value(ms_list_get(l, 1)), 2001, "a cleared list uses its inline slots again");
+    ms_heap_stats_get(&hs);
+    blocks = hs.blocks_in_use + hs.system_blocks_in_use;
+    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 2, "no array after clear");
+    ms_object *last = ms_list_pop(l);
+    cr_expect_eq(ms_int_value(last), 2001, "pop reads the inline slots");
+    ms_decref(last);
     ms_decref(l);
     leak_check(base);
 }
