@@ -1,6 +1,6 @@
 /*
  * agent_stats.c — the stats message (docs/PROTOCOL.md section 4), built on the agent thread from getters that any
- * thread may call: it reads counters, never the heap or the objects.
+ * thread may call: it reads counters and the pool headers' block counts, never the heap or the objects.
  *
  * The heap section is generated from one field list, so the C struct (mem.h), the JSON names and the daemon's
  * reader (which serves sections as sent) cannot drift apart silently: a field missing here fails the
@@ -36,9 +36,10 @@ static cJSON *heap_json(void)
 static cJSON *pools_json(void)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < ms_pool_class_count(); i++) {
-        ms_pool_class_stats cs;
-        ms_pool_class_stats_get(i, &cs);
+    ms_pool_class_stats all[MS__NB_CLASSES];
+    size_t n = ms_pool_class_stats_get_all(all, MS__NB_CLASSES);
+    for (size_t i = 0; i < n && i < MS__NB_CLASSES; i++) {
+        const ms_pool_class_stats cs = all[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "block_size", (double)cs.block_size);
         cJSON_AddNumberToObject(o, "pools", (double)cs.pools);

@@ -38,17 +38,28 @@ const ms__mem_hooks *_Atomic ms__mem_hooks_active;
 /* ms_malloc_at's fast path serves n when n - 1 < malloc_fast_limit: SMALL - 1 normally, 0 while hooks are
  * installed. One compare then says both "small" and "not traced". */
 static _Atomic size_t malloc_fast_limit = SMALL - 1;
-
-void ms__mem_set_hooks(const ms__mem_hooks *h)
-{
-    atomic_store_explicit(&ms__mem_hooks_active, h, memory_order_release);
-    atomic_store_explicit(&malloc_fast_limit, h ? 0 : SMALL - 1, memory_order_relaxed);
-}
+/* ms_free's fast path reads the arena map slot of p when p >> ARENA_BITS < free_fast_limit: the map's length
+ * normally, 0 while hooks are installed or before the map exists. One compare: "mapped, in range, not traced". */
+static _Atomic uintptr_t free_fast_limit;
 
 static inline const ms__mem_hooks *hooks(void)
 {
     return atomic_load_explicit(&ms__mem_hooks_active, memory_order_relaxed);
 }
+
+void ms__mem_update_fast_paths(void)
+{
+    bool traced = hooks() != NULL;
+    atomic_store_explicit(&malloc_fast_limit, traced ? 0 : SMALL - 1, memory_order_relaxed);
+    atomic_store_explicit(&free_fast_limit, traced ? 0 : ms__arena_map_len, memory_order_relaxed);
+}
+
+void ms__mem_set_hooks(const ms__mem_hooks *h)
+{
+    atomic_store_explicit(&ms__mem_hooks_active, h, memory_order_release);
+    ms__mem_update_fast_paths();
+}
+
 
 /* ---- System path ------------------------------------------------------------------------------------------- */
 
@@ -168,11 +179,12 @@ __attribute__((noinline)) static void free_slow(void *p)
 
 void ms_free(void *p)
 {
-    /* Tracing off and p inside the 48-bit space the radix tree covers, tested with one branch. */
-    uintptr_t slow = (uintptr_t)hooks() | ((uintptr_t)p >> ADDRESS_BITS);
-    pool_header *pool;
-    if (MS_LIKELY(slow == 0 && (pool = ms__pool_lookup(p)) != NULL && ms__pool_try_push(pool, p)))
-        return;
+    uintptr_t an = (uintptr_t)p >> ARENA_BITS;
+    if (MS_LIKELY(an < atomic_load_explicit(&free_fast_limit, memory_order_relaxed))) {
+        pool_header *table = ms__arena_map[an];
+        if (MS_LIKELY(table != NULL) && ms__pool_try_push(table + POOL_INDEX(p), p))
+            return;
+    }
     free_slow(p);
 }
 
@@ -265,31 +277,55 @@ size_t ms_mem_small_threshold(void) { return SMALL; }
 
 size_t ms_pool_class_count(void) { return MS__NB_CLASSES; }
 
+/* One walk over the pool headers for all classes (ms__pool_in_use). */
+static void class_stats_all(ms_pool_class_stats out[MS__NB_CLASSES])
+{
+    uint64_t in_use[MS__NB_CLASSES];
+    ms__pool_in_use(in_use);
+    for (unsigned c = 0; c < MS__NB_CLASSES; c++) {
+        uint64_t pools = MS__STAT_GET(ms__obstats.class_pools[c]);
+        uint64_t capacity = pools * ms__pool_capacity(c);
+        out[c].block_size = (uint64_t)(c + 1) * MS__CLASS_GRAIN;
+        out[c].pools = pools;
+        out[c].blocks_in_use = in_use[c];
+        /* The pool count and the walk are a moment apart when another thread reads: never report a negative
+         * free count. */
+        out[c].blocks_free = capacity > in_use[c] ? capacity - in_use[c] : 0;
+    }
+}
+
 void ms_pool_class_stats_get(size_t i, ms_pool_class_stats *out)
 {
     memset(out, 0, sizeof(*out));
     if (i >= MS__NB_CLASSES)
         return;
-    uint64_t pools = MS__STAT_GET(ms__obstats.class_pools[i]);
-    uint64_t in_use = ms__in_use(&ms__obstats.class_allocs[i], &ms__obstats.class_frees[i]);
-    uint64_t capacity = pools * ms__pool_capacity((unsigned)i);
-    out->block_size = (uint64_t)(i + 1) * MS__CLASS_GRAIN;
-    out->pools = pools;
-    out->blocks_in_use = in_use;
-    /* The two counters are read a moment apart by a foreign thread; never report a negative free count. */
-    out->blocks_free = capacity > in_use ? capacity - in_use : 0;
+    ms_pool_class_stats all[MS__NB_CLASSES];
+    class_stats_all(all);
+    *out = all[i];
+}
+
+size_t ms_pool_class_stats_get_all(ms_pool_class_stats *out, size_t n)
+{
+    ms_pool_class_stats all[MS__NB_CLASSES];
+    class_stats_all(all);
+    size_t k = n < MS__NB_CLASSES ? n : MS__NB_CLASSES;
+    if (out != NULL)
+        memcpy(out, all, k * sizeof *out);
+    return MS__NB_CLASSES;
 }
 
 void ms_heap_stats_get(ms_heap_stats *out)
 {
     memset(out, 0, sizeof(*out));
+    uint64_t in_use[MS__NB_CLASSES];
+    ms__pool_in_use(in_use);
     for (unsigned c = 0; c < MS__NB_CLASSES; c++) {
-        uint64_t in_use = ms__in_use_totals(&ms__obstats.class_allocs[c], &ms__obstats.class_frees[c],
-                                            &out->allocs_total, &out->frees_total);
-        out->blocks_in_use += in_use;
-        out->pool_bytes_in_use += in_use * (uint64_t)(c + 1) * MS__CLASS_GRAIN;
+        out->blocks_in_use += in_use[c];
+        out->pool_bytes_in_use += in_use[c] * (uint64_t)(c + 1) * MS__CLASS_GRAIN;
         out->pools_in_use += MS__STAT_GET(ms__obstats.class_pools[c]);
     }
+    (void)ms__in_use_totals(&ms__obstats.pool_allocs, &ms__obstats.pool_frees, &out->allocs_total,
+                            &out->frees_total);
     out->system_bytes_in_use = MS__STAT_GET(ms__obstats.system_bytes_in_use);
     out->system_blocks_in_use = ms__in_use_totals(&ms__obstats.system_allocs, &ms__obstats.system_frees,
                                                   &out->allocs_total, &out->frees_total);
@@ -316,9 +352,10 @@ void ms_debug_mallocstats(FILE *out)
     fprintf(out, "class   size   num pools   blocks in use  avail blocks\n");
     fprintf(out, "-----   ----   ---------   -------------  ------------\n");
     uint64_t avail_bytes = 0, quantization = 0;
+    ms_pool_class_stats all[MS__NB_CLASSES];
+    class_stats_all(all);
     for (size_t i = 0; i < MS__NB_CLASSES; i++) {
-        ms_pool_class_stats cs;
-        ms_pool_class_stats_get(i, &cs);
+        const ms_pool_class_stats cs = all[i];
         if (cs.pools == 0)
             continue;
         fprintf(out, "%5zu %6" PRIu64 " %11" PRIu64 " %15" PRIu64 " %13" PRIu64 "\n", i, cs.block_size, cs.pools,

@@ -2,7 +2,7 @@
  * client/obmalloc.h — the pool allocator's geometry and its fast paths, inlined into mem.c.
  *
  * The design essay is at the top of obmalloc.c; read it first. This header holds what the allocation and free
- * fast paths need to run without a function call: the pool header, the usedpools lists and the radix tree that
+ * fast paths need to run without a function call: the pool header, the usedpools lists and the arena map that
  * leads from a block's address to its pool's header.
  */
 #ifndef MEMSCOPE_CLIENT_OBMALLOC_H
@@ -33,15 +33,16 @@ _Static_assert(MS_SMALL_THRESHOLD == 256 || MS_SMALL_THRESHOLD == 512, "small_th
 _Static_assert(MS__NB_CLASSES * MS__CLASS_GRAIN == MS_SMALL_THRESHOLD, "classes cover the small range exactly");
 _Static_assert(MS__CLASS_GRAIN == MS_ALIGNMENT, "class grain is the promised alignment");
 
-/* Radix tree over arena numbers (address >> ARENA_BITS) of a 48-bit address space: 2 levels of 14 bits. */
-#define ADDRESS_BITS 48
-#define ARENA_NUMBER_BITS (ADDRESS_BITS - ARENA_BITS)
-#define RADIX_LEAF_BITS 14
-#define RADIX_ROOT_BITS (ARENA_NUMBER_BITS - RADIX_LEAF_BITS)
-#define RADIX_LEAF_LEN ((size_t)1 << RADIX_LEAF_BITS)
+/* Arena numbers (address >> ARENA_BITS) below 2^MAP_ARENA_BITS have a slot in the arena map; see "Finding a
+ * block's pool" in obmalloc.c. 47 bits: all of user space on x86-64 (and on AArch64 with 48-bit addresses, all but
+ * the top half, which goes through the radix tree). */
+#define MAP_ADDRESS_BITS 47
+#define MAP_LEN ((uintptr_t)1 << (MAP_ADDRESS_BITS - ARENA_BITS))
 
 /* One pool's header. Headers live outside the pools, in one table of POOLS_PER_ARENA per arena (see "Pool
- * headers" in obmalloc.c); one cache line each, so the fast paths touch exactly one line of metadata. */
+ * headers" in obmalloc.c); one cache line each, so the fast paths touch exactly one line of metadata.
+ * ref and szidx are also read by other threads (ms__pool_in_use, for the statistics): the owner stores them with
+ * ms__pool_set_ref / atomic stores, plain moves on x86-64 and AArch64. */
 typedef struct pool_header pool_header;
 struct pool_header {
     uint32_t ref;           /* blocks handed out */
@@ -56,30 +57,34 @@ struct pool_header {
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(pool_header) == 64, "a pool header is one cache line");
 
+static inline void ms__pool_set_ref(pool_header *pool, uint32_t ref)
+{
+    __atomic_store_n(&pool->ref, ref, __ATOMIC_RELAXED);
+}
+
 #define BLOCK_SIZE(cls) ((size_t)((cls) + 1) * MS__CLASS_GRAIN)
 #define POOL_CAPACITY(size) (POOL_SIZE / (size))
 #define POOL_INDEX(p) (((uintptr_t)(p) >> POOL_BITS) & (POOLS_PER_ARENA - 1))
 
 /* Heads of the used-pool lists, one per size class (see "One pool" in obmalloc.c). */
 extern pool_header *ms__usedpools[MS__NB_CLASSES];
-/* Root of the radix tree over arena numbers; a leaf slot holds the arena's header table, or NULL for "not ours". */
-extern pool_header **ms__radix_root[(size_t)1 << RADIX_ROOT_BITS];
+/* The arena map: slot an holds the header table of the arena with number an, or NULL. ms__arena_map_len slots
+ * exist: MAP_LEN once the map is reserved, 0 before the first arena or when it could not be. */
+extern pool_header **ms__arena_map;
+extern uintptr_t ms__arena_map_len;
 
 /* Slow paths (obmalloc.c). */
 void *ms__pool_alloc_slow(unsigned cls);
 void ms__pool_free_slow(pool_header *pool, void *p);
+/* The header table of arena number an when the map has no slot for it (the radix tree), or NULL. */
+pool_header *ms__radix_table(uintptr_t an);
 
-/* The header of the pool holding p, or NULL when p lies in none of our arenas: two dependent loads of hot radix
- * entries and no access to p's memory, so any pointer may be asked about (CPython >= 3.10's address_in_range). */
+/* The header of the pool holding p, or NULL when p lies in none of our arenas: one load of an arena map slot and
+ * no access to p's memory, so any pointer may be asked about (CPython >= 3.10's address_in_range). */
 static inline pool_header *ms__pool_lookup(const void *p)
 {
     uintptr_t an = (uintptr_t)p >> ARENA_BITS;
-    if (MS_UNLIKELY(an >> ARENA_NUMBER_BITS))
-        return NULL;
-    pool_header *const *leaf = ms__radix_root[an >> RADIX_LEAF_BITS];
-    if (leaf == NULL)
-        return NULL;
-    pool_header *table = leaf[an & (RADIX_LEAF_LEN - 1)];
+    pool_header *table = MS_LIKELY(an < ms__arena_map_len) ? ms__arena_map[an] : ms__radix_table(an);
     return table ? table + POOL_INDEX(p) : NULL;
 }
 
@@ -101,8 +106,8 @@ static inline uint8_t *ms__pool_take(pool_header *pool, unsigned cls)
         bp = pool->base + pool->nextoffset;
         pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);
     }
-    pool->ref++;
-    MS__STAT_ADD(ms__obstats.class_allocs[cls], 1);
+    ms__pool_set_ref(pool, pool->ref + 1);
+    MS__STAT_ADD(ms__obstats.pool_allocs, 1);
     return bp;
 }
 
@@ -140,8 +145,8 @@ static inline int ms__pool_try_push(pool_header *pool, void *p)
         return 0;
     *(uint8_t **)p = pool->freeblock;
     pool->freeblock = p;
-    pool->ref--;
-    MS__STAT_ADD(ms__obstats.class_frees[pool->szidx], 1);
+    ms__pool_set_ref(pool, pool->ref - 1);
+    MS__STAT_ADD(ms__obstats.pool_frees, 1);
     return 1;
 }
 

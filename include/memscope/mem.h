@@ -13,7 +13,12 @@
  *     functions: arguments are evaluated once, and `ms_malloc` without parentheses names a real function (taking
  *     its address works; such calls are traced without a line).
  *   - Threads: see memscope/runtime.h. Allocation and free need the runtime lock in multi-threaded programs;
- *     the statistics getters do not.
+ *     the statistics getters do not. Read while another thread allocates, each figure is one it had at some
+ *     moment during the call (blocks in use are summed over the pools, O(pools), once per call); read by the
+ *     thread that allocates, they are exact.
+ *   - Address space: the first arena reserves 1 GiB of address space (MAP_NORESERVE, untouched but for a page or
+ *     two) for the map that finds a block's pool in one load. Where that reservation fails (RLIMIT_AS, strict
+ *     overcommit) everything works the same through a radix tree, a little slower.
  */
 #ifndef MEMSCOPE_MEM_H
 #define MEMSCOPE_MEM_H
@@ -91,6 +96,9 @@ typedef struct ms_pool_class_stats {
 MS_API size_t ms_pool_class_count(void);
 /* Fills *out for class i (0-based, block size 16*(i+1)); zeroes *out when i is out of range. */
 MS_API void ms_pool_class_stats_get(size_t i, ms_pool_class_stats *out);
+/* Fills out[0 .. min(n, count)) for the classes in order, from one walk over the pools (cheaper than calling
+ * ms_pool_class_stats_get for each class); returns ms_pool_class_count(). out may be NULL when n is 0. */
+MS_API size_t ms_pool_class_stats_get_all(ms_pool_class_stats *out, size_t n);
 
 /* Prints a table like CPython's sys._debugmallocstats(): one row per size class, then arena and pool totals. */
 MS_API void ms_debug_mallocstats(FILE *out);

@@ -3,10 +3,17 @@
  * arena release, and misuse reported through the fault handler.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -217,6 +224,199 @@ Test(mem, stats_are_exact)
     cr_expect_eq(after.frees_total - before.frees_total, 22);
     cr_expect_eq(klass(48).blocks_in_use, c48.blocks_in_use);
     cr_expect_eq(ms_mem_validate(), 0);
+}
+
+/* The all-classes getter agrees with the per-class one and copies no more than it is asked to. */
+Test(mem, class_stats_get_all_matches_get)
+{
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        p[i] = ms_malloc((size_t)(i * 6 + 1) % (SMALL - 1) + 1);
+    size_t n = ms_pool_class_count();
+    cr_assert_eq(ms_pool_class_stats_get_all(NULL, 0), n);
+    ms_pool_class_stats *all = calloc(n + 1, sizeof *all);
+    cr_assert_not_null(all);
+    memset(&all[n], 0xab, sizeof all[n]);
+    cr_assert_eq(ms_pool_class_stats_get_all(all, n + 1), n);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        ms_pool_class_stats one;
+        ms_pool_class_stats_get(i, &one);
+        cr_expect_eq(memcmp(&one, &all[i], sizeof one), 0, "class %zu differs", i);
+        total += all[i].blocks_in_use;
+    }
+    cr_expect_eq(total, heap().blocks_in_use);
+    unsigned char untouched[sizeof all[n]];
+    memset(untouched, 0xab, sizeof untouched);
+    cr_expect_eq(memcmp(&all[n], untouched, sizeof untouched), 0, "no class past the count is written");
+    ms_pool_class_stats first;
+    memset(&first, 0, sizeof first);
+    cr_assert_eq(ms_pool_class_stats_get_all(&first, 1), n);
+    cr_expect_eq(first.block_size, 16);
+    free(all);
+    for (int i = 0; i < 40; i++)
+        ms_free(p[i]);
+}
+
+/*
+ * The statistics are read by the agent thread while the program allocates. A reader thread samples them while
+ * this thread churns through pools of every class (new pools, emptied pools, arenas cached and reused, so pool
+ * headers change class under the reader): every sample must stay within what the heap could have held and the
+ * running totals must never go back. Once the churn stops, the reader sees the exact figures.
+ */
+#define CHURN_LIVE 60000
+
+typedef struct stats_reader {
+    _Atomic int stop;
+    _Atomic long reads;
+    uint64_t base_blocks; /* pooled blocks in use before the churn */
+    long violations;
+    char first_violation[160];
+} stats_reader;
+
+static void reader_violation(stats_reader *r, const char *what, uint64_t v)
+{
+    if (r->violations++ == 0)
+        snprintf(r->first_violation, sizeof r->first_violation, "%s (%llu)", what, (unsigned long long)v);
+}
+
+static void *stats_reader_main(void *arg)
+{
+    stats_reader *r = arg;
+    uint64_t last_allocs = 0, last_frees = 0;
+    ms_pool_class_stats cls[64];
+    while (!atomic_load(&r->stop)) {
+        ms_heap_stats hs;
+        ms_heap_stats_get(&hs);
+        size_t n = ms_pool_class_stats_get_all(cls, 64);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n && i < 64; i++)
+            sum += cls[i].blocks_in_use;
+        if (hs.blocks_in_use > r->base_blocks + CHURN_LIVE)
+            reader_violation(r, "blocks_in_use above the most the heap held", hs.blocks_in_use);
+        if (sum > r->base_blocks + CHURN_LIVE)
+            reader_violation(r, "sum over classes above the most the heap held", sum);
+        if (hs.allocs_total < last_allocs || hs.frees_total < last_frees)
+            reader_violation(r, "a running total went back", hs.allocs_total);
+        last_allocs = hs.allocs_total;
+        last_frees = hs.frees_total;
+        atomic_fetch_add(&r->reads, 1);
+    }
+    return NULL;
+}
+
+Test(mem, stats_read_from_another_thread)
+{
+    ms_heap_stats before = heap();
+    stats_reader r = {.base_blocks = before.blocks_in_use};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, stats_reader_main, &r), 0);
+    while (atomic_load(&r.reads) == 0)
+        sched_yield(); /* the reader is running before the churn starts */
+
+    void **live = calloc(CHURN_LIVE, sizeof *live);
+    cr_assert_not_null(live);
+    uint64_t x = 88172645463325252ull;
+    long round = 0;
+    /* At least 4 rounds, and on until the reader has sampled 200 times during the churn. */
+    for (long start = atomic_load(&r.reads); round < 4 || atomic_load(&r.reads) - start < 200; round++) {
+        for (size_t i = 0; i < CHURN_LIVE; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            live[i] = ms_malloc((size_t)(x % (SMALL - 1)) + 1);
+            cr_assert_not_null(live[i]);
+        }
+        for (size_t i = CHURN_LIVE; i > 1; i--) { /* free in a random order */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t j = (size_t)(x % i);
+            void *t = live[i - 1];
+            live[i - 1] = live[j];
+            live[j] = t;
+        }
+        for (size_t i = 0; i < CHURN_LIVE; i++)
+            ms_free(live[i]);
+    }
+    atomic_store(&r.stop, 1);
+    cr_assert_eq(pthread_join(tid, NULL), 0);
+    free(live);
+    cr_expect_eq(r.violations, 0, "%ld bad samples of %ld, first: %s", r.violations, atomic_load(&r.reads),
+                 r.first_violation);
+    ms_heap_stats after = heap();
+    cr_expect_eq(after.blocks_in_use, before.blocks_in_use);
+    cr_expect_eq(after.allocs_total - before.allocs_total, (uint64_t)round * CHURN_LIVE);
+    cr_expect_eq(after.frees_total - before.frees_total, (uint64_t)round * CHURN_LIVE);
+    cr_expect_eq(ms_mem_validate(), 0);
+}
+
+/* Kilobytes of address space this process uses (VmSize), or -1. */
+static long vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* The child of works_without_the_arena_map: 0, or the number of the check that failed. */
+static int without_map_child(void)
+{
+    if (heap().arenas_allocated_total != 0)
+        return 1; /* the runtime must be fresh, or the map may already exist */
+    long vm = vm_size_kib();
+    if (vm < 0)
+        return 2;
+    /* 256 MiB more address space than now: plenty for the arenas below, too little for the 1 GiB map. */
+    rlim_t limit = ((rlim_t)vm << 10) + ((rlim_t)256 << 20);
+    struct rlimit rl = {limit, limit};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 3;
+    enum { N = (8u << 20) / 64 };
+    static void *v[N];
+    for (size_t i = 0; i < N; i++) {
+        v[i] = ms_malloc(64);
+        if (v[i] == NULL || !ms_mem_is_pooled(v[i]) || ms_mem_usable_size(v[i]) != 64)
+            return 4;
+        memset(v[i], (int)i, 64);
+    }
+    if (heap().arenas_mapped < 8 || vm_size_kib() > vm + (256 << 10))
+        return 5;
+    int local;
+    if (ms_mem_is_pooled(&local) || ms_mem_is_pooled(v) || ms_mem_validate() != 0)
+        return 6;
+    for (size_t i = 0; i < N; i += 2)
+        ms_free(v[i]);
+    if (ms_mem_validate() != 0 || heap().blocks_in_use != N / 2)
+        return 7;
+    for (size_t i = 1; i < N; i += 2) {
+        if (((unsigned char *)v[i])[63] != (unsigned char)i)
+            return 8;
+        ms_free(v[i]);
+    }
+    if (ms_mem_validate() != 0 || heap().blocks_in_use != 0)
+        return 9;
+    return 0;
+}
+
+/* Where the arena map's address-space reservation is refused (here: RLIMIT_AS), the radix tree does its job. */
+Test(mem, works_without_the_arena_map)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("ASan maps terabytes of shadow memory: RLIMIT_AS cannot be lowered under it");
+#else
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(without_map_child());
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died (status %#x)", status);
+    cr_expect_eq(WEXITSTATUS(status), 0, "check %d failed in the child", WEXITSTATUS(status));
+#endif
 }
 
 /* n 64-byte blocks: 8 MiB, several 1 MiB arenas. */
