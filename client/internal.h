@@ -81,6 +81,9 @@ void ms__mem_update_fast_paths(void);
 /* Maps `size` bytes aligned to `align` (a power of two, multiple of the page size). NULL on failure. */
 void *ms__os_map_aligned(size_t size, size_t align);
 void ms__os_unmap(void *p, size_t size);
+/* Maps `size` bytes of zeroes without reserving swap for them (MAP_NORESERVE): for a large, sparsely touched
+ * table. NULL on failure. */
+void *ms__os_reserve(size_t size);
 
 /* ---- Pools (obmalloc.c, fast paths in obmalloc.h) ----------------------------------------------------------- */
 /* Constants of the pool geometry, for statistics. */

@@ -119,7 +119,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <memscope/agent.h>
@@ -181,9 +180,8 @@ ms__obmalloc_stats ms__obstats;
 /* Reserves the arena map; on failure the map stays empty and every arena goes to the radix tree. */
 static void arena_map_reserve(void)
 {
-    void *map = mmap(NULL, MAP_LEN * sizeof(pool_header *), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (map == MAP_FAILED)
+    void *map = ms__os_reserve(MAP_LEN * sizeof(pool_header *));
+    if (map == NULL)
         return;
     ms__arena_map = map;
     ms__arena_map_len = MAP_LEN;

@@ -28,3 +28,9 @@ void *ms__os_map_aligned(size_t size, size_t align)
 }
 
 void ms__os_unmap(void *p, size_t size) { munmap(p, size); }
+
+void *ms__os_reserve(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
