@@ -4,9 +4,11 @@
 # usage: bench/alloc/run.sh [BUILD_DIR] [--rounds N] [--reps N] [--quick] [--raw FILE]
 #   BUILD_DIR   a meson build directory of this project (default: build); release builds give the real numbers:
 #               meson setup build-bench --buildtype=release && meson compile -C build-bench
-#   --rounds N  rounds (default 3). A round runs every (workload, allocator) pair once, each in a fresh process,
+#   --rounds N  rounds (default 7). A round runs every (workload, allocator) pair once, each in a fresh process,
 #               allocators interleaved, so that a burst of load on a shared machine hits one round, not one
-#               allocator. The table shows the median over the rounds.
+#               allocator. The table shows the median over the rounds. On this project's 2-CPU VM one process's
+#               b figure moves by +-15% from run to run (mimalloc's more than ours); the median of 3 rounds still
+#               moved the b ratio between 0.96 and 1.11 over five runs, hence 7.
 #   --reps N    repetitions inside each process (default 5); the process reports their median.
 #   --quick     1/10 of the operations, 1 round, 3 reps: a smoke run, not numbers to quote.
 #   --raw FILE  also keep the raw key=value lines of every process in FILE.
@@ -20,7 +22,7 @@
 set -eu
 
 build=build
-rounds=3
+rounds=7
 reps=5
 quick=0
 raw=
