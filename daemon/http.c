@@ -51,9 +51,13 @@
 #include "metrics.h"
 #include "token.h"
 
+/* Who answers a request once it is complete (on_request's last call). */
+typedef enum req_kind { REQ_API, REQ_WEB, REQ_METRICS } req_kind;
+
 typedef struct req {
     struct msd_http *h;
     struct MHD_Connection *conn;
+    req_kind kind;
     char *body;
     size_t len, cap;
     bool authorized;
@@ -364,10 +368,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         bool post = strcmp(method, "POST") == 0;
         if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
             return send_error(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+        req_kind kind = REQ_API;
         if (!post && msd_web_owns(url)) /* the dashboard's files and its event stream: assets.c, events.c */
-            return (enum MHD_Result)msd_web_answer(h->d, mc, url, method);
-        if (!post && strcmp(url, "/metrics") == 0) /* Prometheus/OpenMetrics exposition: metrics_http.c */
-            return (enum MHD_Result)msd_metrics_answer(h->d, mc, method);
+            kind = REQ_WEB;
+        else if (!post && strcmp(url, "/metrics") == 0) /* Prometheus/OpenMetrics exposition: metrics_http.c */
+            kind = REQ_METRICS;
         bool authorized = msd_token_check(
             h->d->token, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
         if (post && !authorized)
@@ -380,12 +385,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return send_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         r->h = h;
         r->conn = mc;
+        r->kind = kind;
         r->authorized = authorized;
         *con_cls = r;
-        /* Every request is answered from the last call (the whole request is in), GETs too: libmicrohttpd 0.9.75
-         * treats a response queued from the first call as "early" and closes the connection after it (no
-         * keep-alive), which made every API client pay a TCP connect, accept and MHD's per-connection setup per
-         * request. The refusals above stay early on purpose: they must not read a POST's body. */
+        /* Every request is answered from the last call (the whole request is in): the API, the dashboard's files
+         * and /metrics alike. libmicrohttpd 0.9.75 treats a response queued from the first call as "early" and
+         * closes the connection after it (no keep-alive), which made every client (API scripts, a browser
+         * loading the dashboard, a Prometheus scrape) pay a TCP connect, accept and MHD's per-connection setup
+         * per request. The refusals above stay early on purpose: they must not read a POST's body. */
         return MHD_YES;
     }
     if (*upload_size) { /* a piece of the body */
@@ -412,6 +419,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
     if (r->too_big)
         return send_error(mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    switch (r->kind) {
+    case REQ_WEB:
+        return (enum MHD_Result)msd_web_answer(h->d, mc, url, method);
+    case REQ_METRICS:
+        return (enum MHD_Result)msd_metrics_answer(h->d, mc, method);
+    case REQ_API:
+        break;
+    }
     return dispatch(h, mc, r, url, method);
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 
 #include "harness.h"
 
@@ -452,4 +453,37 @@ DAEMON_TEST(api, oversized_bodies_are_refused)
     cr_expect_eq(http_req(&D, "POST", "/api/v1/apps/1/gc", big, NULL, NULL, NULL), 401, "no token: refused first");
     free(big);
     cr_expect_eq(http_req(&D, "GET", "/healthz", NULL, NULL, NULL, NULL), 200);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* One connection serves the API, the dashboard's files and /metrics one request after the other: a browser, a
+ * Prometheus scraper or a script pays one TCP connect, not one per request. (libmicrohttpd closes the connection
+ * after a response queued before the request was complete; the dashboard and /metrics used to be answered so.) */
+DAEMON_TEST(api, one_connection_serves_every_kind_of_request)
+{
+    CURL *c = curl_easy_init();
+    cr_assert_not_null(c);
+    const char *paths[] = {"/api/v1/version", "/metrics", "/", "/api/v1/apps", "/metrics", "/", "/api/v1/version"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char url[512];
+        snprintf(url, sizeof url, "%s%s", D.base, paths[i]);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+        cr_assert_eq(curl_easy_perform(c), CURLE_OK, "GET %s", paths[i]);
+        long code = 0, connects = -1;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        cr_expect_eq(code, 200, "GET %s", paths[i]);
+        cr_expect_eq(connects, i == 0 ? 1 : 0, "GET %s (request %zu) opened %ld new connection(s)", paths[i], i,
+                     connects);
+    }
+    curl_easy_cleanup(c);
 }
