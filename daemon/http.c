@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -564,10 +565,18 @@ void msd_http_stop(msd_daemon *d)
         on_answer(h->suspended, 503, msd_api_error("daemon shutting down"));
     /* Queue the answers of resumed connections, and let the dashboard's event streams (msd_events_stop() asked
      * them to end) send their last chunk: one MHD_run() is not always enough for that, and a stream cut before
-     * it is an error in the browser (net::ERR_INCOMPLETE_CHUNKED_ENCODING). Bounded: at most about 100 ms. */
+     * it is an error in the browser (net::ERR_INCOMPLETE_CHUNKED_ENCODING). MHD runs again whenever one of its
+     * sockets is ready (its epoll fd polls readable), for at most 100 ms in all. */
     MHD_run(h->mhd);
-    for (int i = 0; i < 100 && msd_events_clients() > 0; i++) {
-        uv_sleep(1);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    double deadline = msd_now_mono() + 0.1;
+    while (info && msd_events_clients() > 0) {
+        int left_ms = (int)((deadline - msd_now_mono()) * 1000.0);
+        if (left_ms <= 0)
+            break;
+        struct pollfd pfd = {.fd = info->epoll_fd, .events = POLLIN};
+        if (poll(&pfd, 1, left_ms) < 0 && errno != EINTR)
+            break;
         MHD_run(h->mhd);
     }
     /* Stop watching the epoll fd before MHD closes it. */
