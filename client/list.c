@@ -19,10 +19,9 @@
  * slots straddled lines), and its items need no load of an array pointer, so gc.c visits them unrolled. On the GC
  * benchmark's two-item lists (bench/gc, 100,000 lists) a full collection went from 7.5 to 6.4 ns per list when
  * reachable (the layout alone: 7.4; unrolled: 6.4) and from 13.5 to 12.2 as garbage; at 3M lists, 8.6 -> 6.7 and
- * 15.9 -> 13.0. The price: a list of 3 or 4
- * items has a separate array (CPython's layout always has one; it allocates 4 slots on the first append), and an
- * empty list takes 64 bytes (CPython: 56). ms_sizeof() reports the real size: 64, plus 8 bytes per slot of a
- * separate array.
+ * 15.9 -> 13.0. The price: a list of 3 or 4 items has a separate array (CPython's layout always has one; it
+ * allocates 4 slots on the first append), and an empty list takes 64 bytes (CPython: 56). ms_sizeof() reports the
+ * real size: 64, plus 8 bytes per slot of a separate array.
  *
  * Invariants
  *   - With items = ms__list_items(l) and room = cap ? cap : INLINE_SLOTS: len <= room; items[0 .. len) are
@@ -33,9 +32,10 @@
  *     holds that reference.
  *
  * Growth past the inline slots follows CPython 3.11's list_resize: new capacity = (n + n/8 + 6) & ~3, i.e. 8, 16,
- * 24, 32, 40, 52, ... (CPython: 0, 4, 8, 16, ...) so a list of 100,000 appended items resizes about 100 times and over-allocates by about 12%. Every resize is
- * an ms_malloc_at/ms_realloc_at() at the caller's file:line, so tracing charges the item array to the line that
- * appends (the object itself is charged to the line that created the list).
+ * 24, 32, 40, 52, ... (CPython: 0, 4, 8, 16, ...), so a list of 100,000 appended items resizes about 100 times
+ * and over-allocates by about 12%. Every resize is an ms_malloc_at/ms_realloc_at() at the caller's file:line, so
+ * tracing charges the item array to the line that appends (the object itself is charged to the line that created
+ * the list).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -77,12 +77,10 @@ static void list_clear(ms_object *self)
     while (l->len || l->cap) {
         size_t n = l->len;
         ms_object *copy[INLINE_SLOTS];
-        ms_object **items = l->u.items;
         bool separate = l->cap != 0;
-        if (!separate) {
+        if (!separate)
             memcpy(copy, l->u.inline_items, n * sizeof *copy);
-            items = copy;
-        }
+        ms_object **items = separate ? l->u.items : copy;
         l->len = 0;
         l->cap = 0;
         /* Drop from the end, as CPython's list_clear does. */

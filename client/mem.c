@@ -60,7 +60,6 @@ void ms__mem_set_hooks(const ms__mem_hooks *h)
     ms__mem_update_fast_paths();
 }
 
-
 /* ---- System path ------------------------------------------------------------------------------------------- */
 
 static void *sys_alloc(size_t n, int zero)
