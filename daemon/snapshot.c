@@ -14,36 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fs.h"
 #include "snapshot.h"
 
 #define SNAPSHOT_FILE_MAX (8u << 20)
-
-static int mkdir_private(const char *path)
-{
-    char *p = strdup(path);
-    if (!p)
-        return -ENOMEM;
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-            int e = errno;
-            free(p);
-            return -e;
-        }
-        *s = c;
-        if (!c)
-            break;
-    }
-    free(p);
-    return 0;
-}
 
 /* One more than the largest stored id (1 when none). O(files). */
 static int64_t next_id(const char *dir)
@@ -75,7 +52,7 @@ int64_t msd_snapshot_store(const char *data_dir, const char *app, int64_t pid, u
         dir = NULL;
         goto out;
     }
-    if ((rc = mkdir_private(dir)) < 0) {
+    if ((rc = msd_mkdir_private(dir)) < 0) {
         msd_log("cannot create %s: %s", dir, strerror((int)-rc));
         goto out;
     }

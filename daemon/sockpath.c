@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fs.h"
 #include "sockpath.h"
 
 char *msd_socket_default_path(void)
@@ -48,25 +49,11 @@ char *msd_socket_sibling(const char *socket_path, const char *suffix)
 /* mkdir -p with mode 0700 for what it creates; warns about an existing directory others can enter. */
 static int make_private_dir(const char *dir)
 {
-    char *p = strdup(dir);
-    if (!p)
-        return -ENOMEM;
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-            int e = errno;
-            msd_log("cannot create directory %s: %s", p, strerror(e));
-            free(p);
-            return -e;
-        }
-        *s = c;
-        if (c == '\0')
-            break;
+    int rc = msd_mkdir_private(dir);
+    if (rc < 0) {
+        msd_log("cannot create directory %s: %s", dir, strerror(-rc));
+        return rc;
     }
-    free(p);
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         msd_log("%s is not a directory", dir);
