@@ -269,13 +269,21 @@ bool ms__traces_put(uintptr_t ptr, size_t size, uint32_t tb, bool *replaced, siz
     return true;
 }
 
-bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out)
+/* The record and grain of a traced block at ptr, or NULL when ptr is not traced. */
+static inline page_rec *traced_at(uintptr_t ptr, unsigned *g)
 {
     if (ptr & ((1u << GRAIN_SHIFT) - 1))
-        return false;
+        return NULL;
     page_rec *r = dir_find(ptr >> PAGE_SHIFT);
-    unsigned g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
-    if (!r || !r->tb1[g])
+    *g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
+    return r && r->tb1[*g] ? r : NULL;
+}
+
+bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out)
+{
+    unsigned g;
+    page_rec *r = traced_at(ptr, &g);
+    if (!r)
         return false;
     *out = (ms__trace_entry){.ptr = ptr, .size = stored_size(r, g), .tb = r->tb1[g] - 1};
     return true;
@@ -283,11 +291,9 @@ bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out)
 
 bool ms__traces_remove(uintptr_t ptr, size_t *size)
 {
-    if (ptr & ((1u << GRAIN_SHIFT) - 1))
-        return false;
-    page_rec *r = dir_find(ptr >> PAGE_SHIFT);
-    unsigned g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
-    if (!r || !r->tb1[g])
+    unsigned g;
+    page_rec *r = traced_at(ptr, &g);
+    if (!r)
         return false;
     *size = stored_size(r, g);
     if (MS_UNLIKELY(r->size[g] == BIG_SIZE))
