@@ -33,9 +33,9 @@ _Static_assert(MS_SMALL_THRESHOLD == 256 || MS_SMALL_THRESHOLD == 512, "small_th
 _Static_assert(MS__NB_CLASSES * MS__CLASS_GRAIN == MS_SMALL_THRESHOLD, "classes cover the small range exactly");
 _Static_assert(MS__CLASS_GRAIN == MS_ALIGNMENT, "class grain is the promised alignment");
 
-/* Arena numbers (address >> ARENA_BITS) below 2^MAP_ARENA_BITS have a slot in the arena map; see "Finding a
- * block's pool" in obmalloc.c. 47 bits: all of user space on x86-64 (and on AArch64 with 48-bit addresses, all but
- * the top half, which goes through the radix tree). */
+/* Addresses below 2^MAP_ADDRESS_BITS have their arena's slot in the arena map; see "Finding a block's pool" in
+ * obmalloc.c. 47 bits: all of user space on x86-64 (and on AArch64 with 48-bit addresses, all but the top half,
+ * which goes through the radix tree). */
 #define MAP_ADDRESS_BITS 47
 #define MAP_LEN ((uintptr_t)1 << (MAP_ADDRESS_BITS - ARENA_BITS))
 
