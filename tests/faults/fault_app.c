@@ -33,6 +33,8 @@
 
 #include <memscope/memscope.h>
 
+#include "../xorshift.h"
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -54,13 +56,7 @@ static long rss_kb(void)
 }
 
 static uint64_t rng = 88172645463325252u;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return test_xorshift64(&rng); }
 
 /* ---- The node type ------------------------------------------------------------------------------------------ */
 

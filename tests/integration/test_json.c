@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "../xorshift.h"
 #include "frame.h"
 #include "json.h"
 
@@ -199,13 +200,7 @@ Test(json, every_truncation_of_a_document_is_judged_like_cjson)
 
 /* xorshift: a fixed seed, so a failure is reproducible. */
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t next_rand(void) { return test_xorshift64(&rng); }
 
 Test(json, random_mutations_agree_with_cjson)
 {

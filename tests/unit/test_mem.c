@@ -19,6 +19,8 @@
 
 #include <memscope/memscope.h>
 
+#include "../xorshift.h"
+
 #define SMALL MS_SMALL_THRESHOLD
 
 static ms_heap_stats heap(void)
@@ -321,13 +323,11 @@ Test(mem, stats_read_from_another_thread)
     /* At least 4 rounds, and on until the reader has sampled 200 times during the churn. */
     for (long start = atomic_load(&r.reads); round < 4 || atomic_load(&r.reads) - start < 200; round++) {
         for (size_t i = 0; i < CHURN_LIVE; i++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            live[i] = ms_malloc((size_t)(x % (SMALL - 1)) + 1);
+            live[i] = ms_malloc((size_t)(test_xorshift64(&x) % (SMALL - 1)) + 1);
             cr_assert_not_null(live[i]);
         }
         for (size_t i = CHURN_LIVE; i > 1; i--) { /* free in a random order */
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            size_t j = (size_t)(x % i);
+            size_t j = (size_t)(test_xorshift64(&x) % i);
             void *t = live[i - 1];
             live[i - 1] = live[j];
             live[j] = t;

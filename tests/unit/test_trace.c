@@ -14,6 +14,7 @@
 
 #include <memscope/memscope.h>
 
+#include "../xorshift.h"
 #include "tracecheck.h"
 
 
@@ -536,9 +537,7 @@ CHECKED_TEST(trace, churn_matches_model)
     size_t *size = calloc(SLOTS, sizeof *size);
     uint64_t x = 88172645463325252u, live = 0, peak = 0;
     for (int i = 0; i < OPS; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        test_xorshift64(&x);
         size_t s = (size_t)(x % SLOTS);
         if (slot[s] && x % 3 == 0) {
             size_t n = 1 + (size_t)(x >> 20) % 600; /* crosses the pool threshold both ways */
