@@ -1,0 +1,29 @@
+/*
+ * common/protocol.h — the numbers of the wire protocol (docs/PROTOCOL.md), defined once for everyone who
+ * speaks or checks it: the agent (client/), the daemon (daemon/) and the CLI (cli/). The protocol document is
+ * the contract; these macros are its copy in C, and docs/PROTOCOL.md names each of them.
+ *
+ * Where a limit applies to a request parameter, the daemon validates it once (an HTTP 400 with the range in
+ * the message) before forwarding; the agent checks it again because a daemon is a peer it does not trust.
+ */
+#ifndef MEMSCOPE_COMMON_PROTOCOL_H
+#define MEMSCOPE_COMMON_PROTOCOL_H
+
+#define MSC_PROTOCOL_VERSION 1
+
+/* Frames: a 4-byte big-endian length, then 1 .. MSC_FRAME_MAX bytes of JSON. */
+#define MSC_FRAME_HEADER 4u
+#define MSC_FRAME_MAX (1u << 20)
+
+/* hello: "app" is 1 .. MSC_APP_NAME_MAX bytes. */
+#define MSC_APP_NAME_MAX 255
+
+/* trace.start: "nframes" 1 .. MSC_TRACE_FRAMES_MAX (libmemscope's MS_TRACE_MAX_FRAMES). */
+#define MSC_TRACE_FRAMES_MAX 256
+
+/* trace.top and the daemon's trace diff: "limit" 0 .. MSC_TOP_LIMIT_MAX, 0 meaning every entry (the agent
+ * still stops before its reply would exceed MSC_FRAME_MAX and says "truncated": true). Default 10. */
+#define MSC_TOP_LIMIT_MAX 10000
+#define MSC_TOP_LIMIT_DEFAULT 10
+
+#endif /* MEMSCOPE_COMMON_PROTOCOL_H */
