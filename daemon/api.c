@@ -1,66 +1,70 @@
 /*
- * daemon/api.c — the JSON API. Entry point: msd_api_handle(), which routes by path; read route() first.
- *
- *   GET  /healthz, /api/v1/version, /api/v1/apps
- *   GET  /api/v1/apps/{id}                       the cached latest-stats document (serialized once per sample)
- *   GET  /api/v1/apps/{id}/history?seconds=N     columns of the main series
- *   GET  /api/v1/apps/{id}/growth                leak suspects over the history window
- *   POST /api/v1/apps/{id}/gc {"generation"}     forwarded: gc.collect      (rate limited: 429)
- *   POST /api/v1/apps/{id}/gc/enable|gc/disable  forwarded: gc.enable / gc.disable
- *   POST /api/v1/apps/{id}/gc/threshold          forwarded: gc.set_threshold
- *   POST /api/v1/apps/{id}/trace {"action"}      forwarded: trace.start / trace.stop
- *   GET  /api/v1/apps/{id}/trace/top?key&limit   forwarded: trace.top
- *   POST /api/v1/apps/{id}/trace/snapshots       forwarded: trace.snapshot, stored on disk; answers its id
- *   GET  /api/v1/apps/{id}/trace/snapshots       the stored snapshots of this app's name
- *   GET  /api/v1/apps/{id}/trace/diff?from&to&key&limit   computed here from two stored snapshots
- * {id} is the app id or, failing that, a pid. Status codes: 400 bad body or query, 401 no token (checked in
- * http.c), 404 unknown app or path, 409 app disconnected, 429 too many collections, 502 the app answered with
- * an error, 504 the app did not answer in --request-timeout.
+ * daemon/api.c — the JSON API's handlers (the list is in api.h, the URLs in routes.c). Each validates its
+ * input once — ranges from common/protocol.h, so the user's own mistake is a 400 with the range in the message —
+ * and then answers from the registry, forwards to the app (forward(): the answer comes from on_app_reply), or
+ * hands a job to the snapshot store (its callbacks answer).
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
 
 #include "api.h"
+#include "appdoc.h"
 #include "ipc.h"
 #include "registry.h"
-#include "snapshot.h"
+#include "snapstore.h"
 
-#define PATH_MAX_SEGS 6
-
-msd_blob *msd_api_error(const char *msg)
+/* The app named by the path's {id}, or NULL after answering 404. */
+static msd_app *app_of(msd_daemon *d, msd_req *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    msd_blob *b = NULL;
-    if (o && cJSON_AddStringToObject(o, "error", msg))
-        b = msd_blob_from_string(cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
-    return b; /* NULL when out of memory: http.c then sends a static 500 */
+    msd_app *app = msd_registry_find(d->reg, r->params[0]);
+    if (!app)
+        msd_req_error(r, 404, "no such app");
+    return app;
 }
 
-/* Serializes and consumes o into *body; 500 when out of memory. Returns 1 (answer ready). */
-static int answer_json(int status, cJSON *o, int *st, msd_blob **body)
+/* Parses a non-negative integer query argument: def when absent; -1 when malformed or above max. */
+static long long arg_int(msd_req *r, const char *name, long long def, long long max)
 {
-    msd_blob *b = o ? msd_blob_from_string(cJSON_PrintUnformatted(o)) : NULL;
-    cJSON_Delete(o);
-    if (!b) {
-        *st = 500;
-        *body = msd_api_error("out of memory");
-    } else {
-        *st = status;
-        *body = b;
+    const char *v = msd_req_query(r, name);
+    if (!v)
+        return def;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < 0 || x > max)
+        return -1;
+    return x;
+}
+
+/* The request body as a JSON object (an empty body is {}), or NULL after answering 400. */
+static cJSON *body_object(msd_req *r)
+{
+    if (r->body_len == 0)
+        return cJSON_CreateObject();
+    cJSON *o = cJSON_ParseWithLength(r->body, r->body_len);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        msd_req_error(r, 400, "the body must be a JSON object");
+        return NULL;
     }
-    return 1;
+    return o;
 }
 
-static int answer_error(int status, const char *msg, int *st, msd_blob **body)
+/* An integer member of o in [lo, hi] (def when absent); false when it is something else. */
+static bool member_int(const cJSON *o, const char *name, double lo, double hi, double def, double *out)
 {
-    *st = status;
-    *body = msd_api_error(msg);
-    return 1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    *out = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    return *out >= lo && *out <= hi && *out == floor(*out);
 }
 
 /* ---- Forwarding to an app ------------------------------------------------------------------------------------ */
@@ -69,157 +73,311 @@ typedef enum fwd_kind { FWD_PLAIN, FWD_SNAPSHOT } fwd_kind;
 
 typedef struct fwd {
     msd_daemon *d;
-    msd_api_done_fn done;
-    void *ctx;
+    msd_req *r;
     fwd_kind kind;
     uint64_t app_id;
     int64_t pid;
-    char app[256];
+    char app[MSC_APP_NAME_MAX + 1];
 } fwd;
 
-static void finish_json(fwd *f, int status, cJSON *o)
-{
-    int st;
-    msd_blob *b;
-    answer_json(status, o, &st, &b);
-    f->done(f->ctx, st, b);
-}
-
-static void on_app_reply(void *arg, int status, const msd_msg *reply)
+static void on_snapshot_stored(void *arg, int64_t id, size_t traces)
 {
     fwd *f = arg;
-    if (status == -ETIMEDOUT) {
-        f->done(f->ctx, 504, msd_api_error("the app did not answer in time"));
-    } else if (status < 0) {
-        f->done(f->ctx, 409, msd_api_error("the app disconnected before answering"));
-    } else if (!reply->ok) {
-        f->done(f->ctx, 502, msd_api_error(reply->error));
-    } else if (f->kind == FWD_SNAPSHOT) {
-        int64_t id = msd_snapshot_store(f->d->cfg.data_dir, f->app, f->pid, f->app_id, reply->result);
-        if (id == -EPROTO) {
-            f->done(f->ctx, 502, msd_api_error("the app's snapshot has no \"traces\" array"));
-        } else if (id < 0) {
-            f->done(f->ctx, 500, msd_api_error("cannot store the snapshot (see the daemon's log)"));
-        } else {
-            cJSON *o = cJSON_CreateObject();
-            if (o) {
-                cJSON_AddNumberToObject(o, "id", (double)id);
-                cJSON_AddNumberToObject(o, "app_id", (double)f->app_id);
-                cJSON_AddNumberToObject(o, "traces",
-                                        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(reply->result, "traces")));
-            }
-            finish_json(f, 201, o);
-        }
+    if (id == -EPROTO) {
+        msd_req_error(f->r, 502, "the app's snapshot has no \"traces\" array");
+    } else if (id == -ECANCELED) {
+        msd_req_error(f->r, 503, "daemon shutting down");
+    } else if (id < 0) {
+        msd_req_error(f->r, 500, "cannot store the snapshot (see the daemon's log)");
     } else {
-        finish_json(f, 200, reply->result ? cJSON_Duplicate(reply->result, 1) : cJSON_CreateNull());
+        cJSON *o = cJSON_CreateObject();
+        if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
+                  !cJSON_AddNumberToObject(o, "app_id", (double)f->app_id) ||
+                  !cJSON_AddNumberToObject(o, "traces", (double)traces))) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        msd_req_cjson(f->r, 201, o);
     }
     free(f);
 }
 
-/* Sends method(params) to app; answers now on failure, else later through done. params is consumed. */
-static int forward(msd_daemon *d, msd_app *app, const char *method, cJSON *params, fwd_kind kind,
-                   msd_api_done_fn done, void *ctx, int *st, msd_blob **body)
+static void on_app_reply(void *arg, int status, msd_msg *reply)
+{
+    fwd *f = arg;
+    if (status == -ETIMEDOUT) {
+        msd_req_error(f->r, 504, "the app did not answer in time");
+    } else if (status < 0) {
+        msd_req_error(f->r, 409, "the app disconnected before answering");
+    } else if (!reply->ok) {
+        msd_req_error(f->r, 502, reply->error);
+    } else if (f->kind == FWD_SNAPSHOT) {
+        /* The result's tree moves to the store's job: it is printed and written on a worker thread. */
+        cJSON *result = reply->result ? cJSON_DetachItemViaPointer(reply->json, reply->result) : NULL;
+        reply->result = NULL;
+        if (msd_snapstore_put(f->d, result, f->app, f->pid, f->app_id, on_snapshot_stored, f) < 0) {
+            msd_req_error(f->r, 500, "out of memory");
+            free(f);
+        }
+        return;
+    } else {
+        msd_req_cjson(f->r, 200, reply->result ? cJSON_Duplicate(reply->result, 1) : cJSON_CreateNull());
+    }
+    free(f);
+}
+
+/* Sends method(params) to app; the answer comes later from on_app_reply, or now on failure. params is consumed. */
+static void forward(msd_daemon *d, msd_req *r, msd_app *app, const char *method, cJSON *params, fwd_kind kind)
 {
     if (!app->connected) {
         cJSON_Delete(params);
-        return answer_error(409, "the app is disconnected", st, body);
+        msd_req_error(r, 409, "the app is disconnected");
+        return;
     }
     fwd *f = calloc(1, sizeof(*f));
     if (!f) {
         cJSON_Delete(params);
-        return answer_error(500, "out of memory", st, body);
+        msd_req_error(r, 500, "out of memory");
+        return;
     }
-    *f = (fwd){.d = d, .done = done, .ctx = ctx, .kind = kind, .app_id = app->id, .pid = app->pid};
+    *f = (fwd){.d = d, .r = r, .kind = kind, .app_id = app->id, .pid = app->pid};
     snprintf(f->app, sizeof(f->app), "%s", app->name);
     int rc = msd_ipc_request(d, app, method, params, d->cfg.request_timeout_ms, on_app_reply, f);
     if (rc == 0)
-        return 0;
+        return;
     free(f);
     if (rc == -ENOTCONN)
-        return answer_error(409, "the app is disconnected", st, body);
-    if (rc == -ENOBUFS)
-        return answer_error(503, "the app is not reading its socket", st, body);
-    return answer_error(500, "out of memory", st, body);
+        msd_req_error(r, 409, "the app is disconnected");
+    else if (rc == -ENOBUFS)
+        msd_req_error(r, 503, "the app is not reading its socket");
+    else
+        msd_req_error(r, 500, "out of memory");
 }
 
-/* ---- Endpoints ---------------------------------------------------------------------------------------------- */
-
-/* The request body as a JSON object (an empty body is {}), or NULL after answering 400. */
-static cJSON *body_object(const msd_api_req *req, int *st, msd_blob **body)
+/* forward() with params {name: value}, or {} when name is NULL. */
+static void forward_number(msd_daemon *d, msd_req *r, msd_app *app, const char *method, const char *name,
+                           double value)
 {
-    if (req->body_len == 0)
-        return cJSON_CreateObject();
-    cJSON *o = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        answer_error(400, "the body must be a JSON object", st, body);
-        return NULL;
+    cJSON *p = cJSON_CreateObject();
+    if (!p || (name && !cJSON_AddNumberToObject(p, name, value))) {
+        cJSON_Delete(p);
+        msd_req_error(r, 500, "out of memory");
+        return;
     }
-    return o;
+    forward(d, r, app, method, p, FWD_PLAIN);
 }
 
-/* Parses a non-negative integer query argument; def when absent; -1 when malformed. */
-static long long arg_int(const msd_api_req *req, const char *name, long long def, long long max)
+/* ---- The daemon and the apps ------------------------------------------------------------------------------- */
+
+void msd_api_healthz(msd_daemon *d, msd_req *r)
 {
-    const char *v = req->arg ? req->arg(req->arg_ctx, name) : NULL;
-    if (!v)
-        return def;
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || x < 0 || x > max)
-        return -1;
-    return x;
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "status", "ok") ||
+              !cJSON_AddNumberToObject(o, "apps", (double)msd_registry_count(d->reg)) ||
+              !cJSON_AddNumberToObject(o, "connected", (double)msd_registry_connected(d->reg)) ||
+              !cJSON_AddNumberToObject(o, "connections", (double)msd_ipc_connections(d)) ||
+              !cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d)))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    msd_req_cjson(r, 200, o);
 }
 
-static int get_apps(msd_daemon *d, int *st, msd_blob **body)
+void msd_api_version(msd_daemon *d, msd_req *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "daemon", MSD_VERSION) ||
+              !cJSON_AddNumberToObject(o, "protocol", MSD_PROTOCOL_VERSION) || !cJSON_AddNumberToObject(o, "api", 1) ||
+              !cJSON_AddStringToObject(o, "libuv", uv_version_string()) ||
+              !cJSON_AddStringToObject(o, "cjson", cJSON_Version()))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    msd_req_cjson(r, 200, o);
+}
+
+void msd_api_apps(msd_daemon *d, msd_req *r)
 {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "apps");
+    for (msd_app *a = msd_registry_first(d->reg); arr && a; a = msd_registry_next(d->reg, a)) {
+        cJSON *s = msd_appdoc_summary(a);
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            arr = NULL;
+        }
+    }
     if (!arr) {
         cJSON_Delete(o);
-        return answer_json(500, NULL, st, body);
+        o = NULL;
     }
-    for (msd_app *a = msd_registry_first(d->reg); a; a = msd_registry_next(a)) {
-        cJSON *s = msd_app_summary(a);
-        if (!s) {
-            cJSON_Delete(o);
-            return answer_json(500, NULL, st, body);
+    msd_req_cjson(r, 200, o);
+}
+
+void msd_api_app(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (!app)
+        return;
+    msd_blob *doc = msd_appdoc_latest(app);
+    if (!doc && errno != ENOMEM)
+        msd_req_error(r, 404, "the app has not sent stats yet");
+    else
+        msd_req_json(r, 200, doc);
+}
+
+/* Adds the column `name` of the samples [first, len) (gen >= 0: collections[gen]) to obj or to into. */
+static bool add_column(cJSON *obj, const char *name, const msd_history *h, size_t first, size_t off, int gen,
+                       cJSON *into)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr || !(into ? cJSON_AddItemToArray(into, arr) : cJSON_AddItemToObject(obj, name, arr))) {
+        cJSON_Delete(arr);
+        return false;
+    }
+    for (size_t i = first; i < h->len; i++) {
+        const msd_sample *s = msd_history_at(h, i);
+        double v = gen >= 0 ? s->collections[gen] : *(const double *)(const void *)((const char *)s + off);
+        cJSON *n = cJSON_CreateNumber(v);
+        if (!n || !cJSON_AddItemToArray(arr, n)) {
+            cJSON_Delete(n);
+            return false;
         }
-        cJSON_AddItemToArray(arr, s);
     }
-    return answer_json(200, o, st, body);
+    return true;
 }
 
-static int post_gc(msd_daemon *d, msd_app *app, const msd_api_req *req, msd_api_done_fn done, void *ctx, int *st,
-                   msd_blob **body)
+void msd_api_history(msd_daemon *d, msd_req *r)
 {
-    cJSON *in = body_object(req, st, body);
+    msd_app *app = app_of(d, r);
+    if (!app)
+        return;
+    long long secs = arg_int(r, "seconds", 0, 100000000);
+    if (secs < 0) {
+        msd_req_error(r, 400, "seconds must be a non-negative integer");
+        return;
+    }
+    const msd_history *h = &app->hist;
+    double seconds = secs > 0 && secs < h->window ? (double)secs : h->window;
+    double mono = msd_now_mono(), wall = msd_now_wall();
+    size_t first = msd_history_since(h, mono - seconds);
+    cJSON *o = cJSON_CreateObject(), *time = cJSON_CreateArray(), *heap = cJSON_CreateArray();
+    cJSON *gens = cJSON_CreateArray();
+    bool ok = o && time && heap && gens && cJSON_AddNumberToObject(o, "seconds", seconds) &&
+              cJSON_AddNumberToObject(o, "points", (double)(h->len - first)) && cJSON_AddItemToObject(o, "time", time);
+    if (!ok)
+        cJSON_Delete(time);
+    ok = ok && cJSON_AddItemToObject(o, "heap_bytes", heap);
+    if (!ok)
+        cJSON_Delete(heap);
+    /* Times are the wall clock of each sample: its receive time as seen by the monotonic clock, moved to now. */
+    for (size_t i = first; ok && i < h->len; i++) {
+        const msd_sample *s = msd_history_at(h, i);
+        cJSON *t = cJSON_CreateNumber(round((wall - (mono - s->t)) * 1000) / 1000);
+        cJSON *b = cJSON_CreateNumber(s->pool_bytes + s->system_bytes);
+        ok = t && b && cJSON_AddItemToArray(time, t) && cJSON_AddItemToArray(heap, b);
+        if (!ok) {
+            cJSON_Delete(t);
+            cJSON_Delete(b);
+        }
+    }
+    ok = ok && add_column(o, "pool_bytes", h, first, offsetof(msd_sample, pool_bytes), -1, NULL) &&
+         add_column(o, "system_bytes", h, first, offsetof(msd_sample, system_bytes), -1, NULL) &&
+         add_column(o, "objects_alive", h, first, offsetof(msd_sample, objects_alive), -1, NULL);
+    for (int g = 0; ok && g < MSC_STATS_GENERATIONS; g++)
+        ok = add_column(o, NULL, h, first, 0, g, gens);
+    ok = ok && cJSON_AddItemToObject(o, "gc_collections", gens);
+    if (!ok)
+        cJSON_Delete(gens);
+    ok = ok && add_column(o, "gc_pause_total_ns", h, first, offsetof(msd_sample, pause_total_ns), -1, NULL) &&
+         add_column(o, "gc_pause_max_ns", h, first, offsetof(msd_sample, pause_max_ns), -1, NULL) &&
+         add_column(o, "garbage", h, first, offsetof(msd_sample, garbage), -1, NULL) &&
+         cJSON_AddNumberToObject(o, "id", (double)app->id) &&
+         cJSON_AddNumberToObject(o, "interval_ms", (double)app->interval_ms);
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    msd_req_cjson(r, 200, o);
+}
+
+void msd_api_growth(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (!app)
+        return;
+    msd_growth g;
+    if (msd_history_growth(&app->hist, msd_now_mono(), &g) < 0) {
+        msd_req_error(r, 500, "out of memory");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    bool ok = o && arr && cJSON_AddNumberToObject(o, "window_s", g.window_s) &&
+              cJSON_AddNumberToObject(o, "span_s", g.span_s) && cJSON_AddNumberToObject(o, "points", (double)g.points) &&
+              cJSON_AddItemToObject(o, "types", arr);
+    if (!ok)
+        cJSON_Delete(arr);
+    for (size_t i = 0; ok && i < g.n; i++) {
+        const msd_suspect *s = &g.types[i];
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddItemToArray(arr, e) && cJSON_AddStringToObject(e, "type", s->type) &&
+             cJSON_AddNumberToObject(e, "alive", s->alive) && cJSON_AddNumberToObject(e, "first", s->first) &&
+             cJSON_AddNumberToObject(e, "delta", s->alive - s->first) &&
+             cJSON_AddNumberToObject(e, "rate_per_s", s->rate_per_s) &&
+             cJSON_AddNumberToObject(e, "steps_up", (double)s->steps_up) &&
+             cJSON_AddNumberToObject(e, "steps", (double)(g.points - 1));
+        if (!e)
+            ok = false;
+    }
+    ok = ok && cJSON_AddNumberToObject(o, "id", (double)app->id);
+    msd_growth_free(&g);
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    msd_req_cjson(r, 200, o);
+}
+
+/* ---- The collector --------------------------------------------------------------------------------------------- */
+
+void msd_api_gc(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    cJSON *in = app ? body_object(r) : NULL;
     if (!in)
-        return 1;
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(in, "generation");
-    double gen = g ? (cJSON_IsNumber(g) ? g->valuedouble : -1) : 2;
+        return;
+    double gen;
+    bool ok = member_int(in, "generation", 0, 2, 2, &gen);
     cJSON_Delete(in);
-    if (gen != 0 && gen != 1 && gen != 2)
-        return answer_error(400, "\"generation\" must be 0, 1 or 2", st, body);
-    if (!app->connected)
-        return answer_error(409, "the app is disconnected", st, body);
-    if (msd_app_take_gc_token(d->reg, app, msd_now_mono()) < 0)
-        return answer_error(429, "collections requested too fast for this app (see --gc-rate)", st, body);
-    cJSON *p = cJSON_CreateObject();
-    if (p && !cJSON_AddNumberToObject(p, "generation", gen)) {
-        cJSON_Delete(p);
-        p = NULL;
-    }
-    if (!p)
-        return answer_error(500, "out of memory", st, body);
-    return forward(d, app, "gc.collect", p, FWD_PLAIN, done, ctx, st, body);
+    if (!ok)
+        msd_req_error(r, 400, "\"generation\" must be 0, 1 or 2");
+    else if (!app->connected)
+        msd_req_error(r, 409, "the app is disconnected");
+    else if (msd_app_take_gc_token(d->reg, app, msd_now_mono()) < 0)
+        msd_req_error(r, 429, "collections requested too fast for this app (see --gc-rate)");
+    else
+        forward_number(d, r, app, "gc.collect", "generation", gen);
 }
 
-static int post_threshold(msd_daemon *d, msd_app *app, const msd_api_req *req, msd_api_done_fn done, void *ctx,
-                          int *st, msd_blob **body)
+void msd_api_gc_enable(msd_daemon *d, msd_req *r)
 {
-    cJSON *in = body_object(req, st, body);
+    msd_app *app = app_of(d, r);
+    if (app)
+        forward(d, r, app, "gc.enable", NULL, FWD_PLAIN);
+}
+
+void msd_api_gc_disable(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (app)
+        forward(d, r, app, "gc.disable", NULL, FWD_PLAIN);
+}
+
+void msd_api_gc_threshold(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    cJSON *in = app ? body_object(r) : NULL;
     if (!in)
-        return 1;
+        return;
     cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(in, "thresholds");
     cJSON_Delete(in);
     int n = cJSON_GetArraySize(t);
@@ -229,218 +387,150 @@ static int post_threshold(msd_daemon *d, msd_app *app, const msd_api_req *req, m
                                   v->valuedouble == floor(v->valuedouble);
     if (!ok) {
         cJSON_Delete(t);
-        return answer_error(400, "\"thresholds\" must be an array of 1 to 3 non-negative integers", st, body);
+        msd_req_error(r, 400, "\"thresholds\" must be an array of 1 to 3 integers from 0 to 1000000000");
+        return;
     }
     cJSON *p = cJSON_CreateObject();
     if (!p || !cJSON_AddItemToObject(p, "thresholds", t)) {
         cJSON_Delete(p);
         cJSON_Delete(t);
-        return answer_error(500, "out of memory", st, body);
+        msd_req_error(r, 500, "out of memory");
+        return;
     }
-    return forward(d, app, "gc.set_threshold", p, FWD_PLAIN, done, ctx, st, body);
+    forward(d, r, app, "gc.set_threshold", p, FWD_PLAIN);
 }
 
-static int post_trace(msd_daemon *d, msd_app *app, const msd_api_req *req, msd_api_done_fn done, void *ctx, int *st,
-                      msd_blob **body)
+/* ---- Tracing --------------------------------------------------------------------------------------------------- */
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+void msd_api_trace(msd_daemon *d, msd_req *r)
 {
-    cJSON *in = body_object(req, st, body);
+    msd_app *app = app_of(d, r);
+    cJSON *in = app ? body_object(r) : NULL;
     if (!in)
-        return 1;
+        return;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(in, "action");
-    const cJSON *nf = cJSON_GetObjectItemCaseSensitive(in, "nframes");
-    int rc;
-    if (cJSON_IsString(a) && strcmp(a->valuestring, "start") == 0) {
-        double n = nf ? (cJSON_IsNumber(nf) ? nf->valuedouble : -1) : 1;
-        if (n < 1 || n > 128 || n != floor(n)) {
-            rc = answer_error(400, "\"nframes\" must be an integer from 1 to 128", st, body);
-        } else {
-            cJSON *p = cJSON_CreateObject();
-            if (p && !cJSON_AddNumberToObject(p, "nframes", n)) {
-                cJSON_Delete(p);
-                p = NULL;
-            }
-            rc = p ? forward(d, app, "trace.start", p, FWD_PLAIN, done, ctx, st, body)
-                   : answer_error(500, "out of memory", st, body);
-        }
-    } else if (cJSON_IsString(a) && strcmp(a->valuestring, "stop") == 0) {
-        rc = forward(d, app, "trace.stop", NULL, FWD_PLAIN, done, ctx, st, body);
-    } else {
-        rc = answer_error(400, "\"action\" must be \"start\" or \"stop\"", st, body);
-    }
+    double n;
+    bool start = cJSON_IsString(a) && strcmp(a->valuestring, "start") == 0;
+    bool stop = cJSON_IsString(a) && strcmp(a->valuestring, "stop") == 0;
+    bool nframes_ok = member_int(in, "nframes", 1, MSC_TRACE_FRAMES_MAX, 1, &n);
     cJSON_Delete(in);
-    return rc;
+    if (start && !nframes_ok)
+        msd_req_error(r, 400, "\"nframes\" must be an integer from 1 to " XSTR(MSC_TRACE_FRAMES_MAX));
+    else if (start)
+        forward_number(d, r, app, "trace.start", "nframes", n);
+    else if (stop)
+        forward(d, r, app, "trace.stop", NULL, FWD_PLAIN);
+    else
+        msd_req_error(r, 400, "\"action\" must be \"start\" or \"stop\"");
 }
 
-static bool valid_key(const char *k)
+/* A key= argument: lineno (the default), filename or traceback; NULL when it is something else. */
+static const char *trace_key(msd_req *r)
 {
-    return strcmp(k, "lineno") == 0 || strcmp(k, "filename") == 0 || strcmp(k, "traceback") == 0;
-}
-
-static int get_trace_top(msd_daemon *d, msd_app *app, const msd_api_req *req, msd_api_done_fn done, void *ctx,
-                         int *st, msd_blob **body)
-{
-    const char *key = req->arg ? req->arg(req->arg_ctx, "key") : NULL;
+    const char *key = msd_req_query(r, "key");
     if (!key)
-        key = "lineno";
-    long long limit = arg_int(req, "limit", 10, 10000);
-    if (!valid_key(key) || limit < 0)
-        return answer_error(400, "key must be lineno, filename or traceback; limit 0..10000", st, body);
+        return "lineno";
+    return strcmp(key, "lineno") == 0 || strcmp(key, "filename") == 0 || strcmp(key, "traceback") == 0 ? key : NULL;
+}
+
+#define KEY_ERROR "key must be lineno, filename or traceback"
+#define LIMIT_ERROR "limit must be an integer from 0 to " XSTR(MSC_TOP_LIMIT_MAX) " (0: every entry)"
+
+void msd_api_trace_top(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (!app)
+        return;
+    const char *key = trace_key(r);
+    long long limit = arg_int(r, "limit", MSC_TOP_LIMIT_DEFAULT, MSC_TOP_LIMIT_MAX);
+    if (!key || limit < 0) {
+        msd_req_error(r, 400, !key ? KEY_ERROR : LIMIT_ERROR);
+        return;
+    }
     cJSON *p = cJSON_CreateObject();
     if (!p || !cJSON_AddStringToObject(p, "key", key) || !cJSON_AddNumberToObject(p, "limit", (double)limit)) {
         cJSON_Delete(p);
-        return answer_error(500, "out of memory", st, body);
+        msd_req_error(r, 500, "out of memory");
+        return;
     }
-    return forward(d, app, "trace.top", p, FWD_PLAIN, done, ctx, st, body);
+    forward(d, r, app, "trace.top", p, FWD_PLAIN);
 }
 
-static int get_trace_diff(msd_daemon *d, const msd_api_req *req, int *st, msd_blob **body)
+void msd_api_snapshot_take(msd_daemon *d, msd_req *r)
 {
-    const char *key = req->arg ? req->arg(req->arg_ctx, "key") : NULL;
-    if (!key)
-        key = "lineno";
-    long long from = arg_int(req, "from", -1, INT64_MAX), to = arg_int(req, "to", -1, INT64_MAX);
-    long long limit = arg_int(req, "limit", 0, 100000);
-    if (from <= 0 || to <= 0 || limit < 0 || !valid_key(key))
-        return answer_error(400, "need from=ID&to=ID (snapshot ids), key lineno|filename|traceback", st, body);
-    cJSON *a = msd_snapshot_load(d->cfg.data_dir, from);
-    int ea = errno;
-    cJSON *b = a ? msd_snapshot_load(d->cfg.data_dir, to) : NULL;
-    int eb = errno;
-    if (!a || !b) {
-        cJSON_Delete(a);
-        int e = !a ? ea : eb;
-        return answer_error(e == ENOENT ? 404 : 500, e == ENOENT ? "no such snapshot" : "cannot read the snapshot",
-                            st, body);
-    }
-    cJSON *diff = msd_snapshot_diff(a, b, key, (size_t)limit);
-    cJSON_Delete(a);
-    cJSON_Delete(b);
-    if (diff) {
-        cJSON_AddNumberToObject(diff, "from", (double)from);
-        cJSON_AddNumberToObject(diff, "to", (double)to);
-    }
-    return answer_json(200, diff, st, body);
+    msd_app *app = app_of(d, r);
+    if (app)
+        forward(d, r, app, "trace.snapshot", NULL, FWD_SNAPSHOT);
 }
 
-static int get_version(int *st, msd_blob **body)
+/* The app whose snapshots the path names: the registry's, else (an app that has gone) the one whose snapshots
+ * carry that app id or pid. NULL after answering 404. */
+static const char *snapshot_owner(msd_daemon *d, msd_req *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "daemon", MSD_VERSION);
-        cJSON_AddNumberToObject(o, "protocol", MSD_PROTOCOL_VERSION);
-        cJSON_AddNumberToObject(o, "api", 1);
-        cJSON_AddStringToObject(o, "libuv", uv_version_string());
-        cJSON_AddStringToObject(o, "cjson", cJSON_Version());
-    }
-    return answer_json(200, o, st, body);
+    msd_app *app = msd_registry_find(d->reg, r->params[0]);
+    if (app)
+        return app->name;
+    const char *key = r->params[0];
+    const char *name = NULL;
+    if (key[0] && strlen(key) <= 19 && strspn(key, "0123456789") == strlen(key))
+        name = msd_snapstore_app_of(d, strtoull(key, NULL, 10));
+    if (!name)
+        msd_req_error(r, 404, "no such app");
+    return name;
 }
 
-static int get_healthz(msd_daemon *d, int *st, msd_blob **body)
+/* Answers a snapshot store's document (wrapping a list as {"snapshots": [...]}) or its error. */
+static void answer_doc(msd_req *r, int status, const char *why, msd_blob *json, bool list)
 {
-    size_t connected = 0;
-    for (msd_app *a = msd_registry_first(d->reg); a; a = msd_registry_next(a))
-        connected += a->connected;
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "status", "ok");
-        cJSON_AddNumberToObject(o, "apps", (double)msd_registry_count(d->reg));
-        cJSON_AddNumberToObject(o, "connected", (double)connected);
-        cJSON_AddNumberToObject(o, "connections", (double)msd_ipc_connections(d));
-        cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d));
+    if (status == 0 && list) {
+        msd_blob *b = msd_blob_new(NULL, json->len + 16);
+        if (b)
+            b->len = (size_t)snprintf(b->data, b->cap + 1, "{\"snapshots\":%s}", json->data);
+        msd_blob_unref(json);
+        msd_req_json(r, 200, b);
+        return;
     }
-    return answer_json(200, o, st, body);
+    switch (status) {
+    case 0: msd_req_json(r, 200, json); return;
+    case -ENOENT: case -EPERM: msd_req_error(r, 404, why); return;
+    case -ECANCELED: msd_req_error(r, 503, why); return;
+    case -ENOMEM: msd_req_error(r, 500, "out of memory"); return;
+    default: msd_req_error(r, 500, why[0] ? why : "cannot read the snapshots (see the daemon's log)"); return;
+    }
 }
 
-/* Everything under /api/v1/apps/{id}/...: seg[0] is the id, seg[1..] the rest. */
-static int route_app(msd_daemon *d, const msd_api_req *req, char **seg, int nseg, msd_api_done_fn done, void *ctx,
-                     int *st, msd_blob **body)
+static void on_list(void *arg, int status, const char *why, msd_blob *json)
 {
-    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    bool post = strcmp(req->method, "POST") == 0;
-    if (post && !req->authorized)
-        return answer_error(401, "missing or wrong token", st, body);
-    /* The diff works on stored snapshots, which outlive the app that made them. */
-    if (nseg == 3 && get && strcmp(seg[1], "trace") == 0 && strcmp(seg[2], "diff") == 0)
-        return get_trace_diff(d, req, st, body);
-    msd_app *app = msd_registry_find(d->reg, seg[0]);
-    if (!app)
-        return answer_error(404, "no such app", st, body);
-    if (nseg == 1 && get) {
-        if (!app->latest)
-            return answer_error(404, "the app has not sent stats yet", st, body);
-        *st = 200;
-        *body = msd_blob_ref(app->latest);
-        return 1;
-    }
-    const char *a = nseg > 1 ? seg[1] : "", *b = nseg > 2 ? seg[2] : NULL;
-    if (nseg == 2 && get && strcmp(a, "history") == 0) {
-        long long secs = arg_int(req, "seconds", 0, 100000000);
-        if (secs < 0)
-            return answer_error(400, "seconds must be a non-negative integer", st, body);
-        cJSON *h = msd_history_json(&app->hist, (double)secs, msd_now_mono(), msd_now_wall());
-        if (h) {
-            cJSON_AddNumberToObject(h, "id", (double)app->id);
-            cJSON_AddNumberToObject(h, "interval_ms", (double)app->interval_ms);
-        }
-        return answer_json(200, h, st, body);
-    }
-    if (nseg == 2 && get && strcmp(a, "growth") == 0) {
-        cJSON *g = msd_history_growth(&app->hist, msd_now_mono());
-        if (g)
-            cJSON_AddNumberToObject(g, "id", (double)app->id);
-        return answer_json(200, g, st, body);
-    }
-    if (nseg == 2 && post && strcmp(a, "gc") == 0)
-        return post_gc(d, app, req, done, ctx, st, body);
-    if (nseg == 3 && post && strcmp(a, "gc") == 0 && strcmp(b, "enable") == 0)
-        return forward(d, app, "gc.enable", NULL, FWD_PLAIN, done, ctx, st, body);
-    if (nseg == 3 && post && strcmp(a, "gc") == 0 && strcmp(b, "disable") == 0)
-        return forward(d, app, "gc.disable", NULL, FWD_PLAIN, done, ctx, st, body);
-    if (nseg == 3 && post && strcmp(a, "gc") == 0 && strcmp(b, "threshold") == 0)
-        return post_threshold(d, app, req, done, ctx, st, body);
-    if (nseg == 2 && post && strcmp(a, "trace") == 0)
-        return post_trace(d, app, req, done, ctx, st, body);
-    if (nseg == 3 && get && strcmp(a, "trace") == 0 && strcmp(b, "top") == 0)
-        return get_trace_top(d, app, req, done, ctx, st, body);
-    if (nseg == 3 && strcmp(a, "trace") == 0 && strcmp(b, "snapshots") == 0) {
-        if (post)
-            return forward(d, app, "trace.snapshot", NULL, FWD_SNAPSHOT, done, ctx, st, body);
-        cJSON *o = cJSON_CreateObject(), *l = msd_snapshot_list(d->cfg.data_dir, app->name);
-        if (!o || !l || !cJSON_AddItemToObject(o, "snapshots", l)) {
-            cJSON_Delete(l);
-            cJSON_Delete(o);
-            o = NULL;
-        }
-        return answer_json(200, o, st, body);
-    }
-    return answer_error(404, "no such endpoint", st, body);
+    answer_doc(arg, status, why, json, true);
 }
 
-int msd_api_handle(msd_daemon *d, const msd_api_req *req, int *st, msd_blob **body, msd_api_done_fn done, void *ctx)
+static void on_diff(void *arg, int status, const char *why, msd_blob *json)
 {
-    /* Split the path into at most PATH_MAX_SEGS non-empty segments (a copy: req->path is const). */
-    size_t plen = strlen(req->path);
-    if (plen > 1024)
-        return answer_error(414, "path too long", st, body);
-    char path[1025];
-    memcpy(path, req->path, plen + 1);
-    char *seg[PATH_MAX_SEGS + 1];
-    int nseg = 0;
-    for (char *save = NULL, *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-        if (nseg == PATH_MAX_SEGS + 1)
-            return answer_error(404, "no such endpoint", st, body);
-        seg[nseg++] = s;
+    answer_doc(arg, status, why, json, false);
+}
+
+void msd_api_snapshot_list(msd_daemon *d, msd_req *r)
+{
+    const char *app = snapshot_owner(d, r);
+    if (app && msd_snapstore_list(d, app, on_list, r) < 0)
+        msd_req_error(r, 500, "out of memory");
+}
+
+void msd_api_trace_diff(msd_daemon *d, msd_req *r)
+{
+    const char *key = trace_key(r);
+    long long from = arg_int(r, "from", -1, INT64_MAX), to = arg_int(r, "to", -1, INT64_MAX);
+    long long limit = arg_int(r, "limit", 0, MSC_TOP_LIMIT_MAX);
+    if (from <= 0 || to <= 0 || !key || limit < 0) {
+        msd_req_error(r, 400, from <= 0 || to <= 0 ? "need from=ID&to=ID (snapshot ids of this app)"
+                              : !key              ? KEY_ERROR
+                                                  : LIMIT_ERROR);
+        return;
     }
-    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    if (nseg == 1 && get && strcmp(seg[0], "healthz") == 0)
-        return get_healthz(d, st, body);
-    if (nseg >= 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
-        if (nseg == 3 && get && strcmp(seg[2], "version") == 0)
-            return get_version(st, body);
-        if (nseg == 3 && get && strcmp(seg[2], "apps") == 0)
-            return get_apps(d, st, body);
-        if (nseg >= 4 && strcmp(seg[2], "apps") == 0)
-            return route_app(d, req, seg + 3, nseg - 3, done, ctx, st, body);
-    }
-    return answer_error(404, "no such endpoint", st, body);
+    const char *app = snapshot_owner(d, r);
+    if (app && msd_snapstore_diff(d, app, from, to, key, (size_t)limit, on_diff, r) < 0)
+        msd_req_error(r, 500, "out of memory");
 }

@@ -1,43 +1,43 @@
 /*
- * daemon/api.h — the JSON API (issue 5's endpoint list), independent of the HTTP library.
+ * daemon/api.h — the JSON API's handlers (routes.c maps the URLs to them). Each takes the request as route.h
+ * describes it and answers once, at once or later (forwarded to the app, or a disk job); none knows HTTP.
  *
- * http.c turns each HTTP request into an msd_api_req and sends back what msd_api_handle() answers. Keeping
- * libmicrohttpd out of this interface lets the fuzzers (issue 8) drive the whole API with plain structs.
+ *   GET  /healthz, /api/v1/version, /api/v1/apps
+ *   GET  /api/v1/apps/{id}                       the app's latest document (appdoc.h)
+ *   GET  /api/v1/apps/{id}/history?seconds=N     columns of the main series
+ *   GET  /api/v1/apps/{id}/growth                leak suspects over the history window
+ *   POST /api/v1/apps/{id}/gc {"generation"}     forwarded: gc.collect      (rate limited: 429)
+ *   POST /api/v1/apps/{id}/gc/enable|gc/disable  forwarded: gc.enable / gc.disable
+ *   POST /api/v1/apps/{id}/gc/threshold          forwarded: gc.set_threshold
+ *   POST /api/v1/apps/{id}/trace {"action"}      forwarded: trace.start / trace.stop
+ *   GET  /api/v1/apps/{id}/trace/top?key&limit   forwarded: trace.top
+ *   POST /api/v1/apps/{id}/trace/snapshots       forwarded: trace.snapshot, stored on disk; answers its id
+ *   GET  /api/v1/apps/{id}/trace/snapshots       the stored snapshots of this app (by name)
+ *   GET  /api/v1/apps/{id}/trace/diff?from&to&key&limit   computed from two stored snapshots of this app
+ * {id} is the app id or, failing that, a pid. Status codes: 400 bad body or query (the message gives the range,
+ * from common/protocol.h), 401 no token, 404 unknown app, path or snapshot (or a snapshot of another app), 409 app
+ * disconnected, 429 too many collections, 502 the app answered with an error, 503 the app is not reading its
+ * socket, 504 the app did not answer in --request-timeout.
  */
 #ifndef MEMSCOPE_DAEMON_API_H
 #define MEMSCOPE_DAEMON_API_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include "route.h"
 
-#include "daemon.h"
-
-#define MSD_API_BODY_MAX 65536 /* larger request bodies get 413 */
-
-typedef struct msd_api_req {
-    const char *method;    /* "GET", "HEAD", "POST", ... */
-    const char *path;      /* the URL path, without the query string */
-    /* Query argument by name, or NULL. */
-    const char *(*arg)(void *arg_ctx, const char *name);
-    void *arg_ctx;
-    const char *body;      /* POST body (may be NULL when body_len is 0) */
-    size_t body_len;
-    bool authorized;       /* the request carried the right Bearer token */
-} msd_api_req;
-
-/* The answer to a request: a status and a JSON body (an owned reference; NULL only when out of memory, which
- * the HTTP layer answers with a static 500). */
-typedef void (*msd_api_done_fn)(void *ctx, int status, msd_blob *body);
-
-/*
- * Answers req. Returns 1 with *status and *body (a reference the caller owns) set when the answer is ready now;
- * returns 0 when the answer needs the app: done(ctx, status, body) will then be called exactly once from the
- * loop, later (never from inside this call). Can't fail otherwise: out of memory is a 500 answer.
- */
-int msd_api_handle(msd_daemon *d, const msd_api_req *req, int *status, msd_blob **body, msd_api_done_fn done,
-                   void *ctx);
-
-/* {"error": msg} as a blob; NULL when out of memory. */
-msd_blob *msd_api_error(const char *msg);
+void msd_api_healthz(msd_daemon *d, msd_req *r);
+void msd_api_version(msd_daemon *d, msd_req *r);
+void msd_api_apps(msd_daemon *d, msd_req *r);
+void msd_api_app(msd_daemon *d, msd_req *r);
+void msd_api_history(msd_daemon *d, msd_req *r);
+void msd_api_growth(msd_daemon *d, msd_req *r);
+void msd_api_gc(msd_daemon *d, msd_req *r);
+void msd_api_gc_enable(msd_daemon *d, msd_req *r);
+void msd_api_gc_disable(msd_daemon *d, msd_req *r);
+void msd_api_gc_threshold(msd_daemon *d, msd_req *r);
+void msd_api_trace(msd_daemon *d, msd_req *r);
+void msd_api_trace_top(msd_daemon *d, msd_req *r);
+void msd_api_snapshot_take(msd_daemon *d, msd_req *r);
+void msd_api_snapshot_list(msd_daemon *d, msd_req *r);
+void msd_api_trace_diff(msd_daemon *d, msd_req *r);
 
 #endif /* MEMSCOPE_DAEMON_API_H */

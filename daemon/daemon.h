@@ -1,13 +1,22 @@
 /*
- * daemon/daemon.h — what the files of memscoped share: the configuration, the daemon object, and the small
+ * daemon/daemon.h — what the files of memscoped share: the configuration, the daemon context, and the small
  * helpers every module needs (reference-counted byte blobs, clocks, logging).
  *
- * Threads: memscoped has exactly one thread. libuv drives everything — the Unix socket of the apps (ipc.c), the
+ * Threads: memscoped has one loop thread. libuv drives everything — the Unix socket of the apps (ipc.c), the
  * HTTP server (http.c runs libmicrohttpd in external-epoll mode from a uv_poll on MHD's epoll fd), timers and
- * signals. So the registry, the pending requests and every cached document are touched from the loop thread only
- * and need no lock. Keep it that way: a callback that wants to do slow work must not block the loop.
+ * signals — so the registry, the pending requests and every cached document are touched from the loop thread
+ * only and need no lock. Slow work (the snapshot store's disk I/O, snapstore.c) runs on libuv's thread pool on
+ * data it owns, and hands its result back to the loop. No callback on the loop blocks: no fsync, no directory
+ * walk, no large read.
  *
- * Read main.c first (startup and shutdown order), then ipc.c (apps), then api.c (what users see).
+ * Layers (each includes only the ones below it; daemon/README.md draws the graph):
+ *   main.c                           wiring and configuration
+ *   ipc.c request.c | http.c          the apps' socket | the HTTP driver, dispatching through route.h's table
+ *   api.c sse.c web.c metrics_view.c  the views (routes.c lists their URLs), appdoc.c (documents), snapstore.c
+ *   registry.c                       apps, their typed models and history, listeners
+ *   core (msd_core, pure)            blob log json frame message stats history snapshot metrics host token
+ *
+ * Read main.c first (startup and shutdown order), then ipc.c (apps), then routes.c (what users see).
  */
 #ifndef MEMSCOPE_DAEMON_H
 #define MEMSCOPE_DAEMON_H
@@ -17,8 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MSD_VERSION "0.1.0"
-#define MSD_PROTOCOL_VERSION 1
+#include "protocol.h"
+
+#ifndef MSD_VERSION
+#  error "MSD_VERSION comes from meson (daemon/meson.build): the project's version"
+#endif
+#define MSD_PROTOCOL_VERSION MSC_PROTOCOL_VERSION
 
 /* Everything main.c parses from the command line. Strings are owned by the config (msd_config_free). */
 typedef struct msd_config {
@@ -27,19 +40,21 @@ typedef struct msd_config {
     int http_port;         /* 0: let the kernel choose (printed on stdout) */
     char *token_file;      /* read the token from here instead of generating one (NULL: generate) */
     char *data_dir;        /* where trace snapshots are stored */
+    char *web_dir;         /* --web-dir resolved (realpath), or NULL: the embedded dashboard */
     double retain_s;       /* keep disconnected apps this long */
     double history_s;      /* length of the per-app history window */
     int request_timeout_ms;/* how long an API request waits for the app's reply */
     double gc_rate;        /* remote collections per second per app (token bucket of the same depth); 0: no limit */
     int max_apps;          /* connections accepted at once */
     int http_connections;  /* HTTP connections accepted at once */
+    int metrics_top_types; /* per-type /metrics series for this many types per app */
     bool verbose;
 } msd_config;
 
 void msd_config_free(msd_config *cfg);
 
 /* ---- Reference-counted immutable byte blobs --------------------------------------------------------------
- * A sample's JSON is serialized once into a blob; every GET that serves it takes a reference, so a new sample
+ * A document is serialized once into a blob; every response that serves it takes a reference, so a new one
  * can replace the cached one while older responses are still being sent. */
 typedef struct msd_blob {
     unsigned refs;
@@ -62,22 +77,47 @@ double msd_now_wall(void); /* Unix time in seconds (for humans and the API) */
 double msd_now_mono(void); /* monotonic seconds (for timeouts, rate limits and windows) */
 
 void msd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void msd_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-extern bool msd_verbose;
+/* A log line only with --verbose. */
+#define msd_debug(d, ...)                                                                                      \
+    do {                                                                                                       \
+        if ((d)->cfg.verbose)                                                                                  \
+            msd_log(__VA_ARGS__);                                                                              \
+    } while (0)
 
-/* The daemon: one per process, owned by main.c, passed to every module. */
+/* ---- The daemon context ------------------------------------------------------------------------------------ */
+
+/* The daemon's own counters (GET /metrics). Plain integers: only the loop thread touches them. */
+#define MSD_HTTP_CODES 600
+typedef struct msd_counters {
+    uint64_t frames_received;  /* whole frames decoded from apps (ipc.c) */
+    uint64_t frames_malformed; /* frames with a bad length, or payloads that failed parsing or validation */
+    uint64_t http_requests[MSD_HTTP_CODES]; /* requests answered, by status code 100..599 (http.c) */
+    uint64_t streams_dropped;  /* event streams dropped for falling behind (sse.c) */
+} msd_counters;
+
 struct msd_registry;
 struct msd_ipc;
 struct msd_http;
+struct msd_sse;
+struct msd_snapstore;
+struct msd_route;
 struct uv_loop_s;
 
+/* One per process, owned by main.c and passed to every module: the only state that is not some module's own
+ * object. */
 typedef struct msd_daemon {
     struct uv_loop_s *loop;
     msd_config cfg;
     char token[65];        /* hex, NUL-terminated */
+    double started;        /* wall time the daemon started */
+    msd_counters counters;
     struct msd_registry *reg;
     struct msd_ipc *ipc;
     struct msd_http *http;
+    struct msd_sse *sse;
+    struct msd_snapstore *snaps;
+    const struct msd_route *routes; /* the URL table (routes.c), handed to the HTTP driver */
+    size_t nroutes;
     bool stopping;
 } msd_daemon;
 

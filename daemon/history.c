@@ -1,6 +1,6 @@
 /*
  * daemon/history.c — the per-app history ring and the growth (leak suspect) analysis. See history.h for the
- * bounds. Entry points: msd_history_add(), msd_history_json(), msd_history_growth().
+ * bounds. Entry points: msd_history_add(), msd_history_growth().
  *
  * Samples arrive at the agent's interval. The ring keeps one sample per `window / MSD_HISTORY_MAX` seconds at
  * most; a sample that comes sooner than that after the last kept one is skipped for the ring (it still becomes
@@ -92,24 +92,16 @@ static long type_index(msd_history *h, const char *name, size_t hint)
 }
 
 /* Fills the "now" point with this message's counts (types absent from the message count 0), in one walk over
- * the message's types (noted by msd_msg_parse, read in place): names are interned as they come and now.alive
- * grows with them. Names are decoded into a stack buffer cut at MSD_TYPE_NAME_MAX, the length type_index keeps.
- * On ENOMEM the point may hold part of the message's counts. */
-static int update_now(msd_history *h, double t, const msd_msg *stats)
+ * the model's types: names are interned as they come and now.alive grows with them. On ENOMEM the point may
+ * hold part of the message's counts. */
+static int update_now(msd_history *h, double t, const msd_stats *s)
 {
-    char name[MSD_TYPE_NAME_MAX + 1];
-    msd_types_iter ti;
-    msd_type_ref ty;
-    size_t pos = 0;
     for (size_t i = 0; i < h->now.n; i++)
         h->now.alive[i] = 0;
     h->now.t = t;
-    msd_types_begin(stats, &ti);
-    while (msd_types_next(&ti, &ty)) {
-        size_t hint = pos++;
-        if (!msd_json_string(ty.name, name, sizeof(name)))
-            continue;
-        long i = type_index(h, name, hint);
+    for (size_t pos = 0; s && pos < s->ntypes; pos++) {
+        const msd_type *ty = &s->types[pos];
+        long i = type_index(h, ty->name, pos);
         if (i < 0)
             continue;
         if ((size_t)i >= h->now.n) { /* a new type: every interned type gets a slot, 0 until counted */
@@ -121,9 +113,7 @@ static int update_now(msd_history *h, double t, const msd_msg *stats)
             h->now.alive = n;
             h->now.n = h->ntypes;
         }
-        double alive;
-        if (msd_json_number(ty.alive, &alive) && isfinite(alive))
-            h->now.alive[i] = alive;
+        h->now.alive[i] = msd_stat_or0(ty->alive);
     }
     if (!h->now.alive) { /* push_checkpoint copies from it even with no types */
         if (!(h->now.alive = malloc(sizeof(double))))
@@ -152,98 +142,51 @@ static int push_checkpoint(msd_history *h)
     return 0;
 }
 
-int msd_history_add(msd_history *h, const msd_sample *s, const msd_msg *stats)
+void msd_sample_of(const msd_stats *s, double t, msd_sample *out)
+{
+    *out = (msd_sample){
+        .t = t,
+        .pool_bytes = msd_stat_or0(s->heap.pool_bytes_in_use),
+        .system_bytes = msd_stat_or0(s->heap.system_bytes_in_use),
+        .objects_alive = msd_stat_or0(s->refcount.objects_alive),
+        .pause_total_ns = msd_stat_or0(s->gc.pause_total_ns),
+        .pause_max_ns = msd_stat_or0(s->gc.pause_max_ns),
+        .garbage = msd_stat_or0(s->gc.garbage),
+    };
+    for (size_t g = 0; g < MSC_STATS_GENERATIONS; g++)
+        out->collections[g] = g < s->gc.ngens ? msd_stat_or0(s->gc.gens[g].collections) : 0;
+}
+
+int msd_history_add(msd_history *h, double t, const msd_stats *stats)
 {
     int rc = 0;
+    msd_sample s = {.t = t};
+    if (stats)
+        msd_sample_of(stats, t, &s);
     double ring_gap = h->window / MSD_HISTORY_MAX;
-    if (h->len == 0 || s->t - ring_at(h, h->len - 1)->t >= ring_gap)
-        rc = ring_push(h, s);
-    if (update_now(h, s->t, stats) < 0)
+    if (h->len == 0 || t - ring_at(h, h->len - 1)->t >= ring_gap)
+        rc = ring_push(h, &s);
+    if (update_now(h, t, stats) < 0)
         return -ENOMEM;
     double cp_gap = h->window / MSD_CHECKPOINTS;
     const msd_checkpoint *last = h->cp_len ? &h->cps[(h->cp_head + h->cp_len - 1) % MSD_CHECKPOINTS] : NULL;
-    if (!last || s->t - last->t >= cp_gap)
+    if (!last || t - last->t >= cp_gap)
         if (push_checkpoint(h) < 0)
             rc = -ENOMEM;
     return rc;
 }
 
-/* Adds an array named `name` of the samples' field at byte offset `off` (gen >= 0: collections[gen]). */
-static int add_column(cJSON *obj, const char *name, const msd_history *h, size_t first, size_t off, int gen,
-                      cJSON *into_array)
+size_t msd_history_since(const msd_history *h, double t0)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return -ENOMEM;
-    for (size_t i = first; i < h->len; i++) {
-        const msd_sample *s = ring_at(h, i);
-        double v = gen >= 0 ? s->collections[gen] : *(const double *)((const char *)s + off);
-        cJSON *n = cJSON_CreateNumber(v);
-        if (!n) {
-            cJSON_Delete(arr);
-            return -ENOMEM;
-        }
-        cJSON_AddItemToArray(arr, n);
-    }
-    if (into_array)
-        cJSON_AddItemToArray(into_array, arr);
-    else
-        cJSON_AddItemToObject(obj, name, arr);
-    return 0;
+    size_t first = 0;
+    while (first < h->len && ring_at(h, first)->t < t0)
+        first++;
+    return first;
 }
 
-cJSON *msd_history_json(const msd_history *h, double seconds, double mono_now, double wall_now)
+const msd_sample *msd_history_at(const msd_history *h, size_t i)
 {
-    if (!(seconds > 0) || seconds > h->window)
-        seconds = h->window;
-    size_t first = 0;
-    while (first < h->len && ring_at(h, first)->t < mono_now - seconds)
-        first++;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *gens = cJSON_CreateArray();
-    cJSON *heap = cJSON_CreateArray();
-    cJSON *time = cJSON_CreateArray();
-    if (!o || !gens || !heap || !time)
-        goto fail;
-    cJSON_AddNumberToObject(o, "seconds", seconds);
-    cJSON_AddNumberToObject(o, "points", (double)(h->len - first));
-    cJSON_AddItemToObject(o, "time", time);
-    cJSON_AddItemToObject(o, "heap_bytes", heap);
-    /* Times are the wall clock of each sample: its receive time as seen by the monotonic clock, moved to now. */
-    for (size_t i = first; i < h->len; i++) {
-        const msd_sample *s = ring_at(h, i);
-        cJSON *t = cJSON_CreateNumber(round((wall_now - (mono_now - s->t)) * 1000) / 1000);
-        cJSON *b = cJSON_CreateNumber(s->pool_bytes + s->system_bytes);
-        if (!t || !b) {
-            cJSON_Delete(t);
-            cJSON_Delete(b);
-            cJSON_Delete(o);
-            cJSON_Delete(gens);
-            return NULL;
-        }
-        cJSON_AddItemToArray(time, t);
-        cJSON_AddItemToArray(heap, b);
-    }
-    if (add_column(o, "pool_bytes", h, first, offsetof(msd_sample, pool_bytes), -1, NULL) < 0 ||
-        add_column(o, "system_bytes", h, first, offsetof(msd_sample, system_bytes), -1, NULL) < 0 ||
-        add_column(o, "objects_alive", h, first, offsetof(msd_sample, objects_alive), -1, NULL) < 0 ||
-        add_column(o, NULL, h, first, 0, 0, gens) < 0 || add_column(o, NULL, h, first, 0, 1, gens) < 0 ||
-        add_column(o, NULL, h, first, 0, 2, gens) < 0)
-        goto fail_all;
-    cJSON_AddItemToObject(o, "gc_collections", gens);
-    gens = NULL;
-    if (add_column(o, "gc_pause_total_ns", h, first, offsetof(msd_sample, pause_total_ns), -1, NULL) < 0 ||
-        add_column(o, "gc_pause_max_ns", h, first, offsetof(msd_sample, pause_max_ns), -1, NULL) < 0 ||
-        add_column(o, "garbage", h, first, offsetof(msd_sample, garbage), -1, NULL) < 0)
-        goto fail_all;
-    return o;
-fail:
-    cJSON_Delete(heap);
-    cJSON_Delete(time);
-fail_all:
-    cJSON_Delete(gens);
-    cJSON_Delete(o);
-    return NULL;
+    return ring_at(h, i);
 }
 
 typedef struct suspect {
@@ -266,7 +209,7 @@ static double count_at(const msd_checkpoint *cp, size_t type)
     return type < cp->n ? cp->alive[type] : 0;
 }
 
-cJSON *msd_history_growth(const msd_history *h, double mono_now)
+int msd_history_growth(const msd_history *h, double mono_now, msd_growth *out)
 {
     /* The points: checkpoints inside the window, oldest first, then "now" if it is newer than the last one. */
     const msd_checkpoint *pts[MSD_CHECKPOINTS + 1];
@@ -278,25 +221,13 @@ cJSON *msd_history_growth(const msd_history *h, double mono_now)
     }
     if (h->now.alive && (np == 0 || h->now.t > pts[np - 1]->t))
         pts[np++] = &h->now;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_CreateArray();
-    if (!o || !arr) {
-        cJSON_Delete(o);
-        cJSON_Delete(arr);
-        return NULL;
-    }
     double span = np >= 2 ? pts[np - 1]->t - pts[0]->t : 0;
-    cJSON_AddNumberToObject(o, "window_s", h->window);
-    cJSON_AddNumberToObject(o, "span_s", span);
-    cJSON_AddNumberToObject(o, "points", (double)np);
-    cJSON_AddItemToObject(o, "types", arr);
+    *out = (msd_growth){.window_s = h->window, .span_s = span, .points = np};
     if (np < 3 || span <= 0)
-        return o; /* too little history to call anything steady */
+        return 0; /* too little history to call anything steady */
     suspect *sus = malloc((h->ntypes ? h->ntypes : 1) * sizeof(*sus));
-    if (!sus) {
-        cJSON_Delete(o);
-        return NULL;
-    }
+    if (!sus)
+        return -ENOMEM;
     size_t ns = 0;
     for (size_t ty = 0; ty < h->ntypes; ty++) {
         size_t up = 0;
@@ -314,22 +245,23 @@ cJSON *msd_history_growth(const msd_history *h, double mono_now)
         sus[ns++] = (suspect){.type = ty, .first = first, .last = last, .rate = (last - first) / span, .up = up};
     }
     qsort(sus, ns, sizeof(*sus), by_rate);
-    for (size_t i = 0; i < ns; i++) {
-        cJSON *e = cJSON_CreateObject();
-        if (!e || !cJSON_AddItemToArray(arr, e)) {
-            cJSON_Delete(e);
-            free(sus);
-            cJSON_Delete(o);
-            return NULL;
-        }
-        cJSON_AddStringToObject(e, "type", h->type_names[sus[i].type]);
-        cJSON_AddNumberToObject(e, "alive", sus[i].last);
-        cJSON_AddNumberToObject(e, "first", sus[i].first);
-        cJSON_AddNumberToObject(e, "delta", sus[i].last - sus[i].first);
-        cJSON_AddNumberToObject(e, "rate_per_s", sus[i].rate);
-        cJSON_AddNumberToObject(e, "steps_up", (double)sus[i].up);
-        cJSON_AddNumberToObject(e, "steps", (double)(np - 1));
+    msd_suspect *res = ns ? malloc(ns * sizeof(*res)) : NULL;
+    if (ns && !res) {
+        free(sus);
+        return -ENOMEM;
     }
+    for (size_t i = 0; i < ns; i++)
+        res[i] = (msd_suspect){.type = h->type_names[sus[i].type], .alive = sus[i].last, .first = sus[i].first,
+                               .rate_per_s = sus[i].rate, .steps_up = sus[i].up};
     free(sus);
-    return o;
+    out->n = ns;
+    out->types = res;
+    return 0;
+}
+
+void msd_growth_free(msd_growth *g)
+{
+    free(g->types);
+    g->types = NULL;
+    g->n = 0;
 }

@@ -1,6 +1,7 @@
 /*
  * daemon/history.h — one app's past: a ring of main-series samples over the --history window, and sparse
- * checkpoints of every type's live count from which leak suspects ("growth") are computed.
+ * checkpoints of every type's live count from which leak suspects ("growth") are computed. Both are fed from
+ * the typed model of each stats message (stats.h) and read back as plain structs; the API renders them.
  *
  * Bounds (the invariants every function keeps):
  *   - at most MSD_HISTORY_MAX samples, at least window / MSD_HISTORY_MAX seconds apart (a faster agent is
@@ -8,20 +9,35 @@
  *   - at most MSD_CHECKPOINTS checkpoints, at least window / MSD_CHECKPOINTS seconds apart, each with at most
  *     MSD_TYPES_MAX counts; type names are interned once per app, at most MSD_TYPES_MAX of them, each cut to
  *     MSD_TYPE_NAME_MAX bytes. Types beyond that are not tracked for growth (they are still served in stats).
+ * Memory: MSD_HISTORY_MAX * sizeof(msd_sample) = 80 KiB for the ring, (MSD_CHECKPOINTS + 1) * 8 bytes per type
+ * for the checkpoints, plus the names.
  */
 #ifndef MEMSCOPE_DAEMON_HISTORY_H
 #define MEMSCOPE_DAEMON_HISTORY_H
 
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
-
-#include "frame.h"
+#include "stats.h"
 
 #define MSD_HISTORY_MAX 1024
 #define MSD_CHECKPOINTS 32
 #define MSD_TYPES_MAX 512
 #define MSD_TYPE_NAME_MAX 255
+
+/* The main series of one stats message (absent members read as 0). */
+typedef struct msd_sample {
+    double t;              /* monotonic receive time, seconds (the API converts to wall time on output) */
+    double pool_bytes;     /* heap.pool_bytes_in_use */
+    double system_bytes;   /* heap.system_bytes_in_use */
+    double objects_alive;  /* refcount.objects_alive */
+    double collections[MSC_STATS_GENERATIONS]; /* gc.generations[i].collections */
+    double pause_total_ns; /* gc.pause_total_ns */
+    double pause_max_ns;   /* gc.pause_max_ns */
+    double garbage;        /* gc.garbage */
+} msd_sample;
+
+/* The sample of model s received at monotonic time t. Can't fail. */
+void msd_sample_of(const msd_stats *s, double t, msd_sample *out);
 
 typedef struct msd_checkpoint {
     double t;      /* monotonic */
@@ -43,19 +59,33 @@ typedef struct msd_history {
 void msd_history_init(msd_history *h, double window);
 void msd_history_free(msd_history *h);
 
-/* Records one stats sample (s from msd_sample_from_stats; the type counts from the parsed stats message, whose
- * "types" are read in place — NULL: no types). Returns 0 or -ENOMEM (the history stays consistent, the sample
- * may be missing). O(types). */
-int msd_history_add(msd_history *h, const msd_sample *s, const msd_msg *stats);
+/* Records the model of one stats message received at monotonic time t (s NULL: no types, every series 0).
+ * Returns 0 or -ENOMEM (the history stays consistent, the sample may be missing). O(types). */
+int msd_history_add(msd_history *h, double t, const msd_stats *s);
 
-/* {"seconds", "interval_s", "time": [...], "heap_bytes": [...], "pool_bytes", "system_bytes",
- *  "objects_alive", "gc_collections": [[gen0...], [gen1...], [gen2...]], "gc_pause_total_ns", "gc_pause_max_ns",
- *  "garbage"} for the samples of the last `seconds` (columns, ready for a chart). NULL on ENOMEM. */
-cJSON *msd_history_json(const msd_history *h, double seconds, double mono_now, double wall_now);
+/* The index of the first kept sample at or after monotonic time t0 (len when none), and sample i (0: oldest;
+ * i < h->len). O(samples) and O(1). */
+size_t msd_history_since(const msd_history *h, double t0);
+const msd_sample *msd_history_at(const msd_history *h, size_t i);
 
-/* {"window_s", "points", "types": [{"type", "alive", "first", "delta", "rate_per_s", "steps_up", "steps"}]}:
- * types whose live count never fell and rose in at least half of the steps between the checkpoints of the
- * window (plus the latest sample), fastest first. NULL on ENOMEM. O(checkpoints * types). */
-cJSON *msd_history_growth(const msd_history *h, double mono_now);
+/* A leak suspect: a type whose live count never fell and rose in at least half of the steps of the window. */
+typedef struct msd_suspect {
+    const char *type;      /* the history's interned name: valid until the next msd_history_add() */
+    double alive, first;   /* the count at the latest point, and at the first one */
+    double rate_per_s;     /* (alive - first) / span */
+    size_t steps_up;       /* steps between points where the count rose */
+} msd_suspect;
+
+typedef struct msd_growth {
+    double window_s, span_s; /* the history window; the time between the first and the latest point */
+    size_t points;           /* checkpoints inside the window, plus the latest sample when newer */
+    size_t n;                /* suspects, fastest growth first (ties: the order types were first seen) */
+    msd_suspect *types;      /* malloc'ed (NULL when n == 0): msd_growth_free() */
+} msd_growth;
+
+/* The leak suspects as of monotonic time mono_now. 0, or -ENOMEM (*out then holds nothing to free).
+ * O(checkpoints * types). */
+int msd_history_growth(const msd_history *h, double mono_now, msd_growth *out);
+void msd_growth_free(msd_growth *g);
 
 #endif /* MEMSCOPE_DAEMON_HISTORY_H */

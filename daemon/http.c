@@ -1,29 +1,35 @@
 /*
- * daemon/http.c — libmicrohttpd inside the libuv loop. Entry points: msd_http_start(), on_request().
+ * daemon/http.c — the HTTP driver: libmicrohttpd inside the libuv loop, requests handed to the route table
+ * (route.h). Entry points: msd_http_start(), on_request(). The only file that knows libmicrohttpd.
  *
  * How MHD and libuv share the work (one thread, no locks):
  *   - MHD runs in "external epoll" mode (MHD_USE_EPOLL without an internal thread). All of its sockets live in
  *     one epoll fd, which is itself pollable: a uv_poll watches it for readability and calls MHD_run().
  *   - After every MHD_run() we ask MHD_get_timeout() when MHD wants to run again (connection timeouts, data it
  *     has buffered but not processed) and arm a uv_timer for it. MHD's contract is exactly this pair.
- *   - A request that needs an app (POST gc, trace/top, ...) is handed to api.c, which forwards it over ipc.c and
- *     answers later. Meanwhile the connection is suspended (MHD_suspend_connection). When the answer comes (from
- *     an ipc read or deadline callback, on the loop), we store it, MHD_resume_connection() and arm the timer for
- *     0 ms; MHD then calls on_request() again for that connection and we queue the stored answer. MHD is never
- *     re-entered from inside one of its own callbacks.
- * The registry is therefore only ever touched from the loop thread, by ipc.c and by on_request() via api.c.
+ *   - A view that answers later (an app's reply, a disk job) leaves the request unanswered: the connection is
+ *     suspended (MHD_suspend_connection). When the answer comes (from the loop), answer() builds the response,
+ *     resumes the connection and arms the timer for 0 ms; MHD then calls on_request() again and we queue it.
+ *     MHD is never re-entered from inside one of its own callbacks.
+ *   - A stream (Server-Sent Events) is a callback response; when its view has nothing to send, reader()
+ *     suspends the connection, and the view's msd_req_wake() resumes it (MHD does not poll a suspended socket).
  *
- * Checks made here, before api.c sees a request: the Host header must name the bound address or localhost
- * (DNS rebinding), every POST must carry "Authorization: Bearer <token>", bodies are limited to
- * MSD_API_BODY_MAX bytes, and only GET, HEAD and POST exist. No CORS headers are ever sent, so browsers keep other
- * origins from reading the API.
+ * Checks made here, before any view sees a request: the Host header must name the bound address or localhost
+ * (DNS rebinding), only GET, HEAD and POST exist, every POST must carry "Authorization: Bearer <token>" (checked
+ * before its body is read), and bodies are limited to MSD_API_BODY_MAX bytes. No CORS headers are ever sent, so
+ * browsers keep other origins from reading the API.
  *
- * Slow clients (issue 8): MHD's inactivity timeout and connection limit alone let a slowloris win — connections
- * that send their headers a byte at a time are never idle, and once they fill --max-http MHD stops accepting, so
- * every other client waits in the kernel's backlog. So every connection is tracked from accept (see "Slow
- * clients" below): one that has waited for a request's headers longer than HEADER_DEADLINE_S is shut down, and
- * when the connections reach a soft limit below --max-http, the one that has waited longest for its headers makes
- * room for the newcomer. A client that sends whole requests is never waiting long, so it is not the one evicted.
+ * Slow clients: MHD's inactivity timeout and connection limit alone let a slowloris win — connections that send
+ * their headers a byte at a time are never idle, and once they fill --max-http MHD stops accepting, so every
+ * other client waits in the kernel's backlog. So every connection is tracked from accept (see "Slow clients"):
+ * one that has waited for a request's headers longer than HEADER_DEADLINE_S is shut down, and when the
+ * connections reach a soft limit below --max-http, the one that has waited longest for its headers makes room for
+ * the newcomer. A client that sends whole requests is never waiting long, so it is not the one evicted.
+ *
+ * HTTP keep-alive: every request is answered from MHD's last callback for it. libmicrohttpd 0.9.75 treats a
+ * response queued from the first call as "early" and closes the connection after it, which made every client
+ * pay a TCP connect, accept and MHD's per-connection setup per request (5x the cost of a GET). The refusals of
+ * the first call (403, 405, 401, 413) stay early on purpose: they must not read a POST's body.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,45 +43,53 @@
 #include <microhttpd.h>
 #include <uv.h>
 
+#include "buf.h"
+#include "host.h"
+#include "http.h"
+#include "list.h"
+#include "metrics.h"
+#include "route.h"
+#include "token.h"
+
 #define HEADER_DEADLINE_S 10.0 /* longest wait for a request's headers (slowloris) */
 #define GUARD_PERIOD_MS 1000   /* how often the header deadline is checked */
 /* MHD's memory per connection (request line and headers; bigger requests get 414/431). MHD's default, 32 KiB:
  * libmicrohttpd 0.9.75 zeroes the whole area after every request of a kept-alive connection, so 64 KiB cost a
  * 64 KiB memset per request — a tenth of a GET's CPU. */
 #define MEMORY_PER_CONNECTION (32 * 1024)
+#define STREAM_BLOCK (16u * 1024) /* the most a stream is asked for at once */
 
-#include "api.h"
-#include "assets.h"
-#include "events.h"
-#include "host.h"
-#include "http.h"
-#include "metrics.h"
-#include "token.h"
-
-/* Who answers a request once it is complete (on_request's last call). */
-typedef enum req_kind { REQ_API, REQ_WEB, REQ_METRICS } req_kind;
-
-typedef struct req {
+/*
+ * One request, from its headers to its completion (MHD's con_cls). For a stream it also lives until the
+ * stream's response is freed: refs counts the request (dropped on completion) and the stream (dropped when MHD
+ * frees the response), whichever goes last frees it.
+ */
+typedef struct hreq {
+    msd_req r;                   /* what the views see */
     struct msd_http *h;
-    struct MHD_Connection *conn;
-    req_kind kind;
-    char *body;
-    size_t len, cap;
-    bool authorized;
+    struct MHD_Connection *conn; /* NULL once the request completed */
+    msc_buf body;
     bool too_big;
-    bool suspended;
-    bool done;          /* the answer below is ready */
-    int status;
-    msd_blob *answer;
-    struct req *prev, *next; /* suspended list */
-} req;
+    bool dispatching;            /* the handler runs: an answer is queued when it returns */
+    bool answered;
+    bool suspended;              /* waiting for a late answer (on h->suspended) */
+    unsigned status;
+    struct MHD_Response *resp;   /* the answer, until queued; or: */
+    msd_blob *shared;            /* a shared blob to answer from the response cache (a reference) */
+    msc_list link;               /* h->suspended */
+    /* a stream */
+    const msd_stream_ops *ops;
+    void *cls;
+    bool stream_paused;          /* reader() suspended the connection: nothing to send */
+    unsigned refs;
+} hreq;
 
 /* One accepted connection (MHD_OPTION_NOTIFY_CONNECTION), for the slow-client guard. */
 typedef struct conn_track {
     int fd;
     bool in_request;      /* on_request() has seen this request's headers and it has not completed yet */
     double waiting_since; /* monotonic: accept, or the end of the previous request on a kept-alive connection */
-    struct conn_track *prev, *next;
+    msc_list link;        /* h->conns, oldest first */
 } conn_track;
 
 /*
@@ -99,8 +113,7 @@ typedef struct msd_http {
     uv_poll_t poll;
     uv_timer_t timer;
     uv_timer_t guard;       /* enforces HEADER_DEADLINE_S */
-    conn_track *conns;      /* every open connection, oldest first */
-    conn_track *conns_tail;
+    msc_list conns;         /* conn_track.link, every open connection, oldest first */
     size_t nconns;
     size_t soft_limit;      /* at this many connections, the longest-waiting one is shut down for a newcomer */
     size_t max_conns;       /* --max-http: MHD's own limit */
@@ -108,7 +121,8 @@ typedef struct msd_http {
     int port;
     char bound[INET6_ADDRSTRLEN + 2]; /* the bound address as it appears in a Host header ("[::1]" for IPv6) */
     bool wildcard;                    /* bound to 0.0.0.0 or :: */
-    req *suspended;
+    msc_list suspended;     /* hreq.link: requests waiting for a late answer */
+    size_t streams;         /* stream responses alive */
     bool started;
     cached_response cache[RESPONSE_CACHE];
 } msd_http;
@@ -150,91 +164,179 @@ static void on_poll(uv_poll_t *p, int status, int events)
     run_mhd(p->data);
 }
 
-/* ---- Answers ------------------------------------------------------------------------------------------------- */
+/* MHD acts on a resume only when it runs: on the next loop turn, never from inside whoever called us. */
+static void run_soon(msd_http *h)
+{
+    if (h->started)
+        uv_timer_start(&h->timer, on_timer, 0, 0);
+}
+
+/* ---- Responses ---------------------------------------------------------------------------------------------- */
 
 static void blob_free(void *cls)
 {
     msd_blob_unref(cls);
 }
 
-static void add_json_headers(struct MHD_Response *r)
+static void add_headers(struct MHD_Response *resp, const msd_resp *a)
 {
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type ? a->type : "application/json");
+    if (!a->type) { /* the API's defaults; the other views set their own */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    }
+    for (size_t i = 0; i < a->nheaders; i++)
+        MHD_add_response_header(resp, a->headers[i].name, a->headers[i].value);
 }
 
-/* Queues blob b (consumed) as a JSON answer; b == NULL (out of memory) sends a static 500. */
-static enum MHD_Result send_blob(struct MHD_Connection *mc, int status, msd_blob *b)
-{
-    static char oom[] = "{\"error\":\"out of memory\"}";
-    struct MHD_Response *r;
-    if (b) {
-        r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b);
-    } else {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        r = MHD_create_response_from_buffer(sizeof(oom) - 1, oom, MHD_RESPMEM_PERSISTENT);
-    }
-    if (!r) {
-        msd_blob_unref(b);
-        return MHD_NO;
-    }
-    add_json_headers(r);
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
-    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
+static void stream_done(void *cls);
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max);
 
-/* send_blob for answers that may be a shared document: a 200 with a blob someone else also holds is answered from
- * the response cache (see cached_response). */
-static enum MHD_Result send_answer(msd_http *h, struct MHD_Connection *mc, int status, msd_blob *b)
+/* The cached response for shared blob b (the caller's reference is consumed), or NULL when out of memory. */
+static struct MHD_Response *cached(msd_http *h, msd_blob *b)
 {
-    if (status != MHD_HTTP_OK || b == NULL || b->refs < 2)
-        return send_blob(mc, status, b);
     cached_response *c = &h->cache[((uintptr_t)b >> 4) % RESPONSE_CACHE];
     if (c->blob == b) {
         msd_blob_unref(b); /* the cached response holds its own reference */
-    } else {
-        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b);
-        if (!r)
-            return send_blob(mc, status, b);
-        add_json_headers(r);
-        if (c->resp)
-            MHD_destroy_response(c->resp);
-        c->blob = b;
-        c->resp = r;
+        return c->resp;
     }
-    return MHD_queue_response(mc, MHD_HTTP_OK, c->resp);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b);
+    if (!r) {
+        msd_blob_unref(b);
+        return NULL;
+    }
+    add_headers(r, &(msd_resp){.status = 200});
+    if (c->resp)
+        MHD_destroy_response(c->resp); /* MHD keeps it alive for the connections still sending it */
+    *c = (cached_response){b, r};
+    return r;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *mc, int status, const char *msg)
+/* Builds hr's answer from a (consumed: its body reference passes to the response or is released). A 200 with a
+ * blob that someone else holds too (an app's document) is answered from the cache when it is queued. */
+static void make_response(msd_http *h, hreq *hr, msd_resp *a)
 {
-    return send_blob(mc, status, msd_api_error(msg));
-}
-
-/* Called by api.c (from the loop, later) with the answer to a suspended request. */
-static void on_answer(void *ctx, int status, msd_blob *body)
-{
-    req *r = ctx;
-    r->status = status;
-    r->answer = body;
-    r->done = true;
-    if (!r->suspended)
+    struct MHD_Response *resp;
+    msd_blob *b = a->body;
+    if (a->stream) {
+        hr->ops = a->stream;
+        hr->cls = a->stream_cls;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, hr, stream_done);
+        if (!resp) {
+            a->stream->done(a->stream_cls);
+            hr->ops = NULL;
+            return;
+        }
+        hr->refs++;
+        h->streams++;
+    } else if (b && a->status == 200 && !a->type && !a->nheaders && b->refs > 1) {
+        hr->shared = b;
         return;
-    msd_http *h = r->h;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        h->suspended = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->suspended = false;
-    MHD_resume_connection(r->conn);
-    uv_timer_start(&h->timer, on_timer, 0, 0); /* run MHD soon, not from inside whoever called us */
+    } else if (b) {
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b);
+        if (!resp) {
+            msd_blob_unref(b);
+            return;
+        }
+    } else {
+        resp = MHD_create_response_from_buffer(a->static_len, (void *)a->static_body, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return;
+    }
+    add_headers(resp, a);
+    hr->resp = resp;
+}
+
+/* Queues hr's answer (from on_request: MHD accepts a response only there). */
+static enum MHD_Result queue(hreq *hr)
+{
+    static const char oom[] = "{\"error\":\"out of memory\"}";
+    unsigned status = hr->status;
+    if (hr->shared) {
+        struct MHD_Response *c = cached(hr->h, hr->shared);
+        hr->shared = NULL;
+        if (c)
+            return MHD_queue_response(hr->conn, status, c); /* the cache keeps its reference */
+    }
+    struct MHD_Response *resp = hr->resp;
+    hr->resp = NULL;
+    if (!resp) { /* the answer could not be built */
+        resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        status = 500;
+    }
+    enum MHD_Result ret = MHD_queue_response(hr->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* msd_req's answer: the response is built now; it is queued from on_request (see the top of the file). */
+static void answer(msd_req *r, msd_resp *a)
+{
+    hreq *hr = (hreq *)r;
+    msd_http *h = hr->h;
+    if (hr->answered) { /* a view's bug: a second answer. The first one stands. */
+        msd_log("a request was answered twice: %s %s", r->method, r->path);
+        msd_blob_unref(a->body);
+        if (a->stream)
+            a->stream->done(a->stream_cls);
+        return;
+    }
+    hr->answered = true;
+    hr->status = (unsigned)a->status;
+    make_response(h, hr, a);
+    if (hr->suspended) {
+        msc_list_remove(&hr->link);
+        hr->suspended = false;
+        MHD_resume_connection(hr->conn);
+        run_soon(h);
+    }
+}
+
+/* ---- Streams ------------------------------------------------------------------------------------------------ */
+
+static void hreq_unref(hreq *hr)
+{
+    if (--hr->refs == 0) {
+        msc_buf_free(&hr->body);
+        free(hr);
+    }
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    hreq *hr = cls;
+    long n = hr->ops->read(hr->cls, buf, max);
+    if (n == MSD_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n == 0 && hr->conn) { /* nothing to send: MHD stops polling the socket until wake() */
+        hr->stream_paused = true;
+        MHD_suspend_connection(hr->conn);
+    }
+    return (ssize_t)n;
+}
+
+static void stream_done(void *cls)
+{
+    hreq *hr = cls;
+    hr->h->streams--;
+    hr->ops->done(hr->cls);
+    hr->ops = NULL;
+    hreq_unref(hr);
+}
+
+static void wake(msd_req *r)
+{
+    hreq *hr = (hreq *)r;
+    if (hr->stream_paused && hr->conn) {
+        hr->stream_paused = false;
+        MHD_resume_connection(hr->conn);
+        run_soon(hr->h);
+    }
 }
 
 /* ---- Slow clients -------------------------------------------------------------------------------------------- */
@@ -253,11 +355,13 @@ static void on_guard(uv_timer_t *timer)
     msd_http *h = timer->data;
     double now = msd_now_mono();
     bool any = false;
-    for (conn_track *t = h->conns; t; t = t->next)
+    msc_list_foreach (it, &h->conns) {
+        conn_track *t = msc_list_entry(it, conn_track, link);
         if (!t->in_request && t->fd >= 0 && now - t->waiting_since > HEADER_DEADLINE_S) {
             evict(t);
             any = true;
         }
+    }
     if (any)
         run_mhd(h);
 }
@@ -270,14 +374,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         if (!t)
             return;
-        if (t->prev)
-            t->prev->next = t->next;
-        else
-            h->conns = t->next;
-        if (t->next)
-            t->next->prev = t->prev;
-        else
-            h->conns_tail = t->prev;
+        msc_list_remove(&t->link);
         if (h->nconns >= h->max_conns)
             h->rerun = true;
         h->nconns--;
@@ -295,18 +392,15 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     t->fd = ci ? ci->connect_fd : -1;
     t->waiting_since = msd_now_mono();
     if (h->nconns >= h->soft_limit) { /* make room: the oldest connection still waiting for headers goes */
-        for (conn_track *o = h->conns; o; o = o->next)
+        msc_list_foreach (it, &h->conns) {
+            conn_track *o = msc_list_entry(it, conn_track, link);
             if (!o->in_request && o->fd >= 0) {
                 evict(o);
                 break;
             }
+        }
     }
-    t->prev = h->conns_tail;
-    if (h->conns_tail)
-        h->conns_tail->next = t;
-    else
-        h->conns = t;
-    h->conns_tail = t;
+    msc_list_push_back(&h->conns, &t->link);
     h->nconns++;
     *socket_context = t;
 }
@@ -325,127 +419,106 @@ static void track_request(struct MHD_Connection *mc, bool started)
 
 /* ---- Requests ------------------------------------------------------------------------------------------------ */
 
-static const char *get_arg(void *ctx, const char *name)
+static const char *get_query(msd_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+    hreq *hr = (hreq *)r;
+    return hr->conn ? MHD_lookup_connection_value(hr->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
 }
 
-static enum MHD_Result dispatch(msd_http *h, struct MHD_Connection *mc, req *r, const char *url, const char *method)
+static const char *get_header(msd_req *r, const char *name)
 {
-    msd_api_req q = {
-        .method = method, .path = url, .arg = get_arg, .arg_ctx = mc,
-        .body = r->body, .body_len = r->len, .authorized = r->authorized,
-    };
-    int status;
-    msd_blob *body;
-    if (msd_api_handle(h->d, &q, &status, &body, on_answer, r))
-        return send_answer(h, mc, status, body);
-    /* Waiting on an app: on_answer() resumes us. */
-    r->suspended = true;
-    r->prev = NULL;
-    r->next = h->suspended;
-    if (h->suspended)
-        h->suspended->prev = r;
-    h->suspended = r;
-    MHD_suspend_connection(mc);
-    return MHD_YES;
+    hreq *hr = (hreq *)r;
+    return hr->conn ? MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
+/* An answer from the first callback (see the top of the file): status and an error message. */
+static enum MHD_Result refuse(msd_http *h, struct MHD_Connection *mc, unsigned status, const char *msg)
+{
+    hreq tmp = {.h = h, .conn = mc, .r.answer = answer};
+    msd_req_error(&tmp.r, (int)status, msg);
+    return queue(&tmp);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
     msd_http *h = cls;
-    req *r = *con_cls;
-    if (r && r->done) { /* resumed with the app's answer */
-        msd_blob *b = r->answer;
-        r->answer = NULL;
-        return send_blob(mc, r->status, b);
-    }
-    if (!r) { /* first call: the headers are in */
+    hreq *hr = *con_cls;
+    if (!hr) { /* first call: the headers are in */
         track_request(mc, true);
         if (!msd_host_allowed(h->bound, h->wildcard, h->port,
                               MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
-            return send_error(mc, MHD_HTTP_FORBIDDEN, "Host header not allowed: use localhost or the bound address");
-        bool post = strcmp(method, "POST") == 0;
-        if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-            return send_error(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-        req_kind kind = REQ_API;
-        if (!post && msd_web_owns(url)) /* the dashboard's files and its event stream: assets.c, events.c */
-            kind = REQ_WEB;
-        else if (!post && strcmp(url, "/metrics") == 0) /* Prometheus/OpenMetrics exposition: metrics_http.c */
-            kind = REQ_METRICS;
+            return refuse(h, mc, MHD_HTTP_FORBIDDEN, "Host header not allowed: use localhost or the bound address");
+        if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            return refuse(h, mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
         bool authorized = msd_token_check(
             h->d->token, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
-        if (post && !authorized)
-            return send_error(mc, MHD_HTTP_UNAUTHORIZED, "missing or wrong token: send Authorization: Bearer <token>");
+        if (msd_route_needs_token(method) && !authorized)
+            return refuse(h, mc, MHD_HTTP_UNAUTHORIZED, "missing or wrong token: send Authorization: Bearer <token>");
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (post && cl && strtoull(cl, NULL, 10) > MSD_API_BODY_MAX)
-            return send_error(mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-        r = calloc(1, sizeof(*r));
-        if (!r)
-            return send_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        r->h = h;
-        r->conn = mc;
-        r->kind = kind;
-        r->authorized = authorized;
-        *con_cls = r;
-        /* Every request is answered from the last call (the whole request is in): the API, the dashboard's files
-         * and /metrics alike. libmicrohttpd 0.9.75 treats a response queued from the first call as "early" and
-         * closes the connection after it (no keep-alive), which made every client (API scripts, a browser
-         * loading the dashboard, a Prometheus scrape) pay a TCP connect, accept and MHD's per-connection setup
-         * per request. The refusals above stay early on purpose: they must not read a POST's body. */
-        return MHD_YES;
+        if (cl && strtoull(cl, NULL, 10) > MSD_API_BODY_MAX)
+            return refuse(h, mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        if (!(hr = calloc(1, sizeof(*hr))))
+            return refuse(h, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        hr->h = h;
+        hr->conn = mc;
+        hr->refs = 1;
+        msc_list_init(&hr->link);
+        hr->r = (msd_req){.method = method, .path = url, .authorized = authorized, .query = get_query,
+                          .header = get_header, .answer = answer, .wake = wake, .driver = h};
+        *con_cls = hr;
+        return MHD_YES; /* answered from the last call, so that the connection is kept alive */
     }
     if (*upload_size) { /* a piece of the body */
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->too_big || r->len + n > MSD_API_BODY_MAX) {
-            r->too_big = true;
-            return MHD_YES; /* keep reading and dropping; answer 413 at the end */
+        int rc = hr->too_big ? -ENOBUFS : msc_buf_append_max(&hr->body, upload_data, n, MSD_API_BODY_MAX);
+        if (rc == -ENOBUFS) {
+            hr->too_big = true; /* keep reading and dropping; answer 413 at the end */
+            return MHD_YES;
         }
-        if (r->len + n + 1 > r->cap) {
-            size_t ncap = r->cap ? r->cap : 1024;
-            while (ncap < r->len + n + 1)
-                ncap *= 2;
-            char *nb = realloc(r->body, ncap);
-            if (!nb)
-                return MHD_NO; /* out of memory: drop the connection */
-            r->body = nb;
-            r->cap = ncap;
-        }
-        memcpy(r->body + r->len, upload_data, n);
-        r->len += n;
-        r->body[r->len] = '\0';
-        return MHD_YES;
+        return rc < 0 ? MHD_NO : MHD_YES; /* out of memory: drop the connection */
     }
-    if (r->too_big)
-        return send_error(mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-    switch (r->kind) {
-    case REQ_WEB:
-        return (enum MHD_Result)msd_web_answer(h->d, mc, url, method);
-    case REQ_METRICS:
-        return (enum MHD_Result)msd_metrics_answer(h->d, mc, method);
-    case REQ_API:
-        break;
-    }
-    return dispatch(h, mc, r, url, method);
+    if (hr->answered) /* resumed with a late answer */
+        return queue(hr);
+    if (hr->too_big)
+        return refuse(h, mc, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    if (hr->body.len && !msc_buf_cstr(&hr->body))
+        return refuse(h, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    hr->r.body = msc_buf_bytes(&hr->body);
+    hr->r.body_len = hr->body.len;
+    hr->dispatching = true;
+    msd_route_dispatch(h->d, h->d->routes, h->d->nroutes, &hr->r);
+    hr->dispatching = false;
+    if (hr->answered)
+        return queue(hr);
+    /* The view answers later: answer() resumes us. */
+    hr->suspended = true;
+    msc_list_push_back(&h->suspended, &hr->link);
+    MHD_suspend_connection(mc);
+    return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    /* Counted here, where every request ends whoever queued its answer (API, dashboard, /metrics). */
+    msd_http *h = cls;
+    /* Counted here, where every request ends whoever answered it. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_HTTP_STATUS);
     if (ci)
-        msd_metrics_count_http(ci->http_status);
+        msd_count_http(&h->d->counters, ci->http_status);
     track_request(mc, false);
-    req *r = *con_cls;
-    if (!r)
+    hreq *hr = *con_cls;
+    if (!hr)
         return;
-    /* MHD never completes a suspended connection (we resume them all before stopping), so r is off the list. */
-    msd_blob_unref(r->answer);
-    free(r->body);
-    free(r);
+    /* MHD never completes a suspended connection (all are resumed before stopping), so hr is off the list. */
+    if (hr->resp)
+        MHD_destroy_response(hr->resp);
+    msd_blob_unref(hr->shared);
+    hr->resp = NULL;
+    hr->shared = NULL;
+    hr->conn = NULL; /* a stream still alive must not touch the connection any more */
     *con_cls = NULL;
+    hreq_unref(hr);
 }
 
 /* ---- Start and stop ------------------------------------------------------------------------------------------ */
@@ -503,6 +576,8 @@ int msd_http_start(msd_daemon *d, int *port)
     if (!h)
         return -ENOMEM;
     h->d = d;
+    msc_list_init(&h->conns);
+    msc_list_init(&h->suspended);
     /* Keep an eighth of --max-http (at least one) free for clients that send whole requests. */
     size_t max = (size_t)d->cfg.http_connections;
     h->max_conns = max;
@@ -558,19 +633,21 @@ void msd_http_stop(msd_daemon *d)
     msd_http *h = d->http;
     if (!h || !h->started)
         return;
+    /* Every module that answers late has answered by now (ipc failed its app requests, the snapshot store its
+     * jobs); anything left gets 503 so that no connection is suspended when MHD stops. */
+    while (!msc_list_empty(&h->suspended)) {
+        hreq *hr = msc_list_entry(msc_list_first(&h->suspended), hreq, link);
+        msd_req_error(&hr->r, 503, "daemon shutting down");
+    }
     h->started = false;
-    /* ipc has failed every app request by now, which answered and resumed their connections; anything left
-     * gets 503 so that no connection is suspended when MHD stops. */
-    while (h->suspended)
-        on_answer(h->suspended, 503, msd_api_error("daemon shutting down"));
-    /* Queue the answers of resumed connections, and let the dashboard's event streams (msd_events_stop() asked
-     * them to end) send their last chunk: one MHD_run() is not always enough for that, and a stream cut before
-     * it is an error in the browser (net::ERR_INCOMPLETE_CHUNKED_ENCODING). MHD runs again whenever one of its
-     * sockets is ready (its epoll fd polls readable), for at most 100 ms in all. */
+    /* Queue the answers of resumed connections, and let the event streams (whose views have been told to end
+     * them) send their last chunk: one MHD_run() is not always enough for that, and a stream cut before it is an
+     * error in the browser (net::ERR_INCOMPLETE_CHUNKED_ENCODING). MHD runs again whenever one of its sockets is
+     * ready (its epoll fd polls readable), for at most 100 ms in all. */
     MHD_run(h->mhd);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     double deadline = msd_now_mono() + 0.1;
-    while (info && msd_events_clients() > 0) {
+    while (info && h->streams > 0) {
         int left_ms = (int)((deadline - msd_now_mono()) * 1000.0);
         if (left_ms <= 0)
             break;
@@ -590,13 +667,6 @@ void msd_http_stop(msd_daemon *d)
             MHD_destroy_response(h->cache[i].resp); /* releases the blob (blob_free) */
             h->cache[i] = (cached_response){0};
         }
-}
-
-void msd_http_wake(msd_daemon *d)
-{
-    msd_http *h = d->http;
-    if (h && h->started)
-        uv_timer_start(&h->timer, on_timer, 0, 0); /* as on_answer(): MHD runs on the next loop turn */
 }
 
 void msd_http_free(msd_daemon *d)

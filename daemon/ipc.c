@@ -6,8 +6,8 @@
  * A connection's states:  accepted --hello--> app (registered) --close/EOF/protocol error--> closing -> freed.
  * Invariants:
  *   - c->app != NULL iff a valid hello was accepted and the connection is not closing; then c->app->conn == c.
- *   - c->buf[0..len) holds bytes read but not yet decoded; it never holds a complete frame between reads.
- *     When len == 0 reads go to the shared scratch buffer instead (see struct msd_ipc).
+ *   - c->buf holds bytes read but not yet decoded; it never holds a complete frame between reads. When it is
+ *     empty, reads go to the shared scratch buffer instead (see struct msd_ipc).
  * A protocol error closes that connection only; the daemon never exits because of what an app sent.
  */
 #include <errno.h>
@@ -19,7 +19,6 @@
 
 #define MSD_IPC_PRIVATE
 #include "ipc_internal.h"
-#include "metrics.h"
 
 typedef struct write_req {
     uv_write_t req;
@@ -127,9 +126,9 @@ static void handle_hello(msd_conn *c, msd_msg *m)
 static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
 {
     msd_msg m;
-    char err[160];
-    if (msd_msg_parse(p, n, &m, err, sizeof(err)) < 0) {
-        msd_counters.frames_malformed++; /* /metrics */
+    char err[200];
+    if (msd_msg_parse(p, n, &c->d->ipc->scratch, &m, err, sizeof(err)) < 0) {
+        c->d->counters.frames_malformed++;
         msd_conn_close(c, err);
         return;
     }
@@ -144,7 +143,7 @@ static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
                 handle_hello(c, &m);
             break;
         case MSD_MSG_STATS:
-            if (msd_registry_stats(c->d->reg, c->app, &m, msd_now_mono(), msd_now_wall()) < 0)
+            if (msd_registry_stats(c->d->reg, c->app, m.stats, msd_now_mono(), msd_now_wall()) < 0)
                 msd_log("app %llu: out of memory while storing stats", (unsigned long long)c->app->id);
             break;
         case MSD_MSG_REPLY:
@@ -163,26 +162,18 @@ static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     msd_conn *c = h->data;
-    if (c->len == 0) {
-        *out = uv_buf_init((char *)c->d->ipc->scratch, READ_CHUNK);
+    if (c->buf.len == 0) {
+        *out = uv_buf_init((char *)c->d->ipc->scratch_bytes, READ_CHUNK);
         return;
     }
-    const size_t limit = MSD_FRAME_HEADER + MSD_FRAME_MAX + READ_CHUNK;
-    if (c->cap - c->len < READ_CHUNK && c->cap < limit) {
-        size_t ncap = c->cap ? c->cap * 2 : BUF_KEEP;
-        while (ncap - c->len < READ_CHUNK && ncap < limit)
-            ncap *= 2;
-        if (ncap > limit)
-            ncap = limit;
-        uint8_t *nb = realloc(c->buf, ncap);
-        if (nb) {
-            c->buf = nb;
-            c->cap = ncap;
-        }
+    /* By the invariant, buf never holds more than one incomplete frame (<= header + max), so below this bound
+     * there is always room for a read; a 0-length buffer (out of memory) makes libuv report UV_ENOBUFS and we
+     * close. */
+    if (msc_buf_reserve_max(&c->buf, READ_CHUNK, MSD_FRAME_HEADER + MSD_FRAME_MAX + READ_CHUNK) < 0) {
+        *out = uv_buf_init(NULL, 0);
+        return;
     }
-    /* By the invariant, buf never holds more than one incomplete frame (<= header + max), so at the limit there
-     * is always room; a 0-length buffer (out of memory) makes libuv report UV_ENOBUFS and we close. */
-    *out = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+    *out = uv_buf_init(msc_buf_tail(&c->buf), (unsigned)msc_buf_room(&c->buf));
 }
 
 /* Handles the whole frames at the start of data[0..len); returns how many bytes they took, or -1 when the
@@ -197,12 +188,12 @@ static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
         if (r == 0)
             break;
         if (r < 0) {
-            msd_counters.frames_malformed++; /* /metrics */
+            c->d->counters.frames_malformed++;
             msd_conn_close(c, "frame length is 0 or larger than 1 MiB");
             return -1;
         }
         off += (size_t)r;
-        msd_counters.frames_received++; /* /metrics */
+        c->d->counters.frames_received++;
         handle_payload(c, p, n);
     }
     return c->closing ? -1 : (long)off;
@@ -213,42 +204,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     msd_conn *c = s->data;
     if (nread < 0) {
         if (nread == UV_EOF)
-            msd_conn_close(c, c->len ? "connection ended in the middle of a frame" : (c->bye ? NULL : "connection lost"));
+            msd_conn_close(c, c->buf.len ? "connection ended in the middle of a frame"
+                                         : (c->bye ? NULL : "connection lost"));
         else
             msd_conn_close(c, uv_strerror((int)nread));
         return;
     }
-    if (b->base == (char *)c->d->ipc->scratch) {
-        long used = handle_frames(c, c->d->ipc->scratch, (size_t)nread);
-        if (used < 0 || (size_t)used == (size_t)nread)
-            return;
-        /* Keep the partial frame: the connection's buffer is empty here (c->len == 0 when we lent scratch). */
-        size_t rest = (size_t)nread - (size_t)used;
-        if (c->cap < rest) {
-            size_t ncap = rest > BUF_KEEP ? rest : BUF_KEEP;
-            uint8_t *nb = realloc(c->buf, ncap);
-            if (!nb) {
-                msd_conn_close(c, "out of memory");
-                return;
-            }
-            c->buf = nb;
-            c->cap = ncap;
-        }
-        memcpy(c->buf, c->d->ipc->scratch + used, rest);
-        c->len = rest;
+    uint8_t *scratch = c->d->ipc->scratch_bytes;
+    if (b->base == (char *)scratch) {
+        long used = handle_frames(c, scratch, (size_t)nread);
+        /* Keep the partial frame: the connection's buffer is empty here (we lent scratch because it was). */
+        if (used >= 0 && (size_t)used < (size_t)nread &&
+            msc_buf_append(&c->buf, scratch + used, (size_t)nread - (size_t)used) < 0)
+            msd_conn_close(c, "out of memory");
         return;
     }
-    c->len += (size_t)nread;
-    long used = handle_frames(c, c->buf, c->len);
+    msc_buf_commit(&c->buf, (size_t)nread);
+    long used = handle_frames(c, (const uint8_t *)msc_buf_bytes(&c->buf), c->buf.len);
     if (used < 0)
         return;
-    memmove(c->buf, c->buf + used, c->len - (size_t)used);
-    c->len -= (size_t)used;
-    if (c->len == 0 && c->cap > BUF_KEEP) { /* idle: give the big buffer back */
-        free(c->buf);
-        c->buf = NULL;
-        c->cap = 0;
-    }
+    msc_buf_consume(&c->buf, (size_t)used);
+    msc_buf_shrink_idle(&c->buf, BUF_KEEP); /* idle: give the big buffer back */
 }
 
 /* ---- Connections -------------------------------------------------------------------------------------------- */
@@ -256,7 +232,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static void on_conn_closed(uv_handle_t *h)
 {
     msd_conn *c = h->data;
-    free(c->buf);
+    msc_buf_free(&c->buf);
     free(c);
 }
 
@@ -278,12 +254,7 @@ void msd_conn_close(msd_conn *c, const char *why)
     } else if (why) {
         msd_log("closed a connection before hello: %s", why);
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        ipc->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    msc_list_remove(&c->link);
     ipc->nconns--;
     uv_read_stop((uv_stream_t *)&c->pipe);
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
@@ -331,6 +302,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_pipe_init(d->loop, &c->pipe, 0);
+    msc_list_init(&c->link);
     c->pipe.data = c;
     c->d = d;
     c->accepted = msd_now_mono();
@@ -344,10 +316,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
         return;
     }
-    c->next = ipc->conns;
-    if (ipc->conns)
-        ipc->conns->prev = c;
-    ipc->conns = c;
+    msc_list_push_front(&ipc->conns, &c->link);
     ipc->nconns++;
     int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
     if (rc < 0)
@@ -363,8 +332,8 @@ static void on_tick(uv_timer_t *t)
     msd_requests_expire(ipc, now);
     if (++ipc->ticks % (1000 / TICK_MS) != 0)
         return;
-    for (msd_conn *c = ipc->conns, *n; c; c = n) {
-        n = c->next;
+    msc_list_foreach_safe (it, next, &ipc->conns) {
+        msd_conn *c = msc_list_entry(it, msd_conn, link);
         /* Also catches a refused peer that never reads its refusal (the write would never complete). */
         if (!c->app && now - c->accepted > HELLO_TIMEOUT_S)
             msd_conn_close(c, c->close_after_write ? "refusal not read within 5 s" : "no hello within 5 s");
@@ -376,6 +345,9 @@ int msd_ipc_start(msd_daemon *d, int listen_fd)
     msd_ipc *ipc = calloc(1, sizeof(*ipc));
     if (!ipc)
         return -ENOMEM;
+    msc_list_init(&ipc->conns);
+    msc_list_init(&ipc->requests);
+    msd_stats_init(&ipc->scratch);
     d->ipc = ipc;
     int rc = uv_pipe_init(d->loop, &ipc->server, 0);
     if (rc < 0)
@@ -394,8 +366,7 @@ fail_close:
     ipc->stopped = true; /* msd_ipc_free() frees it once the loop has closed the handle */
     return rc;
 fail_free:
-    free(ipc);
-    d->ipc = NULL;
+    msd_ipc_free(d);
     return rc;
 }
 
@@ -408,13 +379,15 @@ void msd_ipc_stop(msd_daemon *d)
     uv_close((uv_handle_t *)&ipc->server, NULL);
     uv_timer_stop(&ipc->tick);
     uv_close((uv_handle_t *)&ipc->tick, NULL);
-    while (ipc->conns)
-        msd_conn_close(ipc->conns, "daemon shutting down");
+    while (!msc_list_empty(&ipc->conns))
+        msd_conn_close(msc_list_entry(msc_list_first(&ipc->conns), msd_conn, link), "daemon shutting down");
     msd_requests_fail(ipc, NULL, -ECONNRESET);
 }
 
 void msd_ipc_free(msd_daemon *d)
 {
+    if (d->ipc)
+        msd_stats_free(&d->ipc->scratch);
     free(d->ipc);
     d->ipc = NULL;
 }

@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "daemon.h"
-#include "frame.h"
+#include "message.h"
 #include "registry.h"
 
 typedef struct msd_ipc msd_ipc;
@@ -19,10 +19,11 @@ typedef struct msd_request msd_request;
 
 /*
  * The outcome of a request. status 0: the app answered and `reply` is its message (reply->ok, reply->result or
- * reply->error; valid during the call only). -ETIMEDOUT: no answer before the deadline. -ECONNRESET: the app
- * disconnected first (or the daemon is stopping). reply is NULL unless status is 0.
+ * reply->error; valid during the call only, but the callee may detach reply->result from reply->json and keep
+ * it). -ETIMEDOUT: no answer before the deadline. -ECONNRESET: the app disconnected first (or the daemon is
+ * stopping). reply is NULL unless status is 0.
  */
-typedef void (*msd_reply_fn)(void *arg, int status, const msd_msg *reply);
+typedef void (*msd_reply_fn)(void *arg, int status, msd_msg *reply);
 
 /* Adopts listen_fd (a listening Unix socket from msd_socket_listen) and starts accepting. 0 or negative errno. */
 int msd_ipc_start(msd_daemon *d, int listen_fd);

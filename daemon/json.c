@@ -1,13 +1,14 @@
 /*
- * daemon/json.c — the non-allocating JSON scanner (see json.h for the contract). Entry points: msd_json_check()
- * to validate, then msd_json_iter()/msd_json_next()/msd_json_get() and the readers to pick values out.
+ * daemon/json.c — strict JSON without a tree (see json.h for the rules). Entry points: msd_json_check() for a
+ * whole text, the msd_jp_* pull parser for reading one in a single pass, and the token readers.
  *
- * The check is an iterative state machine over the bytes with an explicit stack of container kinds (one bit per
- * level, MSD_JSON_DEPTH_MAX levels), so a deeply nested input costs neither recursion nor memory. Each rule below
- * mirrors one function of cJSON 1.7 (named in the comments); where cJSON is lenient we are lenient in the same
- * way and clear *strict, so that callers can tell text they may copy verbatim into a JSON document.
+ * Every token is scanned by one function (scan_string, scan_number, scan_literal) that either returns the byte
+ * after the token or records why the text is not JSON. msd_jp_skip() steps over a whole value with an explicit
+ * stack of container kinds (one bit per level), so a deeply nested input costs neither recursion nor memory;
+ * msd_json_check() is msd_jp_skip() over the whole text. Hot loops test one byte-class table entry per byte.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,268 +17,388 @@
 
 typedef const unsigned char *uptr;
 
-static bool is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* cJSON's whitespace is any byte <= 0x20 (NUL included); RFC 8259's is four of them. */
-static uptr skip_ws(uptr p, uptr e, bool *strict)
-{
-    while (p < e && *p <= 0x20) {
-        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-            *strict = false;
-        p++;
-    }
-    return p;
-}
-
-static uptr skip_ws_fast(uptr p, uptr e)
-{
-    while (p < e && *p <= 0x20)
-        p++;
-    return p;
-}
-
-/* Byte classes, so that the hot loops test one table entry per byte. */
-enum { C_NUM = 1, C_STR_STOP = 2, C_SKIP_STOP = 4 };
+/* Byte classes: the bytes that end a run of plain string bytes, the JSON whitespace, the bytes a value starts
+ * with. */
+enum { C_STR = 1, C_WS = 2, C_DIGIT = 4 };
+#define C_STR8 C_STR, C_STR, C_STR, C_STR, C_STR, C_STR, C_STR, C_STR
 static const unsigned char cls[256] = {
-    /* parse_string stops at a quote or a backslash; the check also notes control bytes (not strict) */
-    ['"'] = C_STR_STOP | C_SKIP_STOP, ['\\'] = C_STR_STOP,
-    [0x00] = C_STR_STOP, [0x01] = C_STR_STOP, [0x02] = C_STR_STOP, [0x03] = C_STR_STOP, [0x04] = C_STR_STOP,
-    [0x05] = C_STR_STOP, [0x06] = C_STR_STOP, [0x07] = C_STR_STOP, [0x08] = C_STR_STOP, [0x09] = C_STR_STOP,
-    [0x0a] = C_STR_STOP, [0x0b] = C_STR_STOP, [0x0c] = C_STR_STOP, [0x0d] = C_STR_STOP, [0x0e] = C_STR_STOP,
-    [0x0f] = C_STR_STOP, [0x10] = C_STR_STOP, [0x11] = C_STR_STOP, [0x12] = C_STR_STOP, [0x13] = C_STR_STOP,
-    [0x14] = C_STR_STOP, [0x15] = C_STR_STOP, [0x16] = C_STR_STOP, [0x17] = C_STR_STOP, [0x18] = C_STR_STOP,
-    [0x19] = C_STR_STOP, [0x1a] = C_STR_STOP, [0x1b] = C_STR_STOP, [0x1c] = C_STR_STOP, [0x1d] = C_STR_STOP,
-    [0x1e] = C_STR_STOP, [0x1f] = C_STR_STOP,
-    /* skipping a container stops at brackets and quotes */
-    ['{'] = C_SKIP_STOP, ['['] = C_SKIP_STOP, ['}'] = C_SKIP_STOP, [']'] = C_SKIP_STOP,
-    /* the bytes cJSON copies into a number */
-    ['0'] = C_NUM, ['1'] = C_NUM, ['2'] = C_NUM, ['3'] = C_NUM, ['4'] = C_NUM, ['5'] = C_NUM, ['6'] = C_NUM,
-    ['7'] = C_NUM, ['8'] = C_NUM, ['9'] = C_NUM, ['+'] = C_NUM, ['-'] = C_NUM, ['.'] = C_NUM, ['e'] = C_NUM,
-    ['E'] = C_NUM,
+    [0x00] = C_STR, [0x01] = C_STR, [0x02] = C_STR, [0x03] = C_STR, [0x04] = C_STR, [0x05] = C_STR,
+    [0x06] = C_STR, [0x07] = C_STR, [0x08] = C_STR, [0x09] = C_STR | C_WS, [0x0a] = C_STR | C_WS,
+    [0x0b] = C_STR, [0x0c] = C_STR, [0x0d] = C_STR | C_WS, [0x0e] = C_STR, [0x0f] = C_STR, [0x10] = C_STR,
+    [0x11] = C_STR, [0x12] = C_STR, [0x13] = C_STR, [0x14] = C_STR, [0x15] = C_STR, [0x16] = C_STR,
+    [0x17] = C_STR, [0x18] = C_STR, [0x19] = C_STR, [0x1a] = C_STR, [0x1b] = C_STR, [0x1c] = C_STR,
+    [0x1d] = C_STR, [0x1e] = C_STR, [0x1f] = C_STR, [' '] = C_WS, ['"'] = C_STR, ['\\'] = C_STR,
+    ['0'] = C_DIGIT, ['1'] = C_DIGIT, ['2'] = C_DIGIT, ['3'] = C_DIGIT, ['4'] = C_DIGIT, ['5'] = C_DIGIT,
+    ['6'] = C_DIGIT, ['7'] = C_DIGIT, ['8'] = C_DIGIT, ['9'] = C_DIGIT,
+    /* every byte >= 0x80 ends a plain run: it starts a UTF-8 sequence to validate */
+    [0x80] = C_STR8, C_STR8, C_STR8, C_STR8, C_STR8, C_STR8, C_STR8, C_STR8,
+             C_STR8, C_STR8, C_STR8, C_STR8, C_STR8, C_STR8, C_STR8, C_STR8,
 };
 
-static bool is_numchar(unsigned char c)
+static bool is_digit(unsigned char c)
 {
-    return cls[c] & C_NUM;
+    return cls[c] & C_DIGIT;
 }
 
-/*
- * parse_number: cJSON (Debian's 1.7.15, whose number buffer has no fixed size) copies the whole run of
- * [0-9+-.eE] at p and lets strtod read it; the number ends where strtod stops (whatever follows must then be a
- * separator, which the caller checks). Returns how many bytes strtod takes (0: none, not a number). strtod's
- * decimal grammar is [+-]? (D+ (. D*)? | . D+) ([eE] [+-]? D+)? (its other forms, inf/nan/hex, need letters
- * outside the run). *strict stays set only for an RFC 8259 number that is the whole run:
- * -? (0 | [1-9] D*) (. D+)? ([eE] [+-]? D+)?.
- */
-static size_t number_len(uptr p, uptr e, bool *strict)
+static bool fail_at(msd_jp *jp, uptr at, const char *reason)
 {
-    size_t max = (size_t)(e - p);
-    /* Most numbers are plain integers: digits, then a byte that cannot continue the run. */
-    size_t q = p[0] == '-';
-    while (q < max && is_digit(p[q]))
+    if (!jp->err.reason) {
+        jp->err.reason = reason;
+        jp->err.at = (size_t)(at - jp->start);
+    }
+    jp->p = jp->end; /* nothing more is read */
+    return false;
+}
+
+bool msd_jp_fail(msd_jp *jp, const char *reason)
+{
+    return fail_at(jp, jp->p, reason);
+}
+
+static uptr ws(msd_jp *jp, uptr p)
+{
+    uptr e = jp->end, q = p;
+    while (q < e && (cls[*q] & C_WS))
         q++;
-    if (q > (size_t)(p[0] == '-') && (q == max || !is_numchar(p[q]))) {
-        size_t first = p[0] == '-';
-        if (p[first] == '0' && q - first > 1)
-            *strict = false;
-        return q;
-    }
-    size_t run = 0;
-    while (run < max && is_numchar(p[run]))
-        run++;
-    size_t i = 0;
-    bool sign = i < run && (p[i] == '+' || p[i] == '-');
-    if (sign)
-        i++;
-    size_t int_start = i;
-    while (i < run && is_digit(p[i]))
-        i++;
-    size_t d1 = i - int_start, d2 = 0;
-    if (i < run && p[i] == '.') {
-        size_t j = i + 1;
-        while (j < run && is_digit(p[j]))
-            j++;
-        d2 = j - i - 1;
-        if (d1 + d2 == 0)
-            return 0;
-        if (d2 == 0) /* "1." */
-            *strict = false;
-        i = j;
-    } else if (d1 == 0) {
-        return 0;
-    }
-    if (i < run && (p[i] == 'e' || p[i] == 'E')) {
-        size_t j = i + 1;
-        if (j < run && (p[j] == '+' || p[j] == '-'))
-            j++;
-        size_t d3 = j;
-        while (j < run && is_digit(p[j]))
-            j++;
-        if (j > d3)
-            i = j; /* else strtod stops before the 'e' */
-    }
-    if ((sign && p[0] != '-') || d1 == 0 || (d1 > 1 && p[int_start] == '0') || i != run)
-        *strict = false;
-    return i;
+    if (q != p)
+        jp->spaced = true;
+    return q;
 }
 
-/* parse_hex4: four hex digits; cJSON reads anything else as 0 (a leniency). */
-static unsigned hex4(uptr p, bool *strict)
+static unsigned hex_digit(unsigned char c)
 {
-    unsigned h = 0;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return 10u + c - 'a';
+    if (c >= 'A' && c <= 'F')
+        return 10u + c - 'A';
+    return 16;
+}
+
+/* The four hex digits at p as a code unit, or -1. */
+static long hex4(uptr p)
+{
+    unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned char c = p[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'A' && c <= 'F')
-            d = 10u + c - 'A';
-        else if (c >= 'a' && c <= 'f')
-            d = 10u + c - 'a';
-        else {
-            *strict = false;
-            return 0;
-        }
-        h = (h << 4) | d;
+        unsigned d = hex_digit(p[i]);
+        if (d > 15)
+            return -1;
+        v = v << 4 | d;
     }
-    return h;
+    return (long)v;
 }
 
 /*
- * The length of the \u escape at r (1 or 2 UTF-16 units: 6 or 12 bytes) and its code point, as
- * utf16_literal_to_utf8 reads it; 0 when cJSON refuses it: fewer than 6 bytes before the closing quote `end`, a
- * lone low surrogate, or a high surrogate not followed by \u and a low one.
+ * The \u escape at r (r[0] == '\\', r[1] == 'u'), one or two UTF-16 units (6 or 12 bytes) before `end`: its
+ * length and code point, or 0 with *why set. A high surrogate must be followed by \u and a low one.
  */
-static size_t utf16_escape(uptr r, uptr end, unsigned long *cp, bool *strict)
+static size_t u_escape(uptr r, uptr end, unsigned long *cp, const char **why)
 {
-    if (end - r < 6)
+    long c1 = end - r >= 6 ? hex4(r + 2) : -1;
+    if (c1 < 0) {
+        *why = "\\u must be followed by four hex digits";
         return 0;
-    unsigned c1 = hex4(r + 2, strict);
-    if (c1 >= 0xDC00 && c1 <= 0xDFFF)
+    }
+    if (c1 >= 0xDC00 && c1 <= 0xDFFF) {
+        *why = "a lone UTF-16 low surrogate in a \\u escape";
         return 0;
+    }
     if (c1 < 0xD800 || c1 > 0xDBFF) {
-        *cp = c1;
+        *cp = (unsigned long)c1;
         return 6;
     }
-    if (end - (r + 6) < 6 || r[6] != '\\' || r[7] != 'u')
+    long c2 = end - r >= 12 && r[6] == '\\' && r[7] == 'u' ? hex4(r + 8) : -1;
+    if (c2 < 0xDC00 || c2 > 0xDFFF) {
+        *why = "a UTF-16 high surrogate not followed by a low one";
         return 0;
-    unsigned c2 = hex4(r + 8, strict);
-    if (c2 < 0xDC00 || c2 > 0xDFFF)
-        return 0;
-    *cp = 0x10000 + (((unsigned long)(c1 & 0x3FF) << 10) | (c2 & 0x3FF));
+    }
+    *cp = 0x10000 + (((unsigned long)c1 & 0x3FF) << 10 | ((unsigned long)c2 & 0x3FF));
     return 12;
 }
 
-/*
- * parse_string, first pass: the closing quote of the string token at p (p[0] == '"'), skipping a backslash and
- * the byte after it; NULL when there is none (or a backslash is the last byte). *escaped: a backslash was seen.
- */
-static uptr string_close(uptr p, uptr e, bool *escaped, bool *strict)
+/* The length of the UTF-8 sequence at p (p[0] >= 0x80) if it is valid (Unicode's table 3-7: no overlong form,
+ * no surrogate, nothing above U+10FFFF), else 0. */
+size_t msd_utf8_len(const unsigned char *p, const unsigned char *e)
 {
-    for (uptr q = p + 1; q < e; q++) {
-        while (q < e && !(cls[*q] & C_STR_STOP))
-            q++;
-        if (q >= e)
-            break;
-        unsigned char c = *q;
-        if (c == '"')
-            return q;
-        if (c == '\\') {
-            if (q + 1 >= e)
-                return NULL;
-            *escaped = true;
-            q++;
-        } else if (c < 0x20) { /* cJSON keeps raw control bytes; JSON forbids them */
-            *strict = false;
-        }
-    }
-    return NULL;
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
 }
 
-/* parse_string, second pass: the escapes between r and the closing quote `end`. Like cJSON, it steps over a
- * \u escape by its length whatever the first pass paired, and may read the closing quote as an escaped one. */
-static bool escapes_ok(uptr r, uptr end, bool *strict)
+/* The string token at p (p[0] == '"'): the byte after its closing quote, or NULL after recording why. */
+static uptr scan_string(msd_jp *jp, uptr p)
 {
-    while (r < end) {
-        if (*r != '\\') {
-            r++;
-            continue;
-        }
-        switch (r[1]) {
-        case 'b': case 'f': case 'n': case 'r': case 't': case '"': case '\\': case '/':
-            r += 2;
-            break;
-        case 'u': {
-            unsigned long cp;
-            size_t n = utf16_escape(r, end, &cp, strict);
-            if (n == 0)
-                return false;
-            r += n;
-            break;
-        }
-        default:
-            return false;
+    uptr e = jp->end, q = p + 1;
+    for (;;) {
+        while (q < e && !(cls[*q] & C_STR))
+            q++;
+        if (q >= e)
+            return fail_at(jp, p, "a string is not closed"), NULL;
+        unsigned char c = *q;
+        if (c == '"')
+            return q + 1;
+        if (c == '\\') {
+            if (q + 1 >= e)
+                return fail_at(jp, p, "a string is not closed"), NULL;
+            switch (q[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                q += 2;
+                break;
+            case 'u': {
+                unsigned long cp;
+                const char *why = NULL;
+                size_t n = u_escape(q, e, &cp, &why);
+                if (!n)
+                    return fail_at(jp, q, why), NULL;
+                q += n;
+                break;
+            }
+            default:
+                return fail_at(jp, q, "an unknown escape in a string"), NULL;
+            }
+        } else if (c < 0x20) {
+            return fail_at(jp, q, "a raw control byte in a string (escape it)"), NULL;
+        } else {
+            size_t n = msd_utf8_len(q, e);
+            if (!n)
+                return fail_at(jp, q, "invalid UTF-8 in a string"), NULL;
+            q += n;
         }
     }
+}
+
+/* The number token at p: the byte after it, or NULL after recording why. */
+static uptr scan_number(msd_jp *jp, uptr p)
+{
+    uptr e = jp->end, q = p;
+    if (q < e && *q == '-')
+        q++;
+    if (q >= e || !is_digit(*q))
+        return fail_at(jp, q, "a digit must follow '-'"), NULL;
+    if (*q == '0') {
+        q++;
+        if (q < e && is_digit(*q))
+            return fail_at(jp, q, "a leading zero in a number"), NULL;
+    } else {
+        while (q < e && is_digit(*q))
+            q++;
+    }
+    if (q < e && *q == '.') {
+        q++;
+        if (q >= e || !is_digit(*q))
+            return fail_at(jp, q, "a digit must follow the decimal point"), NULL;
+        while (q < e && is_digit(*q))
+            q++;
+    }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < e && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= e || !is_digit(*q))
+            return fail_at(jp, q, "a digit must follow the exponent"), NULL;
+        while (q < e && is_digit(*q))
+            q++;
+    }
+    return q;
+}
+
+/* true, false or null at p: the byte after it, or NULL. */
+static uptr scan_literal(msd_jp *jp, uptr p)
+{
+    size_t left = (size_t)(jp->end - p);
+    if (left >= 4 && memcmp(p, "true", 4) == 0)
+        return p + 4;
+    if (left >= 5 && memcmp(p, "false", 5) == 0)
+        return p + 5;
+    if (left >= 4 && memcmp(p, "null", 4) == 0)
+        return p + 4;
+    return fail_at(jp, p, "a value was expected"), NULL;
+}
+
+static msd_jkind kind_of(unsigned char c)
+{
+    switch (c) {
+    case '{': return MSD_J_OBJECT;
+    case '[': return MSD_J_ARRAY;
+    case '"': return MSD_J_STRING;
+    case 't': case 'f': return MSD_J_BOOL;
+    case 'n': return MSD_J_NULL;
+    default: return c == '-' || is_digit(c) ? MSD_J_NUMBER : MSD_J_NONE;
+    }
+}
+
+void msd_jp_init(msd_jp *jp, const char *text, size_t len)
+{
+    uptr p = (uptr)text;
+    *jp = (msd_jp){.p = p, .start = p, .end = p + len};
+    if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+        jp->p += 3;
+}
+
+msd_jkind msd_jp_peek(msd_jp *jp)
+{
+    if (jp->err.reason)
+        return MSD_J_NONE;
+    jp->p = ws(jp, jp->p);
+    return jp->p < jp->end ? kind_of(*jp->p) : MSD_J_NONE;
+}
+
+size_t msd_jp_offset(const msd_jp *jp)
+{
+    return (size_t)(jp->p - jp->start);
+}
+
+static bool open_container(msd_jp *jp, msd_jkind want)
+{
+    if (msd_jp_peek(jp) != want)
+        return false;
+    if (jp->depth >= MSD_JSON_DEPTH_MAX)
+        return fail_at(jp, jp->p, "containers nested too deep");
+    jp->p++;
+    jp->depth++;
+    jp->first = true;
     return true;
 }
 
-/* A whole string token at p: the byte after its closing quote, or NULL. */
-static uptr scan_string(uptr p, uptr e, bool *strict)
+bool msd_jp_object(msd_jp *jp)
 {
-    bool escaped = false;
-    uptr q = string_close(p, e, &escaped, strict);
-    if (!q || (escaped && !escapes_ok(p + 1, q, strict)))
-        return NULL;
-    return q + 1;
+    return open_container(jp, MSD_J_OBJECT);
 }
 
-/* The literal at p (null, true, false) — cJSON compares the bytes and does not look at what follows. */
-static size_t literal_len(uptr p, uptr e)
+bool msd_jp_array(msd_jp *jp)
 {
-    size_t n = (size_t)(e - p);
-    if (n >= 4 && memcmp(p, "null", 4) == 0)
-        return 4;
-    if (n >= 5 && memcmp(p, "false", 5) == 0)
-        return 5;
-    if (n >= 4 && memcmp(p, "true", 4) == 0)
-        return 4;
-    return 0;
+    return open_container(jp, MSD_J_ARRAY);
 }
 
-int msd_json_check(const char *text, size_t len, size_t *end, bool *strict)
+/* At the next member or element of the innermost container: past its comma; false (the container consumed)
+ * at its closing bracket. */
+static bool next_item(msd_jp *jp, unsigned char close, const char *expected)
 {
-    uptr p = (uptr)text, e = p + len;
+    if (jp->err.reason)
+        return false;
+    uptr p = ws(jp, jp->p), e = jp->end;
+    bool first = jp->first;
+    jp->first = false;
+    if (p < e && *p == close) {
+        jp->p = p + 1;
+        jp->depth--;
+        return false;
+    }
+    if (!first) {
+        if (p >= e || *p != ',')
+            return fail_at(jp, p, p >= e ? "the text ends inside a container" : expected);
+        p = ws(jp, p + 1);
+    }
+    jp->p = p;
+    return true;
+}
+
+bool msd_jp_member(msd_jp *jp, msd_jval *key)
+{
+    if (!next_item(jp, '}', "expected ',' or '}' after an object member"))
+        return false;
+    uptr p = jp->p, e = jp->end;
+    if (p >= e || *p != '"')
+        return fail_at(jp, p, "expected a member name (a string)");
+    uptr q = scan_string(jp, p);
+    if (!q)
+        return false;
+    *key = (msd_jval){(const char *)p, (size_t)(q - p)};
+    q = ws(jp, q);
+    if (q >= e || *q != ':')
+        return fail_at(jp, q, "expected ':' after a member name");
+    jp->p = q + 1;
+    return true;
+}
+
+bool msd_jp_element(msd_jp *jp)
+{
+    return next_item(jp, ']', "expected ',' or ']' after an array element");
+}
+
+bool msd_jp_number(msd_jp *jp, double *out, bool bools)
+{
+    msd_jkind k = msd_jp_peek(jp);
+    if (k == MSD_J_NUMBER) {
+        uptr q = scan_number(jp, jp->p);
+        if (!q)
+            return false;
+        *out = msd_json_number((msd_jval){(const char *)jp->p, (size_t)(q - jp->p)});
+        jp->p = q;
+        return true;
+    }
+    if (k != MSD_J_BOOL || !bools)
+        return false;
+    uptr q = scan_literal(jp, jp->p);
+    if (!q)
+        return false;
+    *out = *jp->p == 't';
+    jp->p = q;
+    return true;
+}
+
+bool msd_jp_string(msd_jp *jp, msd_jval *tok)
+{
+    if (msd_jp_peek(jp) != MSD_J_STRING)
+        return false;
+    uptr q = scan_string(jp, jp->p);
+    if (!q)
+        return false;
+    *tok = (msd_jval){(const char *)jp->p, (size_t)(q - jp->p)};
+    jp->p = q;
+    return true;
+}
+
+bool msd_jp_skip(msd_jp *jp, msd_jval *span)
+{
     uint8_t stack[(MSD_JSON_DEPTH_MAX + 7) / 8]; /* bit set: that level is an object */
-    size_t depth = 0;
-    bool ok = true;
-    if (len > 4 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) /* skip_utf8_bom */
-        p += 3;
-    p = skip_ws(p, e, &ok);
+    unsigned depth = 0;
+    if (jp->err.reason)
+        return false;
+    uptr p = ws(jp, jp->p), e = jp->end, start = p;
     for (;;) {
         /* A value starts at p (whitespace skipped). */
         if (p >= e)
-            return -EPROTO;
-        size_t n;
+            return fail_at(jp, p, "a value was expected, the text ends");
         switch (*p) {
         case '"':
-            if (!(p = scan_string(p, e, &ok)))
-                return -EPROTO;
+            if (!(p = scan_string(jp, p)))
+                return false;
             break;
-        case '[':
-        case '{': {
+        case '{':
+        case '[': {
             bool obj = *p == '{';
-            if (depth >= MSD_JSON_DEPTH_MAX)
-                return -EPROTO;
+            if (jp->depth + depth >= MSD_JSON_DEPTH_MAX)
+                return fail_at(jp, p, "containers nested too deep");
             if (obj)
                 stack[depth / 8] |= (uint8_t)(1u << (depth % 8));
             else
-                stack[depth / 8] &= (uint8_t)~(1u << (depth % 8));
+                stack[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
             depth++;
-            p = skip_ws(p + 1, e, &ok);
+            p = ws(jp, p + 1);
             if (p < e && *p == (obj ? '}' : ']')) { /* empty */
                 p++;
                 depth--;
@@ -287,233 +408,118 @@ int msd_json_check(const char *text, size_t len, size_t *end, bool *strict)
                 continue; /* the first element */
             goto member;
         }
+        case 't': case 'f': case 'n':
+            if (!(p = scan_literal(jp, p)))
+                return false;
+            break;
         default:
-            if (*p == '-' || is_digit(*p))
-                n = number_len(p, e, &ok);
-            else
-                n = literal_len(p, e);
-            if (n == 0)
-                return -EPROTO;
-            p += n;
+            if (kind_of(*p) != MSD_J_NUMBER)
+                return fail_at(jp, p, "a value was expected");
+            if (!(p = scan_number(jp, p)))
+                return false;
             break;
         }
         /* After a value: close the containers it ends, find the next value. */
         for (;;) {
             if (depth == 0) {
-                *end = (size_t)(p - (uptr)text);
-                *strict = ok;
-                return 0;
+                if (span)
+                    *span = (msd_jval){(const char *)start, (size_t)(p - start)};
+                jp->p = p;
+                return true;
             }
             bool obj = stack[(depth - 1) / 8] & (1u << ((depth - 1) % 8));
-            p = skip_ws(p, e, &ok);
+            p = ws(jp, p);
             if (p >= e)
-                return -EPROTO;
+                return fail_at(jp, p, "the text ends inside a container");
             if (*p == ',') {
-                p = skip_ws(p + 1, e, &ok);
+                p = ws(jp, p + 1);
                 if (obj)
                     goto member;
                 break; /* the next element */
             }
             if (*p != (obj ? '}' : ']'))
-                return -EPROTO;
+                return fail_at(jp, p, obj ? "expected ',' or '}' after an object member"
+                                          : "expected ',' or ']' after an array element");
             p++;
             depth--;
         }
         continue;
-    member: /* p at a member's key (whitespace skipped) */
-        if (p >= e || *p != '"' || !(p = scan_string(p, e, &ok)))
-            return -EPROTO;
-        p = skip_ws(p, e, &ok);
+    member: /* p at a member's name (whitespace skipped) */
+        if (p >= e || *p != '"')
+            return fail_at(jp, p, "expected a member name (a string)");
+        if (!(p = scan_string(jp, p)))
+            return false;
+        p = ws(jp, p);
         if (p >= e || *p != ':')
-            return -EPROTO;
-        p = skip_ws(p + 1, e, &ok);
+            return fail_at(jp, p, "expected ':' after a member name");
+        p = ws(jp, p + 1);
     }
 }
 
-/* ---- Reading checked text ------------------------------------------------------------------------------------ */
-
-/* The byte after the value at p, or NULL. For checked text; bounded by e on any text. */
-static uptr skip_value(uptr p, uptr e)
+bool msd_jp_finish(msd_jp *jp)
 {
-    if (p >= e)
-        return NULL;
-    bool dummy = true, esc = false;
-    if (*p == '"') {
-        uptr q = string_close(p, e, &esc, &dummy);
-        return q ? q + 1 : NULL;
-    }
-    if (*p == '{' || *p == '[') {
-        size_t depth = 0;
-        for (; p < e; p++) {
-            while (p < e && !(cls[*p] & C_SKIP_STOP))
-                p++;
-            if (p >= e)
-                break;
-            unsigned char c = *p;
-            if (c == '"') {
-                if (!(p = string_close(p, e, &esc, &dummy)))
-                    return NULL;
-            } else if (c == '{' || c == '[') {
-                depth++;
-            } else if ((c == '}' || c == ']') && --depth == 0) {
-                return p + 1;
-            }
-        }
-        return NULL;
-    }
-    size_t n = (*p == '-' || is_digit(*p)) ? number_len(p, e, &dummy) : literal_len(p, e);
-    return n ? p + n : NULL;
-}
-
-msd_jkind msd_json_kind(msd_jval v)
-{
-    if (!v.p || v.n == 0)
-        return MSD_J_NONE;
-    switch (v.p[0]) {
-    case '{': return MSD_J_OBJECT;
-    case '[': return MSD_J_ARRAY;
-    case '"': return MSD_J_STRING;
-    case 'n': return MSD_J_NULL;
-    case 't': case 'f': return MSD_J_BOOL;
-    default: return MSD_J_NUMBER;
-    }
-}
-
-bool msd_json_iter(msd_jval v, msd_jiter *it)
-{
-    msd_jkind k = msd_json_kind(v);
-    it->p = it->end = v.p;
-    it->object = k == MSD_J_OBJECT;
-    if (k != MSD_J_OBJECT && k != MSD_J_ARRAY)
+    if (jp->err.reason)
         return false;
-    it->p = v.p + 1;
-    it->end = v.p + v.n - 1; /* the closing bracket */
+    uptr p = ws(jp, jp->p);
+    if (p != jp->end)
+        return fail_at(jp, p, "trailing bytes after the JSON value");
+    jp->p = p;
     return true;
 }
 
-/* Moves it to the start of the next member's key (object) or element (array); false at the end of the
- * container, with it->p left at its closing bracket (what msd_json_close() needs). */
-static bool next_start(msd_jiter *it)
+int msd_json_check(const char *text, size_t len, size_t *end, bool *spaced, msd_json_error *err)
 {
-    uptr p = skip_ws_fast((uptr)it->p, (uptr)it->end), e = (uptr)it->end;
-    if (p < e && *p == ',')
-        p = skip_ws_fast(p + 1, e);
-    it->p = (const char *)p;
-    return p < e && *p != '}' && *p != ']';
-}
-
-bool msd_json_next_key(msd_jiter *it, msd_jval *key)
-{
-    if (!it->object || !next_start(it))
-        return false;
-    uptr p = (uptr)it->p, e = (uptr)it->end, k = p;
-    if (*p != '"' || !(p = skip_value(p, e)))
-        goto done;
-    *key = (msd_jval){(const char *)k, (size_t)(p - k)};
-    p = skip_ws_fast(p, e);
-    if (p >= e || *p != ':')
-        goto done;
-    it->p = (const char *)skip_ws_fast(p + 1, e);
-    return true;
-done:
-    it->p = it->end;
-    return false;
-}
-
-bool msd_json_take_value(msd_jiter *it, msd_jval *val)
-{
-    uptr v = (uptr)it->p, p = skip_value(v, (uptr)it->end);
-    if (!p) {
-        it->p = it->end;
-        return false;
+    msd_jp jp;
+    msd_jp_init(&jp, text, len);
+    if (!msd_jp_skip(&jp, NULL)) {
+        if (err)
+            *err = jp.err;
+        return -EPROTO;
     }
-    *val = (msd_jval){(const char *)v, (size_t)(p - v)};
-    it->p = (const char *)p;
-    return true;
+    if (end)
+        *end = msd_jp_offset(&jp);
+    if (spaced)
+        *spaced = jp.spaced;
+    return 0;
 }
 
-bool msd_json_next(msd_jiter *it, msd_jval *key, msd_jval *val)
-{
-    if (it->object) {
-        msd_jval k;
-        if (!msd_json_next_key(it, &k))
-            return false;
-        if (key)
-            *key = k;
-    } else {
-        if (!next_start(it))
-            return false;
-        if (key)
-            *key = (msd_jval){NULL, 0};
-    }
-    return msd_json_take_value(it, val);
-}
+/* ---- Reading validated tokens ---------------------------------------------------------------------------------- */
 
-bool msd_json_open(msd_jiter *it, msd_jiter *child)
-{
-    uptr p = (uptr)it->p;
-    child->p = child->end = it->p;
-    child->object = false;
-    if (p >= (uptr)it->end || (*p != '{' && *p != '['))
-        return false;
-    child->object = *p == '{';
-    child->p = (const char *)p + 1;
-    child->end = it->end; /* a bound only: the walk stops at the container's own closing bracket */
-    return true;
-}
-
-bool msd_json_close(msd_jiter *it, const msd_jiter *child, msd_jval *val)
-{
-    const char *start = it->p;
-    if (child->p >= child->end || (*child->p != '}' && *child->p != ']')) {
-        it->p = it->end;
-        return false;
-    }
-    it->p = child->p + 1;
-    *val = (msd_jval){start, (size_t)(it->p - start)};
-    return true;
-}
-
-/*
- * Decodes string token s into buf (cap >= 1) as parse_string does, as a C string: stops at a decoded NUL, after
- * cap - 1 bytes, or at the closing quote. Returns the bytes written.
- */
+/* Decodes string token s into buf (cap >= 1) as a C string; returns the bytes written. The token is validated
+ * text, but the loop is bounded by it on any input. */
 static size_t decode(msd_jval s, char *buf, size_t cap)
 {
     size_t w = 0;
     buf[0] = '\0';
-    if (msd_json_kind(s) != MSD_J_STRING || s.n < 2)
+    if (s.n < 2 || s.p[0] != '"')
         return 0;
     uptr r = (uptr)s.p + 1, end = (uptr)s.p + s.n - 1;
-    bool dummy = true;
-    while (r < end && w + 1 < cap) {
+    while (r < end) {
         unsigned char c = *r;
         if (c != '\\') {
-            if (c == '\0')
+            /* A UTF-8 sequence is copied whole or not at all, so a cut name stays valid UTF-8. */
+            size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (n > (size_t)(end - r) || w + n >= cap)
                 break;
-            buf[w++] = (char)c;
-            r++;
+            memcpy(buf + w, r, n);
+            w += n;
+            r += n;
             continue;
         }
         unsigned long cp = 0;
         size_t n = 2;
-        switch (r[1]) {
+        const char *why;
+        switch (r + 1 < end ? r[1] : 0) {
         case 'b': cp = '\b'; break;
         case 'f': cp = '\f'; break;
         case 'n': cp = '\n'; break;
         case 'r': cp = '\r'; break;
         case 't': cp = '\t'; break;
         case '"': case '\\': case '/': cp = r[1]; break;
-        case 'u':
-            n = utf16_escape(r, end, &cp, &dummy);
-            break;
-        default:
-            n = 0;
-            break;
+        case 'u': n = u_escape(r, end, &cp, &why); break;
+        default: n = 0; break;
         }
-        if (n == 0) /* not checked text */
-            break;
-        if (cp == 0)
+        if (n == 0 || cp == 0) /* not validated text, or a \u0000: the C string ends */
             break;
         unsigned char u[4];
         size_t un;
@@ -536,84 +542,105 @@ static size_t decode(msd_jval s, char *buf, size_t cap)
             u[3] = (unsigned char)(0x80 | (cp & 0x3F));
             un = 4;
         }
-        for (size_t i = 0; i < un && w + 1 < cap; i++)
-            buf[w++] = (char)u[i];
+        if (w + un >= cap)
+            break;
+        memcpy(buf + w, u, un);
+        w += un;
         r += n;
     }
     buf[w] = '\0';
     return w;
 }
 
-bool msd_json_string(msd_jval s, char *buf, size_t cap)
+size_t msd_json_string(msd_jval s, char *buf, size_t cap)
 {
-    decode(s, buf, cap);
-    return msd_json_kind(s) == MSD_J_STRING;
+    return decode(s, buf, cap);
 }
 
 bool msd_json_string_is(msd_jval s, const char *name)
 {
     size_t nl = strlen(name);
-    /* Without a backslash the token's bytes are the string (NUL bytes are refused before any of this runs). */
+    /* Without a backslash the token's bytes are the string. */
     if (s.n == nl + 2 && s.p[0] == '"' && memchr(s.p + 1, '\\', nl) == NULL)
-        return memcmp(s.p + 1, name, nl) == 0 && memchr(s.p + 1, '\0', nl) == NULL;
+        return memcmp(s.p + 1, name, nl) == 0;
     char buf[64];
-    if (nl + 2 > sizeof(buf) || msd_json_kind(s) != MSD_J_STRING)
+    if (nl + 2 > sizeof(buf) || s.n < 2 || s.p[0] != '"')
         return false;
     /* One byte more than name: a longer string then differs in length. */
     return decode(s, buf, nl + 2) == nl && memcmp(buf, name, nl) == 0;
 }
 
-msd_jval msd_json_get(msd_jval obj, const char *name)
+double msd_json_number(msd_jval v)
 {
-    msd_jiter it;
-    msd_jval k, v;
-    if (msd_json_kind(obj) == MSD_J_OBJECT && msd_json_iter(obj, &it))
-        while (msd_json_next(&it, &k, &v))
-            if (msd_json_string_is(k, name))
-                return v;
-    return (msd_jval){NULL, 0};
-}
-
-msd_jval msd_json_at(msd_jval arr, size_t i)
-{
-    msd_jiter it;
-    msd_jval v;
-    if (msd_json_kind(arr) == MSD_J_ARRAY && msd_json_iter(arr, &it))
-        while (msd_json_next(&it, NULL, &v))
-            if (i-- == 0)
-                return v;
-    return (msd_jval){NULL, 0};
-}
-
-bool msd_json_number(msd_jval v, double *out)
-{
-    if (msd_json_kind(v) != MSD_J_NUMBER)
-        return false;
-    bool dummy = true;
-    size_t n = number_len((uptr)v.p, (uptr)v.p + v.n, &dummy);
-    if (n == 0)
-        return false;
+    const char *p = v.p;
+    size_t n = v.n, i = n && p[0] == '-';
     /* Up to 15 digits, an integer is exact in a double: the value strtod would round to. */
-    size_t i = v.p[0] == '-';
     if (n - i >= 1 && n - i <= 15) {
         uint64_t u = 0;
         size_t j = i;
-        while (j < n && is_digit((unsigned char)v.p[j]))
-            u = u * 10 + (uint64_t)(v.p[j++] - '0');
-        if (j == n) {
-            *out = i ? -(double)u : (double)u;
-            return true;
-        }
+        while (j < n && is_digit((unsigned char)p[j]))
+            u = u * 10 + (uint64_t)(p[j++] - '0');
+        if (j == n)
+            return i ? -(double)u : (double)u;
     }
     /* strtod needs a NUL after the number, and v may end the buffer: a copy (on the heap only for absurdly long
      * numbers). The daemon never calls setlocale, so strtod's decimal point is '.', as in JSON. */
     char small[64], *buf = n < sizeof(small) ? small : malloc(n + 1);
     if (!buf)
-        return false;
-    memcpy(buf, v.p, n);
+        return NAN;
+    memcpy(buf, p, n);
     buf[n] = '\0';
-    *out = strtod(buf, NULL);
+    double d = strtod(buf, NULL);
     if (buf != small)
         free(buf);
-    return true;
+    return d;
+}
+
+int msd_json_compact(msd_jval v, msc_buf *out)
+{
+    if (msc_buf_reserve(out, v.n) < 0)
+        return -ENOMEM;
+    char *w = msc_buf_tail(out);
+    const char *r = v.p, *e = v.p + v.n;
+    while (r < e) {
+        char c = *r++;
+        if (c == '"') { /* copy the string whole: its bytes are not whitespace */
+            *w++ = c;
+            while (r < e) {
+                c = *r++;
+                *w++ = c;
+                if (c == '\\' && r < e)
+                    *w++ = *r++;
+                else if (c == '"')
+                    break;
+            }
+        } else if (!(cls[(unsigned char)c] & C_WS)) {
+            *w++ = c;
+        }
+    }
+    msc_buf_commit(out, (size_t)(w - msc_buf_tail(out)));
+    return 0;
+}
+
+size_t msd_json_quote(char *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *w = out;
+    *w++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            *w++ = '\\';
+            *w++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(w, "\\u00", 4);
+            w[4] = hex[c >> 4];
+            w[5] = hex[c & 15];
+            w += 6;
+        } else {
+            *w++ = (char)c;
+        }
+    }
+    *w++ = '"';
+    return (size_t)(w - out);
 }

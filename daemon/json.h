@@ -1,23 +1,25 @@
 /*
- * daemon/json.h — a JSON scanner that builds no tree and allocates nothing, for the stats messages (issue 5).
+ * daemon/json.h — strict JSON (RFC 8259) without a tree: a validator and a pull parser that read the agents'
+ * messages in one pass and allocate nothing.
  *
- * Why: every app sends a ~4 KB stats document per interval, and parsing each one into a cJSON tree (a malloc per
- * value and per string, strtod for every number) was most of the daemon's CPU at 1000 apps. The daemon needs
- * only a dozen numbers and the type names out of it; the rest is served as the agent's own bytes. So a stats
- * payload is validated once by msd_json_check() and then read in place with the cursor functions below.
+ * Why: every app sends a ~4 KB stats message per interval, and the daemon needs its numbers in a typed model
+ * (stats.h). Parsing each message into a cJSON tree (a malloc per value, strtod per number) and then reading
+ * the tree was most of the daemon's CPU at 1000 apps; validating it and walking it again in place still read
+ * every byte three or four times. The pull parser below validates and extracts at once: message.c reads the
+ * members it knows into the model and steps over the rest, each byte once.
  *
- * Contract with the rest of the daemon: msd_json_check() accepts exactly the texts cJSON 1.7 accepts (as
- * cJSON_ParseWithLengthOpts(text, len, &end, 0) with the parse end in *end), so a malformed message is refused
- * whichever path it takes and with the same words (tests/integration/test_json.c and the frame fuzzer compare
- * the two). That includes cJSON's leniencies — any byte <= 0x20 is whitespace, numbers are whatever strtod
- * takes from a run of [0-9+-.eE] that starts with '-' or a digit ("01", "1.", "-.5"; any length, 1e999 is inf),
- * control bytes and invalid UTF-8 inside strings pass, "\u" with bad hex digits reads as U+0000 — and its limits:
- * nesting deeper than MSD_JSON_DEPTH_MAX containers, a lone or reversed UTF-16 surrogate, an unknown escape.
- * The scanner also says whether the text is strict RFC 8259 JSON apart from UTF-8 validity (no leniency used):
- * only strict text is served byte for byte; the rest is re-printed by cJSON so that the API serves valid JSON.
- *
- * The cursor functions (msd_json_next() and the readers) are for text msd_json_check() accepted: on anything
- * else they return "nothing" but never read outside the value they are given.
+ * What "strict" means here (docs/PROTOCOL.md section 2): RFC 8259's grammar, nothing more —
+ *   - whitespace is space, tab, LF and CR only;
+ *   - numbers are -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?: no leading zeros, no "1.", no "+1";
+ *   - strings hold no raw control byte (< 0x20), only the escapes \" \\ \/ \b \f \n \r \t \uXXXX (four hex
+ *     digits), and valid UTF-8 (no overlong forms, no encoded surrogates, nothing above U+10FFFF);
+ *   - a \u escape of a UTF-16 surrogate must be a high one followed by a low one (a lone surrogate has no UTF-8
+ *     form: RFC 8259 section 8.2 leaves its meaning undefined, so it is refused);
+ *   - an optional UTF-8 byte order mark before the value is ignored (RFC 8259 section 8.1 allows that);
+ *   - containers nest at most MSD_JSON_DEPTH_MAX deep.
+ * Every refusal comes with a reason and the offset of the byte where the text stopped being JSON, for the log.
+ * Accepted text is therefore valid JSON that any parser reads the same way, and the daemon may serve an
+ * agent's bytes verbatim.
  */
 #ifndef MEMSCOPE_DAEMON_JSON_H
 #define MEMSCOPE_DAEMON_JSON_H
@@ -25,16 +27,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MSD_JSON_DEPTH_MAX 1000 /* cJSON's CJSON_NESTING_LIMIT: containers nested deeper are refused */
+#include "buf.h"
 
-/*
- * Checks that text[0..len) starts with one JSON value as cJSON reads it: an optional UTF-8 BOM (only when len > 4,
- * as cJSON), whitespace, the value. Returns 0 with *end = the offset just after the value (what follows is not
- * looked at) and *strict as described above, or -EPROTO. O(len), no allocation, no recursion.
- */
-int msd_json_check(const char *text, size_t len, size_t *end, bool *strict);
+#define MSD_JSON_DEPTH_MAX 1000
 
-/* A value inside checked text: its first byte and its length (0: no value). */
+/* A token or value inside text: its first byte and its length (n == 0: none). */
 typedef struct msd_jval {
     const char *p;
     size_t n;
@@ -42,44 +39,86 @@ typedef struct msd_jval {
 
 typedef enum msd_jkind { MSD_J_NONE, MSD_J_NULL, MSD_J_BOOL, MSD_J_NUMBER, MSD_J_STRING, MSD_J_ARRAY, MSD_J_OBJECT } msd_jkind;
 
-msd_jkind msd_json_kind(msd_jval v); /* from the first byte; MSD_J_NONE for n == 0 */
-
-/* Walks the members of an object or the elements of an array. */
-typedef struct msd_jiter {
-    const char *p, *end; /* next byte to look at, end of the container (after its closing bracket) */
-    bool object;
-} msd_jiter;
-
-/* Starts a walk over v; false (and an iterator that yields nothing) when v is not an object or array. */
-bool msd_json_iter(msd_jval v, msd_jiter *it);
-/* The next member (key: its string token, quotes included) or element (key may be NULL); false at the end. */
-bool msd_json_next(msd_jiter *it, msd_jval *key, msd_jval *val);
+/* Why text is not JSON: a static reason ("leading zero in a number") and the offset of the offending byte. */
+typedef struct msd_json_error {
+    const char *reason;
+    size_t at;
+} msd_json_error;
 
 /*
- * The same walk in steps, to look into a value while passing it (one pass instead of a skip and a second walk):
- * msd_json_next_key() stops at a member's value; then either msd_json_take_value() skips it, or, when it is an
- * object or array, msd_json_open() starts a walk over its contents in `child` and, once msd_json_next(child, ...)
- * has returned false, msd_json_close() moves `it` past the container and gives its span. All return false on the
- * end of the walk or on text msd_json_check() did not accept.
+ * Checks that text[0..len) starts with one strict JSON value (an optional BOM and whitespace first). Returns 0
+ * with *end = the offset just after the value (what follows is not looked at), or -EPROTO with *err filled.
+ * *spaced tells whether the value has whitespace between its tokens (a compact copy then differs). Either of
+ * end, spaced, err may be NULL. O(len), no allocation, no recursion.
  */
-bool msd_json_next_key(msd_jiter *it, msd_jval *key);
-bool msd_json_take_value(msd_jiter *it, msd_jval *val);
-bool msd_json_open(msd_jiter *it, msd_jiter *child);
-bool msd_json_close(msd_jiter *it, const msd_jiter *child, msd_jval *val);
+int msd_json_check(const char *text, size_t len, size_t *end, bool *spaced, msd_json_error *err);
 
-/* The value of the first member of object obj whose key decodes to name (cJSON_GetObjectItemCaseSensitive:
- * the key read as a C string, so "a\u0000b" is "a"); n == 0 when there is none or obj is not an object. */
-msd_jval msd_json_get(msd_jval obj, const char *name);
-/* The i-th element of array arr (n == 0 when there is none). */
-msd_jval msd_json_at(msd_jval arr, size_t i);
+/*
+ * The pull parser: the caller asks for the next token in the shape it expects, and gets false when the text
+ * is not that shape (a wrong kind is not an error: msd_jp_skip() then steps over the value) or not JSON (an
+ * error: jp->err is set, and every later call returns false). It keeps no stack of its own: the caller's code
+ * is the stack for the containers it opens, msd_jp_skip() has its own for what it steps over, and jp->depth
+ * counts both against MSD_JSON_DEPTH_MAX.
+ *
+ *     msd_jp_object(jp)                      '{'                 (or false: not an object here)
+ *     while (msd_jp_member(jp, &key))        "key" :             (false at '}', which it consumes)
+ *         msd_jp_number(jp, &d) || msd_jp_skip(jp, NULL);
+ *     msd_jp_array(jp)                       '['
+ *     while (msd_jp_element(jp)) ...         (false at ']', which it consumes)
+ */
+typedef struct msd_jp {
+    const unsigned char *p, *start, *end;
+    unsigned depth;        /* containers open at p */
+    bool spaced;           /* whitespace was seen between tokens */
+    bool first;            /* at the first member/element of the innermost container opened */
+    msd_json_error err;    /* err.reason != NULL once the text was found not to be JSON */
+} msd_jp;
 
-/* True when string token s decodes (as a C string) to exactly name. */
+/* Starts a walk over text[0..len) (skips a BOM and leading whitespace). */
+void msd_jp_init(msd_jp *jp, const char *text, size_t len);
+/* The kind of the value at the cursor (whitespace skipped), from its first byte; MSD_J_NONE at the end of the
+ * text, after an error, or before a byte that starts no value (which is then the error). */
+msd_jkind msd_jp_peek(msd_jp *jp);
+/* The offset of the cursor (the next value's first byte after msd_jp_peek()). */
+size_t msd_jp_offset(const msd_jp *jp);
+bool msd_jp_object(msd_jp *jp);
+bool msd_jp_member(msd_jp *jp, msd_jval *key); /* key: the string token, quotes included */
+bool msd_jp_array(msd_jp *jp);
+bool msd_jp_element(msd_jp *jp);
+/* Reads a number (true with *out: its value, possibly +-inf for huge exponents), or a boolean as 1 or 0 when
+ * bools is true. False, consuming nothing, for any other kind. */
+bool msd_jp_number(msd_jp *jp, double *out, bool bools);
+/* Reads a string token (validated) into *tok. False, consuming nothing, for another kind. */
+bool msd_jp_string(msd_jp *jp, msd_jval *tok);
+/* Validates and steps over one value of any kind; *span (may be NULL) is where it lies. */
+bool msd_jp_skip(msd_jp *jp, msd_jval *span);
+/* True when only whitespace is left (else the error "trailing bytes after the JSON value"). */
+bool msd_jp_finish(msd_jp *jp);
+/* Records an error at the cursor unless one is recorded already; returns false. */
+bool msd_jp_fail(msd_jp *jp, const char *reason);
+
+/* ---- Reading validated tokens -------------------------------------------------------------------------------- */
+
+/* True when string token s decodes (as a C string: up to a \u0000) to exactly name. */
 bool msd_json_string_is(msd_jval s, const char *name);
-/* Decodes string token s as cJSON does (escapes, \u to UTF-8) into buf as a C string: stops at the first decoded
- * NUL or after cap - 1 bytes. Returns false (buf = "") when s is not a string. cap >= 1. */
-bool msd_json_string(msd_jval s, char *buf, size_t cap);
-/* The number's value as cJSON computes it (strtod; may be +-inf); false when v is not a number (or, for a number
- * of 64 bytes or more, out of memory). */
-bool msd_json_number(msd_jval v, double *out);
+/* Decodes string token s into buf as a C string: escapes to UTF-8, stopping at a decoded NUL or after cap - 1
+ * bytes (never inside a UTF-8 sequence). Returns the length written; 0 with buf = "" when s is not a string.
+ * cap >= 1. */
+size_t msd_json_string(msd_jval s, char *buf, size_t cap);
+/* The value of a validated number token (strtod's, exact for integers of up to 15 digits). */
+double msd_json_number(msd_jval v);
+
+/* The length of the valid UTF-8 sequence at p (p[0] >= 0x80, p < e) — Unicode's table 3-7: no overlong form, no
+ * encoded surrogate, nothing above U+10FFFF — or 0 when the bytes there are not one. Never reads at or past e. */
+size_t msd_utf8_len(const unsigned char *p, const unsigned char *e);
+
+/* Appends value v (validated text) to out without whitespace between its tokens: 0 or -ENOMEM. O(v.n). */
+int msd_json_compact(msd_jval v, msc_buf *out);
+
+/* Writes C string s (UTF-8) as a JSON string token, quotes included, into out, which holds at least
+ * MSD_JSON_QUOTED_MAX(strlen(s)) bytes: '"', '\\' and control bytes escaped, every other byte as it is.
+ * Returns the length written (no NUL). */
+#define MSD_JSON_QUOTED_MAX(n) (6 * (n) + 2)
+size_t msd_json_quote(char *out, const char *s);
 
 #endif /* MEMSCOPE_DAEMON_JSON_H */

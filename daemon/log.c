@@ -9,8 +9,6 @@
 
 #include "daemon.h"
 
-bool msd_verbose;
-
 double msd_now_wall(void)
 {
     struct timespec ts;
@@ -35,16 +33,6 @@ static void vlog(const char *fmt, va_list ap)
 
 void msd_log(const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
-}
-
-void msd_debug(const char *fmt, ...)
-{
-    if (!msd_verbose)
-        return;
     va_list ap;
     va_start(ap, fmt);
     vlog(fmt, ap);

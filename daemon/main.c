@@ -24,14 +24,16 @@
 #include <uv.h>
 
 #include "daemon.h"
-#include "assets.h"
-#include "events.h"
 #include "http.h"
 #include "ipc.h"
 #include "metrics.h"
 #include "registry.h"
+#include "route.h"
+#include "snapstore.h"
 #include "sockpath.h"
+#include "sse.h"
 #include "token.h"
+#include "web.h"
 
 static void usage(FILE *out)
 {
@@ -69,6 +71,7 @@ void msd_config_free(msd_config *cfg)
     free(cfg->http_host);
     free(cfg->token_file);
     free(cfg->data_dir);
+    free(cfg->web_dir);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -151,11 +154,12 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
         {NULL, 0, NULL, 0},
     };
     *cfg = (msd_config){.retain_s = 600, .history_s = 900, .request_timeout_ms = 5000, .gc_rate = 2,
-                        .max_apps = 10000, .http_connections = 256, .http_port = 7070};
+                        .max_apps = 10000, .http_connections = 256, .http_port = 7070,
+                        .metrics_top_types = MSD_METRICS_TOP_TYPES_DEFAULT};
     double v;
-    int c;
+    int c, li = -1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":vh", opts, &li)) != -1) {
         char **dst = NULL;
         switch (c) {
         case O_SOCKET: dst = &cfg->socket_path; break;
@@ -187,8 +191,8 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
                 return -EINVAL;
             cfg->max_apps = (int)v;
             break;
-        case O_WEBDIR: /* assets.c keeps the resolved path in static storage */
-            if (msd_assets_set_dir(optarg) < 0)
+        case O_WEBDIR:
+            if (msd_web_resolve_dir(optarg, &cfg->web_dir) < 0)
                 return -EINVAL;
             break;
         case O_MAXHTTP:
@@ -196,14 +200,14 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
                 return -EINVAL;
             cfg->http_connections = (int)v;
             break;
-        case O_TOPTYPES: /* metrics_http.c reads it at every scrape */
+        case O_TOPTYPES:
             if (parse_double("--metrics-top-types", optarg, 0, MSD_METRICS_TOP_TYPES_MAX, &v) < 0)
                 return -EINVAL;
             if (v != (int)v) {
                 fprintf(stderr, "memscoped: --metrics-top-types: \"%s\" is not an integer\n", optarg);
                 return -EINVAL;
             }
-            msd_metrics_top_types = (int)v;
+            cfg->metrics_top_types = (int)v;
             break;
         case 'v': cfg->verbose = true; break;
         case 'h': usage(stdout); return 1;
@@ -216,13 +220,16 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
             return -EINVAL;
         }
         if (dst) {
-            free(*dst);
+            /* The option's own name (li): --x "" and --x= are one argument or two, so argv cannot tell. */
             if (!optarg[0]) {
-                fprintf(stderr, "memscoped: %s needs a non-empty value\n", argv[optind - 2] ? argv[optind - 2] : "");
+                fprintf(stderr, "memscoped: --%s needs a non-empty value\n", opts[li].name);
                 return -EINVAL;
             }
-            if (!(*dst = strdup(optarg)))
+            char *copy = strdup(optarg);
+            if (!copy)
                 return -ENOMEM;
+            free(*dst); /* a repeated option: the last one counts */
+            *dst = copy;
         }
     }
     if (optind < argc) {
@@ -250,44 +257,55 @@ static void raise_fd_limit(void)
     }
 }
 
-static msd_daemon daemon_;
-static uv_signal_t sig_int, sig_term;
-static uv_timer_t housekeeping;
+/* main()'s own handles, beside the daemon context they act on. */
+typedef struct process {
+    msd_daemon d;
+    uv_signal_t sig_int, sig_term;
+    uv_timer_t housekeeping;
+} process;
 
 static void on_housekeeping(uv_timer_t *t)
 {
-    msd_registry_sweep(daemon_.reg, msd_now_mono());
+    process *p = t->data;
+    msd_registry_sweep(p->d.reg, msd_now_mono());
 }
 
+/* Shutdown: every module that answers HTTP requests late (ipc: the apps' replies; the snapshot store: its jobs;
+ * the event streams) answers or ends them before the HTTP driver stops. */
 static void on_signal(uv_signal_t *s, int signum)
 {
-    msd_daemon *d = &daemon_;
+    process *p = s->data;
+    msd_daemon *d = &p->d;
     if (d->stopping)
         return;
     d->stopping = true;
     msd_log("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
     msd_ipc_stop(d);
-    msd_events_stop(d); /* end the dashboard's streams before MHD stops */
+    msd_snapstore_stop(d);
+    msd_sse_stop(d);
     msd_http_stop(d);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_timer_stop(&housekeeping);
-    uv_close((uv_handle_t *)&housekeeping, NULL);
+    uv_close((uv_handle_t *)&p->sig_int, NULL);
+    uv_close((uv_handle_t *)&p->sig_term, NULL);
+    uv_timer_stop(&p->housekeeping);
+    uv_close((uv_handle_t *)&p->housekeeping, NULL);
 }
 
 int main(int argc, char **argv)
 {
-    msd_daemon *d = &daemon_;
+    process proc = {0};
+    msd_daemon *d = &proc.d;
     int rc = parse_flags(argc, argv, &d->cfg);
     if (rc != 0) {
         msd_config_free(&d->cfg);
         return rc > 0 ? 0 : 2;
     }
-    msd_verbose = d->cfg.verbose;
     signal(SIGPIPE, SIG_IGN); /* a peer that goes away is an error return, not a death */
     raise_fd_limit();
     int status = 1;
     int listen_fd, lock_fd, port = 0;
+    d->started = msd_now_wall();
+    d->routes = msd_routes;
+    d->nroutes = msd_routes_count;
     char *token_path = msd_socket_sibling(d->cfg.socket_path, ".token");
     if (!token_path)
         goto fail_config;
@@ -300,15 +318,19 @@ int main(int argc, char **argv)
         goto fail_token;
     if (msd_ipc_start(d, listen_fd) < 0)
         goto fail_registry;
+    if (msd_snapstore_start(d) < 0 || msd_sse_start(d) < 0) {
+        msd_log("out of memory");
+        goto fail_ipc;
+    }
     if (msd_http_start(d, &port) < 0)
         goto fail_ipc;
-    msd_events_start(d); /* live updates for the dashboard; only fails when the registry has another listener */
-    uv_signal_init(d->loop, &sig_int);
-    uv_signal_init(d->loop, &sig_term);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_timer_init(d->loop, &housekeeping);
-    uv_timer_start(&housekeeping, on_housekeeping, 1000, 1000);
+    uv_signal_init(d->loop, &proc.sig_int);
+    uv_signal_init(d->loop, &proc.sig_term);
+    proc.sig_int.data = proc.sig_term.data = proc.housekeeping.data = &proc;
+    uv_signal_start(&proc.sig_int, on_signal, SIGINT);
+    uv_signal_start(&proc.sig_term, on_signal, SIGTERM);
+    uv_timer_init(d->loop, &proc.housekeeping);
+    uv_timer_start(&proc.housekeeping, on_housekeeping, 1000, 1000);
 
     const char *h = d->cfg.http_host;
     bool v6 = strchr(h, ':') != NULL;
@@ -322,6 +344,8 @@ int main(int argc, char **argv)
     uv_run(d->loop, UV_RUN_DEFAULT);
     status = 0;
     msd_http_free(d);
+    msd_sse_free(d);
+    msd_snapstore_free(d);
     msd_ipc_free(d);
     msd_registry_free(d->reg);
     d->reg = NULL;
@@ -334,8 +358,12 @@ int main(int argc, char **argv)
     return status;
 
 fail_ipc:
+    msd_sse_stop(d);
+    msd_snapstore_stop(d);
     msd_ipc_stop(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
+    msd_sse_free(d);
+    msd_snapstore_free(d);
     msd_ipc_free(d);
     listen_fd = -1; /* closed with the ipc handle */
 fail_registry:

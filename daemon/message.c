@@ -1,25 +1,378 @@
 /*
- * daemon/message.c — parsing and validating the JSON messages of the wire protocol (docs/PROTOCOL.md §3-5).
- * Entry point: msd_msg_parse().
+ * daemon/message.c — parsing and validating the wire protocol's messages (see message.h). Entry point:
+ * msd_msg_parse(); read parse_top() first: every byte an agent sends passes through it once.
  *
- * Validation is deliberately shallow where the daemon only passes data through (the API serves stats sections as
- * the agent sent them) and strict where the daemon itself relies on a member (hello's pid and app, a reply's id,
- * the JSON type of each stats section). Everything the agent sends is untrusted input.
+ * parse_top() walks the top-level object with the pull parser (json.h). It reads the stats sections it knows
+ * into the model as it meets them — each section by a field table generated from common/stats_schema.h — and
+ * steps over everything else, noting where each member lies. Only when the walk is over is the message's type
+ * known (an agent may send "type" last), so the spans noted on the way are turned into the model's `body`
+ * afterwards, and a message of another type is then parsed again by cJSON (a few per connection).
+ *
+ * Errors in the stats sections are collected during the walk and reported afterwards in a fixed order —
+ * section by section (heap, pools, refcount, types, gc, trace), then type names, then gc.generations — so the
+ * message an agent gets does not depend on the order of its members.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "frame.h"
-
-#define APP_NAME_MAX 255
+#include "json.h"
+#include "message.h"
 
 static int fail(char *err, size_t errlen, const char *why)
 {
-    snprintf(err, errlen, "%s", why);
+    if (errlen)
+        snprintf(err, errlen, "%s", why);
     return -EPROTO;
 }
+
+/* ---- Field tables ------------------------------------------------------------------------------------------ */
+
+typedef struct field {
+    const char *name;
+    size_t len;
+    size_t off;   /* of the double in its section struct */
+    bool boolean; /* a boolean member (1 or 0; a number is taken too), else a number (a boolean is not) */
+} field;
+
+#define F_heap(n) {#n, sizeof(#n) - 1, offsetof(msd_heap, n), false},
+#define F_pool(n) {#n, sizeof(#n) - 1, offsetof(msd_pool, n), false},
+#define F_refcount(n) {#n, sizeof(#n) - 1, offsetof(msd_refcount, n), false},
+#define F_type(n) {#n, sizeof(#n) - 1, offsetof(msd_type, n), false},
+#define F_gen(n) {#n, sizeof(#n) - 1, offsetof(msd_gen, n), false},
+#define F_gc(n) {#n, sizeof(#n) - 1, offsetof(msd_gc, n), false},
+#define B_gc(n) {#n, sizeof(#n) - 1, offsetof(msd_gc, n), true},
+#define F_trace(n) {#n, sizeof(#n) - 1, offsetof(msd_trace, n), false},
+#define B_trace(n) {#n, sizeof(#n) - 1, offsetof(msd_trace, n), true},
+#define F_top(n) {#n, sizeof(#n) - 1, offsetof(msd_stats, n), false},
+static const field heap_fields[] = {MSC_STATS_HEAP(F_heap)};
+static const field pool_fields[] = {MSC_STATS_POOL(F_pool)};
+static const field refcount_fields[] = {MSC_STATS_REFCOUNT(F_refcount)};
+static const field type_fields[] = {MSC_STATS_TYPE(F_type)};
+static const field gen_fields[] = {MSC_STATS_GEN(F_gen)};
+static const field gc_fields[] = {MSC_STATS_GC(F_gc) MSC_STATS_GC_BOOLS(B_gc)};
+static const field trace_fields[] = {MSC_STATS_TRACE(F_trace) MSC_STATS_TRACE_BOOLS(B_trace)};
+static const field top_fields[] = {MSC_STATS_TOP(F_top)};
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(NFIELDS(heap_fields) <= 64 && NFIELDS(gen_fields) <= 64, "a section's seen-mask has 64 bits");
+
+/* The index of the field whose name key decodes to, or -1. Agents send a section's members in the schema's
+ * order, so the field after the previous one (*hint) is tried first: one comparison per member usually. */
+static int find_field(const field *f, size_t n, msd_jval key, size_t *hint)
+{
+    /* Without a backslash the token's bytes are the name: compare them directly. */
+    bool plain = key.n >= 2 && memchr(key.p + 1, '\\', key.n - 2) == NULL;
+    size_t klen = key.n - 2;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (*hint + k) % n;
+        bool eq = plain ? f[i].len == klen && memcmp(key.p + 1, f[i].name, klen) == 0
+                        : msd_json_string_is(key, f[i].name);
+        if (eq) {
+            *hint = i + 1;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* A member's value into field i of base, when it is a finite number (or, for a boolean field, a boolean: 1 or
+ * 0); anything else is stepped over and leaves NAN. As cJSON_GetObjectItem did, the first member of a name
+ * counts (*seen). */
+static void read_field(msd_jp *jp, const field *f, int i, void *base, uint64_t *seen)
+{
+    double d;
+    if (i < 0 || (*seen >> i & 1) || !msd_jp_number(jp, &d, f[i].boolean)) {
+        msd_jp_skip(jp, NULL);
+    } else {
+        *(double *)(void *)((char *)base + f[i].off) = isfinite(d) ? d : NAN;
+    }
+    if (i >= 0)
+        *seen |= 1ull << i;
+}
+
+/* The members of the object at the cursor into base's fields. The caller has checked it is an object. */
+static void read_object(msd_jp *jp, const field *f, size_t n, void *base)
+{
+    msd_jval key;
+    uint64_t seen = 0;
+    size_t hint = 0;
+    msd_jp_object(jp);
+    while (msd_jp_member(jp, &key))
+        read_field(jp, f, find_field(f, n, key, &hint), base, &seen);
+}
+
+/* ---- The stats sections ---------------------------------------------------------------------------------------- */
+
+enum { S_HEAP, S_POOLS, S_REFCOUNT, S_TYPES, S_GC, S_TRACE, NSECTIONS };
+static const struct {
+    const char *name;
+    bool array; /* an array of objects, else an object */
+} sections[NSECTIONS] = {
+    [S_HEAP] = {"heap", false}, [S_POOLS] = {"pools", true}, [S_REFCOUNT] = {"refcount", false},
+    [S_TYPES] = {"types", true}, [S_GC] = {"gc", false},     [S_TRACE] = {"trace", false},
+};
+
+typedef enum sec_error { SEC_OK, SEC_KIND, SEC_NOT_OBJECTS } sec_error;
+
+/* What the walk learned that is reported only once the type is known. */
+typedef struct walk {
+    msd_stats *m;
+    bool seen[NSECTIONS];
+    sec_error errors[NSECTIONS];
+    bool names_bad; /* an entry of "types" without a string "name" */
+    bool gens_bad;  /* gc.generations is not an array */
+} walk;
+
+/* One entry of "types": its first "name" (decoded into the name store) and its numbers. Returns false when
+ * out of memory. */
+static bool read_type(msd_jp *jp, walk *w)
+{
+    msd_stats *m = w->m;
+    msd_type *t = msd_stats_add_type(m);
+    if (!t)
+        return false;
+    size_t name_at = m->names.len;
+    bool named = false, name_seen = false;
+    msd_jval key, tok;
+    uint64_t seen = 0;
+    size_t hint = 0;
+    msd_jp_object(jp);
+    while (msd_jp_member(jp, &key)) {
+        if (!name_seen && msd_json_string_is(key, "name")) {
+            name_seen = true;
+            if (!msd_jp_string(jp, &tok)) {
+                msd_jp_skip(jp, NULL);
+                continue;
+            }
+            /* The decoded name is never longer than its token. */
+            if (msc_buf_reserve(&m->names, tok.n + 1) < 0)
+                return false;
+            size_t n = msd_json_string(tok, msc_buf_tail(&m->names), tok.n + 1);
+            msc_buf_commit(&m->names, n + 1);
+            named = true;
+            continue;
+        }
+        read_field(jp, type_fields, find_field(type_fields, NFIELDS(type_fields), key, &hint), t, &seen);
+    }
+    if (!named) {
+        w->names_bad = true;
+        if (msc_buf_append(&m->names, "", 1) < 0) /* a name the entry still has, never read */
+            return false;
+    }
+    /* Until the walk ends, a name is its offset in the store (which moves as it grows): msd_msg_parse() turns
+     * the offsets into pointers at the end. */
+    t->name = (const char *)(uintptr_t)name_at;
+    return true;
+}
+
+static bool read_pool(msd_jp *jp, walk *w)
+{
+    msd_stats *m = w->m;
+    msd_pool *p = msd_stats_add_pool(m);
+    if (!p)
+        return false;
+    read_object(jp, pool_fields, NFIELDS(pool_fields), p);
+    return true;
+}
+
+/* An array section: every element must be an object (else SEC_NOT_OBJECTS; the others are still read). */
+static bool read_array(msd_jp *jp, walk *w, int s, bool (*entry)(msd_jp *, walk *))
+{
+    msd_jp_array(jp);
+    while (msd_jp_element(jp)) {
+        if (msd_jp_peek(jp) != MSD_J_OBJECT) {
+            w->errors[s] = SEC_NOT_OBJECTS;
+            msd_jp_skip(jp, NULL);
+        } else if (!entry(jp, w)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void read_gc(msd_jp *jp, walk *w)
+{
+    msd_gc *gc = &w->m->gc;
+    msd_jval key;
+    uint64_t seen = 0;
+    size_t hint = 0;
+    bool gens_seen = false;
+    msd_jp_object(jp);
+    while (msd_jp_member(jp, &key)) {
+        if (gens_seen || !msd_json_string_is(key, "generations")) {
+            read_field(jp, gc_fields, find_field(gc_fields, NFIELDS(gc_fields), key, &hint), gc, &seen);
+            continue;
+        }
+        gens_seen = true;
+        if (msd_jp_peek(jp) != MSD_J_ARRAY) {
+            w->gens_bad = true;
+            msd_jp_skip(jp, NULL);
+            continue;
+        }
+        msd_jp_array(jp);
+        while (msd_jp_element(jp)) {
+            if (gc->ngens < MSC_STATS_GENERATIONS && msd_jp_peek(jp) == MSD_J_OBJECT)
+                read_object(jp, gen_fields, NFIELDS(gen_fields), &gc->gens[gc->ngens]);
+            else
+                msd_jp_skip(jp, NULL);
+            if (gc->ngens < MSC_STATS_GENERATIONS)
+                gc->ngens++;
+        }
+    }
+}
+
+/* The value of section s at the cursor (its first occurrence). Returns false when out of memory. */
+static bool read_section(msd_jp *jp, walk *w, int s)
+{
+    msd_stats *m = w->m;
+    msd_jkind k = msd_jp_peek(jp);
+    if (k != (sections[s].array ? MSD_J_ARRAY : MSD_J_OBJECT)) {
+        w->errors[s] = SEC_KIND;
+        msd_jp_skip(jp, NULL);
+        return true;
+    }
+    m->sections |= 1u << s;
+    switch (s) {
+    case S_HEAP: read_object(jp, heap_fields, NFIELDS(heap_fields), &m->heap); return true;
+    case S_REFCOUNT: read_object(jp, refcount_fields, NFIELDS(refcount_fields), &m->refcount); return true;
+    case S_TRACE: read_object(jp, trace_fields, NFIELDS(trace_fields), &m->trace); return true;
+    case S_GC: read_gc(jp, w); return true;
+    case S_POOLS: return read_array(jp, w, s, read_pool);
+    default: return read_array(jp, w, s, read_type);
+    }
+}
+
+_Static_assert(MSD_SEC_HEAP == 1 << S_HEAP && MSD_SEC_POOLS == 1 << S_POOLS && MSD_SEC_REFCOUNT == 1 << S_REFCOUNT &&
+                   MSD_SEC_TYPES == 1 << S_TYPES && MSD_SEC_GC == 1 << S_GC && MSD_SEC_TRACE == 1 << S_TRACE,
+               "section bits follow the section table");
+
+/* The index of the section named by key, or -1. */
+static int section_of(msd_jval key)
+{
+    for (int s = 0; s < NSECTIONS; s++)
+        if (msd_json_string_is(key, sections[s].name))
+            return s;
+    return -1;
+}
+
+/* Members the document does not copy: the message type, and the names the daemon sets itself. */
+static bool daemon_member(msd_jval key)
+{
+    static const char *const names[] = {"type", "id", "pid", "name", "time"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (msd_json_string_is(key, names[i]))
+            return true;
+    return false;
+}
+
+/* ---- The walk -------------------------------------------------------------------------------------------------- */
+
+/* Where a top-level member lies, for the body: its name's token, and its value [val, end). */
+typedef struct span {
+    msd_jval key;
+    const char *val, *end;
+    bool spaced; /* whitespace between or inside the tokens: compact it */
+} span;
+#define SPANS 64 /* the members noted during the walk; a message with more is walked again for its body */
+
+/* Appends the member to the body: `,"key":value` without whitespace. */
+static int body_member(msc_buf *body, const span *s)
+{
+    if (msc_buf_putc(body, ',') < 0)
+        return -ENOMEM;
+    if (!s->spaced) /* "key":value as sent */
+        return msc_buf_append(body, s->key.p, (size_t)(s->end - s->key.p)) < 0 ? -ENOMEM : 0;
+    if (msc_buf_append(body, s->key.p, s->key.n) < 0 || msc_buf_putc(body, ':') < 0 ||
+        msd_json_compact((msd_jval){s->val, (size_t)(s->end - s->val)}, body) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Builds the body from every member but the daemon's own, walking the (valid) text again. */
+static int body_rewalk(const char *text, size_t len, msc_buf *body)
+{
+    msd_jp jp;
+    msd_jval key, val;
+    msd_jp_init(&jp, text, len);
+    msd_jp_object(&jp);
+    for (;;) {
+        jp.spaced = false;
+        if (!msd_jp_member(&jp, &key))
+            break;
+        msd_jp_skip(&jp, &val);
+        if (daemon_member(key))
+            continue;
+        span s = {key, val.p, val.p + val.n, jp.spaced};
+        if (body_member(body, &s) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+typedef struct top {
+    msd_jval type;  /* the first "type" member's value: a string token, or n == 0 */
+    bool type_seen;
+    span spans[SPANS];
+    size_t nspans, nmembers;
+    bool oom;
+} top;
+
+/* The walk over the top-level object (the cursor at its '{'). */
+static void parse_top(msd_jp *jp, walk *w, top *t)
+{
+    msd_jval key;
+    uint64_t seen = 0;
+    size_t hint = 0;
+    msd_jp_object(jp);
+    for (;;) {
+        jp->spaced = false; /* from the comma before the member: whitespace anywhere in it is seen */
+        if (!msd_jp_member(jp, &key))
+            break;
+        msd_jp_peek(jp);
+        const char *val = (const char *)jp->p;
+        int s = section_of(key);
+        if (s >= 0 && !w->seen[s]) {
+            w->seen[s] = true;
+            if (!read_section(jp, w, s))
+                t->oom = true, msd_jp_fail(jp, "out of memory");
+        } else if (!t->type_seen && msd_json_string_is(key, "type")) {
+            t->type_seen = true;
+            if (!msd_jp_string(jp, &t->type))
+                msd_jp_skip(jp, NULL);
+        } else {
+            int f = find_field(top_fields, NFIELDS(top_fields), key, &hint);
+            read_field(jp, top_fields, f, w->m, &seen);
+        }
+        if (daemon_member(key))
+            continue;
+        if (t->nspans < SPANS)
+            t->spans[t->nspans++] = (span){key, val, (const char *)jp->p, jp->spaced};
+        t->nmembers++;
+    }
+}
+
+/* The errors of a stats message, in the fixed order (see the top of the file); 0 when there are none. */
+static int stats_errors(const walk *w, char *err, size_t errlen)
+{
+    for (int s = 0; s < NSECTIONS; s++) {
+        if (w->errors[s] == SEC_KIND) {
+            snprintf(err, errlen, "stats: \"%s\" must be %s", sections[s].name, sections[s].array ? "an array" : "an object");
+            return -EPROTO;
+        }
+        if (w->errors[s] == SEC_NOT_OBJECTS) {
+            snprintf(err, errlen, "stats: \"%s\" must hold objects", sections[s].name);
+            return -EPROTO;
+        }
+    }
+    if (w->names_bad)
+        return fail(err, errlen, "stats: every entry of \"types\" needs a string \"name\"");
+    if (w->gens_bad)
+        return fail(err, errlen, "stats: \"gc.generations\" must be an array");
+    return 0;
+}
+
+/* ---- The other messages (a cJSON tree) ------------------------------------------------------------------------- */
 
 /* True when v is a number holding an integer in [lo, hi]. */
 static int is_int_in(const cJSON *v, double lo, double hi)
@@ -42,7 +395,7 @@ static int parse_hello(msd_msg *m, char *err, size_t errlen)
         return fail(err, errlen, "hello: \"pid\" must be a positive integer");
     m->pid = (int64_t)v->valuedouble;
     v = cJSON_GetObjectItemCaseSensitive(j, "app");
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) > APP_NAME_MAX)
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) > MSC_APP_NAME_MAX)
         return fail(err, errlen, "hello: \"app\" must be a string of 1 to 255 bytes");
     m->app = v->valuestring;
     v = cJSON_GetObjectItemCaseSensitive(j, "library");
@@ -64,139 +417,6 @@ static int parse_hello(msd_msg *m, char *err, size_t errlen)
     return 0;
 }
 
-/* The stats sections and the JSON type each must have when present, in the order they are checked. */
-static const struct {
-    const char *name;
-    int array; /* 1: array of objects, 0: object */
-} stats_sections[] = {
-    {"heap", 0}, {"pools", 1}, {"refcount", 0}, {"types", 1}, {"gc", 0}, {"trace", 0},
-};
-#define NSECTIONS (sizeof(stats_sections) / sizeof(stats_sections[0]))
-
-/*
- * Validates a stats message without a tree, with the rules (and words) the cJSON version had: each section, when
- * present, has its JSON type; every entry of "types" has a string "name"; "gc.generations", when present, is an
- * array. As cJSON_GetObjectItemCaseSensitive, the first member of a name counts (keys read as C strings).
- * One walk over the top-level members notes them for the registry, looks into the "pools" and "types" arrays as
- * it passes them (so they are read once) and notes the types' names and counts for the history; the errors are
- * then reported in the order the cJSON version checked them (section by section, then names, then generations).
- */
-static int parse_stats(msd_msg *m, char *err, size_t errlen)
-{
-    msd_jval sec[NSECTIONS] = {{0}};
-    bool non_object[NSECTIONS] = {false}; /* an array section holds something else than objects */
-    bool names_ok = true;
-    msd_jiter it, arr;
-    msd_jval k, v, e;
-    msd_json_iter(m->doc, &it);
-    while (msd_json_next_key(&it, &k)) {
-        char key[16]; /* the longest section name is 8 bytes: a longer key cannot match even when cut */
-        size_t si = NSECTIONS;
-        if (msd_json_string(k, key, sizeof(key)))
-            for (size_t i = 0; i < NSECTIONS; i++)
-                if (!sec[i].n && strcmp(key, stats_sections[i].name) == 0) {
-                    si = i;
-                    break;
-                }
-        if (si < NSECTIONS && stats_sections[si].array && msd_json_open(&it, &arr) && !arr.object) {
-            bool types = si == 3;
-            while (msd_json_next(&arr, NULL, &e)) {
-                if (msd_json_kind(e) != MSD_J_OBJECT) {
-                    non_object[si] = true;
-                    continue;
-                }
-                if (!types)
-                    continue;
-                msd_type_ref r = msd_type_ref_of(e);
-                if (msd_json_kind(r.name) != MSD_J_STRING)
-                    names_ok = false;
-                if (m->ntypes_noted < MSD_MSG_TYPES) {
-                    m->type_refs[m->ntypes_noted++] = r;
-                    m->types_rest = arr;
-                }
-            }
-            if (!msd_json_close(&it, &arr, &v))
-                break;
-        } else if (!msd_json_take_value(&it, &v)) {
-            break;
-        }
-        if (si < NSECTIONS)
-            sec[si] = v;
-        if (m->nmembers < MSD_MSG_MEMBERS) {
-            m->members[m->nmembers].key = k;
-            m->members[m->nmembers].val = v;
-        }
-        m->nmembers++;
-    }
-    for (size_t i = 0; i < NSECTIONS; i++) {
-        if (!sec[i].n)
-            continue;
-        msd_jkind kind = msd_json_kind(sec[i]);
-        if (stats_sections[i].array && kind != MSD_J_ARRAY) {
-            snprintf(err, errlen, "stats: \"%s\" must be an array", stats_sections[i].name);
-            return -EPROTO;
-        }
-        if (stats_sections[i].array && non_object[i]) {
-            snprintf(err, errlen, "stats: \"%s\" must hold objects", stats_sections[i].name);
-            return -EPROTO;
-        }
-        if (!stats_sections[i].array && kind != MSD_J_OBJECT) {
-            snprintf(err, errlen, "stats: \"%s\" must be an object", stats_sections[i].name);
-            return -EPROTO;
-        }
-    }
-    m->heap = sec[0];
-    m->refcount = sec[2];
-    m->types = sec[3];
-    m->gc = sec[4];
-    if (!names_ok)
-        return fail(err, errlen, "stats: every entry of \"types\" needs a string \"name\"");
-    msd_jval gens = msd_json_get(m->gc, "generations");
-    if (gens.n && msd_json_kind(gens) != MSD_J_ARRAY)
-        return fail(err, errlen, "stats: \"gc.generations\" must be an array");
-    return 0;
-}
-
-msd_type_ref msd_type_ref_of(msd_jval entry)
-{
-    msd_type_ref r = {{NULL, 0}, {NULL, 0}};
-    msd_jiter it;
-    msd_jval k, v;
-    msd_json_iter(entry, &it); /* yields nothing unless entry is an object */
-    while ((!r.name.n || !r.alive.n) && msd_json_next(&it, &k, &v)) {
-        if (!r.name.n && msd_json_string_is(k, "name"))
-            r.name = v;
-        else if (!r.alive.n && msd_json_string_is(k, "alive"))
-            r.alive = v;
-    }
-    return r;
-}
-
-void msd_types_begin(const msd_msg *stats, msd_types_iter *ti)
-{
-    ti->m = stats;
-    ti->i = 0;
-    if (stats)
-        ti->rest = stats->types_rest;
-    else
-        ti->rest = (msd_jiter){NULL, NULL, false};
-}
-
-bool msd_types_next(msd_types_iter *ti, msd_type_ref *out)
-{
-    if (!ti->m)
-        return false;
-    if (ti->i < ti->m->ntypes_noted) {
-        *out = ti->m->type_refs[ti->i++];
-        return true;
-    }
-    msd_jval v;
-    if (ti->m->ntypes_noted < MSD_MSG_TYPES || !msd_json_next(&ti->rest, NULL, &v))
-        return false;
-    *out = msd_type_ref_of(v);
-    return true;
-}
-
 static int parse_reply(msd_msg *m, char *err, size_t errlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->json, "id");
@@ -216,50 +436,11 @@ static int parse_reply(msd_msg *m, char *err, size_t errlen)
     return 0;
 }
 
-int msd_msg_parse(const uint8_t *payload, size_t len, msd_msg *out, char *err, size_t errlen)
+static int parse_tree(const char *text, size_t len, msd_jval type, msd_msg *out, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof(*out));
-    if (errlen)
-        err[0] = '\0';
-    /* cJSON stops strings at a NUL byte; refuse them instead of letting two readers disagree. */
-    if (memchr(payload, '\0', len))
-        return fail(err, errlen, "payload contains a NUL byte");
-    /* One pass that accepts exactly what cJSON accepts (json.h), so the errors below are the ones a cJSON parse
-     * gave, whichever way the message is read afterwards. */
-    const char *text = (const char *)payload;
-    size_t end;
-    bool strict;
-    if (msd_json_check(text, len, &end, &strict) < 0)
-        return fail(err, errlen, "payload is not valid JSON");
-    /* Only whitespace may follow the value. */
-    for (size_t i = end; i < len; i++)
-        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r')
-            return fail(err, errlen, "trailing bytes after the JSON value");
-    /* The value: after an optional BOM (only when len > 4, as cJSON) and whitespace, up to end. */
-    size_t start = len > 4 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    while (start < end && (unsigned char)text[start] <= 0x20)
-        start++;
-    msd_jval doc = {text + start, end - start};
-    if (msd_json_kind(doc) != MSD_J_OBJECT)
-        return fail(err, errlen, "payload is not a JSON object");
-    msd_jval type = msd_json_get(doc, "type");
-    if (msd_json_kind(type) != MSD_J_STRING)
-        return fail(err, errlen, "message without a string \"type\"");
-    out->raw = text;
-    out->raw_len = len;
-    out->doc = doc;
-    out->strict = strict;
-    /* Stats, one per app per interval, are read in place; the rare other messages get a cJSON tree. */
-    if (msd_json_string_is(type, "stats")) {
-        out->type = MSD_MSG_STATS;
-        int rc = parse_stats(out, err, errlen);
-        if (rc < 0)
-            memset(out, 0, sizeof(*out));
-        return rc;
-    }
     cJSON *j = cJSON_ParseWithLength(text, len);
-    if (!j) /* out of memory: the text itself was checked */
-        return fail(err, errlen, "payload is not valid JSON");
+    if (!j) /* the text is valid JSON: only memory can be missing */
+        return fail(err, errlen, "daemon out of memory while parsing a message");
     out->json = j;
     int rc = 0;
     if (msd_json_string_is(type, "hello")) {
@@ -280,61 +461,59 @@ int msd_msg_parse(const uint8_t *payload, size_t len, msd_msg *out, char *err, s
     return rc;
 }
 
+int msd_msg_parse(const uint8_t *payload, size_t len, msd_stats *model, msd_msg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (errlen)
+        err[0] = '\0';
+    const char *text = (const char *)payload;
+    msd_stats_reset(model);
+    walk w = {.m = model};
+    top t = {.nspans = 0};
+    msd_jp jp;
+    msd_jp_init(&jp, text, len);
+    msd_jkind k = msd_jp_peek(&jp);
+    if (k == MSD_J_OBJECT)
+        parse_top(&jp, &w, &t);
+    else
+        msd_jp_skip(&jp, NULL);
+    if (t.oom)
+        return fail(err, errlen, "daemon out of memory while reading stats");
+    if (msd_jp_finish(&jp) && k != MSD_J_OBJECT)
+        return fail(err, errlen, "payload is not a JSON object");
+    if (jp.err.reason) {
+        if (strcmp(jp.err.reason, "trailing bytes after the JSON value") == 0)
+            return fail(err, errlen, jp.err.reason);
+        if (errlen)
+            snprintf(err, errlen, "payload is not valid JSON: %s (byte %zu)", jp.err.reason, jp.err.at);
+        return -EPROTO;
+    }
+    if (!t.type.n)
+        return fail(err, errlen, "message without a string \"type\"");
+    if (!msd_json_string_is(t.type, "stats"))
+        return parse_tree(text, len, t.type, out, err, errlen);
+
+    int rc = stats_errors(&w, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The names' offsets become pointers now that the store has stopped moving. */
+    for (size_t i = 0; i < model->ntypes; i++)
+        model->types[i].name = model->names.data + (uintptr_t)model->types[i].name;
+    for (size_t i = 0; i < t.nspans && rc == 0; i++)
+        rc = body_member(&model->body, &t.spans[i]);
+    if (rc == 0 && t.nmembers > SPANS) {
+        msc_buf_clear(&model->body);
+        rc = body_rewalk(text, len, &model->body);
+    }
+    if (rc < 0)
+        return fail(err, errlen, "daemon out of memory while reading stats");
+    out->type = MSD_MSG_STATS;
+    out->stats = model;
+    return 0;
+}
+
 void msd_msg_free(msd_msg *m)
 {
     cJSON_Delete(m->json);
     memset(m, 0, sizeof(*m));
-}
-
-/* The values of the first members of object obj named names[i] (n == 0 when absent), in one walk. */
-static void pick(msd_jval obj, const char *const *names, msd_jval *out, size_t n)
-{
-    msd_jiter it;
-    msd_jval k, v;
-    size_t left = n;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (msd_jval){NULL, 0};
-    if (msd_json_kind(obj) != MSD_J_OBJECT)
-        return;
-    msd_json_iter(obj, &it);
-    while (left && msd_json_next(&it, &k, &v)) {
-        char key[24]; /* longer than every name: a longer key cannot match even when cut */
-        msd_json_string(k, key, sizeof(key));
-        for (size_t i = 0; i < n; i++)
-            if (!out[i].n && strcmp(key, names[i]) == 0) {
-                out[i] = v;
-                left--;
-                break;
-            }
-    }
-}
-
-/* A finite number, else 0 (missing members read as 0). */
-static double num(msd_jval v)
-{
-    double d;
-    return msd_json_number(v, &d) && isfinite(d) ? d : 0.0;
-}
-
-void msd_sample_from_stats(const msd_msg *stats, msd_sample *out)
-{
-    static const char *const heap_names[] = {"pool_bytes_in_use", "system_bytes_in_use"};
-    static const char *const gc_names[] = {"pause_total_ns", "pause_max_ns", "garbage", "generations"};
-    msd_jval heap[2], gc[4];
-    pick(stats->heap, heap_names, heap, 2);
-    pick(stats->gc, gc_names, gc, 4);
-    out->pool_bytes = num(heap[0]);
-    out->system_bytes = num(heap[1]);
-    out->objects_alive = num(msd_json_get(stats->refcount, "objects_alive"));
-    out->pause_total_ns = num(gc[0]);
-    out->pause_max_ns = num(gc[1]);
-    out->garbage = num(gc[2]);
-    msd_jiter it;
-    msd_jval g;
-    size_t i = 0;
-    msd_json_iter(gc[3], &it); /* yields nothing unless generations is an array */
-    for (; i < 3 && msd_json_next(&it, NULL, &g); i++)
-        out->collections[i] = num(msd_json_get(g, "collections"));
-    for (; i < 3; i++)
-        out->collections[i] = 0;
 }

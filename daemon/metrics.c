@@ -3,9 +3,9 @@
  * family table first, it is the list of every series with its type, unit and help.
  *
  * Both text formats group a family's samples under one HELP/TYPE header, but the input comes app by app. So each
- * family collects its sample lines in its own growing buffer while the apps are walked once (one cJSON parse per
- * app, then the tree is freed), and the document is the concatenation of the non-empty families at the end.
- * Memory: about twice the document size at the peak.
+ * family collects its sample lines in its own growing buffer while the apps' models (stats.h) are walked once,
+ * and the document is the concatenation of the non-empty families at the end. Nothing is parsed: every value
+ * is a field of a model. Memory: about twice the document size at the peak.
  *
  * The two formats differ only in details, all handled in emit_header() and sample_name():
  *                       text 0.0.4                          OpenMetrics 1.0
@@ -23,16 +23,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
-
+#include "json.h"
 #include "metrics.h"
 
-msd_metrics_counters msd_counters;
-
-void msd_metrics_count_http(unsigned status)
+void msd_count_http(msd_counters *c, unsigned status)
 {
     if (status >= 100 && status < MSD_HTTP_CODES)
-        msd_counters.http_requests[status]++;
+        c->http_requests[status]++;
 }
 
 /* ---- The families -------------------------------------------------------------------------------------------- */
@@ -109,10 +106,7 @@ static const family families[NFAMILIES] = {FAMILIES(AS_DESC)};
 
 /* ---- Buffers -------------------------------------------------------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf;
+typedef msc_buf buf;
 
 typedef struct writer {
     msd_metrics_format fmt;
@@ -121,33 +115,20 @@ typedef struct writer {
     bool oom;            /* sticky: once set, every append is a no-op and render returns NULL */
 } writer;
 
-/* Makes room for n more bytes (plus a NUL). False (and w->oom) when out of memory. */
+/* Makes room for n more bytes. False (and w->oom) when out of memory. */
 static bool reserve(writer *w, buf *b, size_t n)
 {
     if (w->oom)
         return false;
-    if (b->len + n + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
+    if (msc_buf_reserve(b, n) < 0)
         w->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
+    return !w->oom;
 }
 
 static void put(writer *w, buf *b, const char *s, size_t n)
 {
-    if (!reserve(w, b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (reserve(w, b, n))
+        msc_buf_append(b, s, n); /* room reserved: cannot fail */
 }
 
 static void put_str(writer *w, buf *b, const char *s)
@@ -157,39 +138,12 @@ static void put_str(writer *w, buf *b, const char *s)
 
 /* ---- Escaping -------------------------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one (overlong forms,
- * surrogates and code points above U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))
-            return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 /* Escapes s: backslash and newline always, double quotes when quotes is set. Invalid UTF-8 bytes become U+FFFD
- * (3 bytes for 1: the worst case of the output size). The NUL ends s, so reading s[1..3] in utf8_seq() stops at
- * it: a continuation byte is never 0. */
+ * (3 bytes for 1: the worst case of the output size). */
 static size_t escape(char *out, const char *s, bool quotes)
 {
     char *o = out;
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *e = p + strlen(s);
     while (*p) {
         if (*p == '\\') {
             *o++ = '\\';
@@ -204,7 +158,7 @@ static size_t escape(char *out, const char *s, bool quotes)
             *o++ = '"';
             p++;
         } else {
-            size_t n = utf8_seq(p);
+            size_t n = *p < 0x80 ? 1 : msd_utf8_len(p, e);
             if (n == 0) {
                 memcpy(o, "\xEF\xBF\xBD", 3);
                 o += 3;
@@ -229,9 +183,8 @@ size_t msd_metrics_escape_label(char *out, const char *s)
 static void put_label_value(writer *w, buf *b, const char *s)
 {
     size_t n = strlen(s);
-    if (!reserve(w, b, 3 * n))
-        return;
-    b->len += escape(b->p + b->len, s, true);
+    if (reserve(w, b, 3 * n + 1))
+        msc_buf_commit(b, escape(msc_buf_tail(b), s, true));
 }
 
 /* ---- Samples ---------------------------------------------------------------------------------------------------- */
@@ -285,168 +238,140 @@ static void sample(writer *w, int f, const char *base, const char *extra_name, c
     put(w, b, num, (size_t)n + 2);
 }
 
-/* The sample of member key of object o, when it is a number (or a bool: 1/0); nothing when missing. */
-static void sample_member(writer *w, int f, const char *base, const char *extra_name, const char *extra_value,
-                          const cJSON *o, const char *key, double divisor)
+/* The sample of a model's field, when the agent sent it (not NAN). */
+static void sample_field(writer *w, int f, const char *base, const char *extra_name, const char *extra_value,
+                         double v, double divisor)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (cJSON_IsNumber(v)) /* divided, not multiplied by 1e-9: 7456959 ns gives 0.007456959 exactly as printed */
-        sample(w, f, base, extra_name, extra_value, v->valuedouble / divisor);
-    else if (cJSON_IsBool(v))
-        sample(w, f, base, extra_name, extra_value, cJSON_IsTrue(v) ? 1 : 0);
+    if (!isnan(v)) /* divided, not multiplied by 1e-9: 7456959 ns gives 0.007456959 exactly as printed */
+        sample(w, f, base, extra_name, extra_value, v / divisor);
 }
 
 /* ---- Per app ---------------------------------------------------------------------------------------------------- */
 
-typedef struct type_row {
-    const char *name;
-    double bytes;
-    const cJSON *obj;
-} type_row;
-
 static int by_name_then_bytes(const void *a, const void *b)
 {
-    const type_row *x = a, *y = b;
+    const msd_type *x = *(const msd_type *const *)a, *y = *(const msd_type *const *)b;
     int c = strcmp(x->name, y->name);
     if (c)
         return c;
-    return (x->bytes < y->bytes) - (x->bytes > y->bytes); /* larger first */
+    double bx = msd_stat_or0(x->bytes), by = msd_stat_or0(y->bytes);
+    return (bx < by) - (bx > by); /* larger first */
 }
 
 static int by_bytes_then_name(const void *a, const void *b)
 {
-    const type_row *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return (x->bytes < y->bytes) - (x->bytes > y->bytes);
+    const msd_type *x = *(const msd_type *const *)a, *y = *(const msd_type *const *)b;
+    double bx = msd_stat_or0(x->bytes), by = msd_stat_or0(y->bytes);
+    if (bx != by)
+        return (bx < by) - (bx > by);
     return strcmp(x->name, y->name);
 }
 
 /* Per-type series for the top K types by bytes. A type name listed twice (a confused agent) counts once, with
  * its larger entry, so no series is duplicated. Cost O(n log n) for n types. */
-static void add_types(writer *w, const char *base, const cJSON *types)
+static void add_types(writer *w, const char *base, const msd_stats *s)
 {
-    int n = cJSON_GetArraySize(types);
-    if (n <= 0) {
-        sample(w, F_TYPES, base, NULL, NULL, 0);
-        return;
-    }
-    type_row *rows = malloc((size_t)n * sizeof(*rows));
-    if (!rows) {
+    const msd_type **rows = s->ntypes ? malloc(s->ntypes * sizeof(*rows)) : NULL;
+    if (s->ntypes && !rows) {
         w->oom = true;
         return;
     }
     size_t k = 0;
-    const cJSON *t;
-    cJSON_ArrayForEach(t, types)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
-        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(t, "bytes");
-        if (!cJSON_IsString(name) || !name->valuestring[0])
-            continue;
-        rows[k++] = (type_row){name->valuestring, cJSON_IsNumber(bytes) ? bytes->valuedouble : 0, t};
-    }
-    qsort(rows, k, sizeof(*rows), by_name_then_bytes);
+    for (size_t i = 0; i < s->ntypes; i++)
+        if (s->types[i].name[0])
+            rows[k++] = &s->types[i];
+    if (k)
+        qsort(rows, k, sizeof(*rows), by_name_then_bytes);
     size_t u = 0;
     for (size_t i = 0; i < k; i++)
-        if (u == 0 || strcmp(rows[u - 1].name, rows[i].name) != 0)
+        if (u == 0 || strcmp(rows[u - 1]->name, rows[i]->name) != 0)
             rows[u++] = rows[i];
     sample(w, F_TYPES, base, NULL, NULL, (double)u);
-    qsort(rows, u, sizeof(*rows), by_bytes_then_name);
+    if (u)
+        qsort(rows, u, sizeof(*rows), by_bytes_then_name);
     size_t top = u < (size_t)w->top_types ? u : (size_t)w->top_types;
     for (size_t i = 0; i < top; i++) {
-        const cJSON *o = rows[i].obj;
-        const char *name = rows[i].name;
-        sample_member(w, F_TYPE_ALIVE, base, "type", name, o, "alive", 1);
-        sample_member(w, F_TYPE_BYTES, base, "type", name, o, "bytes", 1);
-        sample_member(w, F_TYPE_CREATED, base, "type", name, o, "created", 1);
-        sample_member(w, F_TYPE_DESTROYED, base, "type", name, o, "destroyed", 1);
+        const msd_type *t = rows[i];
+        sample_field(w, F_TYPE_ALIVE, base, "type", t->name, t->alive, 1);
+        sample_field(w, F_TYPE_BYTES, base, "type", t->name, t->bytes, 1);
+        sample_field(w, F_TYPE_CREATED, base, "type", t->name, t->created, 1);
+        sample_field(w, F_TYPE_DESTROYED, base, "type", t->name, t->destroyed, 1);
     }
     free(rows);
 }
 
-static void add_stats(writer *w, const char *base, const cJSON *doc)
+static void add_stats(writer *w, const char *base, const msd_stats *s)
 {
     static const struct {
-        const char *key;
+        size_t off;
         int f;
     } heap[] = {
-        {"pool_bytes_in_use", F_HEAP_POOL_BYTES}, {"system_bytes_in_use", F_HEAP_SYSTEM_BYTES},
-        {"blocks_in_use", F_HEAP_BLOCKS}, {"system_blocks_in_use", F_HEAP_SYSTEM_BLOCKS},
-        {"arenas_mapped", F_HEAP_ARENAS}, {"arenas_highwater", F_HEAP_ARENAS_HIGHWATER},
-        {"arenas_allocated_total", F_HEAP_ARENAS_ALLOCATED}, {"arenas_released_total", F_HEAP_ARENAS_RELEASED},
-        {"arena_bytes_mapped", F_HEAP_ARENA_MAPPED_BYTES}, {"pools_in_use", F_HEAP_POOLS},
-        {"allocs_total", F_HEAP_ALLOCATIONS}, {"frees_total", F_HEAP_FREES},
-        {"arena_size", F_HEAP_ARENA_SIZE}, {"pool_size", F_HEAP_POOL_SIZE},
+        {offsetof(msd_heap, pool_bytes_in_use), F_HEAP_POOL_BYTES},
+        {offsetof(msd_heap, system_bytes_in_use), F_HEAP_SYSTEM_BYTES},
+        {offsetof(msd_heap, blocks_in_use), F_HEAP_BLOCKS},
+        {offsetof(msd_heap, system_blocks_in_use), F_HEAP_SYSTEM_BLOCKS},
+        {offsetof(msd_heap, arenas_mapped), F_HEAP_ARENAS},
+        {offsetof(msd_heap, arenas_highwater), F_HEAP_ARENAS_HIGHWATER},
+        {offsetof(msd_heap, arenas_allocated_total), F_HEAP_ARENAS_ALLOCATED},
+        {offsetof(msd_heap, arenas_released_total), F_HEAP_ARENAS_RELEASED},
+        {offsetof(msd_heap, arena_bytes_mapped), F_HEAP_ARENA_MAPPED_BYTES},
+        {offsetof(msd_heap, pools_in_use), F_HEAP_POOLS},
+        {offsetof(msd_heap, allocs_total), F_HEAP_ALLOCATIONS},
+        {offsetof(msd_heap, frees_total), F_HEAP_FREES},
+        {offsetof(msd_heap, arena_size), F_HEAP_ARENA_SIZE},
+        {offsetof(msd_heap, pool_size), F_HEAP_POOL_SIZE},
     };
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(doc, "dropped");
-    if (cJSON_IsNumber(o))
-        sample(w, F_APP_DROPPED, base, NULL, NULL, o->valuedouble);
-
-    o = cJSON_GetObjectItemCaseSensitive(doc, "heap");
-    if (cJSON_IsObject(o))
+    sample_field(w, F_APP_DROPPED, base, NULL, NULL, s->dropped, 1);
+    if (s->sections & MSD_SEC_HEAP)
         for (size_t i = 0; i < sizeof(heap) / sizeof(heap[0]); i++)
-            sample_member(w, heap[i].f, base, NULL, NULL, o, heap[i].key, 1);
+            sample_field(w, heap[i].f, base, NULL, NULL, *(const double *)(const void *)((const char *)&s->heap + heap[i].off), 1);
 
     /* Empty size classes are left out: an app uses a handful of its 16 or 32 classes. */
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(doc, "pools"))
-    {
-        const cJSON *bs = cJSON_GetObjectItemCaseSensitive(p, "block_size");
-        const cJSON *np = cJSON_GetObjectItemCaseSensitive(p, "pools");
-        const cJSON *used = cJSON_GetObjectItemCaseSensitive(p, "blocks_in_use");
-        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(p, "blocks_free");
-        if (!cJSON_IsNumber(bs) || !(bs->valuedouble >= 0 && bs->valuedouble < 1e15))
+    for (size_t i = 0; i < s->npools; i++) {
+        const msd_pool *p = &s->pools[i];
+        if (!(p->block_size >= 0 && p->block_size < 1e15))
             continue;
-        bool empty = (!cJSON_IsNumber(np) || np->valuedouble == 0) && (!cJSON_IsNumber(used) || used->valuedouble == 0) &&
-                     (!cJSON_IsNumber(fr) || fr->valuedouble == 0);
-        if (empty)
+        if (msd_stat_or0(p->pools) == 0 && msd_stat_or0(p->blocks_in_use) == 0 && msd_stat_or0(p->blocks_free) == 0)
             continue;
         char sc[24];
-        snprintf(sc, sizeof(sc), "%.0f", bs->valuedouble);
-        sample_member(w, F_POOL_POOLS, base, "size_class", sc, p, "pools", 1);
-        sample_member(w, F_POOL_USED, base, "size_class", sc, p, "blocks_in_use", 1);
-        sample_member(w, F_POOL_FREE, base, "size_class", sc, p, "blocks_free", 1);
+        snprintf(sc, sizeof(sc), "%.0f", p->block_size);
+        sample_field(w, F_POOL_POOLS, base, "size_class", sc, p->pools, 1);
+        sample_field(w, F_POOL_USED, base, "size_class", sc, p->blocks_in_use, 1);
+        sample_field(w, F_POOL_FREE, base, "size_class", sc, p->blocks_free, 1);
     }
 
-    o = cJSON_GetObjectItemCaseSensitive(doc, "refcount");
-    if (cJSON_IsObject(o)) {
-        sample_member(w, F_OBJECTS_ALIVE, base, NULL, NULL, o, "objects_alive", 1);
-        sample_member(w, F_OBJECTS_CREATED, base, NULL, NULL, o, "objects_created", 1);
-        sample_member(w, F_OBJECTS_DESTROYED, base, NULL, NULL, o, "objects_destroyed", 1);
+    if (s->sections & MSD_SEC_REFCOUNT) {
+        sample_field(w, F_OBJECTS_ALIVE, base, NULL, NULL, s->refcount.objects_alive, 1);
+        sample_field(w, F_OBJECTS_CREATED, base, NULL, NULL, s->refcount.objects_created, 1);
+        sample_field(w, F_OBJECTS_DESTROYED, base, NULL, NULL, s->refcount.objects_destroyed, 1);
     }
 
-    o = cJSON_GetObjectItemCaseSensitive(doc, "types");
-    if (cJSON_IsArray(o))
-        add_types(w, base, o);
+    if (s->sections & MSD_SEC_TYPES)
+        add_types(w, base, s);
 
-    o = cJSON_GetObjectItemCaseSensitive(doc, "gc");
-    if (cJSON_IsObject(o)) {
-        sample_member(w, F_GC_ENABLED, base, NULL, NULL, o, "enabled", 1);
-        int g = 0;
-        const cJSON *gen;
-        cJSON_ArrayForEach(gen, cJSON_GetObjectItemCaseSensitive(o, "generations"))
-        {
-            char gs[16];
-            snprintf(gs, sizeof(gs), "%d", g++);
-            if (!cJSON_IsObject(gen))
-                continue;
-            sample_member(w, F_GC_COUNT, base, "generation", gs, gen, "count", 1);
-            sample_member(w, F_GC_THRESHOLD, base, "generation", gs, gen, "threshold", 1);
-            sample_member(w, F_GC_COLLECTIONS, base, "generation", gs, gen, "collections", 1);
-            sample_member(w, F_GC_COLLECTED, base, "generation", gs, gen, "collected", 1);
-            sample_member(w, F_GC_UNCOLLECTABLE, base, "generation", gs, gen, "uncollectable", 1);
+    if (s->sections & MSD_SEC_GC) {
+        const msd_gc *gc = &s->gc;
+        sample_field(w, F_GC_ENABLED, base, NULL, NULL, gc->enabled, 1);
+        for (size_t g = 0; g < gc->ngens; g++) {
+            const msd_gen *gen = &gc->gens[g];
+            char gs[24];
+            snprintf(gs, sizeof(gs), "%zu", g);
+            sample_field(w, F_GC_COUNT, base, "generation", gs, gen->count, 1);
+            sample_field(w, F_GC_THRESHOLD, base, "generation", gs, gen->threshold, 1);
+            sample_field(w, F_GC_COLLECTIONS, base, "generation", gs, gen->collections, 1);
+            sample_field(w, F_GC_COLLECTED, base, "generation", gs, gen->collected, 1);
+            sample_field(w, F_GC_UNCOLLECTABLE, base, "generation", gs, gen->uncollectable, 1);
         }
-        sample_member(w, F_GC_PAUSE, base, NULL, NULL, o, "pause_total_ns", 1e9);
-        sample_member(w, F_GC_PAUSE_MAX, base, NULL, NULL, o, "pause_max_ns", 1e9);
-        sample_member(w, F_GC_GARBAGE, base, NULL, NULL, o, "garbage", 1);
+        sample_field(w, F_GC_PAUSE, base, NULL, NULL, gc->pause_total_ns, 1e9);
+        sample_field(w, F_GC_PAUSE_MAX, base, NULL, NULL, gc->pause_max_ns, 1e9);
+        sample_field(w, F_GC_GARBAGE, base, NULL, NULL, gc->garbage, 1);
     }
 
-    o = cJSON_GetObjectItemCaseSensitive(doc, "trace");
-    if (cJSON_IsObject(o)) {
-        sample_member(w, F_TRACE_ENABLED, base, NULL, NULL, o, "tracing", 1);
-        sample_member(w, F_TRACE_FRAMES, base, NULL, NULL, o, "nframes", 1);
-        sample_member(w, F_TRACE_BYTES, base, NULL, NULL, o, "current", 1);
-        sample_member(w, F_TRACE_PEAK, base, NULL, NULL, o, "peak", 1);
+    if (s->sections & MSD_SEC_TRACE) {
+        sample_field(w, F_TRACE_ENABLED, base, NULL, NULL, s->trace.tracing, 1);
+        sample_field(w, F_TRACE_FRAMES, base, NULL, NULL, s->trace.nframes, 1);
+        sample_field(w, F_TRACE_BYTES, base, NULL, NULL, s->trace.current, 1);
+        sample_field(w, F_TRACE_PEAK, base, NULL, NULL, s->trace.peak, 1);
     }
 }
 
@@ -467,12 +392,8 @@ static void add_app(writer *w, const msd_metrics_app *a)
     if (a->last_update > 0)
         sample(w, F_APP_LAST_UPDATE, base, NULL, NULL, round(a->last_update * 1000) / 1000);
     sample(w, F_APP_STATS, base, NULL, NULL, (double)a->samples);
-    if (a->connected && a->doc) {
-        cJSON *doc = cJSON_ParseWithLength(a->doc, a->doc_len);
-        if (doc) /* NULL: not JSON (cannot happen for the registry's documents) or out of memory: no stats */
-            add_stats(w, base, doc);
-        cJSON_Delete(doc);
-    }
+    if (a->connected && a->stats)
+        add_stats(w, base, a->stats);
     free(base);
 }
 
@@ -517,8 +438,8 @@ static void emit_header(writer *w, buf *out, int f)
     put_str(w, out, fm->name);
     put_str(w, out, suffix);
     put_str(w, out, " ");
-    if (reserve(w, out, 3 * strlen(fm->help)))
-        out->len += escape(out->p + out->len, fm->help, om); /* 0.0.4 HELP escapes only \\ and newline */
+    if (reserve(w, out, 3 * strlen(fm->help) + 1)) /* 0.0.4 HELP escapes only \\ and newline */
+        msc_buf_commit(out, escape(msc_buf_tail(out), fm->help, om));
     put_str(w, out, "\n# TYPE ");
     put_str(w, out, fm->name);
     put_str(w, out, suffix);
@@ -575,7 +496,7 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
     if (self)
         add_self(&w, self);
 
-    buf out = {0};
+    buf out = MSC_BUF_INIT;
     size_t total = 16;
     for (int f = 0; f < NFAMILIES; f++)
         total += w.fam[f].len ? w.fam[f].len + 1024 : 0;
@@ -585,16 +506,16 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
             if (!w.fam[f].len)
                 continue;
             emit_header(&w, &out, f);
-            put(&w, &out, w.fam[f].p, w.fam[f].len);
+            put(&w, &out, msc_buf_bytes(&w.fam[f]), w.fam[f].len);
         }
         if (fmt == MSD_METRICS_OPENMETRICS)
             put_str(&w, &out, "# EOF\n");
         if (!w.oom)
-            b = msd_blob_new(out.p, out.len);
+            b = msd_blob_new(msc_buf_bytes(&out), out.len);
     }
-    free(out.p);
+    msc_buf_free(&out);
     for (int f = 0; f < NFAMILIES; f++)
-        free(w.fam[f].p);
+        msc_buf_free(&w.fam[f]);
     return b;
 }
 

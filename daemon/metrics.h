@@ -3,9 +3,9 @@
  * text exposition format 0.0.4, or OpenMetrics 1.0 when the scraper's Accept header asks for it.
  *
  * Two halves, so the writer can be tested without a loop or an HTTP server:
- *   metrics.c       the pure writer (msd_metrics_render) over plain structs, and the self-metric counters;
- *                   part of msd_core.
- *   metrics_http.c  the route: walks the registry, fills the structs, negotiates the format, answers via MHD.
+ *   metrics.c       the pure writer (msd_metrics_render) over plain structs and the apps' typed models
+ *                   (stats.h); part of msd_core.
+ *   metrics_view.c  the route: walks the registry, fills the structs, negotiates the format, answers.
  *
  * Series (labels app="name", pid="1234" on every per-app series; all names in base units):
  *   memscope_app_connected, memscope_app_last_update_timestamp_seconds, memscope_app_stats_received_total,
@@ -24,7 +24,7 @@
  * Cardinality: per app about 45 series, plus 3 per non-empty size class (<= 32), plus 4 per type for at most K
  * types (default 20): at most ~220 series per app with the defaults, whatever the app does.
  *
- * Loop thread only (daemon.h), like the counters below.
+ * Cost of a scrape: O(series) formatting from the models, nothing parsed; O(types log types) per app for the cut.
  */
 #ifndef MEMSCOPE_DAEMON_METRICS_H
 #define MEMSCOPE_DAEMON_METRICS_H
@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "stats.h"
 
 #define MSD_METRICS_TOP_TYPES_DEFAULT 20
 #define MSD_METRICS_TOP_TYPES_MAX 10000
@@ -46,19 +47,8 @@ typedef enum msd_metrics_format {
     MSD_METRICS_OPENMETRICS,    /* OpenMetrics 1.0.0 */
 } msd_metrics_format;
 
-/* The daemon's own counters, bumped where frames are read (ipc.c) and requests end (http.c). Plain integers:
- * only the loop thread touches them. */
-#define MSD_HTTP_CODES 600
-typedef struct msd_metrics_counters {
-    uint64_t frames_received;  /* whole frames decoded from apps */
-    uint64_t frames_malformed; /* frames with a bad length, or payloads that failed parsing or validation */
-    uint64_t http_requests[MSD_HTTP_CODES]; /* requests answered, by status code (100..599) */
-} msd_metrics_counters;
-
-extern msd_metrics_counters msd_counters;
-
-/* Counts one HTTP answer with this status; codes outside 100..599 are ignored. O(1), can't fail. */
-void msd_metrics_count_http(unsigned status);
+/* Counts one HTTP answer with this status in c; codes outside 100..599 are ignored. O(1), can't fail. */
+void msd_count_http(msd_counters *c, unsigned status);
 
 /* What the writer needs of one app. Pointers are borrowed for the duration of msd_metrics_render(). */
 typedef struct msd_metrics_app {
@@ -67,8 +57,7 @@ typedef struct msd_metrics_app {
     bool connected;
     double last_update;   /* wall time of the latest stats, 0 = none yet */
     uint64_t samples;     /* stats messages received */
-    const char *doc;      /* the latest stats document (JSON, as GET /api/v1/apps/{id} serves it), or NULL */
-    size_t doc_len;
+    const msd_stats *stats; /* the latest stats message's model, or NULL */
 } msd_metrics_app;
 
 /* What the writer needs of the daemon itself. */
@@ -80,15 +69,15 @@ typedef struct msd_metrics_self {
     double start_time;       /* wall, seconds */
     double cpu_seconds;      /* user + system CPU time of the daemon; < 0: unknown */
     double rss_bytes;        /* resident set size; < 0: unknown */
-    const msd_metrics_counters *counters;
+    const msd_counters *counters;
 } msd_metrics_self;
 
 /*
  * The whole exposition document for these apps and this daemon, in format fmt, as a blob (NULL when out of
  * memory). top_types: per-type series for at most this many types per app, the largest by bytes (0: none).
  * Apps that share a (name, pid) pair — a process that reconnected — are exported once, preferring the connected
- * entry then the later one in the array, so every series is unique. An app whose document does not parse gets
- * its app-level series only. Cost: one cJSON parse per connected app plus O(types log types) for the cut.
+ * entry then the later one in the array, so every series is unique. Stats series come only from the models of
+ * connected apps. Cost: O(series), plus O(types log types) per app for the cut.
  */
 msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const msd_metrics_self *self,
                              msd_metrics_format fmt, int top_types);
@@ -102,11 +91,9 @@ msd_metrics_format msd_metrics_negotiate(const char *accept);
  * case: every byte an invalid one). Returns the length written (NUL not counted). Exposed for the tests. */
 size_t msd_metrics_escape_label(char *out, const char *s);
 
-/* ---- The route (metrics_http.c) ---- */
-struct MHD_Connection;
-/* Set by main.c from --metrics-top-types (default MSD_METRICS_TOP_TYPES_DEFAULT). */
-extern int msd_metrics_top_types;
-/* Answers GET/HEAD /metrics on mc. Returns what MHD's access handler must return. Out of memory: a 500. */
-int msd_metrics_answer(msd_daemon *d, struct MHD_Connection *mc, const char *method);
+/* ---- The route (metrics_view.c) ---- */
+struct msd_req;
+/* GET/HEAD /metrics. Out of memory: a 500. */
+void msd_metrics_scrape(msd_daemon *d, struct msd_req *r);
 
 #endif /* MEMSCOPE_DAEMON_METRICS_H */

@@ -13,37 +13,31 @@
 #define MSD_IPC_PRIVATE
 #include "ipc_internal.h"
 
-static void request_unlink(msd_ipc *ipc, msd_request *r)
-{
-    ipc->npending--;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        ipc->requests = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 /* Runs the callback once and frees the request. */
-static void request_finish(msd_ipc *ipc, msd_request *r, int status, const msd_msg *reply)
+static void request_finish(msd_ipc *ipc, msd_request *r, int status, msd_msg *reply)
 {
-    request_unlink(ipc, r);
+    msc_list_remove(&r->link);
+    ipc->npending--;
     r->cb(r->arg, status, reply);
     free(r);
+}
+
+/* The first request of connection c (of any connection when c is NULL), or NULL. */
+static msd_request *first_of(msd_ipc *ipc, const msd_conn *c)
+{
+    msc_list_foreach (it, &ipc->requests) {
+        msd_request *r = msc_list_entry(it, msd_request, link);
+        if (!c || r->c == c)
+            return r;
+    }
+    return NULL;
 }
 
 /* The list is re-scanned after each callback because a callback may start new requests. */
 void msd_requests_fail(msd_ipc *ipc, msd_conn *c, int status)
 {
-    for (;;) {
-        msd_request *r = ipc->requests;
-        while (r && c && r->c != c)
-            r = r->next;
-        if (!r)
-            return;
+    for (msd_request *r; (r = first_of(ipc, c));)
         request_finish(ipc, r, status, NULL);
-    }
 }
 
 int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
@@ -84,33 +78,37 @@ int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *para
         free(r);
         return rc == -ENOBUFS || rc == -ENOMEM ? rc : -ENOTCONN;
     }
-    r->next = ipc->requests;
-    if (ipc->requests)
-        ipc->requests->prev = r;
-    ipc->requests = r;
+    msc_list_push_front(&ipc->requests, &r->link);
     ipc->npending++;
     return 0;
 }
 
-void msd_requests_reply(msd_conn *c, const msd_msg *m)
+void msd_requests_reply(msd_conn *c, msd_msg *m)
 {
     msd_ipc *ipc = c->d->ipc;
-    for (msd_request *r = ipc->requests; r; r = r->next)
+    msc_list_foreach (it, &ipc->requests) {
+        msd_request *r = msc_list_entry(it, msd_request, link);
         if (r->c == c && r->id == m->id) {
             request_finish(ipc, r, 0, m);
             return;
         }
-    msd_debug("app %llu: reply to unknown or expired request %llu ignored", (unsigned long long)c->app->id,
+    }
+    msd_debug(c->d, "app %llu: reply to unknown or expired request %llu ignored", (unsigned long long)c->app->id,
               (unsigned long long)m->id);
 }
 
 void msd_requests_expire(msd_ipc *ipc, double now)
 {
-    for (msd_request *r = ipc->requests, *n; r; r = n) {
-        n = r->next;
-        if (now >= r->deadline) {
-            request_finish(ipc, r, -ETIMEDOUT, NULL);
-            n = ipc->requests; /* the callback may have changed the list: start over (expired ones are gone) */
+    /* The callback may change the list: start over after each (expired ones are gone). */
+    for (bool again = true; again;) {
+        again = false;
+        msc_list_foreach (it, &ipc->requests) {
+            msd_request *r = msc_list_entry(it, msd_request, link);
+            if (now >= r->deadline) {
+                request_finish(ipc, r, -ETIMEDOUT, NULL);
+                again = true;
+                break;
+            }
         }
     }
 }

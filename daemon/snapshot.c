@@ -1,100 +1,49 @@
 /*
- * daemon/snapshot.c — storing, loading and diffing trace snapshots. See snapshot.h for the format.
- * Entry points: msd_snapshot_store(), msd_snapshot_diff().
+ * daemon/snapshot.c — trace snapshot documents: building, checking and diffing them. See snapshot.h for the
+ * format. Entry points: msd_snapshot_document(), msd_snapshot_diff().
  *
  * A diff groups each snapshot's traces by the key (file:line of the innermost frame, file, or the whole
  * traceback), sums size and count per group, and pairs the groups of the two snapshots by sorting all groups'
  * keys together and walking them once — no hash table, O(n log n), and the result does not depend on the order
  * the agent sent its traces in.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "daemon.h"
-#include "fs.h"
 #include "snapshot.h"
 
-#define SNAPSHOT_FILE_MAX (8u << 20)
-
-/* One more than the largest stored id (1 when none). O(files). */
-static int64_t next_id(const char *dir)
+cJSON *msd_snapshot_document(cJSON *result, const msd_snapinfo *info, int *err)
 {
-    int64_t max = 0;
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return 1;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        char *end;
-        long long v = strtoll(e->d_name, &end, 10);
-        if (v > max && strcmp(end, ".json") == 0)
-            max = v;
+    cJSON *traces = cJSON_DetachItemFromObjectCaseSensitive(result, "traces");
+    if (!cJSON_IsArray(traces)) {
+        cJSON_Delete(traces);
+        cJSON_Delete(result);
+        *err = -EPROTO;
+        return NULL;
     }
-    closedir(dp);
-    return max + 1;
-}
-
-int64_t msd_snapshot_store(const char *data_dir, const char *app, int64_t pid, uint64_t app_id, const cJSON *result)
-{
-    const cJSON *traces = cJSON_GetObjectItemCaseSensitive(result, "traces");
-    if (!cJSON_IsArray(traces))
-        return -EPROTO;
-    char *dir = NULL, *path = NULL, *tmp = NULL, *text = NULL;
-    cJSON *doc = NULL;
-    int64_t rc = -ENOMEM;
-    if (asprintf(&dir, "%s/snapshots", data_dir) < 0) {
-        dir = NULL;
-        goto out;
-    }
-    if ((rc = msd_mkdir_private(dir)) < 0) {
-        msd_log("cannot create %s: %s", dir, strerror((int)-rc));
-        goto out;
-    }
-    int64_t id = next_id(dir);
-    rc = -ENOMEM;
-    if (asprintf(&path, "%s/%lld.json", dir, (long long)id) < 0 || asprintf(&tmp, "%s.tmp", path) < 0) {
-        path = tmp = NULL;
-        goto out;
-    }
-    doc = cJSON_CreateObject();
     const cJSON *limit = cJSON_GetObjectItemCaseSensitive(result, "traceback_limit");
-    cJSON *copy = cJSON_Duplicate(traces, 1);
-    if (!doc || !copy || !cJSON_AddNumberToObject(doc, "id", (double)id) || !cJSON_AddStringToObject(doc, "app", app) ||
-        !cJSON_AddNumberToObject(doc, "pid", (double)pid) || !cJSON_AddNumberToObject(doc, "app_id", (double)app_id) ||
-        !cJSON_AddNumberToObject(doc, "time", round(msd_now_wall() * 1000) / 1000) ||
-        !cJSON_AddNumberToObject(doc, "traceback_limit", cJSON_IsNumber(limit) ? limit->valuedouble : 1) ||
-        !cJSON_AddBoolToObject(doc, "truncated", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "truncated"))) ||
-        !cJSON_AddItemToObject(doc, "traces", copy)) {
+    cJSON *doc = cJSON_CreateObject();
+    bool ok = doc && cJSON_AddNumberToObject(doc, "id", (double)info->id) &&
+              cJSON_AddStringToObject(doc, "app", info->app) && cJSON_AddNumberToObject(doc, "pid", (double)info->pid) &&
+              cJSON_AddNumberToObject(doc, "app_id", (double)info->app_id) &&
+              cJSON_AddNumberToObject(doc, "time", round(info->time * 1000) / 1000) &&
+              cJSON_AddNumberToObject(doc, "traceback_limit", cJSON_IsNumber(limit) ? limit->valuedouble : 1) &&
+              cJSON_AddBoolToObject(doc, "truncated", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "truncated"))) &&
+              cJSON_AddNumberToObject(doc, "ntraces", cJSON_GetArraySize(traces)) &&
+              cJSON_AddItemToObject(doc, "traces", traces);
+    cJSON_Delete(result);
+    if (!ok) {
         if (!cJSON_GetObjectItemCaseSensitive(doc, "traces"))
-            cJSON_Delete(copy);
-        goto out;
+            cJSON_Delete(traces);
+        cJSON_Delete(doc);
+        *err = -ENOMEM;
+        return NULL;
     }
-    if (!(text = cJSON_PrintUnformatted(doc)))
-        goto out;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t n = strlen(text);
-    if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-        rc = errno ? -errno : -EIO;
-        msd_log("cannot write snapshot %s: %s", path, strerror((int)-rc));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    rc = id;
-out:
-    cJSON_Delete(doc);
-    free(text);
-    free(tmp);
-    free(path);
-    free(dir);
-    return rc;
+    return doc;
 }
 
 static cJSON *fail(cJSON *doc, char *err, size_t errlen, const char *why)
@@ -128,91 +77,35 @@ cJSON *msd_snapshot_parse(const char *text, size_t len, char *err, size_t errlen
     return doc;
 }
 
-cJSON *msd_snapshot_load(const char *data_dir, int64_t id)
+/* Member k of o when it is a number in [lo, hi], else 0 (a double outside an integer type's range must not be
+ * converted to it). */
+static double num_in(const cJSON *o, const char *k, double lo, double hi)
 {
-    char *path = NULL;
-    if (asprintf(&path, "%s/snapshots/%lld.json", data_dir, (long long)id) < 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    FILE *f = fopen(path, "re");
-    free(path);
-    if (!f)
-        return NULL; /* errno from fopen */
-    char *buf = malloc(SNAPSHOT_FILE_MAX);
-    size_t n = buf ? fread(buf, 1, SNAPSHOT_FILE_MAX, f) : 0;
-    fclose(f);
-    if (!buf) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    char err[128];
-    cJSON *doc = msd_snapshot_parse(buf, n, err, sizeof(err));
-    free(buf);
-    if (!doc)
-        errno = EPROTO;
-    return doc;
+    double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    return v >= lo && v <= hi ? v : 0;
 }
 
-static int cmp_id(const void *a, const void *b)
+int msd_snapshot_info(const cJSON *doc, msd_snapinfo *out)
 {
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id"), *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
+    if (!cJSON_IsNumber(id) || !(id->valuedouble >= 1 && id->valuedouble < 9007199254740992.0) ||
+        !cJSON_IsString(app))
+        return -EPROTO;
+    *out = (msd_snapinfo){
+        .id = (int64_t)id->valuedouble,
+        .app = strdup(app->valuestring),
+        .pid = (int64_t)num_in(doc, "pid", 0, 9007199254740992.0),
+        .app_id = (uint64_t)num_in(doc, "app_id", 0, 9007199254740992.0),
+        .time = num_in(doc, "time", 0, 1e12),
+        .traces = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "traces")),
+    };
+    return out->app ? 0 : -ENOMEM;
 }
 
-cJSON *msd_snapshot_list(const char *data_dir, const char *app)
+void msd_snapinfo_free(msd_snapinfo *info)
 {
-    cJSON *arr = cJSON_CreateArray();
-    char *dir = NULL;
-    if (!arr || asprintf(&dir, "%s/snapshots", data_dir) < 0) {
-        cJSON_Delete(arr);
-        return NULL;
-    }
-    DIR *dp = opendir(dir);
-    free(dir);
-    if (!dp)
-        return arr;
-    long long *ids = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        char *end;
-        long long v = strtoll(e->d_name, &end, 10);
-        if (v <= 0 || strcmp(end, ".json") != 0)
-            continue;
-        if (n == cap) {
-            long long *ni = realloc(ids, (cap = cap ? cap * 2 : 16) * sizeof(*ids));
-            if (!ni)
-                break;
-            ids = ni;
-        }
-        ids[n++] = v;
-    }
-    closedir(dp);
-    if (n)
-        qsort(ids, n, sizeof(*ids), cmp_id);
-    for (size_t i = 0; i < n; i++) {
-        cJSON *doc = msd_snapshot_load(data_dir, ids[i]);
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "app");
-        if (!doc || (app && (!cJSON_IsString(name) || strcmp(name->valuestring, app) != 0))) {
-            cJSON_Delete(doc);
-            continue;
-        }
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            static const char *const keep[] = {"id", "app", "pid", "app_id", "time"};
-            for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
-                cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(doc, keep[k]);
-                if (v)
-                    cJSON_AddItemToObject(o, keep[k], v);
-            }
-            cJSON_AddNumberToObject(o, "traces", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "traces")));
-            cJSON_AddItemToArray(arr, o);
-        }
-        cJSON_Delete(doc);
-    }
-    free(ids);
-    return arr;
+    free(info->app);
+    info->app = NULL;
 }
 
 /* ---- Diff ------------------------------------------------------------------------------------------------- */

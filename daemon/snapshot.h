@@ -1,11 +1,12 @@
 /*
- * daemon/snapshot.h — trace snapshots: stored on disk under --data-dir so they outlive the daemon, and compared
- * by the daemon (tracemalloc's Snapshot.compare_to), so agents need no snapshot storage.
+ * daemon/snapshot.h — trace snapshots as documents: what is stored, its index entry, and the diff of two of
+ * them (tracemalloc's Snapshot.compare_to), so agents need no snapshot storage. Pure functions over cJSON trees
+ * (fuzz targets); the disk, the index and the thread they run on are snapstore.c's.
  *
- * On disk: <data-dir>/snapshots/<id>.json, mode 0600, written atomically (temporary file + rename), holding
- *   {"id", "app": name, "pid", "app_id", "time", "traceback_limit", "truncated", "traces": [...]}
- * where traces are the agent's trace.snapshot result (docs/PROTOCOL.md §5). Ids are positive integers that keep
- * increasing across restarts (the next id is one more than the largest file name found).
+ * A stored snapshot is the document
+ *   {"id", "app": name, "pid", "app_id", "time", "traceback_limit", "truncated", "ntraces", "traces": [...]}
+ * where traces are the agent's trace.snapshot result (docs/PROTOCOL.md section 5). A snapshot belongs to the
+ * app that took it: its name (a program that restarts keeps its snapshots), its pid and app id at the time.
  */
 #ifndef MEMSCOPE_DAEMON_SNAPSHOT_H
 #define MEMSCOPE_DAEMON_SNAPSHOT_H
@@ -15,25 +16,32 @@
 
 #include <cjson/cJSON.h>
 
-/*
- * Stores the agent's trace.snapshot result for the given app. Returns the new id (> 0), -EPROTO when result is
- * not a snapshot (no "traces" array), or another negative errno (after logging) when it cannot be written.
- */
-int64_t msd_snapshot_store(const char *data_dir, const char *app, int64_t pid, uint64_t app_id, const cJSON *result);
+/* What the index keeps of a stored snapshot (GET .../trace/snapshots lists these). */
+typedef struct msd_snapinfo {
+    int64_t id;
+    char *app;       /* malloc'ed */
+    int64_t pid;
+    uint64_t app_id;
+    double time;     /* wall, when it was taken */
+    size_t traces;
+} msd_snapinfo;
 
 /*
- * Parses a stored snapshot document (pure: no I/O) and checks its shape: a "traces" array whose entries have
- * numeric "size" and "count" and a "frames" array of {"file": string, "lineno": integer}.
- * Returns the document, or NULL with a reason in err when it is malformed. The fuzzers' entry point.
+ * The document to store for an agent's trace.snapshot result (consumed: its "traces" move into the document).
+ * NULL with *err = -EPROTO when result is not a snapshot (no "traces" array), or -ENOMEM.
+ */
+cJSON *msd_snapshot_document(cJSON *result, const msd_snapinfo *info, int *err);
+
+/*
+ * Parses a stored snapshot document and checks its shape: a "traces" array whose entries have numeric "size"
+ * and "count" and a "frames" array of {"file": string, "lineno": integer}. Returns the document, or NULL with a
+ * reason in err when it is malformed. The fuzzers' entry point.
  */
 cJSON *msd_snapshot_parse(const char *text, size_t len, char *err, size_t errlen);
 
-/* Reads and parses snapshot `id`. NULL with errno ENOENT (no such snapshot), EPROTO (corrupt) or another. */
-cJSON *msd_snapshot_load(const char *data_dir, int64_t id);
-
-/* The stored snapshots' {"id", "app", "pid", "app_id", "time", "traces"} (a count) for the app named `app`, or
- * for every app when app is NULL, oldest first. NULL when out of memory; an empty list when none exist. */
-cJSON *msd_snapshot_list(const char *data_dir, const char *app);
+/* The index entry of a parsed document: 0, -EPROTO (no positive "id" or string "app"), -ENOMEM. */
+int msd_snapshot_info(const cJSON *doc, msd_snapinfo *out);
+void msd_snapinfo_free(msd_snapinfo *info);
 
 /*
  * Compares two parsed snapshots grouped by key ("lineno", "filename" or "traceback"):

@@ -1,12 +1,12 @@
 /*
- * tests/fuzz/fuzz_api.c — libFuzzer target: HTTP requests as msd_api_handle() sees them (issue 8).
+ * tests/fuzz/fuzz_api.c — libFuzzer target: HTTP requests as the route table sees them (issue 8).
  *
  * Input layout (fields separated by '\n', missing fields are empty):
  *   byte 0          flags: bits 0-1 method (GET, HEAD, POST, or the next field's text), bit 2 "the token was
  *                   right" (so the fuzzer reaches the POST endpoints without guessing a 64-digit token),
  *                   bits 3-4 how the app answers a forwarded request (reply, timeout, disconnect, send failure)
  *   path            the URL path ("/api/v1/apps/1/trace/top", ...)
- *   query           "key=value&key=value" (values looked up through req->arg, as MHD does)
+ *   query           "key=value&key=value" (values looked up through the query function, as MHD does)
  *   authorization   an Authorization header, checked with msd_token_check() like http.c does
  *   host            a Host header, checked with msd_host_allowed() against the bound address flags bits 6-7
  *                   choose (127.0.0.1, [::1], 0.0.0.0 or [::])
@@ -108,8 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *reply = field[4];
     static const int reply_status[] = {0, -ETIMEDOUT, -ECONNRESET, 0};
     fuzz_ipc_fail = (flags >> 3 & 3) == 3 ? ((flags >> 5 & 1) ? -ENOBUFS : -ENOTCONN) : 0;
-    msd_api_req req = {
-        .method = method, .path = path, .arg = query_arg, .arg_ctx = &q,
+    fuzz_http req = {
+        .method = method, .path = path, .query = query_arg, .query_ctx = &q,
         .body = field[5], .body_len = body_len, .authorized = authorized,
     };
     fuzz_request(&req, reply_status[flags >> 3 & 3], reply, strlen(reply));

@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reply[sizeof(head) - 1 + size] = '}';
     size_t reply_len = sizeof(head) + size;
     for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
-        msd_api_req req = {.method = "POST", .path = endpoints[i], .body = (const char *)data, .body_len = size,
-                           .authorized = true};
+        fuzz_http req = {.method = "POST", .path = endpoints[i], .body = (const char *)data, .body_len = size,
+                         .authorized = true};
         fuzz_request(&req, 0, reply, reply_len);
     }
     free(reply);

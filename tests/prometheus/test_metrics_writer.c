@@ -1,5 +1,5 @@
 /*
- * The /metrics exposition writer (daemon/metrics.c) on its own: no loop, no HTTP, plain structs in, text out.
+ * The /metrics exposition writer (daemon/metrics.c) on its own: no loop, no HTTP, typed models in, text out.
  * Escaping (label values, invalid UTF-8), the top-K cut of per-type series, de-duplication of apps sharing a
  * (name, pid), the OpenMetrics variant (family names, UNIT, info, # EOF) and content negotiation.
  */
@@ -9,9 +9,10 @@
 
 #include <criterion/criterion.h>
 
+#include "message.h"
 #include "metrics.h"
 
-/* A stats document as the registry caches it, with these types. */
+/* A stats message with these types (and the members of a served document besides, which the model ignores). */
 static const char *DOC =
     "{\"id\":1,\"pid\":42,\"name\":\"x\",\"time\":1.5,\"type\":\"stats\",\"dropped\":3,"
     "\"heap\":{\"pool_bytes_in_use\":81920,\"arena_size\":262144},"
@@ -31,7 +32,7 @@ static const char *DOC =
 
 static char *render(const msd_metrics_app *apps, size_t n, msd_metrics_format fmt, int k)
 {
-    msd_metrics_counters c = {.frames_received = 7, .frames_malformed = 1};
+    msd_counters c = {.frames_received = 7, .frames_malformed = 1};
     c.http_requests[200] = 5;
     c.http_requests[404] = 2;
     msd_metrics_self self = {.apps = n, .apps_connected = 1, .connections = 1, .start_time = 1700000000.25,
@@ -45,10 +46,28 @@ static char *render(const msd_metrics_app *apps, size_t n, msd_metrics_format fm
     return s;
 }
 
+/* The model of stats message text (the writer reads models, not text), or NULL for no stats. Each call's model
+ * lives until the test's process ends (Criterion runs every test in a process of its own). */
+static const msd_stats *model(const char *text)
+{
+    static msd_stats models[8];
+    static size_t used;
+    if (!text)
+        return NULL;
+    cr_assert_lt(used, sizeof(models) / sizeof(models[0]));
+    msd_stats *m = &models[used++];
+    msd_stats_init(m);
+    msd_msg msg;
+    char err[200];
+    cr_assert_eq(msd_msg_parse((const uint8_t *)text, strlen(text), m, &msg, err, sizeof(err)), 0, "%s", err);
+    msd_msg_free(&msg);
+    return m;
+}
+
 static msd_metrics_app app(const char *name, int64_t pid, bool connected, const char *doc)
 {
     return (msd_metrics_app){.name = name, .pid = pid, .connected = connected, .last_update = 1700000001.5,
-                             .samples = 9, .doc = doc, .doc_len = doc ? strlen(doc) : 0};
+                             .samples = 9, .stats = model(doc)};
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -168,7 +187,7 @@ Test(metrics_writer, one_entry_per_name_and_pid)
         app("x", 42, true, DOC),
         app("x", 42, false, DOC),
         app("gone", 7, false, DOC),
-        app("broken", 8, true, "{not json"),
+        app("nostats", 8, true, NULL),
     };
     char *s = render(apps, 4, MSD_METRICS_PROMETHEUS, 20);
     cr_assert_eq(count(s, "memscope_app_connected{app=\"x\",pid=\"42\"}"), 1);
@@ -176,8 +195,8 @@ Test(metrics_writer, one_entry_per_name_and_pid)
     cr_assert_eq(count(s, "memscope_heap_pool_bytes{app=\"x\",pid=\"42\"}"), 1);
     cr_assert(strstr(s, "memscope_app_connected{app=\"gone\",pid=\"7\"} 0\n"));
     cr_assert_null(strstr(s, "memscope_heap_pool_bytes{app=\"gone\""), "no frozen stats for a gone app");
-    cr_assert(strstr(s, "memscope_app_connected{app=\"broken\",pid=\"8\"} 1\n"), "a bad document: app series only");
-    cr_assert_null(strstr(s, "memscope_heap_pool_bytes{app=\"broken\""));
+    cr_assert(strstr(s, "memscope_app_connected{app=\"nostats\",pid=\"8\"} 1\n"), "no stats yet: app series only");
+    cr_assert_null(strstr(s, "memscope_heap_pool_bytes{app=\"nostats\""));
     free(s);
 }
 
@@ -207,12 +226,29 @@ Test(metrics_writer, negotiation)
 
 Test(metrics_writer, http_counter_bounds)
 {
-    msd_counters.http_requests[200] = 0;
-    msd_metrics_count_http(200);
-    msd_metrics_count_http(0);   /* ignored */
-    msd_metrics_count_http(600); /* ignored */
-    msd_metrics_count_http(99);  /* ignored */
-    cr_assert_eq(msd_counters.http_requests[200], 1);
+    msd_counters c = {0};
+    msd_count_http(&c, 200);
+    msd_count_http(&c, 0);   /* ignored */
+    msd_count_http(&c, 600); /* ignored */
+    msd_count_http(&c, 99);  /* ignored */
+    cr_assert_eq(c.http_requests[200], 1);
+}
+
+/* The series come from the model only: a member that is not a number (a string, a bool where a number belongs)
+ * or not finite is left out rather than exported as 0 or 1, and booleans are 1/0. */
+Test(metrics_writer, fields_the_agent_did_not_send_are_left_out)
+{
+    msd_metrics_app a = app("x", 42, true,
+                            "{\"type\":\"stats\",\"heap\":{\"pool_bytes_in_use\":\"5\",\"arena_size\":true,"
+                            "\"blocks_in_use\":1e999,\"pools_in_use\":7},\"trace\":{\"tracing\":true}}");
+    char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 20);
+    cr_assert(strstr(s, "memscope_heap_pools{app=\"x\",pid=\"42\"} 7\n"), "%s", s);
+    cr_assert_null(strstr(s, "memscope_heap_pool_bytes{"), "a string");
+    cr_assert_null(strstr(s, "memscope_heap_arena_size_bytes{"), "a bool for a number");
+    cr_assert_null(strstr(s, "memscope_heap_blocks{"), "not finite");
+    cr_assert(strstr(s, "memscope_trace_enabled{app=\"x\",pid=\"42\"} 1\n"));
+    cr_assert_null(strstr(s, "memscope_gc_"), "no gc section, no gc series");
+    free(s);
 }
 
 /* The OpenMetrics document's structure, line by line: each family declared once (TYPE, then its samples), each

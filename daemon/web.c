@@ -1,6 +1,6 @@
 /*
- * daemon/assets.c — serves the dashboard's files. Entry point: msd_web_answer(), reached from http.c's
- * on_request() for the URLs msd_web_owns() claims.
+ * daemon/web.c — serves the dashboard's files. Entry point: msd_web_file(), the route of "/", "/index.html",
+ * "/favicon.ico" and "/assets/..." (routes.c).
  *
  * Headers on every file: its Content-Type, X-Content-Type-Options: nosniff, a strict Content-Security-Policy
  * (MSD_WEB_CSP: scripts and styles only from files of this origin, so an injected string can never run),
@@ -23,18 +23,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
-#include "api.h"
-#include "assets.h"
-#include "events.h"
+#include "web.h"
 
 #define WEB_FILE_MAX (16u << 20) /* a file from --web-dir larger than this is refused (the page is ~200 KiB) */
 #define URL_PATH_MAX 256
 
-static char web_dir[PATH_MAX]; /* resolved --web-dir, "" when serving the embedded files */
-
-int msd_assets_set_dir(const char *dir)
+int msd_web_resolve_dir(const char *dir, char **out)
 {
     char resolved[PATH_MAX];
     struct stat st;
@@ -47,11 +41,13 @@ int msd_assets_set_dir(const char *dir)
         fprintf(stderr, "memscoped: --web-dir %s: not a directory\n", dir);
         return -ENOTDIR;
     }
-    if (strlen(resolved) + URL_PATH_MAX + 2 > sizeof(web_dir)) {
+    if (strlen(resolved) + URL_PATH_MAX + 2 > PATH_MAX) {
         fprintf(stderr, "memscoped: --web-dir %s: path too long\n", dir);
         return -ENAMETOOLONG;
     }
-    memcpy(web_dir, resolved, strlen(resolved) + 1);
+    free(*out);
+    if (!(*out = strdup(resolved)))
+        return -ENOMEM;
     return 0;
 }
 
@@ -61,12 +57,6 @@ const msd_asset *msd_asset_find(const char *path)
         if (strcmp(msd_assets[i].path, path) == 0)
             return &msd_assets[i];
     return NULL;
-}
-
-bool msd_web_owns(const char *url)
-{
-    return strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0 || strcmp(url, "/favicon.ico") == 0 ||
-           strncmp(url, "/assets/", 8) == 0 || strcmp(url, MSD_EVENTS_PATH) == 0;
 }
 
 /* True when every segment of path ("/a/b.js") is a plain name: no "..", no hidden files, no odd bytes. */
@@ -107,12 +97,12 @@ static const char *type_of(const char *path)
  * Reads the file for URL path `path` from --web-dir into a malloc'ed buffer. Returns 0 with *data and *len set,
  * -ENOENT when there is no such (safe) file, or another negative errno (-ENOMEM, -EFBIG, -EIO).
  */
-static int read_web_file(const char *path, char **data, size_t *len)
+static int read_web_file(const char *web_dir, const char *path, msd_blob **data)
 {
     char full[PATH_MAX], resolved[PATH_MAX];
     if (!safe_path(path))
         return -ENOENT;
-    if (snprintf(full, sizeof(full), "%s%s", web_dir, path) >= (int)sizeof(full)) /* cannot happen: see set_dir */
+    if (snprintf(full, sizeof(full), "%s%s", web_dir, path) >= (int)sizeof(full)) /* cannot happen: resolve_dir */
         return -ENOENT;
     int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -130,13 +120,13 @@ static int read_web_file(const char *path, char **data, size_t *len)
         return -EFBIG;
     }
     size_t n = (size_t)st.st_size, got = 0;
-    char *buf = malloc(n ? n : 1);
-    if (!buf) {
+    msd_blob *b = msd_blob_new(NULL, n);
+    if (!b) {
         close(fd);
         return -ENOMEM;
     }
     while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
+        ssize_t r = read(fd, b->data + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -145,54 +135,30 @@ static int read_web_file(const char *path, char **data, size_t *len)
     }
     close(fd);
     if (got != n) {
-        free(buf);
+        msd_blob_unref(b);
         return -EIO;
     }
-    *data = buf;
-    *len = n;
+    *data = b;
     return 0;
 }
 
-static void add_common_headers(struct MHD_Response *r, const char *type)
+/* The headers of every file: type, CSP and friends, and how it may be cached. */
+static void file_headers(msd_resp *resp, const char *type, const char *cache)
 {
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, "Content-Security-Policy", MSD_WEB_CSP);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-}
-
-static void blob_free(void *cls)
-{
-    msd_blob_unref(cls);
-}
-
-static enum MHD_Result send_json_error(struct MHD_Connection *mc, unsigned status, const char *msg)
-{
-    static char oom[] = "{\"error\":\"out of memory\"}";
-    msd_blob *b = msd_api_error(msg);
-    struct MHD_Response *r =
-        b ? MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free, b)
-          : MHD_create_response_from_buffer(sizeof(oom) - 1, oom, MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        msd_blob_unref(b);
-        return MHD_NO;
-    }
-    if (!b)
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ret = MHD_queue_response(mc, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    resp->type = type;
+    static const msd_header common[] = {
+        {"Content-Security-Policy", MSD_WEB_CSP}, {"X-Content-Type-Options", "nosniff"},
+        {"Referrer-Policy", "no-referrer"}, {"X-Frame-Options", "DENY"}, {"Cross-Origin-Resource-Policy", "same-origin"},
+    };
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+        resp->headers[resp->nheaders++] = common[i];
+    resp->headers[resp->nheaders++] = (msd_header){"Cache-Control", cache};
 }
 
 /* True when the request's If-None-Match names etag (or is "*"). */
-static bool etag_matches(struct MHD_Connection *mc, const char *etag)
+static bool etag_matches(msd_req *r, const char *etag)
 {
-    const char *inm = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    const char *inm = msd_req_header(r, "If-None-Match");
     if (!inm)
         return false;
     if (strcmp(inm, "*") == 0)
@@ -205,52 +171,37 @@ static bool etag_matches(struct MHD_Connection *mc, const char *etag)
     return false;
 }
 
-static enum MHD_Result send_file(struct MHD_Connection *mc, const char *path)
+void msd_web_file(msd_daemon *d, msd_req *r)
 {
-    char *data = NULL;
-    size_t len = 0;
-    int rc = web_dir[0] ? read_web_file(path, &data, &len) : -ENOENT;
+    const char *path = r->path;
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    else if (strcmp(path, "/favicon.ico") == 0)
+        path = "/assets/favicon.svg";
+    /* MHD itself leaves the body out of a HEAD answer. */
+    msd_blob *data = NULL;
+    int rc = d->cfg.web_dir ? read_web_file(d->cfg.web_dir, path, &data) : -ENOENT;
     if (rc == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, data, free);
-        if (!r) {
-            free(data);
-            return send_json_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        }
-        add_common_headers(r, type_of(path));
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        enum MHD_Result ret = MHD_queue_response(mc, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
+        msd_resp resp = {.status = 200, .body = data};
+        file_headers(&resp, type_of(path), "no-store"); /* being edited */
+        msd_req_answer(r, &resp);
+        return;
     }
-    if (rc == -ENOMEM)
-        return send_json_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    if (rc == -ENOMEM) {
+        msd_req_error(r, 500, "out of memory");
+        return;
+    }
     if (rc != -ENOENT)
         msd_log("--web-dir: cannot serve %s: %s", path, strerror(-rc));
     const msd_asset *a = msd_asset_find(path);
-    if (!a)
-        return send_json_error(mc, MHD_HTTP_NOT_FOUND, "no such file");
-    bool fresh = etag_matches(mc, a->etag);
+    if (!a) {
+        msd_req_error(r, 404, "no such file");
+        return;
+    }
+    bool fresh = etag_matches(r, a->etag);
     /* The embedded bytes live as long as the process: no copy, no free. */
-    struct MHD_Response *r = MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)a->data,
-                                                             MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    add_common_headers(r, a->type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, a->etag);
-    enum MHD_Result ret = MHD_queue_response(mc, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-int msd_web_answer(msd_daemon *d, struct MHD_Connection *mc, const char *url, const char *method)
-{
-    bool head = strcmp(method, "HEAD") == 0;
-    if (strcmp(url, MSD_EVENTS_PATH) == 0)
-        return msd_events_open(d, mc, head);
-    if (strcmp(url, "/") == 0)
-        url = "/index.html";
-    else if (strcmp(url, "/favicon.ico") == 0)
-        url = "/assets/favicon.svg";
-    return send_file(mc, url); /* MHD itself leaves the body out of a HEAD answer */
+    msd_resp resp = {.status = fresh ? 304 : 200, .static_body = a->data, .static_len = fresh ? 0 : a->len};
+    file_headers(&resp, a->type, "no-cache");
+    resp.headers[resp.nheaders++] = (msd_header){"ETag", a->etag};
+    msd_req_answer(r, &resp);
 }

@@ -1,0 +1,118 @@
+/*
+ * daemon/route.c — finding a request's route, and the answers every view shares (see route.h).
+ * Entry point: msd_route_dispatch().
+ */
+#include <string.h>
+
+#include "route.h"
+
+#define SEGS_MAX 16 /* a path with more segments matches no route */
+
+void msd_req_json(msd_req *r, int status, msd_blob *body)
+{
+    static const char oom[] = "{\"error\":\"out of memory\"}";
+    msd_resp resp = {.status = status, .body = body};
+    if (!body)
+        resp = (msd_resp){.status = 500, .static_body = oom, .static_len = sizeof(oom) - 1};
+    msd_req_answer(r, &resp);
+}
+
+void msd_req_cjson(msd_req *r, int status, cJSON *o)
+{
+    msd_blob *b = o ? msd_blob_from_string(cJSON_PrintUnformatted(o)) : NULL;
+    cJSON_Delete(o);
+    msd_req_json(r, status, b);
+}
+
+void msd_req_error(msd_req *r, int status, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    msd_blob *b = NULL;
+    if (o && cJSON_AddStringToObject(o, "error", msg))
+        b = msd_blob_from_string(cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+    if (!b) {
+        msd_req_json(r, 500, NULL);
+        return;
+    }
+    msd_resp resp = {.status = status, .body = b};
+    if (status == 401)
+        resp.headers[resp.nheaders++] = (msd_header){"WWW-Authenticate", "Bearer"};
+    else if (status == 405)
+        resp.headers[resp.nheaders++] = (msd_header){"Allow", "GET, HEAD, POST"};
+    msd_req_answer(r, &resp);
+}
+
+bool msd_route_needs_token(const char *method)
+{
+    return strcmp(method, "POST") == 0;
+}
+
+/* True when pattern matches the n segments seg[]; fills r's params and rest. */
+static bool match(const char *pattern, char *const *seg, const size_t *seg_at, size_t n, msd_req *r)
+{
+    const char *p = pattern;
+    size_t i = 0, np = 0;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            return i == n;
+        size_t len = strcspn(p, "/");
+        if (p[0] == '{' && len >= 5 && strncmp(p + len - 4, "...}", 4) == 0) { /* the rest: one segment or more */
+            if (i >= n)
+                return false;
+            r->rest = r->path + seg_at[i];
+            return true;
+        }
+        if (i >= n)
+            return false;
+        if (p[0] == '{') {
+            if (np < MSD_ROUTE_PARAMS)
+                r->params[np++] = seg[i];
+        } else if (strlen(seg[i]) != len || strncmp(seg[i], p, len) != 0) {
+            return false;
+        }
+        i++;
+        p += len;
+    }
+}
+
+void msd_route_dispatch(msd_daemon *d, const msd_route *table, size_t n, msd_req *r)
+{
+    size_t plen = strlen(r->path);
+    if (plen > MSD_PATH_MAX) {
+        msd_req_error(r, 414, "path too long");
+        return;
+    }
+    /* The path's non-empty segments, NUL-terminated in r->segs. */
+    memcpy(r->segs, r->path, plen + 1);
+    char *seg[SEGS_MAX];
+    size_t seg_at[SEGS_MAX], nseg = 0;
+    for (char *s = r->segs; *s;) {
+        if (*s == '/') {
+            *s++ = '\0';
+            continue;
+        }
+        if (nseg == SEGS_MAX) {
+            msd_req_error(r, 404, "no such endpoint");
+            return;
+        }
+        seg_at[nseg] = (size_t)(s - r->segs);
+        seg[nseg++] = s;
+        s += strcspn(s, "/");
+    }
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    for (size_t i = 0; i < n; i++) {
+        r->rest = NULL;
+        if (strcmp(table[i].method, method) != 0 || !match(table[i].pattern, seg, seg_at, nseg, r))
+            continue;
+        if (msd_route_needs_token(r->method) && !r->authorized) {
+            msd_req_error(r, 401, "missing or wrong token: send Authorization: Bearer <token>");
+            return;
+        }
+        table[i].fn(d, r);
+        return;
+    }
+    msd_req_error(r, 404, "no such endpoint");
+}

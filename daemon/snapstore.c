@@ -1,0 +1,572 @@
+/*
+ * daemon/snapstore.c — the snapshot store (see snapstore.h). Entry points: msd_snapstore_put(),
+ * msd_snapstore_list(), msd_snapstore_diff(); read next_job() first, it is the queue.
+ *
+ * A job has up to three steps:
+ *   start   on the loop, when the job reaches the head of the queue: checks against the index, prepares what
+ *           the worker needs (paths, the id); may finish the job at once (a list, a refused diff)
+ *   run     on a thread of libuv's pool: the disk work and the parsing, on data the job owns alone
+ *   after   on the loop: updates the index, calls the caller back
+ * The queue runs one job at a time, so the index changes only between jobs and a worker never shares data with
+ * the loop. A job cancelled by msd_snapstore_stop() while its run step is on a worker keeps only its memory:
+ * its caller was told -ECANCELED already, and `after` just frees it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "fs.h"
+#include "list.h"
+#include "snapstore.h"
+
+#define SNAPSHOT_FILE_MAX (8u << 20) /* a larger file is not a snapshot of ours (a frame is 1 MiB) */
+
+typedef enum job_kind { J_INDEX, J_PUT, J_LIST, J_DIFF } job_kind;
+
+typedef struct job {
+    struct msd_snapstore *st;
+    job_kind kind;
+    uv_work_t work;
+    msc_list link;          /* the queue */
+    bool cancelled;
+    int status;             /* 0 or a negative errno, set by run or start */
+    char why[192];          /* a message for status < 0 */
+    void *arg;
+    msd_snap_put_fn put_done;
+    msd_snap_doc_fn doc_done;
+    /* J_INDEX: what the worker found */
+    msd_snapinfo *found;
+    size_t nfound;
+    /* J_PUT */
+    cJSON *result;          /* consumed by run */
+    msd_snapinfo info;      /* the new snapshot's entry (info.app owned) */
+    /* J_LIST, J_DIFF */
+    char *app;              /* NULL: every app */
+    int64_t from, to;
+    char key[16];
+    size_t limit;
+    msd_blob *doc;          /* the answer */
+    /* paths (J_PUT: the file; J_DIFF: the two files) */
+    char *path[2];
+} job;
+
+typedef struct msd_snapstore {
+    msd_daemon *d;
+    char *dir;              /* <data-dir>/snapshots */
+    msd_snapinfo *index;    /* sorted by id */
+    size_t n, cap;
+    bool ready;             /* the index is loaded */
+    int64_t next_id;
+    msc_list queue;         /* job.link; the head runs */
+    bool running;           /* the head's run step is on a worker */
+    bool stopped;
+    uv_timer_t kick;        /* starts the queue on the next loop turn */
+} msd_snapstore;
+
+static void next_job(msd_snapstore *st);
+static void on_kick(uv_timer_t *t);
+
+/* ---- The index -------------------------------------------------------------------------------------------- */
+
+static const msd_snapinfo *find(const msd_snapstore *st, int64_t id)
+{
+    size_t lo = 0, hi = st->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->index[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < st->n && st->index[lo].id == id ? &st->index[lo] : NULL;
+}
+
+/* Adds an entry (taking its app string); ids arrive in increasing order after the load. 0 or -ENOMEM. */
+static int index_add(msd_snapstore *st, msd_snapinfo *info)
+{
+    if (st->n == st->cap) {
+        size_t ncap = st->cap ? st->cap * 2 : 64;
+        msd_snapinfo *ni = realloc(st->index, ncap * sizeof(*ni));
+        if (!ni)
+            return -ENOMEM;
+        st->index = ni;
+        st->cap = ncap;
+    }
+    st->index[st->n++] = *info;
+    info->app = NULL;
+    if (info->id >= st->next_id)
+        st->next_id = info->id + 1;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const msd_snapinfo *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+const char *msd_snapstore_app_of(const msd_daemon *d, uint64_t key)
+{
+    const msd_snapstore *st = d->snaps;
+    if (!st || !st->ready)
+        return NULL;
+    for (size_t i = st->n; i-- > 0;)
+        if (st->index[i].app_id == key)
+            return st->index[i].app;
+    for (size_t i = st->n; i-- > 0;)
+        if ((uint64_t)st->index[i].pid == key)
+            return st->index[i].app;
+    return NULL;
+}
+
+/* ---- Files (worker side) ------------------------------------------------------------------------------------ */
+
+/* Reads a whole file of at most SNAPSHOT_FILE_MAX bytes into a malloc'ed buffer: 0 or a negative errno. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat sb;
+    int e = fstat(fd, &sb) < 0 ? errno : !S_ISREG(sb.st_mode) ? EINVAL : sb.st_size > (off_t)SNAPSHOT_FILE_MAX ? EFBIG : 0;
+    if (e) {
+        close(fd);
+        return -e;
+    }
+    size_t n = (size_t)sb.st_size, got = 0;
+    char *buf = malloc(n ? n : 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static cJSON *load(const char *path, job *j, int64_t id)
+{
+    char *text = NULL, err[128];
+    size_t len = 0;
+    int rc = read_file(path, &text, &len);
+    if (rc < 0) {
+        j->status = rc == -ENOENT ? -ENOENT : rc;
+        snprintf(j->why, sizeof(j->why), rc == -ENOENT ? "no such snapshot %lld" : "cannot read snapshot %lld: %s",
+                 (long long)id, strerror(-rc));
+        return NULL;
+    }
+    cJSON *doc = msd_snapshot_parse(text, len, err, sizeof(err));
+    free(text);
+    if (!doc) {
+        j->status = -EPROTO;
+        snprintf(j->why, sizeof(j->why), "snapshot %lld is corrupt: %s", (long long)id, err);
+    }
+    return doc;
+}
+
+static void run_index(job *j)
+{
+    DIR *dp = opendir(j->st->dir);
+    if (!dp)
+        return; /* no snapshots yet */
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        char *end;
+        long long v = strtoll(e->d_name, &end, 10);
+        if (v <= 0 || strcmp(end, ".json") != 0)
+            continue;
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", j->st->dir, e->d_name) < 0)
+            break;
+        cJSON *doc = load(path, j, v);
+        free(path);
+        msd_snapinfo info;
+        int rc = doc ? msd_snapshot_info(doc, &info) : -EPROTO;
+        cJSON_Delete(doc);
+        j->status = 0;
+        if (rc < 0 || info.id != v) { /* not a snapshot of ours: left alone, not listed */
+            if (rc == 0)
+                msd_snapinfo_free(&info);
+            continue;
+        }
+        if (j->nfound == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            msd_snapinfo *nf = realloc(j->found, ncap * sizeof(*nf));
+            if (!nf) {
+                msd_snapinfo_free(&info);
+                break;
+            }
+            j->found = nf;
+            cap = ncap;
+        }
+        j->found[j->nfound++] = info;
+    }
+    closedir(dp);
+    if (j->nfound)
+        qsort(j->found, j->nfound, sizeof(*j->found), by_id);
+}
+
+static void run_put(job *j)
+{
+    int err = 0;
+    cJSON *doc = msd_snapshot_document(j->result, &j->info, &err);
+    j->result = NULL;
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    if (doc)
+        j->info.traces = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "traces"));
+    cJSON_Delete(doc);
+    if (!text) {
+        j->status = err ? err : -ENOMEM;
+        return;
+    }
+    int rc = msd_mkdir_private(j->st->dir);
+    char *tmp = NULL;
+    if (rc == 0 && asprintf(&tmp, "%s.tmp", j->path[0]) < 0) {
+        tmp = NULL;
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        size_t n = strlen(text);
+        if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 || close(fd) < 0 ||
+            rename(tmp, j->path[0]) < 0) {
+            rc = errno ? -errno : -EIO;
+            if (fd >= 0)
+                close(fd);
+            unlink(tmp);
+        } else {
+            int dfd = open(j->st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the rename itself, durably */
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+    }
+    if (rc < 0) {
+        j->status = rc;
+        snprintf(j->why, sizeof(j->why), "cannot write %s: %s", j->path[0], strerror(-rc));
+    }
+    free(tmp);
+    free(text);
+}
+
+static void run_diff(job *j)
+{
+    cJSON *a = load(j->path[0], j, j->from);
+    cJSON *b = a ? load(j->path[1], j, j->to) : NULL;
+    cJSON *diff = b ? msd_snapshot_diff(a, b, j->key, j->limit) : NULL;
+    if (diff && cJSON_AddNumberToObject(diff, "from", (double)j->from) &&
+        cJSON_AddNumberToObject(diff, "to", (double)j->to))
+        j->doc = msd_blob_from_string(cJSON_PrintUnformatted(diff));
+    if (b && !j->doc)
+        j->status = -ENOMEM;
+    cJSON_Delete(diff);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static void on_work(uv_work_t *w)
+{
+    job *j = w->data;
+    switch (j->kind) {
+    case J_INDEX: run_index(j); break;
+    case J_PUT: run_put(j); break;
+    case J_DIFF: run_diff(j); break;
+    case J_LIST: break;
+    }
+}
+
+/* ---- Jobs (loop side) ------------------------------------------------------------------------------------------ */
+
+static void job_free(job *j)
+{
+    cJSON_Delete(j->result);
+    for (size_t i = 0; i < j->nfound; i++)
+        msd_snapinfo_free(&j->found[i]);
+    free(j->found);
+    msd_snapinfo_free(&j->info);
+    msd_blob_unref(j->doc);
+    free(j->app);
+    free(j->path[0]);
+    free(j->path[1]);
+    free(j);
+}
+
+/* Tells the caller how the job ended (once; not for a cancelled job, whose caller has been told). */
+static void report(job *j)
+{
+    if (j->cancelled)
+        return;
+    j->cancelled = true;
+    if (j->put_done)
+        j->put_done(j->arg, j->status < 0 ? j->status : j->info.id, j->info.traces);
+    if (j->doc_done) {
+        msd_blob *doc = j->status < 0 ? NULL : j->doc;
+        j->doc = NULL;
+        j->doc_done(j->arg, j->status, j->why, doc);
+    }
+}
+
+/* The loop side of a finished job: the index learns what it did, the caller hears of it. */
+static void finish(job *j)
+{
+    msd_snapstore *st = j->st;
+    if (!j->cancelled && j->kind == J_INDEX) {
+        for (size_t i = 0; i < j->nfound; i++)
+            if (index_add(st, &j->found[i]) < 0)
+                msd_log("snapshot index: out of memory: snapshot %lld is not listed", (long long)j->found[i].id);
+        if (st->n)
+            msd_log("%zu trace snapshots in %s", st->n, st->dir);
+        st->ready = true;
+    } else if (!j->cancelled && j->kind == J_PUT) {
+        if (j->status == 0 && index_add(st, &j->info) < 0)
+            msd_log("snapshot index: out of memory: snapshot %lld is stored but not listed", (long long)j->info.id);
+        else if (j->status < 0 && j->status != -EPROTO)
+            msd_log("trace snapshot not stored: %s", j->why);
+    }
+    report(j);
+    job_free(j);
+}
+
+static void on_after_work(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    msd_snapstore *st = j->st;
+    st->running = false;
+    msc_list_remove(&j->link);
+    finish(j);
+    if (!st->stopped)
+        next_job(st);
+}
+
+/* The start step: 0 when the job needs its run step, else it is finished here. */
+static int start(job *j)
+{
+    msd_snapstore *st = j->st;
+    if (j->kind == J_PUT) {
+        j->info.id = st->next_id++;
+        if (asprintf(&j->path[0], "%s/%lld.json", st->dir, (long long)j->info.id) < 0) {
+            j->path[0] = NULL;
+            j->status = -ENOMEM;
+            return -1;
+        }
+        return 0;
+    }
+    if (j->kind == J_LIST) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr && i < st->n; i++) {
+            const msd_snapinfo *s = &st->index[i];
+            if (j->app && strcmp(s->app, j->app) != 0)
+                continue;
+            cJSON *o = cJSON_CreateObject();
+            if (!o || !cJSON_AddItemToArray(arr, o) || !cJSON_AddNumberToObject(o, "id", (double)s->id) ||
+                !cJSON_AddStringToObject(o, "app", s->app) || !cJSON_AddNumberToObject(o, "pid", (double)s->pid) ||
+                !cJSON_AddNumberToObject(o, "app_id", (double)s->app_id) ||
+                !cJSON_AddNumberToObject(o, "time", s->time) ||
+                !cJSON_AddNumberToObject(o, "traces", (double)s->traces)) {
+                cJSON_Delete(arr);
+                arr = NULL;
+            }
+        }
+        j->doc = arr ? msd_blob_from_string(cJSON_PrintUnformatted(arr)) : NULL;
+        cJSON_Delete(arr);
+        if (!j->doc)
+            j->status = -ENOMEM;
+        return -1;
+    }
+    if (j->kind == J_DIFF) {
+        int64_t ids[2] = {j->from, j->to};
+        for (int i = 0; i < 2; i++) {
+            const msd_snapinfo *s = find(st, ids[i]);
+            if (!s) {
+                j->status = -ENOENT;
+                snprintf(j->why, sizeof(j->why), "no such snapshot %lld", (long long)ids[i]);
+                return -1;
+            }
+            if (strcmp(s->app, j->app) != 0) {
+                j->status = -EPERM;
+                snprintf(j->why, sizeof(j->why), "snapshot %lld belongs to another app (%.64s, pid %lld), not to %.64s",
+                         (long long)ids[i], s->app, (long long)s->pid, j->app);
+                return -1;
+            }
+            if (asprintf(&j->path[i], "%s/%lld.json", st->dir, (long long)ids[i]) < 0) {
+                j->path[i] = NULL;
+                j->status = -ENOMEM;
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Runs the jobs at the head of the queue until one needs a worker. */
+static void next_job(msd_snapstore *st)
+{
+    while (!st->running && !msc_list_empty(&st->queue)) {
+        job *j = msc_list_entry(msc_list_first(&st->queue), job, link);
+        if (start(j) == 0) {
+            j->work.data = j;
+            if (uv_queue_work(st->d->loop, &j->work, on_work, on_after_work) == 0) {
+                st->running = true;
+                return;
+            }
+            j->status = -ENOMEM;
+            snprintf(j->why, sizeof(j->why), "cannot start a disk job");
+        }
+        msc_list_remove(&j->link);
+        finish(j);
+    }
+}
+
+static job *new_job(msd_daemon *d, job_kind kind)
+{
+    msd_snapstore *st = d->snaps;
+    job *j = st && !st->stopped ? calloc(1, sizeof(*j)) : NULL;
+    if (j) {
+        j->st = st;
+        j->kind = kind;
+        msc_list_init(&j->link);
+    }
+    return j;
+}
+
+/* Queues j; it runs when the jobs before it have finished — at the earliest on the next loop turn, so that no
+ * callback runs inside the call that asked for the job. */
+static void submit(job *j)
+{
+    msd_snapstore *st = j->st;
+    msc_list_push_back(&st->queue, &j->link);
+    if (!st->running)
+        uv_timer_start(&st->kick, on_kick, 0, 0);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    msd_snapstore *st = t->data;
+    if (!st->stopped)
+        next_job(st);
+}
+
+int msd_snapstore_start(msd_daemon *d)
+{
+    msd_snapstore *st = calloc(1, sizeof(*st));
+    if (!st || asprintf(&st->dir, "%s/snapshots", d->cfg.data_dir) < 0) {
+        free(st);
+        return -ENOMEM;
+    }
+    st->d = d;
+    st->next_id = 1;
+    msc_list_init(&st->queue);
+    uv_timer_init(d->loop, &st->kick);
+    st->kick.data = st;
+    d->snaps = st;
+    job *j = new_job(d, J_INDEX);
+    if (!j) {
+        uv_close((uv_handle_t *)&st->kick, NULL);
+        st->stopped = true;
+        return -ENOMEM;
+    }
+    submit(j);
+    return 0;
+}
+
+void msd_snapstore_stop(msd_daemon *d)
+{
+    msd_snapstore *st = d->snaps;
+    if (!st || st->stopped)
+        return;
+    st->stopped = true;
+    uv_timer_stop(&st->kick);
+    uv_close((uv_handle_t *)&st->kick, NULL);
+    /* Every caller hears now; the job on a worker (the head, when running) is freed by on_after_work. */
+    msc_list_foreach_safe (it, next, &st->queue) {
+        job *j = msc_list_entry(it, job, link);
+        j->status = -ECANCELED;
+        snprintf(j->why, sizeof(j->why), "daemon shutting down");
+        report(j);
+        if (!(st->running && it == msc_list_first(&st->queue))) {
+            msc_list_remove(&j->link);
+            job_free(j);
+        }
+    }
+}
+
+void msd_snapstore_free(msd_daemon *d)
+{
+    msd_snapstore *st = d->snaps;
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        msd_snapinfo_free(&st->index[i]);
+    free(st->index);
+    free(st->dir);
+    free(st);
+    d->snaps = NULL;
+}
+
+int msd_snapstore_put(msd_daemon *d, cJSON *result, const char *app, int64_t pid, uint64_t app_id,
+                      msd_snap_put_fn done, void *arg)
+{
+    job *j = new_job(d, J_PUT);
+    if (!j || !(j->info.app = strdup(app))) {
+        free(j);
+        cJSON_Delete(result);
+        return -ENOMEM;
+    }
+    j->result = result;
+    j->info.pid = pid;
+    j->info.app_id = app_id;
+    j->info.time = msd_now_wall();
+    j->put_done = done;
+    j->arg = arg;
+    submit(j);
+    return 0;
+}
+
+int msd_snapstore_list(msd_daemon *d, const char *app, msd_snap_doc_fn done, void *arg)
+{
+    job *j = new_job(d, J_LIST);
+    if (!j || (app && !(j->app = strdup(app)))) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->doc_done = done;
+    j->arg = arg;
+    submit(j);
+    return 0;
+}
+
+int msd_snapstore_diff(msd_daemon *d, const char *app, int64_t from, int64_t to, const char *key, size_t limit,
+                       msd_snap_doc_fn done, void *arg)
+{
+    job *j = new_job(d, J_DIFF);
+    if (!j || !(j->app = strdup(app))) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->from = from;
+    j->to = to;
+    snprintf(j->key, sizeof(j->key), "%s", key);
+    j->limit = limit;
+    j->doc_done = done;
+    j->arg = arg;
+    submit(j);
+    return 0;
+}
