@@ -18,9 +18,21 @@ msd_blob *msd_blob_new(const void *data, size_t len)
         return NULL;
     b->refs = 1;
     b->len = b->cap = len;
+    b->data = b->inline_data;
     if (len && data)
         memcpy(b->data, data, len);
     b->data[len] = '\0';
+    return b;
+}
+
+msd_blob *msd_blob_adopt(char *p, size_t len, size_t cap)
+{
+    msd_blob *b = malloc(sizeof(*b));
+    if (!b) {
+        free(p);
+        return NULL;
+    }
+    *b = (msd_blob){.refs = 1, .len = len, .cap = cap, .data = p};
     return b;
 }
 
@@ -42,6 +54,9 @@ msd_blob *msd_blob_ref(msd_blob *b)
 
 void msd_blob_unref(msd_blob *b)
 {
-    if (b && --b->refs == 0)
+    if (b && --b->refs == 0) {
+        if (b->data != b->inline_data)
+            free(b->data);
         free(b);
+    }
 }

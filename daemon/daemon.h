@@ -60,12 +60,16 @@ typedef struct msd_blob {
     unsigned refs;
     size_t len;
     size_t cap;            /* bytes of data (len <= cap): the sole owner (refs == 1) may rewrite it in place */
-    char data[];
+    char *data;            /* the bytes, followed by a NUL: inline (below) or adopted (msd_blob_adopt) */
+    char inline_data[];
 } msd_blob;
 
 /* A new blob holding a copy of data[0..len) plus a NUL (not counted in len); data NULL leaves the bytes for the
  * caller to fill (who may then lower len). NULL when out of memory. */
 msd_blob *msd_blob_new(const void *data, size_t len);
+/* A blob of the bytes a malloc'ed buffer holds, without copying them: takes p (p[len] must be a NUL; cap >= len is
+ * the size of the allocation but its NUL). NULL when out of memory, and then p is freed. */
+msd_blob *msd_blob_adopt(char *p, size_t len, size_t cap);
 /* Takes ownership of a malloc'ed NUL-terminated string (cJSON_Print output); frees it. NULL when out of memory
  * (the string is freed anyway) or when s is NULL. */
 msd_blob *msd_blob_from_string(char *s);

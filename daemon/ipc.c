@@ -1,6 +1,6 @@
 /*
  * daemon/ipc.c — the Unix socket server for apps. See ipc.h; the protocol is docs/PROTOCOL.md.
- * Read on_read() first: every byte an app sends goes through it. Requests to apps and their replies are in
+ * Read conn_read() first: every byte an app sends goes through it. Requests to apps and their replies are in
  * request.c; the structures both share are in ipc_internal.h.
  *
  * A connection's states:  accepted --hello--> app (registered) --close/EOF/protocol error--> closing -> freed.
@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -74,6 +75,14 @@ int msd_conn_send(msd_conn *c, const cJSON *msg)
     return 0;
 }
 
+/* Takes c out of the read set: nothing it sends is read any more. Idempotent. */
+static void stop_reading(msd_conn *c)
+{
+    if (c->fd >= 0)
+        epoll_ctl(c->d->ipc->rfd, EPOLL_CTL_DEL, c->fd, NULL);
+    c->fd = -1;
+}
+
 static void send_refused(msd_conn *c, const char *reason)
 {
     cJSON *m = cJSON_CreateObject();
@@ -82,7 +91,7 @@ static void send_refused(msd_conn *c, const char *reason)
         msd_conn_send(c, m) == 0) {
         cJSON_Delete(m);
         c->close_after_write = true;
-        uv_read_stop((uv_stream_t *)&c->pipe);
+        stop_reading(c);
         msd_log("refused an app: %s", reason);
         return;
     }
@@ -159,23 +168,6 @@ static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
     msd_msg_free(&m);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    msd_conn *c = h->data;
-    if (c->buf.len == 0) {
-        *out = uv_buf_init((char *)c->d->ipc->scratch_bytes, READ_CHUNK);
-        return;
-    }
-    /* By the invariant, buf never holds more than one incomplete frame (<= header + max), so below this bound
-     * there is always room for a read; a 0-length buffer (out of memory) makes libuv report UV_ENOBUFS and we
-     * close. */
-    if (msc_buf_reserve_max(&c->buf, READ_CHUNK, MSD_FRAME_HEADER + MSD_FRAME_MAX + READ_CHUNK) < 0) {
-        *out = uv_buf_init(NULL, 0);
-        return;
-    }
-    *out = uv_buf_init(msc_buf_tail(&c->buf), (unsigned)msc_buf_room(&c->buf));
-}
-
 /* Handles the whole frames at the start of data[0..len); returns how many bytes they took, or -1 when the
  * connection was closed (protocol error or a handler's decision). */
 static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
@@ -199,32 +191,106 @@ static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
     return c->closing ? -1 : (long)off;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+/*
+ * Reads what c's socket holds: into the shared scratch buffer when c holds no partial frame (the usual case: one
+ * whole stats message per read), else after the partial frame in c->buf. Frames are handled straight from
+ * where they were read; only a partial tail is kept. One read, and another only when it filled the buffer: the
+ * read set is level-triggered, so what is left is reported again.
+ */
+static void conn_read(msd_conn *c)
 {
-    msd_conn *c = s->data;
-    if (nread < 0) {
-        if (nread == UV_EOF)
-            msd_conn_close(c, c->buf.len ? "connection ended in the middle of a frame"
-                                         : (c->bye ? NULL : "connection lost"));
-        else
-            msd_conn_close(c, uv_strerror((int)nread));
-        return;
-    }
     uint8_t *scratch = c->d->ipc->scratch_bytes;
-    if (b->base == (char *)scratch) {
-        long used = handle_frames(c, scratch, (size_t)nread);
-        /* Keep the partial frame: the connection's buffer is empty here (we lent scratch because it was). */
-        if (used >= 0 && (size_t)used < (size_t)nread &&
-            msc_buf_append(&c->buf, scratch + used, (size_t)nread - (size_t)used) < 0)
+    for (bool more = true; more && !c->closing && c->fd >= 0;) {
+        bool lent = c->buf.len == 0;
+        /* By the invariant, buf never holds more than one incomplete frame (<= header + max), so below this
+         * bound there is always room for a read. */
+        if (!lent && msc_buf_reserve_max(&c->buf, READ_CHUNK, MSD_FRAME_HEADER + MSD_FRAME_MAX + READ_CHUNK) < 0) {
             msd_conn_close(c, "out of memory");
+            return;
+        }
+        char *to = lent ? (char *)scratch : msc_buf_tail(&c->buf);
+        size_t room = lent ? READ_CHUNK : msc_buf_room(&c->buf);
+        ssize_t n = read(c->fd, to, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            msd_conn_close(c, n < 0 ? strerror(errno)
+                              : c->buf.len ? "connection ended in the middle of a frame"
+                              : c->bye     ? NULL
+                                           : "connection lost");
+            return;
+        }
+        more = (size_t)n == room;
+        if (lent) {
+            long used = handle_frames(c, scratch, (size_t)n);
+            /* Keep the partial frame: the connection's buffer is empty here (scratch was lent because it was). */
+            if (used >= 0 && (size_t)used < (size_t)n &&
+                msc_buf_append(&c->buf, scratch + used, (size_t)n - (size_t)used) < 0)
+                msd_conn_close(c, "out of memory");
+            continue;
+        }
+        msc_buf_commit(&c->buf, (size_t)n);
+        long used = handle_frames(c, (const uint8_t *)msc_buf_bytes(&c->buf), c->buf.len);
+        if (used < 0)
+            return;
+        msc_buf_consume(&c->buf, (size_t)used);
+        msc_buf_shrink_idle(&c->buf, BUF_KEEP); /* idle: give the big buffer back */
+    }
+}
+
+/* Reads every connection that has bytes, in rounds until the read set is quiet (at most a few rounds, so that
+ * a flood from apps cannot starve the HTTP server). Returns how many reads it made. */
+static size_t drain(msd_ipc *ipc)
+{
+    struct epoll_event evs[512];
+    size_t total = 0;
+    for (int round = 0; round < 4; round++) {
+        int n = epoll_wait(ipc->rfd, evs, 512, 0);
+        for (int i = 0; i < n; i++) {
+            msd_conn *c = evs[i].data.ptr; /* a connection closed earlier in this round is freed only later */
+            conn_read(c);
+        }
+        total += n > 0 ? (size_t)n : 0;
+        if (n < 512)
+            break;
+    }
+    return total;
+}
+
+static void on_batch(uv_timer_t *t);
+
+/* The read set has bytes: read them. When this has been waking the loop more than BATCH_RATE times a second,
+ * read on the BATCH_MS beat instead (see struct msd_ipc). */
+static void on_apps_readable(uv_poll_t *p, int status, int events)
+{
+    msd_ipc *ipc = p->data;
+    drain(ipc);
+    uint64_t now = uv_now(ipc->batch.loop);
+    if (++ipc->wakeups < BATCH_RATE / 10)
+        return;
+    bool fast = now - ipc->window_ms < 100; /* BATCH_RATE / 10 wakeups in less than 100 ms */
+    ipc->wakeups = 0;
+    ipc->window_ms = now;
+    if (fast) {
+        uv_poll_stop(&ipc->rpoll);
+        uv_timer_start(&ipc->batch, on_batch, BATCH_MS, 0);
+    }
+}
+
+/* BATCH_MS later: read what came meanwhile. While apps keep sending, keep reading on this beat; on a beat that
+ * finds nothing, go back to waking on the next byte. */
+static void on_batch(uv_timer_t *t)
+{
+    msd_ipc *ipc = t->data;
+    if (drain(ipc) > 0) {
+        uv_timer_start(&ipc->batch, on_batch, BATCH_MS, 0);
         return;
     }
-    msc_buf_commit(&c->buf, (size_t)nread);
-    long used = handle_frames(c, (const uint8_t *)msc_buf_bytes(&c->buf), c->buf.len);
-    if (used < 0)
-        return;
-    msc_buf_consume(&c->buf, (size_t)used);
-    msc_buf_shrink_idle(&c->buf, BUF_KEEP); /* idle: give the big buffer back */
+    ipc->wakeups = 0;
+    ipc->window_ms = uv_now(t->loop);
+    uv_poll_start(&ipc->rpoll, UV_READABLE, on_apps_readable);
 }
 
 /* ---- Connections -------------------------------------------------------------------------------------------- */
@@ -256,7 +322,7 @@ void msd_conn_close(msd_conn *c, const char *why)
     }
     msc_list_remove(&c->link);
     ipc->nconns--;
-    uv_read_stop((uv_stream_t *)&c->pipe);
+    stop_reading(c);
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
     msd_requests_fail(ipc, c, -ECONNRESET);
 }
@@ -303,6 +369,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     uv_pipe_init(d->loop, &c->pipe, 0);
     msc_list_init(&c->link);
+    c->fd = -1;
     c->pipe.data = c;
     c->d = d;
     c->accepted = msd_now_mono();
@@ -318,9 +385,13 @@ static void on_connection(uv_stream_t *server, int status)
     }
     msc_list_push_front(&ipc->conns, &c->link);
     ipc->nconns++;
-    int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
-    if (rc < 0)
-        msd_conn_close(c, uv_strerror(rc));
+    uv_os_fd_t fd;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || epoll_ctl(ipc->rfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        msd_conn_close(c, strerror(errno));
+        return;
+    }
+    c->fd = fd;
 }
 
 /* Request deadlines every tick (request.c); hello deadlines once a second. */
@@ -345,25 +416,40 @@ int msd_ipc_start(msd_daemon *d, int listen_fd)
     msd_ipc *ipc = calloc(1, sizeof(*ipc));
     if (!ipc)
         return -ENOMEM;
+    ipc->rfd = -1;
     msc_list_init(&ipc->conns);
     msc_list_init(&ipc->requests);
     msd_stats_init(&ipc->scratch);
     d->ipc = ipc;
-    int rc = uv_pipe_init(d->loop, &ipc->server, 0);
+    ipc->rfd = epoll_create1(EPOLL_CLOEXEC);
+    int rc = ipc->rfd < 0 ? -errno : uv_poll_init(d->loop, &ipc->rpoll, ipc->rfd);
     if (rc < 0)
         goto fail_free;
+    ipc->rpoll.data = ipc;
+    uv_timer_init(d->loop, &ipc->batch);
+    ipc->batch.data = ipc;
+    uv_poll_start(&ipc->rpoll, UV_READABLE, on_apps_readable);
+    uv_timer_init(d->loop, &ipc->tick);
+    ipc->tick.data = d;
+    rc = uv_pipe_init(d->loop, &ipc->server, 0);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&ipc->tick, NULL);
+        goto fail_handles;
+    }
     ipc->server.data = d;
     if ((rc = uv_pipe_open(&ipc->server, listen_fd)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&ipc->server, 511, on_connection)) < 0)
         goto fail_close;
-    uv_timer_init(d->loop, &ipc->tick);
-    ipc->tick.data = d;
     uv_timer_start(&ipc->tick, on_tick, TICK_MS, TICK_MS);
     return 0;
 fail_close:
-    msd_log("cannot serve the app socket: %s", uv_strerror(rc));
     uv_close((uv_handle_t *)&ipc->server, NULL);
-    ipc->stopped = true; /* msd_ipc_free() frees it once the loop has closed the handle */
+    uv_close((uv_handle_t *)&ipc->tick, NULL);
+fail_handles:
+    msd_log("cannot serve the app socket: %s", uv_strerror(rc));
+    uv_close((uv_handle_t *)&ipc->rpoll, NULL);
+    uv_close((uv_handle_t *)&ipc->batch, NULL);
+    ipc->stopped = true; /* msd_ipc_free() frees it once the loop has closed the handles */
     return rc;
 fail_free:
     msd_ipc_free(d);
@@ -379,6 +465,10 @@ void msd_ipc_stop(msd_daemon *d)
     uv_close((uv_handle_t *)&ipc->server, NULL);
     uv_timer_stop(&ipc->tick);
     uv_close((uv_handle_t *)&ipc->tick, NULL);
+    uv_poll_stop(&ipc->rpoll);
+    uv_close((uv_handle_t *)&ipc->rpoll, NULL);
+    uv_timer_stop(&ipc->batch);
+    uv_close((uv_handle_t *)&ipc->batch, NULL);
     while (!msc_list_empty(&ipc->conns))
         msd_conn_close(msc_list_entry(msc_list_first(&ipc->conns), msd_conn, link), "daemon shutting down");
     msd_requests_fail(ipc, NULL, -ECONNRESET);
@@ -386,8 +476,11 @@ void msd_ipc_stop(msd_daemon *d)
 
 void msd_ipc_free(msd_daemon *d)
 {
-    if (d->ipc)
+    if (d->ipc) {
         msd_stats_free(&d->ipc->scratch);
+        if (d->ipc->rfd >= 0)
+            close(d->ipc->rfd);
+    }
     free(d->ipc);
     d->ipc = NULL;
 }

@@ -55,9 +55,13 @@ bool msd_jp_fail(msd_jp *jp, const char *reason)
     return fail_at(jp, jp->p, reason);
 }
 
+/* Compact text (what agents send) has no whitespace at all: the common case is one comparison of the byte,
+ * off the chain of dependent loads that scanning is. */
 static uptr ws(msd_jp *jp, uptr p)
 {
     uptr e = jp->end, q = p;
+    if (q >= e || *q > ' ')
+        return q;
     while (q < e && (cls[*q] & C_WS))
         q++;
     if (q != p)
@@ -149,10 +153,24 @@ size_t msd_utf8_len(const unsigned char *p, const unsigned char *e)
 }
 
 /* The string token at p (p[0] == '"'): the byte after its closing quote, or NULL after recording why. */
+/* True when one of the 8 bytes of w is '"', '\\', a control byte or >= 0x80: one that ends a run of plain string
+ * bytes (the classic has-zero-byte tests of Hacker's Delight, 6-1). */
+static bool has_stop_byte(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t zero_q = (q - ones) & ~q, zero_b = (b - ones) & ~b, below_space = w - ones * 0x20;
+    return ((zero_q | zero_b | below_space | w) & highs) != 0;
+}
+
 static uptr scan_string(msd_jp *jp, uptr p)
 {
     uptr e = jp->end, q = p + 1;
+    jp->escaped = false;
     for (;;) {
+        /* Eight plain bytes at a time (names and keys are mostly plain ASCII), then byte by byte. */
+        for (uint64_t w; e - q >= 8 && (memcpy(&w, q, 8), !has_stop_byte(w));)
+            q += 8;
         while (q < e && !(cls[*q] & C_STR))
             q++;
         if (q >= e)
@@ -161,6 +179,7 @@ static uptr scan_string(msd_jp *jp, uptr p)
         if (c == '"')
             return q + 1;
         if (c == '\\') {
+            jp->escaped = true;
             if (q + 1 >= e)
                 return fail_at(jp, p, "a string is not closed"), NULL;
             switch (q[1]) {
@@ -330,7 +349,7 @@ bool msd_jp_member(msd_jp *jp, msd_jval *key)
     q = ws(jp, q);
     if (q >= e || *q != ':')
         return fail_at(jp, q, "expected ':' after a member name");
-    jp->p = q + 1;
+    jp->p = ws(jp, q + 1); /* at the value: the reader that follows need not look for whitespace */
     return true;
 }
 
@@ -343,11 +362,23 @@ bool msd_jp_number(msd_jp *jp, double *out, bool bools)
 {
     msd_jkind k = msd_jp_peek(jp);
     if (k == MSD_J_NUMBER) {
-        uptr q = scan_number(jp, jp->p);
-        if (!q)
+        /* Most numbers are integers of a few digits: their value as they are scanned (exact up to 15 digits). */
+        uptr p = jp->p, e = jp->end, q = p + (*p == '-');
+        uint64_t u = 0;
+        uptr d0 = q;
+        if (q < e && *q != '0')
+            while (q < e && is_digit(*q) && q - d0 < 15)
+                u = u * 10 + (uint64_t)(*q++ - '0');
+        if (q > d0 && (q >= e || !(is_digit(*q) || *q == '.' || *q == 'e' || *q == 'E'))) {
+            *out = *p == '-' ? -(double)u : (double)u;
+            jp->p = q;
+            return true;
+        }
+        uptr end = scan_number(jp, p);
+        if (!end)
             return false;
-        *out = msd_json_number((msd_jval){(const char *)jp->p, (size_t)(q - jp->p)});
-        jp->p = q;
+        *out = msd_json_number((msd_jval){(const char *)p, (size_t)(end - p)});
+        jp->p = end;
         return true;
     }
     if (k != MSD_J_BOOL || !bools)

@@ -71,6 +71,8 @@ typedef struct msd_jp {
     unsigned depth;        /* containers open at p */
     bool spaced;           /* whitespace was seen between tokens */
     bool first;            /* at the first member/element of the innermost container opened */
+    bool escaped;          /* the last string token read (a member's name, msd_jp_string) had a backslash: its
+                            * bytes are not its value (without one, they are: compare them directly) */
     msd_json_error err;    /* err.reason != NULL once the text was found not to be JSON */
 } msd_jp;
 

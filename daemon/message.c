@@ -29,80 +29,23 @@ static int fail(char *err, size_t errlen, const char *why)
 
 /* ---- Field tables ------------------------------------------------------------------------------------------ */
 
+/* What a member of a section is to the walk. */
+typedef enum field_kind {
+    K_NUMBER,  /* a finite number into the double at off (anything else: NAN) */
+    K_BOOL,    /* a boolean (1 or 0) or a number into the double at off */
+    K_NAME,    /* types[].name: a string */
+    K_GENS,    /* gc.generations: an array of objects */
+    K_SECTION, /* top level: the section numbered off (S_*) */
+    K_TYPE,    /* top level: "type" */
+    K_DAEMON,  /* top level: a member the daemon sets itself in documents (id, pid, name, time): not copied */
+} field_kind;
+
 typedef struct field {
     const char *name;
-    size_t len;
-    size_t off;   /* of the double in its section struct */
-    bool boolean; /* a boolean member (1 or 0; a number is taken too), else a number (a boolean is not) */
+    unsigned char len;
+    unsigned char kind;
+    unsigned short off;
 } field;
-
-#define F_heap(n) {#n, sizeof(#n) - 1, offsetof(msd_heap, n), false},
-#define F_pool(n) {#n, sizeof(#n) - 1, offsetof(msd_pool, n), false},
-#define F_refcount(n) {#n, sizeof(#n) - 1, offsetof(msd_refcount, n), false},
-#define F_type(n) {#n, sizeof(#n) - 1, offsetof(msd_type, n), false},
-#define F_gen(n) {#n, sizeof(#n) - 1, offsetof(msd_gen, n), false},
-#define F_gc(n) {#n, sizeof(#n) - 1, offsetof(msd_gc, n), false},
-#define B_gc(n) {#n, sizeof(#n) - 1, offsetof(msd_gc, n), true},
-#define F_trace(n) {#n, sizeof(#n) - 1, offsetof(msd_trace, n), false},
-#define B_trace(n) {#n, sizeof(#n) - 1, offsetof(msd_trace, n), true},
-#define F_top(n) {#n, sizeof(#n) - 1, offsetof(msd_stats, n), false},
-static const field heap_fields[] = {MSC_STATS_HEAP(F_heap)};
-static const field pool_fields[] = {MSC_STATS_POOL(F_pool)};
-static const field refcount_fields[] = {MSC_STATS_REFCOUNT(F_refcount)};
-static const field type_fields[] = {MSC_STATS_TYPE(F_type)};
-static const field gen_fields[] = {MSC_STATS_GEN(F_gen)};
-static const field gc_fields[] = {MSC_STATS_GC(F_gc) MSC_STATS_GC_BOOLS(B_gc)};
-static const field trace_fields[] = {MSC_STATS_TRACE(F_trace) MSC_STATS_TRACE_BOOLS(B_trace)};
-static const field top_fields[] = {MSC_STATS_TOP(F_top)};
-#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(NFIELDS(heap_fields) <= 64 && NFIELDS(gen_fields) <= 64, "a section's seen-mask has 64 bits");
-
-/* The index of the field whose name key decodes to, or -1. Agents send a section's members in the schema's
- * order, so the field after the previous one (*hint) is tried first: one comparison per member usually. */
-static int find_field(const field *f, size_t n, msd_jval key, size_t *hint)
-{
-    /* Without a backslash the token's bytes are the name: compare them directly. */
-    bool plain = key.n >= 2 && memchr(key.p + 1, '\\', key.n - 2) == NULL;
-    size_t klen = key.n - 2;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (*hint + k) % n;
-        bool eq = plain ? f[i].len == klen && memcmp(key.p + 1, f[i].name, klen) == 0
-                        : msd_json_string_is(key, f[i].name);
-        if (eq) {
-            *hint = i + 1;
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-/* A member's value into field i of base, when it is a finite number (or, for a boolean field, a boolean: 1 or
- * 0); anything else is stepped over and leaves NAN. As cJSON_GetObjectItem did, the first member of a name
- * counts (*seen). */
-static void read_field(msd_jp *jp, const field *f, int i, void *base, uint64_t *seen)
-{
-    double d;
-    if (i < 0 || (*seen >> i & 1) || !msd_jp_number(jp, &d, f[i].boolean)) {
-        msd_jp_skip(jp, NULL);
-    } else {
-        *(double *)(void *)((char *)base + f[i].off) = isfinite(d) ? d : NAN;
-    }
-    if (i >= 0)
-        *seen |= 1ull << i;
-}
-
-/* The members of the object at the cursor into base's fields. The caller has checked it is an object. */
-static void read_object(msd_jp *jp, const field *f, size_t n, void *base)
-{
-    msd_jval key;
-    uint64_t seen = 0;
-    size_t hint = 0;
-    msd_jp_object(jp);
-    while (msd_jp_member(jp, &key))
-        read_field(jp, f, find_field(f, n, key, &hint), base, &seen);
-}
-
-/* ---- The stats sections ---------------------------------------------------------------------------------------- */
 
 enum { S_HEAP, S_POOLS, S_REFCOUNT, S_TYPES, S_GC, S_TRACE, NSECTIONS };
 static const struct {
@@ -113,12 +56,118 @@ static const struct {
     [S_TYPES] = {"types", true}, [S_GC] = {"gc", false},     [S_TRACE] = {"trace", false},
 };
 
+#define FIELD(n, kind, off) {#n, sizeof(#n) - 1, kind, (unsigned short)(off)},
+#define F_heap(n) FIELD(n, K_NUMBER, offsetof(msd_heap, n))
+#define F_pool(n) FIELD(n, K_NUMBER, offsetof(msd_pool, n))
+#define F_refcount(n) FIELD(n, K_NUMBER, offsetof(msd_refcount, n))
+#define F_type(n) FIELD(n, K_NUMBER, offsetof(msd_type, n))
+#define F_gen(n) FIELD(n, K_NUMBER, offsetof(msd_gen, n))
+#define F_gc(n) FIELD(n, K_NUMBER, offsetof(msd_gc, n))
+#define B_gc(n) FIELD(n, K_BOOL, offsetof(msd_gc, n))
+#define F_trace(n) FIELD(n, K_NUMBER, offsetof(msd_trace, n))
+#define B_trace(n) FIELD(n, K_BOOL, offsetof(msd_trace, n))
+#define F_top(n) FIELD(n, K_NUMBER, offsetof(msd_stats, n))
+static const field heap_fields[] = {MSC_STATS_HEAP(F_heap)};
+static const field pool_fields[] = {MSC_STATS_POOL(F_pool)};
+static const field refcount_fields[] = {MSC_STATS_REFCOUNT(F_refcount)};
+static const field type_fields[] = {FIELD(name, K_NAME, 0) MSC_STATS_TYPE(F_type)};
+static const field gen_fields[] = {MSC_STATS_GEN(F_gen)};
+static const field gc_fields[] = {MSC_STATS_GC_BOOLS(B_gc) FIELD(generations, K_GENS, 0) MSC_STATS_GC(F_gc)};
+static const field trace_fields[] = {MSC_STATS_TRACE_BOOLS(B_trace) MSC_STATS_TRACE(F_trace)};
+static const field top_fields[] = {
+    FIELD(type, K_TYPE, 0) MSC_STATS_TOP(F_top)
+    FIELD(heap, K_SECTION, S_HEAP) FIELD(pools, K_SECTION, S_POOLS) FIELD(refcount, K_SECTION, S_REFCOUNT)
+    FIELD(types, K_SECTION, S_TYPES) FIELD(gc, K_SECTION, S_GC) FIELD(trace, K_SECTION, S_TRACE)
+    FIELD(id, K_DAEMON, 0) FIELD(pid, K_DAEMON, 0) FIELD(name, K_DAEMON, 0) FIELD(time, K_DAEMON, 0)
+};
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(NFIELDS(heap_fields) <= 64 && NFIELDS(top_fields) <= 64, "a section's seen-mask has 64 bits");
+
+/* A table and the walk's place in it. Agents send a section's members in the schema's order, so the field after
+ * the previous one (hint) is tried first: one comparison per member usually. As cJSON_GetObjectItem did, the
+ * first member of a name counts (seen). */
+typedef struct lookup {
+    const field *f;
+    size_t n, hint;
+    uint64_t seen;
+} lookup;
+#define LOOKUP(table) {table, NFIELDS(table), 0, 0}
+
+/* a[0..n) == b[0..n) for the short names of the tables. A memcmp of a constant size is a few loads that the
+ * compiler writes inline; a call to memcmp for each member of each message was a tenth of reading one. */
+static bool same(const char *a, const char *b, size_t n)
+{
+    switch (n) {
+#define CASE(k) case k: return memcmp(a, b, k) == 0;
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12)
+        CASE(13) CASE(14) CASE(15) CASE(16) CASE(17) CASE(18) CASE(19) CASE(20) CASE(21) CASE(22) CASE(23) CASE(24)
+#undef CASE
+    default: return memcmp(a, b, n) == 0;
+    }
+}
+
+/* The index of the field the member named by key is, or -1 (unknown, or seen before). escaped: the key token
+ * has a backslash (msd_jp's flag right after it read the key). */
+static int find_field(lookup *l, bool escaped, msd_jval key)
+{
+    size_t klen = key.n - 2;
+    const field *h = &l->f[l->hint];
+    if (!escaped && h->len == klen && same(key.p + 1, h->name, klen)) { /* the usual case, first */
+        size_t i = l->hint;
+        l->hint = i + 1 < l->n ? i + 1 : 0;
+        if (l->seen >> i & 1)
+            return -1;
+        l->seen |= 1ull << i;
+        return (int)i;
+    }
+    for (size_t k = 1; k < l->n; k++) {
+        size_t i = l->hint + k < l->n ? l->hint + k : l->hint + k - l->n;
+        const field *f = &l->f[i];
+        /* Without a backslash the token's bytes are the name: compare them directly. */
+        bool eq = !escaped ? f->len == klen && same(key.p + 1, f->name, klen) : msd_json_string_is(key, f->name);
+        if (!eq)
+            continue;
+        l->hint = i + 1 < l->n ? i + 1 : 0;
+        if (l->seen >> i & 1)
+            return -1;
+        l->seen |= 1ull << i;
+        return (int)i;
+    }
+    return -1;
+}
+
+/* A K_NUMBER or K_BOOL member's value into base, else the value is stepped over and the field stays NAN. */
+static void read_number(msd_jp *jp, const field *f, void *base)
+{
+    double d;
+    if (msd_jp_number(jp, &d, f->kind == K_BOOL))
+        *(double *)(void *)((char *)base + f->off) = isfinite(d) ? d : NAN;
+    else
+        msd_jp_skip(jp, NULL);
+}
+
+/* The members of the object at the cursor into base's number fields. The caller has checked it is an object. */
+static void read_object(msd_jp *jp, const field *table, size_t n, void *base)
+{
+    lookup l = {table, n, 0, 0};
+    msd_jval key;
+    msd_jp_object(jp);
+    while (msd_jp_member(jp, &key)) {
+        int i = find_field(&l, jp->escaped, key);
+        if (i < 0)
+            msd_jp_skip(jp, NULL);
+        else
+            read_number(jp, &table[i], base);
+    }
+}
+
+/* ---- The stats sections ---------------------------------------------------------------------------------------- */
+
 typedef enum sec_error { SEC_OK, SEC_KIND, SEC_NOT_OBJECTS } sec_error;
 
 /* What the walk learned that is reported only once the type is known. */
 typedef struct walk {
     msd_stats *m;
-    bool seen[NSECTIONS];
     sec_error errors[NSECTIONS];
     bool names_bad; /* an entry of "types" without a string "name" */
     bool gens_bad;  /* gc.generations is not an array */
@@ -133,27 +182,31 @@ static bool read_type(msd_jp *jp, walk *w)
     if (!t)
         return false;
     size_t name_at = m->names.len;
-    bool named = false, name_seen = false;
+    bool named = false;
+    lookup l = LOOKUP(type_fields);
     msd_jval key, tok;
-    uint64_t seen = 0;
-    size_t hint = 0;
     msd_jp_object(jp);
     while (msd_jp_member(jp, &key)) {
-        if (!name_seen && msd_json_string_is(key, "name")) {
-            name_seen = true;
-            if (!msd_jp_string(jp, &tok)) {
-                msd_jp_skip(jp, NULL);
-                continue;
-            }
-            /* The decoded name is never longer than its token. */
+        int i = find_field(&l, jp->escaped, key);
+        if (i < 0) {
+            msd_jp_skip(jp, NULL);
+        } else if (type_fields[i].kind != K_NAME) {
+            read_number(jp, &type_fields[i], t);
+        } else if (!msd_jp_string(jp, &tok)) {
+            msd_jp_skip(jp, NULL);
+        } else {
+            /* The decoded name is never longer than its token; without a backslash it is the token's bytes. */
             if (msc_buf_reserve(&m->names, tok.n + 1) < 0)
                 return false;
-            size_t n = msd_json_string(tok, msc_buf_tail(&m->names), tok.n + 1);
+            char *to = msc_buf_tail(&m->names);
+            size_t n = tok.n - 2;
+            if (jp->escaped)
+                n = msd_json_string(tok, to, tok.n + 1);
+            else
+                memcpy(to, tok.p + 1, n), to[n] = '\0';
             msc_buf_commit(&m->names, n + 1);
             named = true;
-            continue;
         }
-        read_field(jp, type_fields, find_field(type_fields, NFIELDS(type_fields), key, &hint), t, &seen);
     }
     if (!named) {
         w->names_bad = true;
@@ -168,8 +221,7 @@ static bool read_type(msd_jp *jp, walk *w)
 
 static bool read_pool(msd_jp *jp, walk *w)
 {
-    msd_stats *m = w->m;
-    msd_pool *p = msd_stats_add_pool(m);
+    msd_pool *p = msd_stats_add_pool(w->m);
     if (!p)
         return false;
     read_object(jp, pool_fields, NFIELDS(pool_fields), p);
@@ -191,34 +243,38 @@ static bool read_array(msd_jp *jp, walk *w, int s, bool (*entry)(msd_jp *, walk 
     return true;
 }
 
-static void read_gc(msd_jp *jp, walk *w)
+static void read_generations(msd_jp *jp, walk *w)
 {
     msd_gc *gc = &w->m->gc;
+    if (msd_jp_peek(jp) != MSD_J_ARRAY) {
+        w->gens_bad = true;
+        msd_jp_skip(jp, NULL);
+        return;
+    }
+    msd_jp_array(jp);
+    while (msd_jp_element(jp)) {
+        if (gc->ngens < MSC_STATS_GENERATIONS && msd_jp_peek(jp) == MSD_J_OBJECT)
+            read_object(jp, gen_fields, NFIELDS(gen_fields), &gc->gens[gc->ngens]);
+        else
+            msd_jp_skip(jp, NULL); /* an entry that is not an object keeps its fields NAN */
+        if (gc->ngens < MSC_STATS_GENERATIONS)
+            gc->ngens++;
+    }
+}
+
+static void read_gc(msd_jp *jp, walk *w)
+{
+    lookup l = LOOKUP(gc_fields);
     msd_jval key;
-    uint64_t seen = 0;
-    size_t hint = 0;
-    bool gens_seen = false;
     msd_jp_object(jp);
     while (msd_jp_member(jp, &key)) {
-        if (gens_seen || !msd_json_string_is(key, "generations")) {
-            read_field(jp, gc_fields, find_field(gc_fields, NFIELDS(gc_fields), key, &hint), gc, &seen);
-            continue;
-        }
-        gens_seen = true;
-        if (msd_jp_peek(jp) != MSD_J_ARRAY) {
-            w->gens_bad = true;
+        int i = find_field(&l, jp->escaped, key);
+        if (i < 0)
             msd_jp_skip(jp, NULL);
-            continue;
-        }
-        msd_jp_array(jp);
-        while (msd_jp_element(jp)) {
-            if (gc->ngens < MSC_STATS_GENERATIONS && msd_jp_peek(jp) == MSD_J_OBJECT)
-                read_object(jp, gen_fields, NFIELDS(gen_fields), &gc->gens[gc->ngens]);
-            else
-                msd_jp_skip(jp, NULL);
-            if (gc->ngens < MSC_STATS_GENERATIONS)
-                gc->ngens++;
-        }
+        else if (gc_fields[i].kind == K_GENS)
+            read_generations(jp, w);
+        else
+            read_number(jp, &gc_fields[i], &w->m->gc);
     }
 }
 
@@ -247,25 +303,6 @@ _Static_assert(MSD_SEC_HEAP == 1 << S_HEAP && MSD_SEC_POOLS == 1 << S_POOLS && M
                    MSD_SEC_TYPES == 1 << S_TYPES && MSD_SEC_GC == 1 << S_GC && MSD_SEC_TRACE == 1 << S_TRACE,
                "section bits follow the section table");
 
-/* The index of the section named by key, or -1. */
-static int section_of(msd_jval key)
-{
-    for (int s = 0; s < NSECTIONS; s++)
-        if (msd_json_string_is(key, sections[s].name))
-            return s;
-    return -1;
-}
-
-/* Members the document does not copy: the message type, and the names the daemon sets itself. */
-static bool daemon_member(msd_jval key)
-{
-    static const char *const names[] = {"type", "id", "pid", "name", "time"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (msd_json_string_is(key, names[i]))
-            return true;
-    return false;
-}
-
 /* ---- The walk -------------------------------------------------------------------------------------------------- */
 
 /* Where a top-level member lies, for the body: its name's token, and its value [val, end). */
@@ -289,6 +326,14 @@ static int body_member(msc_buf *body, const span *s)
     return 0;
 }
 
+/* True for the members the document does not copy: the message type, and the names the daemon sets itself. */
+static bool daemon_member(bool escaped, msd_jval key)
+{
+    lookup l = LOOKUP(top_fields);
+    int i = find_field(&l, escaped, key);
+    return i >= 0 && (top_fields[i].kind == K_TYPE || top_fields[i].kind == K_DAEMON);
+}
+
 /* Builds the body from every member but the daemon's own, walking the (valid) text again. */
 static int body_rewalk(const char *text, size_t len, msc_buf *body)
 {
@@ -300,8 +345,9 @@ static int body_rewalk(const char *text, size_t len, msc_buf *body)
         jp.spaced = false;
         if (!msd_jp_member(&jp, &key))
             break;
+        bool skip = daemon_member(jp.escaped, key);
         msd_jp_skip(&jp, &val);
-        if (daemon_member(key))
+        if (skip)
             continue;
         span s = {key, val.p, val.p + val.n, jp.spaced};
         if (body_member(body, &s) < 0)
@@ -312,7 +358,6 @@ static int body_rewalk(const char *text, size_t len, msc_buf *body)
 
 typedef struct top {
     msd_jval type;  /* the first "type" member's value: a string token, or n == 0 */
-    bool type_seen;
     span spans[SPANS];
     size_t nspans, nmembers;
     bool oom;
@@ -321,30 +366,33 @@ typedef struct top {
 /* The walk over the top-level object (the cursor at its '{'). */
 static void parse_top(msd_jp *jp, walk *w, top *t)
 {
+    lookup l = LOOKUP(top_fields);
     msd_jval key;
-    uint64_t seen = 0;
-    size_t hint = 0;
     msd_jp_object(jp);
     for (;;) {
         jp->spaced = false; /* from the comma before the member: whitespace anywhere in it is seen */
         if (!msd_jp_member(jp, &key))
             break;
+        bool escaped = jp->escaped;
         msd_jp_peek(jp);
         const char *val = (const char *)jp->p;
-        int s = section_of(key);
-        if (s >= 0 && !w->seen[s]) {
-            w->seen[s] = true;
-            if (!read_section(jp, w, s))
+        int i = find_field(&l, escaped, key);
+        field_kind kind = i < 0 ? K_NUMBER : (field_kind)top_fields[i].kind;
+        if (i < 0) {
+            msd_jp_skip(jp, NULL);
+        } else if (kind == K_SECTION) {
+            if (!read_section(jp, w, top_fields[i].off))
                 t->oom = true, msd_jp_fail(jp, "out of memory");
-        } else if (!t->type_seen && msd_json_string_is(key, "type")) {
-            t->type_seen = true;
+        } else if (kind == K_TYPE) {
             if (!msd_jp_string(jp, &t->type))
                 msd_jp_skip(jp, NULL);
+        } else if (kind == K_NUMBER) {
+            read_number(jp, &top_fields[i], w->m);
         } else {
-            int f = find_field(top_fields, NFIELDS(top_fields), key, &hint);
-            read_field(jp, top_fields, f, w->m, &seen);
+            msd_jp_skip(jp, NULL);
         }
-        if (daemon_member(key))
+        /* A repeated daemon member (found no more: seen) is not copied either. */
+        if (kind == K_TYPE || kind == K_DAEMON || (i < 0 && daemon_member(escaped, key)))
             continue;
         if (t->nspans < SPANS)
             t->spans[t->nspans++] = (span){key, val, (const char *)jp->p, jp->spaced};

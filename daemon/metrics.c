@@ -111,7 +111,9 @@ typedef msc_buf buf;
 typedef struct writer {
     msd_metrics_format fmt;
     int top_types;
-    buf fam[NFAMILIES];
+    buf out;                         /* the document, family after family */
+    char sample_name[NFAMILIES][80]; /* each family's sample name: its name and the suffix its type takes */
+    unsigned char sample_len[NFAMILIES];
     bool oom;            /* sticky: once set, every append is a no-op and render returns NULL */
 } writer;
 
@@ -179,67 +181,87 @@ size_t msd_metrics_escape_label(char *out, const char *s)
     return escape(out, s, true);
 }
 
-/* Appends s escaped as a label value (between quotes). */
-static void put_label_value(writer *w, buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (reserve(w, b, 3 * n + 1))
-        msc_buf_commit(b, escape(msc_buf_tail(b), s, true));
-}
-
 /* ---- Samples ---------------------------------------------------------------------------------------------------- */
 
-/* Prometheus and OpenMetrics both read Go's float syntax; integers (nearly every value here) print exactly. */
-static int format_value(char *out, size_t n, double v)
+/* Writes the decimal digits of v (|v| < 2^63); returns how many. */
+static int format_int(char *out, int64_t v)
 {
-    if (isnan(v))
-        return snprintf(out, n, "NaN");
-    if (isinf(v))
-        return snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
-    if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        return snprintf(out, n, "%.0f", v);
-    /* The shorter form when it reads back exactly (0.0015 rather than 0.0015000000000000001). */
-    int k = snprintf(out, n, "%.15g", v);
-    if (strtod(out, NULL) == v)
-        return k;
-    return snprintf(out, n, "%.17g", v);
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    int k = 0;
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    return k;
 }
 
-/*
- * One sample of family f: name{base,extra_name="extra_value"} value. base is the app's labels, already escaped
- * ("app=\"x\",pid=\"1\"") or NULL; extra_name NULL for none.
- */
-static void sample(writer *w, int f, const char *base, const char *extra_name, const char *extra_value, double v)
+/* Prometheus and OpenMetrics both read Go's float syntax; integers (nearly every value here) print exactly, and
+ * without printf: its float formatting was most of a scrape's cost. out holds 40 bytes. */
+static int format_value(char *out, double v)
 {
-    buf *b = &w->fam[f];
-    put_str(w, b, families[f].name);
-    if (families[f].type == COUNTER)
-        put_str(w, b, "_total");
-    else if (families[f].type == INFO)
-        put_str(w, b, "_info");
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return format_int(out, (int64_t)v);
+    if (isnan(v))
+        return snprintf(out, 40, "NaN");
+    if (isinf(v))
+        return snprintf(out, 40, v > 0 ? "+Inf" : "-Inf");
+    /* The shorter form when it reads back exactly (0.0015 rather than 0.0015000000000000001). */
+    int k = snprintf(out, 40, "%.15g", v);
+    if (strtod(out, NULL) == v)
+        return k;
+    return snprintf(out, 40, "%.17g", v);
+}
+
+/* The labels every series of an app carries, escaped once: app="x",pid="1". */
+typedef struct labels {
+    const char *s;
+    size_t n;
+} labels;
+
+/*
+ * One sample of family f: name{base,extra_name="extra_value"} value. base NULL: no app labels; extra_name NULL:
+ * none. The line is written in one piece into room reserved for its longest form.
+ */
+static void sample(writer *w, int f, const labels *base, const char *extra_name, const char *extra_value, double v)
+{
+    buf *b = &w->out;
+    size_t en = extra_name ? strlen(extra_name) : 0, vn = extra_name ? strlen(extra_value) : 0;
+    if (!reserve(w, b, w->sample_len[f] + (base ? base->n : 0) + en + 3 * vn + 48))
+        return;
+    char *start = msc_buf_tail(b), *o = start;
+    memcpy(o, w->sample_name[f], w->sample_len[f]);
+    o += w->sample_len[f];
     if (base || extra_name) {
-        put_str(w, b, "{");
-        if (base)
-            put_str(w, b, base);
+        *o++ = '{';
+        if (base) {
+            memcpy(o, base->s, base->n);
+            o += base->n;
+        }
         if (extra_name) {
             if (base)
-                put_str(w, b, ",");
-            put_str(w, b, extra_name);
-            put_str(w, b, "=\"");
-            put_label_value(w, b, extra_value);
-            put_str(w, b, "\"");
+                *o++ = ',';
+            memcpy(o, extra_name, en);
+            o += en;
+            *o++ = '=';
+            *o++ = '"';
+            o += escape(o, extra_value, true);
+            *o++ = '"';
         }
-        put_str(w, b, "}");
+        *o++ = '}';
     }
-    char num[40];
-    num[0] = ' ';
-    int n = format_value(num + 1, sizeof(num) - 1, v);
-    num[1 + n] = '\n';
-    put(w, b, num, (size_t)n + 2);
+    *o++ = ' ';
+    o += format_value(o, v);
+    *o++ = '\n';
+    msc_buf_commit(b, (size_t)(o - start));
 }
 
 /* The sample of a model's field, when the agent sent it (not NAN). */
-static void sample_field(writer *w, int f, const char *base, const char *extra_name, const char *extra_value,
+static void sample_field(writer *w, int f, const labels *base, const char *extra_name, const char *extra_value,
                          double v, double divisor)
 {
     if (!isnan(v)) /* divided, not multiplied by 1e-9: 7456959 ns gives 0.007456959 exactly as printed */
@@ -267,162 +289,202 @@ static int by_bytes_then_name(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Per-type series for the top K types by bytes. A type name listed twice (a confused agent) counts once, with
- * its larger entry, so no series is duplicated. Cost O(n log n) for n types. */
-static void add_types(writer *w, const char *base, const msd_stats *s)
+/* What the pass over the families needs of one exported app, prepared once. */
+typedef struct app_ctx {
+    const msd_metrics_app *a;
+    const msd_stats *s;   /* the model of a connected app, else NULL: no stats series */
+    labels l;             /* app="<escaped name>",pid="<pid>" (malloc'ed) */
+    const msd_type **top; /* the types with per-type series, largest first (malloc'ed) */
+    size_t ntop, ntypes;  /* ... and how many distinct type names the app reported */
+} app_ctx;
+
+/* The labels, and the top K types by bytes. A type name listed twice (a confused agent) counts once, with its
+ * larger entry, so no series is duplicated. Cost O(n log n) for n types. False when out of memory. */
+static bool prepare(writer *w, const msd_metrics_app *a, app_ctx *c)
 {
-    const msd_type **rows = s->ntypes ? malloc(s->ntypes * sizeof(*rows)) : NULL;
-    if (s->ntypes && !rows) {
-        w->oom = true;
-        return;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < s->ntypes; i++)
-        if (s->types[i].name[0])
-            rows[k++] = &s->types[i];
-    if (k)
-        qsort(rows, k, sizeof(*rows), by_name_then_bytes);
-    size_t u = 0;
-    for (size_t i = 0; i < k; i++)
-        if (u == 0 || strcmp(rows[u - 1]->name, rows[i]->name) != 0)
-            rows[u++] = rows[i];
-    sample(w, F_TYPES, base, NULL, NULL, (double)u);
-    if (u)
-        qsort(rows, u, sizeof(*rows), by_bytes_then_name);
-    size_t top = u < (size_t)w->top_types ? u : (size_t)w->top_types;
-    for (size_t i = 0; i < top; i++) {
-        const msd_type *t = rows[i];
-        sample_field(w, F_TYPE_ALIVE, base, "type", t->name, t->alive, 1);
-        sample_field(w, F_TYPE_BYTES, base, "type", t->name, t->bytes, 1);
-        sample_field(w, F_TYPE_CREATED, base, "type", t->name, t->created, 1);
-        sample_field(w, F_TYPE_DESTROYED, base, "type", t->name, t->destroyed, 1);
-    }
-    free(rows);
-}
-
-static void add_stats(writer *w, const char *base, const msd_stats *s)
-{
-    static const struct {
-        size_t off;
-        int f;
-    } heap[] = {
-        {offsetof(msd_heap, pool_bytes_in_use), F_HEAP_POOL_BYTES},
-        {offsetof(msd_heap, system_bytes_in_use), F_HEAP_SYSTEM_BYTES},
-        {offsetof(msd_heap, blocks_in_use), F_HEAP_BLOCKS},
-        {offsetof(msd_heap, system_blocks_in_use), F_HEAP_SYSTEM_BLOCKS},
-        {offsetof(msd_heap, arenas_mapped), F_HEAP_ARENAS},
-        {offsetof(msd_heap, arenas_highwater), F_HEAP_ARENAS_HIGHWATER},
-        {offsetof(msd_heap, arenas_allocated_total), F_HEAP_ARENAS_ALLOCATED},
-        {offsetof(msd_heap, arenas_released_total), F_HEAP_ARENAS_RELEASED},
-        {offsetof(msd_heap, arena_bytes_mapped), F_HEAP_ARENA_MAPPED_BYTES},
-        {offsetof(msd_heap, pools_in_use), F_HEAP_POOLS},
-        {offsetof(msd_heap, allocs_total), F_HEAP_ALLOCATIONS},
-        {offsetof(msd_heap, frees_total), F_HEAP_FREES},
-        {offsetof(msd_heap, arena_size), F_HEAP_ARENA_SIZE},
-        {offsetof(msd_heap, pool_size), F_HEAP_POOL_SIZE},
-    };
-    sample_field(w, F_APP_DROPPED, base, NULL, NULL, s->dropped, 1);
-    if (s->sections & MSD_SEC_HEAP)
-        for (size_t i = 0; i < sizeof(heap) / sizeof(heap[0]); i++)
-            sample_field(w, heap[i].f, base, NULL, NULL, *(const double *)(const void *)((const char *)&s->heap + heap[i].off), 1);
-
-    /* Empty size classes are left out: an app uses a handful of its 16 or 32 classes. */
-    for (size_t i = 0; i < s->npools; i++) {
-        const msd_pool *p = &s->pools[i];
-        if (!(p->block_size >= 0 && p->block_size < 1e15))
-            continue;
-        if (msd_stat_or0(p->pools) == 0 && msd_stat_or0(p->blocks_in_use) == 0 && msd_stat_or0(p->blocks_free) == 0)
-            continue;
-        char sc[24];
-        snprintf(sc, sizeof(sc), "%.0f", p->block_size);
-        sample_field(w, F_POOL_POOLS, base, "size_class", sc, p->pools, 1);
-        sample_field(w, F_POOL_USED, base, "size_class", sc, p->blocks_in_use, 1);
-        sample_field(w, F_POOL_FREE, base, "size_class", sc, p->blocks_free, 1);
-    }
-
-    if (s->sections & MSD_SEC_REFCOUNT) {
-        sample_field(w, F_OBJECTS_ALIVE, base, NULL, NULL, s->refcount.objects_alive, 1);
-        sample_field(w, F_OBJECTS_CREATED, base, NULL, NULL, s->refcount.objects_created, 1);
-        sample_field(w, F_OBJECTS_DESTROYED, base, NULL, NULL, s->refcount.objects_destroyed, 1);
-    }
-
-    if (s->sections & MSD_SEC_TYPES)
-        add_types(w, base, s);
-
-    if (s->sections & MSD_SEC_GC) {
-        const msd_gc *gc = &s->gc;
-        sample_field(w, F_GC_ENABLED, base, NULL, NULL, gc->enabled, 1);
-        for (size_t g = 0; g < gc->ngens; g++) {
-            const msd_gen *gen = &gc->gens[g];
-            char gs[24];
-            snprintf(gs, sizeof(gs), "%zu", g);
-            sample_field(w, F_GC_COUNT, base, "generation", gs, gen->count, 1);
-            sample_field(w, F_GC_THRESHOLD, base, "generation", gs, gen->threshold, 1);
-            sample_field(w, F_GC_COLLECTIONS, base, "generation", gs, gen->collections, 1);
-            sample_field(w, F_GC_COLLECTED, base, "generation", gs, gen->collected, 1);
-            sample_field(w, F_GC_UNCOLLECTABLE, base, "generation", gs, gen->uncollectable, 1);
-        }
-        sample_field(w, F_GC_PAUSE, base, NULL, NULL, gc->pause_total_ns, 1e9);
-        sample_field(w, F_GC_PAUSE_MAX, base, NULL, NULL, gc->pause_max_ns, 1e9);
-        sample_field(w, F_GC_GARBAGE, base, NULL, NULL, gc->garbage, 1);
-    }
-
-    if (s->sections & MSD_SEC_TRACE) {
-        sample_field(w, F_TRACE_ENABLED, base, NULL, NULL, s->trace.tracing, 1);
-        sample_field(w, F_TRACE_FRAMES, base, NULL, NULL, s->trace.nframes, 1);
-        sample_field(w, F_TRACE_BYTES, base, NULL, NULL, s->trace.current, 1);
-        sample_field(w, F_TRACE_PEAK, base, NULL, NULL, s->trace.peak, 1);
-    }
-}
-
-static void add_app(writer *w, const msd_metrics_app *a)
-{
-    /* app="<escaped name>",pid="<pid>": the labels every series of this app carries. */
+    *c = (app_ctx){.a = a, .s = a->connected ? a->stats : NULL};
     size_t n = strlen(a->name);
     char *base = malloc(3 * n + 64);
-    if (!base) {
-        w->oom = true;
-        return;
-    }
+    if (!base)
+        return false;
     memcpy(base, "app=\"", 5);
     size_t k = 5 + escape(base + 5, a->name, true);
-    snprintf(base + k, 3 * n + 64 - k, "\",pid=\"%lld\"", (long long)a->pid);
-
-    sample(w, F_APP_CONNECTED, base, NULL, NULL, a->connected ? 1 : 0);
-    if (a->last_update > 0)
-        sample(w, F_APP_LAST_UPDATE, base, NULL, NULL, round(a->last_update * 1000) / 1000);
-    sample(w, F_APP_STATS, base, NULL, NULL, (double)a->samples);
-    if (a->connected && a->stats)
-        add_stats(w, base, a->stats);
-    free(base);
+    k += (size_t)snprintf(base + k, 3 * n + 64 - k, "\",pid=\"%lld\"", (long long)a->pid);
+    c->l = (labels){base, k};
+    const msd_stats *s = c->s;
+    if (!s || !(s->sections & MSD_SEC_TYPES) || !s->ntypes)
+        return true;
+    const msd_type **rows = malloc(s->ntypes * sizeof(*rows));
+    if (!rows)
+        return false;
+    size_t m = 0;
+    for (size_t i = 0; i < s->ntypes; i++)
+        if (s->types[i].name[0])
+            rows[m++] = &s->types[i];
+    if (m)
+        qsort(rows, m, sizeof(*rows), by_name_then_bytes);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || strcmp(rows[u - 1]->name, rows[i]->name) != 0)
+            rows[u++] = rows[i];
+    if (u)
+        qsort(rows, u, sizeof(*rows), by_bytes_then_name);
+    c->top = rows;
+    c->ntypes = u;
+    c->ntop = u < (size_t)w->top_types ? u : (size_t)w->top_types;
+    return true;
 }
 
-static void add_self(writer *w, const msd_metrics_self *s)
+static void release(app_ctx *c)
 {
-    sample(w, F_D_APPS, NULL, NULL, NULL, (double)s->apps);
-    sample(w, F_D_CONNECTED, NULL, NULL, NULL, (double)s->apps_connected);
-    sample(w, F_D_CONNECTIONS, NULL, NULL, NULL, (double)s->connections);
-    sample(w, F_D_PENDING, NULL, NULL, NULL, (double)s->pending_requests);
-    if (s->counters) {
-        sample(w, F_D_FRAMES, NULL, NULL, NULL, (double)s->counters->frames_received);
-        sample(w, F_D_MALFORMED, NULL, NULL, NULL, (double)s->counters->frames_malformed);
-        for (unsigned c = 100; c < MSD_HTTP_CODES; c++) {
+    free((char *)c->l.s);
+    free(c->top);
+}
+
+/* The heap families, in the order of the family table, and the field each reads. */
+static const size_t heap_field[] = {
+    offsetof(msd_heap, pool_bytes_in_use),      offsetof(msd_heap, system_bytes_in_use),
+    offsetof(msd_heap, blocks_in_use),          offsetof(msd_heap, system_blocks_in_use),
+    offsetof(msd_heap, arenas_mapped),          offsetof(msd_heap, arenas_highwater),
+    offsetof(msd_heap, arenas_allocated_total), offsetof(msd_heap, arenas_released_total),
+    offsetof(msd_heap, arena_bytes_mapped),     offsetof(msd_heap, pools_in_use),
+    offsetof(msd_heap, allocs_total),           offsetof(msd_heap, frees_total),
+    offsetof(msd_heap, arena_size),             offsetof(msd_heap, pool_size),
+};
+_Static_assert(F_HEAP_POOL_SIZE - F_HEAP_POOL_BYTES + 1 == sizeof(heap_field) / sizeof(heap_field[0]),
+               "one field per heap family");
+/* The generation families, likewise. */
+static const size_t gen_field[] = {offsetof(msd_gen, count), offsetof(msd_gen, threshold),
+                                   offsetof(msd_gen, collections), offsetof(msd_gen, collected),
+                                   offsetof(msd_gen, uncollectable)};
+_Static_assert(F_GC_UNCOLLECTABLE - F_GC_COUNT + 1 == sizeof(gen_field) / sizeof(gen_field[0]),
+               "one field per generation family");
+static const size_t type_field[] = {offsetof(msd_type, alive), offsetof(msd_type, bytes),
+                                    offsetof(msd_type, created), offsetof(msd_type, destroyed)};
+_Static_assert(F_TYPE_DESTROYED - F_TYPE_ALIVE + 1 == sizeof(type_field) / sizeof(type_field[0]),
+               "one field per type family");
+
+static double at(const void *base, size_t off)
+{
+    return *(const double *)(const void *)((const char *)base + off);
+}
+
+/* The samples of family f for one app. */
+static void emit_app(writer *w, int f, const app_ctx *c)
+{
+    const msd_metrics_app *a = c->a;
+    const labels *l = &c->l;
+    const msd_stats *s = c->s;
+    if (f == F_APP_CONNECTED)
+        sample(w, f, l, NULL, NULL, a->connected ? 1 : 0);
+    else if (f == F_APP_LAST_UPDATE && a->last_update > 0)
+        sample(w, f, l, NULL, NULL, round(a->last_update * 1000) / 1000);
+    else if (f == F_APP_STATS)
+        sample(w, f, l, NULL, NULL, (double)a->samples);
+    if (!s || f <= F_APP_STATS)
+        return;
+    if (f == F_APP_DROPPED) {
+        sample_field(w, f, l, NULL, NULL, s->dropped, 1);
+    } else if (f >= F_HEAP_POOL_BYTES && f <= F_HEAP_POOL_SIZE) {
+        if (s->sections & MSD_SEC_HEAP)
+            sample_field(w, f, l, NULL, NULL, at(&s->heap, heap_field[f - F_HEAP_POOL_BYTES]), 1);
+    } else if (f >= F_POOL_POOLS && f <= F_POOL_FREE) {
+        /* Empty size classes are left out: an app uses a handful of its 16 or 32 classes. */
+        for (size_t i = 0; i < s->npools; i++) {
+            const msd_pool *p = &s->pools[i];
+            if (!(p->block_size >= 0 && p->block_size < 1e15) ||
+                (msd_stat_or0(p->pools) == 0 && msd_stat_or0(p->blocks_in_use) == 0 &&
+                 msd_stat_or0(p->blocks_free) == 0))
+                continue;
+            char sc[24];
+            sc[format_int(sc, (int64_t)p->block_size)] = '\0';
+            double v = f == F_POOL_POOLS ? p->pools : f == F_POOL_USED ? p->blocks_in_use : p->blocks_free;
+            sample_field(w, f, l, "size_class", sc, v, 1);
+        }
+    } else if (f >= F_OBJECTS_ALIVE && f <= F_OBJECTS_DESTROYED) {
+        if (s->sections & MSD_SEC_REFCOUNT)
+            sample_field(w, f, l, NULL, NULL,
+                         f == F_OBJECTS_ALIVE     ? s->refcount.objects_alive
+                         : f == F_OBJECTS_CREATED ? s->refcount.objects_created
+                                                  : s->refcount.objects_destroyed,
+                         1);
+    } else if (f == F_TYPES) {
+        if (s->sections & MSD_SEC_TYPES)
+            sample(w, f, l, NULL, NULL, (double)c->ntypes);
+    } else if (f >= F_TYPE_ALIVE && f <= F_TYPE_DESTROYED) {
+        for (size_t i = 0; i < c->ntop; i++)
+            sample_field(w, f, l, "type", c->top[i]->name, at(c->top[i], type_field[f - F_TYPE_ALIVE]), 1);
+    } else if (!(s->sections & MSD_SEC_GC) && f >= F_GC_ENABLED && f <= F_GC_GARBAGE) {
+        return;
+    } else if (f == F_GC_ENABLED) {
+        sample_field(w, f, l, NULL, NULL, s->gc.enabled, 1);
+    } else if (f >= F_GC_COUNT && f <= F_GC_UNCOLLECTABLE) {
+        for (size_t g = 0; g < s->gc.ngens; g++) {
+            char gs[24];
+            gs[format_int(gs, (int64_t)g)] = '\0';
+            sample_field(w, f, l, "generation", gs, at(&s->gc.gens[g], gen_field[f - F_GC_COUNT]), 1);
+        }
+    } else if (f == F_GC_PAUSE) {
+        sample_field(w, f, l, NULL, NULL, s->gc.pause_total_ns, 1e9);
+    } else if (f == F_GC_PAUSE_MAX) {
+        sample_field(w, f, l, NULL, NULL, s->gc.pause_max_ns, 1e9);
+    } else if (f == F_GC_GARBAGE) {
+        sample_field(w, f, l, NULL, NULL, s->gc.garbage, 1);
+    } else if (f >= F_TRACE_ENABLED && f <= F_TRACE_PEAK && (s->sections & MSD_SEC_TRACE)) {
+        sample_field(w, f, l, NULL, NULL,
+                     f == F_TRACE_ENABLED  ? s->trace.tracing
+                     : f == F_TRACE_FRAMES ? s->trace.nframes
+                     : f == F_TRACE_BYTES  ? s->trace.current
+                                           : s->trace.peak,
+                     1);
+    }
+}
+
+/* The samples of the daemon's own family f. */
+static void emit_self(writer *w, int f, const msd_metrics_self *s)
+{
+    switch (f) {
+    case F_D_APPS: sample(w, f, NULL, NULL, NULL, (double)s->apps); break;
+    case F_D_CONNECTED: sample(w, f, NULL, NULL, NULL, (double)s->apps_connected); break;
+    case F_D_CONNECTIONS: sample(w, f, NULL, NULL, NULL, (double)s->connections); break;
+    case F_D_PENDING: sample(w, f, NULL, NULL, NULL, (double)s->pending_requests); break;
+    case F_D_FRAMES:
+        if (s->counters)
+            sample(w, f, NULL, NULL, NULL, (double)s->counters->frames_received);
+        break;
+    case F_D_MALFORMED:
+        if (s->counters)
+            sample(w, f, NULL, NULL, NULL, (double)s->counters->frames_malformed);
+        break;
+    case F_D_HTTP:
+        for (unsigned c = 100; s->counters && c < MSD_HTTP_CODES; c++) {
             if (!s->counters->http_requests[c])
                 continue;
             char code[8];
             snprintf(code, sizeof(code), "%u", c);
-            sample(w, F_D_HTTP, NULL, "code", code, (double)s->counters->http_requests[c]);
+            sample(w, f, NULL, "code", code, (double)s->counters->http_requests[c]);
         }
+        break;
+    case F_D_START:
+        if (s->start_time > 0)
+            sample(w, f, NULL, NULL, NULL, round(s->start_time * 1000) / 1000);
+        break;
+    case F_D_CPU:
+        if (s->cpu_seconds >= 0)
+            sample(w, f, NULL, NULL, NULL, s->cpu_seconds);
+        break;
+    case F_D_RSS:
+        if (s->rss_bytes >= 0)
+            sample(w, f, NULL, NULL, NULL, s->rss_bytes);
+        break;
+    case F_D_BUILD: {
+        char build[64];
+        int bn = snprintf(build, sizeof(build), "version=\"%s\",protocol=\"%d\"", MSD_VERSION, MSD_PROTOCOL_VERSION);
+        sample(w, f, &(labels){build, (size_t)bn}, NULL, NULL, 1);
+        break;
     }
-    if (s->start_time > 0)
-        sample(w, F_D_START, NULL, NULL, NULL, round(s->start_time * 1000) / 1000);
-    if (s->cpu_seconds >= 0)
-        sample(w, F_D_CPU, NULL, NULL, NULL, s->cpu_seconds);
-    if (s->rss_bytes >= 0)
-        sample(w, F_D_RSS, NULL, NULL, NULL, s->rss_bytes);
-    char labels[64];
-    snprintf(labels, sizeof(labels), "version=\"%s\",protocol=\"%d\"", MSD_VERSION, MSD_PROTOCOL_VERSION);
-    sample(w, F_D_BUILD, labels, NULL, NULL, 1);
+    default: break;
+    }
 }
 
 /* ---- The document ----------------------------------------------------------------------------------------------- */
@@ -479,9 +541,20 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
                              msd_metrics_format fmt, int top_types)
 {
     writer w = {.fmt = fmt, .top_types = top_types < 0 ? 0 : top_types};
+    for (int f = 0; f < NFAMILIES; f++)
+        w.sample_len[f] = (unsigned char)snprintf(w.sample_name[f], sizeof(w.sample_name[f]), "%s%s", families[f].name,
+                                                  families[f].type == COUNTER ? "_total"
+                                                  : families[f].type == INFO  ? "_info"
+                                                                              : "");
+    /* The apps to export: one per (pid, name), the connected entry then the later one (see by_identity). */
     app_ref *refs = napps ? malloc(napps * sizeof(*refs)) : NULL;
-    if (napps && !refs)
+    app_ctx *ctx = napps ? calloc(napps, sizeof(*ctx)) : NULL;
+    size_t nctx = 0;
+    if (napps && (!refs || !ctx)) {
+        free(refs);
+        free(ctx);
         return NULL;
+    }
     for (size_t i = 0; i < napps; i++)
         refs[i] = (app_ref){&apps[i], i};
     if (napps) /* qsort's pointer must be valid even for 0 elements (glibc declares it nonnull) */
@@ -490,33 +563,37 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
         const msd_metrics_app *a = refs[i].a;
         if (i + 1 < napps && refs[i + 1].a->pid == a->pid && strcmp(refs[i + 1].a->name, a->name) == 0)
             continue; /* a later entry for the same (pid, name) wins */
-        add_app(&w, a);
+        if (!prepare(&w, a, &ctx[nctx++]))
+            w.oom = true;
     }
     free(refs);
-    if (self)
-        add_self(&w, self);
-
-    buf out = MSC_BUF_INIT;
-    size_t total = 16;
-    for (int f = 0; f < NFAMILIES; f++)
-        total += w.fam[f].len ? w.fam[f].len + 1024 : 0;
-    msd_blob *b = NULL;
-    if (!w.oom && reserve(&w, &out, total)) {
-        for (int f = 0; f < NFAMILIES; f++) {
-            if (!w.fam[f].len)
-                continue;
-            emit_header(&w, &out, f);
-            put(&w, &out, msc_buf_bytes(&w.fam[f]), w.fam[f].len);
-        }
-        if (fmt == MSD_METRICS_OPENMETRICS)
-            put_str(&w, &out, "# EOF\n");
-        if (!w.oom)
-            b = msd_blob_new(msc_buf_bytes(&out), out.len);
+    /* Family after family: its header, then its samples over every app; a family without samples leaves no
+     * header. About 12 KB per app with the defaults, reserved at once so that the document is not copied as it
+     * grows (pages of the reservation that are not written are never touched). */
+    reserve(&w, &w.out, 4096 + napps * 12288);
+    for (int f = 0; f < NFAMILIES && !w.oom; f++) {
+        size_t mark = w.out.len;
+        emit_header(&w, &w.out, f);
+        size_t body = w.out.len;
+        if (f < F_D_APPS)
+            for (size_t i = 0; i < nctx; i++)
+                emit_app(&w, f, &ctx[i]);
+        else if (self)
+            emit_self(&w, f, self);
+        if (w.out.len == body)
+            w.out.len = mark;
     }
-    msc_buf_free(&out);
-    for (int f = 0; f < NFAMILIES; f++)
-        msc_buf_free(&w.fam[f]);
-    return b;
+    if (fmt == MSD_METRICS_OPENMETRICS)
+        put_str(&w, &w.out, "# EOF\n");
+    for (size_t i = 0; i < nctx; i++)
+        release(&ctx[i]);
+    free(ctx);
+    /* The document becomes the blob: no copy of it (at 1000 apps, 12 MB). */
+    if (w.oom || !msc_buf_cstr(&w.out)) {
+        msc_buf_free(&w.out);
+        return NULL;
+    }
+    return msd_blob_adopt(w.out.data, w.out.len, w.out.cap - 1);
 }
 
 /* ---- Content negotiation ---------------------------------------------------------------------------------------- */

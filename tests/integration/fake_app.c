@@ -8,7 +8,9 @@
  * --types N adds N more types to every stats message (about 100 bytes each: 5000 make a ~500 KB frame).
  * MODE: normal | malformed (a non-JSON frame after the first stats) | oversized (announces a 2 MiB frame)
  *       | wrong-version (hello with protocol 99) | never-read (never reads the socket) | die-mid-frame (half a
- *       stats frame, then exits) | no-reply (ignores requests) | no-hello (connects and says nothing).
+ *       stats frame, then exits) | no-reply (ignores requests) | no-hello (connects and says nothing)
+ *       | indented (stats printed with newlines and tabs, as json.dumps(indent=2) would)
+ *       | lenient (after the first stats, one that cJSON reads but RFC 8259 forbids: a leading zero).
  * Exit codes: 0 done (--count reached), 3 refused by the daemon (reason on stdout), 4 the daemon closed the
  * connection, 1 other errors, 2 bad flags.
  */
@@ -397,6 +399,16 @@ int main(int argc, char **argv)
         } else if (sent == 1 && !strcmp(opt.mode, "oversized")) {
             uint8_t h[4] = {0, 0x20, 0, 0}; /* 2 MiB */
             write_all(h, 4);
+        } else if (sent == 1 && !strcmp(opt.mode, "lenient")) {
+            static const char lenient[] = "{\"type\":\"stats\",\"seq\":02}";
+            send_raw(lenient, sizeof(lenient) - 1);
+        } else if (!strcmp(opt.mode, "indented")) {
+            cJSON *st = stats_message();
+            char *s = cJSON_Print(st);
+            cJSON_Delete(st);
+            if (!s || send_raw(s, strlen(s)) < 0)
+                return 4;
+            free(s);
         } else if (sent == 1 && !strcmp(opt.mode, "die-mid-frame")) {
             char *s = cJSON_PrintUnformatted(stats_message());
             size_t n = strlen(s);

@@ -3,10 +3,15 @@
  * stats as the app sent them, remote collections (token, 404, 409, 429, 504), Host checks, history, growth and
  * tracing. Suite "integration".
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -486,4 +491,185 @@ DAEMON_TEST(api, one_connection_serves_every_kind_of_request)
                      connects);
     }
     curl_easy_cleanup(c);
+}
+
+/* ---- Issue 14: the defects of the review, each pinned --------------------------------------------------------- */
+
+/* A raw HTTP connection to the event stream; returns the fd, the response headers read. */
+static int sse_open(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)D.port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    static const char req[] = "GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    cr_assert_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    return fd;
+}
+
+/* Reads the stream (at most timeout_ms) until a `data:` line follows `event: NAME`; returns that line (malloc'ed,
+ * without "data: ") or NULL. The chunked framing of the stream is skipped: chunk sizes are lines of their own. */
+static char *sse_next(int fd, const char *name, int timeout_ms)
+{
+    static char buf[1 << 21];
+    static size_t len;
+    char want[64];
+    snprintf(want, sizeof(want), "event: %s\n", name);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        buf[len] = '\0';
+        char *ev = strstr(buf, want);
+        char *data = ev ? strstr(ev, "\ndata: ") : NULL;
+        char *end = data ? strchr(data + 7, '\n') : NULL;
+        if (end) {
+            char *line = strndup(data + 7, (size_t)(end - data - 7));
+            size_t used = (size_t)(end + 1 - buf);
+            memmove(buf, buf + used, len - used);
+            len -= used;
+            return line;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0 || len + 1 >= sizeof(buf))
+            return NULL;
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r <= 0)
+            return NULL;
+        len += (size_t)r;
+    }
+}
+
+/* Defect 2: an agent that sends indented JSON (json.dumps(indent=2) in Python) had its newlines copied into the
+ * stream's `data:` lines, and the dashboard's JSON.parse threw. */
+DAEMON_TEST(api, indented_stats_reach_the_event_stream_as_one_line)
+{
+    int fd = sse_open();
+    pid_t app = app_start(&D, (const char *const[]){"--name", "pretty", "--mode", "indented", NULL});
+    long id = wait_app(&D, "pretty", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char *line = NULL;
+    for (int i = 0; i < 20 && !line; i++) { /* the stats of the app we started (others may come first) */
+        char *l = sse_next(fd, "stats", 5000);
+        cr_assert_not_null(l, "a stats event arrives");
+        cJSON *j = cJSON_Parse(l);
+        cr_assert_not_null(j, "the data line is whole JSON: %.200s", l);
+        if (cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id")) == id)
+            line = l;
+        else
+            free(l);
+        cJSON_Delete(j);
+    }
+    cr_assert_not_null(line);
+    cJSON *j = cJSON_Parse(line);
+    cr_expect_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "heap"), "pool_bytes_in_use")), 0);
+    cJSON_Delete(j);
+    free(line);
+    char path[64], *body = NULL;
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    cr_assert_eq(http_req(&D, "GET", path, NULL, NULL, NULL, &body), 200);
+    cr_expect_null(strchr(body, '\n'), "the document is compact");
+    cr_expect_null(strchr(body, '\t'));
+    free(body);
+    close(fd);
+    proc_kill(app);
+}
+
+/* Stats messages are strict RFC 8259: what only cJSON's leniency read (a leading zero) closes the connection. */
+DAEMON_TEST(api, lenient_json_is_a_protocol_error)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "sloppy", "--mode", "lenient", NULL});
+    cr_expect_eq(proc_wait(app, 5000), 4, "the daemon closed the connection");
+    char *m = NULL;
+    cr_assert_eq(http_req(&D, "GET", "/metrics", NULL, NULL, NULL, &m), 200);
+    cr_expect_not_null(strstr(m, "memscope_daemon_frames_malformed_total 1\n"), "%s", m);
+    free(m);
+    cJSON *a = find_app(&D, "sloppy");
+    cr_assert_not_null(a);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(a, "connected")));
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(a, "samples")), 1, "the strict first stats counted");
+    cJSON_Delete(a);
+}
+
+/* The error message of a request, or "" (a copy in buf). */
+static long error_of(const char *method, const char *path, const char *body, char *buf, size_t cap)
+{
+    cJSON *r = NULL;
+    long st = http_json(&D, method, path, body, D.token, &r);
+    snprintf(buf, cap, "%s", cJSON_IsString(cJSON_GetObjectItem(r, "error")) ? cJSON_GetObjectItem(r, "error")->valuestring : "");
+    cJSON_Delete(r);
+    return st;
+}
+
+/* Defect 3: the limits disagreed across layers (top 0..10000 in the daemon, 1..1000 in the agent: `top -n 0` was a
+ * 502; nframes 128 here, 256 in the library). One set, common/protocol.h, checked once here with a 400. */
+DAEMON_TEST(api, request_limits_are_the_protocols)
+{
+    pid_t app = app_start(&D, (const char *const[]){"--name", "limits", NULL});
+    long id = wait_app(&D, "limits", true, 1, 5000);
+    cr_assert_gt(id, 0);
+    char path[160], err[256];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    cr_expect_eq(error_of("POST", path, "{\"action\":\"start\",\"nframes\":257}", err, sizeof(err)), 400);
+    cr_expect(strstr(err, "from 1 to 256"), "%s", err);
+    cr_expect_eq(error_of("POST", path, "{\"action\":\"start\",\"nframes\":0}", err, sizeof(err)), 400);
+    cr_expect_eq(http_req(&D, "POST", path, "{\"action\":\"start\",\"nframes\":256}", D.token, NULL, NULL), 200,
+                 "the library's maximum");
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?limit=0", id);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200, "0 means every entry");
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?limit=10001", id);
+    cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 400);
+    cr_expect(strstr(err, "from 0 to 10000"), "%s", err);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?limit=-1", id);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 400);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=1&to=2&limit=10001", id);
+    cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 400);
+    cr_expect(strstr(err, "from 0 to 10000"), "%s", err);
+    proc_kill(app);
+}
+
+static long take_snapshot(long id)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
+    cJSON *r = NULL;
+    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
+    long s = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
+    cJSON_Delete(r);
+    return s;
+}
+
+/* Defect 4: snapshot ids are global and the diff endpoint ignored the app in its path, so
+ * GET /api/v1/apps/999999/trace/diff?from=1&to=2 was a 200 and one program's diff could show another's lines. */
+DAEMON_TEST(api, snapshots_belong_to_their_app)
+{
+    pid_t a = app_start(&D, (const char *const[]){"--name", "alpha", NULL});
+    pid_t b = app_start(&D, (const char *const[]){"--name", "beta", NULL});
+    long ia = wait_app(&D, "alpha", true, 1, 5000), ib = wait_app(&D, "beta", true, 1, 5000);
+    cr_assert(ia > 0 && ib > 0);
+    long a1 = take_snapshot(ia), b1 = take_snapshot(ib), a2 = take_snapshot(ia);
+    char path[160], err[256];
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", ia, a1, a2);
+    cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200, "two snapshots of the app");
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", ia, a1, b1);
+    cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 404, "across apps");
+    cr_expect(strstr(err, "belongs to another app"), "%s", err);
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", ib, a1, a2);
+    cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 404, "through the wrong app");
+    snprintf(path, sizeof(path), "/api/v1/apps/999999/trace/diff?from=%ld&to=%ld", a1, a2);
+    cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 404, "through no app");
+    cr_expect_str_eq(err, "no such app");
+    cJSON *r = NULL;
+    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", ib);
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
+    const cJSON *list = cJSON_GetObjectItem(r, "snapshots");
+    cr_expect_eq(cJSON_GetArraySize(list), 1, "beta lists its own snapshot only");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "id")), b1);
+    cJSON_Delete(r);
+    proc_kill(a);
+    proc_kill(b);
 }

@@ -37,6 +37,27 @@ Test(lifecycle, help_and_bad_flags)
     free(out);
 }
 
+/* Issue 14, defect 1: a path option given twice, the second time empty, freed the first value twice (abort in
+ * free()), and the error named the wrong option. */
+Test(lifecycle, an_empty_repeated_option_is_a_clear_error)
+{
+    static const struct {
+        const char *const args[5];
+        const char *message;
+    } cases[] = {
+        {{"--socket", "/tmp/x.sock", "--socket", "", NULL}, "--socket needs a non-empty value"},
+        {{"--data-dir", "/tmp/a", "--data-dir=", NULL}, "--data-dir needs a non-empty value"},
+        {{"--token-file=", NULL}, "--token-file needs a non-empty value"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = NULL;
+        cr_expect_eq(daemon_run_expect_exit(cases[i].args, 5000, &out), 2, "exit 2, not a crash: %s", out);
+        cr_expect(strstr(out, cases[i].message), "says \"%s\": %s", cases[i].message, out);
+        cr_expect_null(strstr(out, "double free"), "%s", out);
+        free(out);
+    }
+}
+
 Test(lifecycle, socket_and_token_are_private)
 {
     daemon_proc d;

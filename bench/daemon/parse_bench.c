@@ -1,0 +1,141 @@
+/*
+ * bench/daemon/parse_bench.c — what one stats message costs the daemon to read, against cJSON in the same run.
+ *
+ * The message is the one bench/daemon/loadgen.c sends (3.9 KB: 30 types, 16 pools). Timed, best of 5 rounds of
+ * 20,000 messages each:
+ *   memscoped   msd_msg_parse() into the typed model and msd_registry_stats() (history, growth point, the
+ *               model swap): everything ipc.c does per stats message but the read(2)
+ *   cJSON       cJSON_ParseWithLength() and cJSON_Delete(): a tree, before anything reads it
+ * Prints ns per message, ns per byte and the ratio. Then the GET /metrics document of 1000 such apps is rendered
+ * (msd_metrics_render, what a scrape costs the loop besides sending it): ms per scrape, best of the rounds.
+ *   parse_bench [ROUNDS [--ours-only]]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "message.h"
+#include "metrics.h"
+#include "registry.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t message(char *p)
+{
+    char *w = p;
+    w += sprintf(w, "{\"type\":\"stats\",\"seq\":100000000042,\"dropped\":0,\"heap\":{\"pool_bytes_in_use\":"
+                    "100001000042,\"system_bytes_in_use\":2000000,\"arenas\":4},\"pools\":[");
+    for (int k = 0; k < 16; k++)
+        w += sprintf(w, "%s{\"block_size\":%d,\"pools\":3,\"blocks_in_use\":%d,\"blocks_free\":50}", k ? "," : "",
+                     16 * (k + 1), 100 + k);
+    w += sprintf(w, "],\"refcount\":{\"objects_alive\":100000030042,\"objects_created\":40000,"
+                    "\"objects_destroyed\":10000},\"types\":[");
+    for (int k = 0; k < 30; k++)
+        w += sprintf(w, "%s{\"name\":\"Type%d\",\"alive\":%d,\"bytes\":%d,\"created\":5000,\"destroyed\":4000}",
+                     k ? "," : "", k, 1000 + k, 64000 + k);
+    w += sprintf(w, "],\"gc\":{\"enabled\":true,\"generations\":[");
+    for (int g = 0; g < 3; g++)
+        w += sprintf(w, "%s{\"count\":1,\"threshold\":700,\"collections\":%d,\"collected\":%d,\"uncollectable\":0}",
+                     g ? "," : "", 10 + g, 20 + g);
+    w += sprintf(w, "],\"garbage\":0,\"pause_total_ns\":1000,\"pause_max_ns\":900},"
+                    "\"trace\":{\"tracing\":false,\"current\":0,\"peak\":0}}");
+    return (size_t)(w - p);
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = argc > 1 ? atoi(argv[1]) : 5;
+    bool profile = argc > 2 && strcmp(argv[2], "--ours-only") == 0; /* for perf record: no cJSON in the profile */
+    enum { N = 20000 };
+    static char text[8192];
+    size_t len = message(text);
+    msd_config cfg = {.retain_s = 600, .history_s = 900};
+    msd_registry *reg = msd_registry_new(&cfg);
+    msd_stats scratch;
+    msd_stats_init(&scratch);
+    msd_msg m;
+    char err[200];
+    const char *hello = "{\"type\":\"hello\",\"protocol\":1,\"pid\":7,\"app\":\"bench\"}";
+    if (msd_msg_parse((const uint8_t *)hello, strlen(hello), &scratch, &m, err, sizeof(err)) < 0)
+        return 1;
+    msd_app *app = msd_registry_add(reg, &m);
+    msd_msg_free(&m);
+    double best_ms = 1e9, best_cj = 1e9, best_check = 1e9, t = 1000;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now();
+        for (int i = 0; i < N; i++) {
+            if (msd_msg_parse((const uint8_t *)text, len, &scratch, &m, err, sizeof(err)) < 0) {
+                fprintf(stderr, "parse_bench: %s\n", err);
+                return 1;
+            }
+            t += 1;
+            msd_registry_stats(reg, app, m.stats, t, 1.7e9 + t);
+            msd_msg_free(&m);
+        }
+        double t1 = now();
+        for (int i = 0; i < N && !profile; i++)
+            cJSON_Delete(cJSON_ParseWithLength(text, len));
+        double t2 = now();
+        for (int i = 0; i < N && !profile; i++)
+            msd_json_check(text, len, NULL, NULL, NULL);
+        double t3 = now();
+        if (t3 - t2 < best_check)
+            best_check = t3 - t2;
+        if (t1 - t0 < best_ms)
+            best_ms = t1 - t0;
+        if (t2 - t1 < best_cj)
+            best_cj = t2 - t1;
+    }
+    double ms = best_ms / N * 1e9, cj = best_cj / N * 1e9;
+    printf("stats message of %zu bytes, best of %d rounds of %d:\n", len, rounds, N);
+    printf("  memscoped  %8.0f ns/message  %5.2f ns/byte   (parse into the model + registry: history, swap)\n", ms,
+           ms / (double)len);
+    printf("  cJSON      %8.0f ns/message  %5.2f ns/byte   (parse into a tree + delete)\n", cj, cj / (double)len);
+    printf("  ratio      %8.2fx\n", cj / ms);
+    printf("  (validating the text alone, msd_json_check: %.0f ns/message, %.2f ns/byte)\n", best_check / N * 1e9,
+           best_check / N * 1e9 / (double)len);
+    /* A scrape of 1000 apps. */
+    enum { APPS = 1000 };
+    msd_metrics_app *apps = calloc(APPS, sizeof(*apps));
+    msd_stats *models = calloc(APPS, sizeof(*models));
+    char names[APPS][16];
+    for (int i = 0; i < APPS; i++) {
+        msd_stats_init(&models[i]);
+        if (msd_msg_parse((const uint8_t *)text, len, &models[i], &m, err, sizeof(err)) < 0)
+            return 1;
+        msd_msg_free(&m);
+        snprintf(names[i], sizeof(names[i]), "sim%d", i);
+        apps[i] = (msd_metrics_app){.name = names[i], .pid = 3000000 + i, .connected = true, .last_update = 1.7e9,
+                                    .samples = 10, .stats = &models[i]};
+    }
+    msd_counters c = {.frames_received = 1};
+    msd_metrics_self self = {.apps = APPS, .apps_connected = APPS, .connections = APPS, .start_time = 1.7e9,
+                             .cpu_seconds = 1, .rss_bytes = 1e8, .counters = &c};
+    double best_scrape = 1e9;
+    size_t doc_len = 0;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now();
+        msd_blob *b = msd_metrics_render(apps, APPS, &self, MSD_METRICS_PROMETHEUS, MSD_METRICS_TOP_TYPES_DEFAULT);
+        double t1 = now();
+        doc_len = b ? b->len : 0;
+        msd_blob_unref(b);
+        if (t1 - t0 < best_scrape)
+            best_scrape = t1 - t0;
+    }
+    printf("GET /metrics of %d such apps: %.1f ms to render %zu bytes (best of %d)\n", APPS, best_scrape * 1e3, doc_len,
+           rounds);
+    for (int i = 0; i < APPS; i++)
+        msd_stats_free(&models[i]);
+    free(models);
+    free(apps);
+    msd_stats_free(&scratch);
+    msd_registry_free(reg);
+    return 0;
+}
