@@ -250,7 +250,6 @@ static void make_response(msd_http *h, hreq *hr, msd_resp *a)
 /* Queues hr's answer (from on_request: MHD accepts a response only there). */
 static enum MHD_Result queue(hreq *hr)
 {
-    static const char oom[] = "{\"error\":\"out of memory\"}";
     unsigned status = hr->status;
     if (hr->shared) {
         struct MHD_Response *c = cached(hr->h, hr->shared);
@@ -260,12 +259,13 @@ static enum MHD_Result queue(hreq *hr)
     }
     struct MHD_Response *resp = hr->resp;
     hr->resp = NULL;
-    if (!resp) { /* the answer could not be built */
-        resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
+    if (!resp) { /* the answer could not be built: the daemon's static out-of-memory answer */
+        msd_resp oom = msd_resp_out_of_memory();
+        make_response(hr->h, hr, &oom);
+        if (!(resp = hr->resp))
             return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        status = 500;
+        hr->resp = NULL;
+        status = (unsigned)oom.status;
     }
     enum MHD_Result ret = MHD_queue_response(hr->conn, status, resp);
     MHD_destroy_response(resp);

@@ -8,12 +8,15 @@
 
 #define SEGS_MAX 16 /* a path with more segments matches no route */
 
-void msd_req_json(msd_req *r, int status, msd_blob *body)
+msd_resp msd_resp_out_of_memory(void)
 {
     static const char oom[] = "{\"error\":\"out of memory\"}";
-    msd_resp resp = {.status = status, .body = body};
-    if (!body)
-        resp = (msd_resp){.status = 500, .static_body = oom, .static_len = sizeof(oom) - 1};
+    return (msd_resp){.status = 500, .static_body = oom, .static_len = sizeof(oom) - 1};
+}
+
+void msd_req_json(msd_req *r, int status, msd_blob *body)
+{
+    msd_resp resp = body ? (msd_resp){.status = status, .body = body} : msd_resp_out_of_memory();
     msd_req_answer(r, &resp);
 }
 

@@ -104,6 +104,8 @@ static inline void msd_req_wake(msd_req *r)
 
 /* Answers with a JSON body (a reference, consumed); NULL means out of memory: a 500 with a static body. */
 void msd_req_json(msd_req *r, int status, msd_blob *body);
+/* The answer when memory ran out: {"error":"out of memory"}, 500, from static storage (cannot fail). */
+msd_resp msd_resp_out_of_memory(void);
 /* Answers with o serialized (o consumed); NULL, or memory running out while printing, is a 500. */
 void msd_req_cjson(msd_req *r, int status, cJSON *o);
 /* The error answer of the daemon: {"error": msg} with status, and the headers its status calls for
