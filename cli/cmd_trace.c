@@ -93,12 +93,8 @@ static int print_stats_list(const cJSON *stats, bool diff, bool traceback)
         }
         return CLI_OK;
     }
-    table *t = diff ? table_new("rrrrl", "SIZE", "DIFF", "COUNT", "DIFF", "LOCATION", NULL)
-                    : table_new("rrrl", "SIZE", "COUNT", "AVERAGE", "LOCATION", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
+    table *t = diff ? table_new("rrrrl", "SIZE", "DIFF", "COUNT", "DIFF", "LOCATION", (char *)NULL)
+                    : table_new("rrrl", "SIZE", "COUNT", "AVERAGE", "LOCATION", (char *)NULL);
     cJSON_ArrayForEach(e, stats) {
         double size = jnum(e, "size", NAN), count = jnum(e, "count", NAN);
         location(loc, sizeof(loc), e);
@@ -113,9 +109,7 @@ static int print_stats_list(const cJSON *stats, bool diff, bool traceback)
             table_cell(t, "%s", fmt_size(a, count > 0 ? size / count : NAN));
         table_cell(t, "%s", loc);
     }
-    int rc = table_print(t, stdout, 2) < 0 ? CLI_FAIL : CLI_OK;
-    table_free(t);
-    return rc;
+    return table_end(t, stdout, 2);
 }
 
 static int print_snapshots(const cJSON *list)
@@ -125,11 +119,7 @@ static int print_snapshots(const cJSON *list)
         printf("no snapshots stored for this app's name (take one with: memscope trace APP snapshot)\n");
         return CLI_OK;
     }
-    table *t = table_new("rllrr", "ID", "TAKEN", "APP", "PID", "TRACES", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
+    table *t = table_new("rllrr", "ID", "TAKEN", "APP", "PID", "TRACES", (char *)NULL);
     char a[CLI_FMT_MAX];
     cJSON_ArrayForEach(e, list) {
         time_t when = (time_t)jnum(e, "time", 0);
@@ -144,16 +134,16 @@ static int print_snapshots(const cJSON *list)
         table_cell(t, "%s", fmt_count(a, jnum(e, "pid", NAN)));
         table_cell(t, "%s", fmt_count(a, jnum(e, "traces", NAN)));
     }
-    int rc = table_print(t, stdout, 0) < 0 ? CLI_FAIL : CLI_OK;
-    table_free(t);
-    return rc;
+    return table_end(t, stdout, 0);
 }
 
 int cmd_trace(cli_ctx *c, int argc, char **argv)
 {
     static const struct option extra[] = {{"by", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
     trace_opts to = {0};
-    int rc = cli_parse_opts(c, argc, argv, usage, extra, ":hn:", on_opt, &to);
+    int rc = cli_parse_opts(
+        c, argc, argv,
+        &(cli_opts){.help = usage, .extra = extra, .shortopts = ":hn:", .on_opt = on_opt, .arg = &to, .args = true});
     if (rc >= 0)
         return rc;
     if (optind + 2 > argc)
@@ -194,43 +184,33 @@ int cmd_trace(cli_ctx *c, int argc, char **argv)
     } else if (cli_resolve(c, spec, &app) != CLI_OK) {
         return CLI_FAIL;
     }
-    char path[256], body[64];
+    char body[64];
     cli_reply r;
     switch (k) {
     case 0:
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/trace", app.id);
         snprintf(body, sizeof(body), "{\"action\":\"start\",\"nframes\":%ld}", n);
-        rc = cli_call(c, "POST", path, body, &r);
+        rc = cli_fetch(c, "POST", body, &r, "/api/v1/apps/%lld/trace", app.id);
         break;
     case 1:
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/trace", app.id);
-        rc = cli_call(c, "POST", path, "{\"action\":\"stop\"}", &r);
+        rc = cli_fetch(c, "POST", "{\"action\":\"stop\"}", &r, "/api/v1/apps/%lld/trace", app.id);
         break;
     case 2:
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/trace/top?key=%s&limit=%ld", app.id, by, n);
-        rc = cli_call(c, "GET", path, NULL, &r);
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/trace/top?key=%s&limit=%ld", app.id, by, n);
         break;
     case 3:
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/trace/snapshots", app.id);
-        rc = cli_call(c, "POST", path, NULL, &r);
+        rc = cli_fetch(c, "POST", NULL, &r, "/api/v1/apps/%lld/trace/snapshots", app.id);
         break;
     case 4:
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/trace/snapshots", app.id);
-        rc = cli_call(c, "GET", path, NULL, &r);
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/trace/snapshots", app.id);
         break;
     default:
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/trace/diff?from=%ld&to=%ld&key=%s&limit=%ld", app.id, from,
-                 tosnap, by, n);
-        rc = cli_call(c, "GET", path, NULL, &r);
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/trace/diff?from=%ld&to=%ld&key=%s&limit=%ld", app.id,
+                       from, tosnap, by, n);
         break;
     }
-    if (rc != CLI_OK)
+    if (rc >= 0)
         return rc;
-    if (c->json) {
-        cli_print_raw(&r);
-        cli_reply_free(&r);
-        return CLI_OK;
-    }
+    rc = CLI_OK;
     char a[CLI_FMT_MAX], b[CLI_FMT_MAX];
     const bool tb = strcmp(by, "traceback") == 0;
     switch (k) {
