@@ -9,60 +9,28 @@ that is not cJSON), exit codes (0 ok, 1 daemon error / unknown app / no daemon /
 is a poll with a deadline, never a fixed sleep. Every CLI run must leave stderr free of sanitizer reports (the
 ASan build runs this same script). Prints one line per check; exits 1 if any failed.
 """
-import ctypes
 import json
 import os
 import pty
 import re
 import select
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
+
+# The daemon fixture, checks and polls of the /metrics tests: one copy of them for every Python suite.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "prometheus"))
+import fixture  # noqa: E402
+from fixture import SANITIZER, check, die_with_parent, failures, free_port  # noqa: E402
 
 MEMSCOPE, MEMSCOPED, DOCSTORE = sys.argv[1:4]
 APP = "clitest-docstore"  # a name no other test uses
-SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
-
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond or not detail else f"\n     {detail}"), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 def wait_for(pred, what, timeout=30.0):
     """Polls pred() until it returns a true value, or fails the check `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            check(False, f"within {timeout:g} s: {what}")
-            return None
-        time.sleep(0.05)
-
-
-def die_with_parent():
-    """Children get SIGTERM if this script dies, so a killed test run leaves no daemon behind."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return fixture.wait_for(pred, what, timeout)
 
 
 class Run:
@@ -79,43 +47,19 @@ class Run:
         return f"rc={self.rc} stdout={self.out[:400]!r} stderr={self.err[:400]!r}"
 
 
-class Fixture:
+class Fixture(fixture.Fixture):
+    """A memscoped of its own (fixture.Fixture) and the CLI pointed at it."""
+
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="memscope-cli-")
+        super().__init__(MEMSCOPED, DOCSTORE, "memscope-cli-")
         self.rundir = os.path.join(self.tmp, "run")
-        self.sock = os.path.join(self.rundir, "memscope", "memscoped.sock")
-        self.token_path = os.path.join(self.rundir, "memscope", "memscoped.token")
-        self.procs = []
-        self.url = None
-        self.lines = []
-        # The CLI's environment: nothing inherited that could point it elsewhere.
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MEMSCOPE_")}
-        self.env["MEMSCOPE_SOCKET"] = self.sock  # the CLI finds the token beside it
+        # The CLI's environment: nothing inherited that could point it elsewhere (fixture.Fixture drops every
+        # MEMSCOPE_ variable), and the socket it finds the token beside.
+        self.env["MEMSCOPE_SOCKET"] = self.sock
 
     def start_daemon(self):
-        d = subprocess.Popen(
-            [MEMSCOPED, "--socket", self.sock, "--http", "127.0.0.1:0", "--data-dir",
-             os.path.join(self.tmp, "data"), "--gc-rate", "0", "--history", "6"],
-            stdout=subprocess.PIPE, stderr=open(os.path.join(self.tmp, "memscoped.log"), "w"),
-            text=True, preexec_fn=die_with_parent)
-        self.procs.append(d)
-        self.daemon = d
-
-        def reader():
-            for line in d.stdout:
-                self.lines.append(line)
-        threading.Thread(target=reader, daemon=True).start()
-
-        def url():
-            for line in self.lines:
-                m = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=(\S+)", line)
-                if m:
-                    return m.group(1), m.group(2)
-            return None
-        got = wait_for(url, "memscoped prints its URL", 20)
-        if not got:
-            raise SystemExit(1)
-        self.url, self.token = got
+        super().start_daemon("--gc-rate", "0", "--history", "6")
+        self.token = next(m.group(1) for m in (re.search(r"\?token=(\S+)", line) for line in self.lines) if m)
 
     def start_app(self, name=APP):
         env = dict(self.env, MEMSCOPE_SOCKET=self.sock, MEMSCOPE_INTERVAL_MS="200", MEMSCOPE_APP_NAME=name)
@@ -139,17 +83,6 @@ class Fixture:
         if SANITIZER.search(p.stderr):
             check(False, f"no sanitizer report from: memscope {' '.join(args)}", p.stderr[:3000])
         return r
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
 
 
 def one_error_line(r, needle):
@@ -227,19 +160,16 @@ def main():
         f.start_daemon()
         run_tests(f)
     finally:
-        f.stop()
+        log = f.stop()
     # The daemon's own sanitizer reports are its tests' business (tests/integration); here they are shown as a
     # warning so that a daemon bug does not read as a CLI failure.
-    log = open(os.path.join(f.tmp, "memscoped.log")).read()
     m = SANITIZER.search(log)
     if m:
         print("WARN memscoped reported a sanitizer error during the CLI test:\n" + log[m.start():][:3000])
     print(f"cli: {len(failures)} failed" if failures else "cli: all checks passed")
     if failures:
         print("failed:\n  " + "\n  ".join(failures))
-        print(f"kept for a look: {f.tmp} (memscoped.log, data/)")
-    else:
-        shutil.rmtree(f.tmp, ignore_errors=True)
+        print("memscoped's log (the end):\n" + log[-3000:])
     return 1 if failures else 0
 
 
