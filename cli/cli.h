@@ -87,6 +87,9 @@ int cli_parse_opts(cli_ctx *c, int argc, char **argv, const cli_opts *o);
 int cli_parse_app(cli_ctx *c, int argc, char **argv, const cli_opts *o, cli_app *app);
 /* Parses a whole decimal number in [lo, hi] (the option's name is for the message); -1 after a usage error. */
 int cli_parse_long(const char *verb, const char *what, const char *s, long lo, long hi, long *out);
+/* Parses a whole decimal number of any size a long holds: for values whose range the daemon judges (it answers a
+ * 400 naming the range), so that the client never disagrees with it. -1 after a usage error. */
+int cli_parse_integer(const char *verb, const char *what, const char *s, long *out);
 int cli_parse_seconds(const char *verb, const char *what, const char *s, double lo, double hi, double *out);
 
 /* ---- http.c ---- */

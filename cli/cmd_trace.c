@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "protocol.h"
 
 static void usage(FILE *out)
 {
@@ -25,16 +26,17 @@ static void usage(FILE *out)
                  "       memscope trace APP diff A B [-n N] [--by lineno|filename|traceback]\n"
                  "Allocation tracing inside the app, like Python's tracemalloc. start/stop/snapshot need the token.\n"
                  "\n"
-                 "  -n N        start: frames kept per allocation (1..128, default 1);\n"
-                 "              top, diff: rows shown (default 10; 0 = all)\n"
+                 "  -n N        start: frames kept per allocation (1..%d, default 1);\n"
+                 "              top, diff: rows shown (0..%d, default %d; 0 = all)\n"
                  "  --by KEY    group by source line (lineno, default), file (filename) or whole call stack\n"
                  "              (traceback: start with -n > 1 to get deeper stacks)\n"
                  "  --json      the daemon's document, unchanged\n"
-                 "Snapshots are kept by the daemon (in its --data-dir), so `diff` works after the app has gone.\n");
+                 "Snapshots are kept by the daemon (in its --data-dir), so `diff` works after the app has gone.\n",
+            MSC_TRACE_FRAMES_MAX, MSC_TOP_LIMIT_MAX, MSC_TOP_LIMIT_DEFAULT);
 }
 
 typedef struct trace_opts {
-    const char *n; /* validated per action: its range depends on it */
+    const char *n; /* checked once the action is known: whether it applies depends on it */
     const char *by;
 } trace_opts;
 
@@ -162,12 +164,14 @@ int cmd_trace(cli_ctx *c, int argc, char **argv)
         return nrest > (is_diff ? 2 : 0)
                    ? cli_usage_error("trace", "unexpected argument '%s'", rest[is_diff ? 2 : 0])
                    : cli_usage_error("trace", "diff needs two snapshot ids");
-    long n = is_start ? 1 : 10;
+    long n = is_start ? 1 : MSC_TOP_LIMIT_DEFAULT;
     if (to.n && !(is_start || is_top || is_diff))
         return cli_usage_error("trace", "-n does not apply to '%s'", act);
     if (to.by && !(is_top || is_diff))
         return cli_usage_error("trace", "--by does not apply to '%s'", act);
-    if (to.n && cli_parse_long("trace", "-n", to.n, is_start ? 1 : 0, is_start ? 128 : 10000, &n) < 0)
+    /* The range is the protocol's, and memscoped checks it (a 400 that names it): one judge, so the client can
+     * never refuse what the daemon accepts. */
+    if (to.n && cli_parse_integer("trace", "-n", to.n, &n) < 0)
         return CLI_USAGE;
     const char *by = to.by ? to.by : "lineno";
     if (strcmp(by, "lineno") != 0 && strcmp(by, "filename") != 0 && strcmp(by, "traceback") != 0)

@@ -110,6 +110,15 @@ int cli_parse_long(const char *verb, const char *what, const char *s, long lo, l
     return 0;
 }
 
+int cli_parse_integer(const char *verb, const char *what, const char *s, long *out)
+{
+    if (!whole(s, out)) {
+        cli_usage_error(verb, "%s: \"%s\" is not a whole number", what, s);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_parse_seconds(const char *verb, const char *what, const char *s, double lo, double hi, double *out)
 {
     char *end;

@@ -324,8 +324,26 @@ def run_tests(f):
         check(r.rc == 0 and {s1, s2} <= ids, "trace snapshots --json lists both", repr(r))
     r = f.cli("trace", APP, "diff", "999998", "999999")
     check(r.rc == 1 and one_error_line(r, "no such snapshot"), "trace diff of unknown snapshots -> exit 1", repr(r))
+    # The limits are the protocol's (common/protocol.h; issue 14, defect 4.3): the CLI checks only that -n is a
+    # number, memscoped judges the range with a 400 that names it, and 0 means every entry.
+    r = f.cli("trace", APP, "top", "-n", "abc")
+    check(r.rc == 2 and one_error_line(r, '-n: "abc" is not a whole number'), "trace top -n abc -> exit 2", repr(r))
+    r = f.cli("trace", APP, "top", "-n", "10001")
+    check(r.rc == 1 and one_error_line(r, "(HTTP 400)") and "10000" in r.err,
+          "trace top -n 10001 -> exit 1, the daemon's 400 naming the range", repr(r))
+    r = f.cli("trace", APP, "top", "-n", "0", "--json")
+    n_all = len((r.json() or {}).get("stats", []))
+    check(r.rc == 0 and n_all > 10, "trace top -n 0: every entry, more than the default 10", repr(r))
     r = f.cli("trace", APP, "stop")
     check(r.rc == 0 and "tracing stopped" in r.out, "trace stop", repr(r))
+    r = f.cli("trace", APP, "start", "-n", "257")
+    check(r.rc == 1 and one_error_line(r, "(HTTP 400)") and "256" in r.err,
+          "trace start -n 257 -> exit 1, the daemon's 400 naming 1..256", repr(r))
+    r = f.cli("trace", APP, "start", "-n", "256")
+    check(r.rc == 0 and "tracing started, 256 frames" in r.out, "trace start -n 256, the protocol's maximum", repr(r))
+    if r.rc == 0:
+        r = f.cli("trace", APP, "stop")
+        check(r.rc == 0, "trace stop after -n 256", repr(r))
 
     # ---- growth ------------------------------------------------------------------------------------------
     def audit_growing():
