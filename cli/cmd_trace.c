@@ -208,6 +208,7 @@ int cmd_trace(cli_ctx *c, int argc, char **argv)
         rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/trace/snapshots", app.id);
         break;
     default:
+        /* The app is part of the question: memscoped answers 404 for snapshots that are not this app's. */
         rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/trace/diff?from=%ld&to=%ld&key=%s&limit=%ld", app.id,
                        from, tosnap, by, n);
         break;

@@ -322,6 +322,11 @@ def run_tests(f):
         r = f.cli("trace", APP, "snapshots", "--json")
         ids = {s["id"] for s in (r.json() or {}).get("snapshots", [])}
         check(r.rc == 0 and {s1, s2} <= ids, "trace snapshots --json lists both", repr(r))
+        # Snapshots belong to their app (issue 14, defect 4.4): asked through another app, memscoped answers 404
+        # with its reason, and the CLI prints that reason rather than a diff of someone else's lines.
+        r = f.cli("trace", "999999", "diff", str(s1), str(s2))
+        check(r.rc == 1 and one_error_line(r, "(HTTP 404)") and r.out == "",
+              "trace diff through an app the snapshots are not of -> exit 1, the daemon's 404 message", repr(r))
     r = f.cli("trace", APP, "diff", "999998", "999999")
     check(r.rc == 1 and one_error_line(r, "no such snapshot"), "trace diff of unknown snapshots -> exit 1", repr(r))
     # The limits are the protocol's (common/protocol.h; issue 14, defect 4.3): the CLI checks only that -n is a
@@ -403,6 +408,10 @@ def run_tests(f):
         check(r.rc == 0 and (r.json() or {}).get("id") == app_id, "the connected app wins over a gone one", repr(r))
         r = f.cli("gc", str(id2))
         check(r.rc == 1 and one_error_line(r, "HTTP 409"), "gc on a disconnected app -> exit 1 (409)", repr(r))
+        if s1 and s2:
+            r = f.cli("trace", str(id2), "diff", str(s1), str(s2))
+            check(r.rc == 1 and one_error_line(r, "(HTTP 404)") and r.out == "",
+                  "trace diff through another app of the same name -> exit 1, the daemon's 404 message", repr(r))
         r = f.cli("ls")
         check(r.rc == 0 and re.search(rf"^\s*{id2}\s.*gone", r.out, re.M) is not None, "ls shows it gone", repr(r))
 
