@@ -26,6 +26,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "buf.h"
+
 #define CLI_OK 0
 #define CLI_FAIL 1  /* the daemon answered with an error, or could not be reached */
 #define CLI_USAGE 2 /* bad flags or arguments */
@@ -33,6 +35,13 @@
 #define CLI_DEFAULT_URL "http://127.0.0.1:7070"
 
 typedef struct cli_http cli_http; /* opaque: http.c */
+
+/* An app as GET /api/v1/apps lists it (resolve.c). */
+typedef struct cli_app {
+    long long id, pid;
+    char name[256];
+    bool connected;
+} cli_app;
 
 /* The global options and the connection, shared by every verb. */
 typedef struct cli_ctx {
@@ -60,31 +69,48 @@ int cli_global_option(cli_ctx *c, const char *verb, int opt, char **argv);
 #define CLI_GLOBAL_OPTIONS                                                                                           \
     {"url", required_argument, NULL, 0x1001}, {"token-file", required_argument, NULL, 0x1002},                   \
         {"json", no_argument, NULL, 0x1003}, {"timeout", required_argument, NULL, 0x1004}
-/* The option loop of a verb: --help (prints usage on stdout), the global options, and `extra` (up to 16 entries,
- * {0}-terminated) handled by on_opt(c, opt, arg), which returns 1 when it took the option, 0 when it is not its
- * own, -1 after a usage error. shortopts should start with ":" (a missing value is reported, not guessed).
- * Returns -1 when the verb should go on with argv[optind..] as its positional arguments, else an exit code. */
-int cli_parse_opts(cli_ctx *c, int argc, char **argv, void (*help)(FILE *), const struct option *extra,
-                   const char *shortopts, int (*on_opt)(cli_ctx *, int, void *), void *arg);
+/* How a verb reads its command line: argv[0] is its name; its options may come anywhere among its arguments. */
+typedef struct cli_opts {
+    void (*help)(FILE *);             /* prints the verb's usage (on stdout for --help) */
+    const struct option *extra;       /* the verb's own options, up to 16, {0}-terminated; NULL for none */
+    const char *shortopts;            /* should start with ":" (a missing value is reported, not guessed) */
+    int (*on_opt)(cli_ctx *c, int opt, void *arg); /* 1 took the option, 0 not its own, -1 after a usage error */
+    int (*check)(void *arg);          /* after the options (NULL: none): -1 to go on, else the exit code */
+    void *arg;                        /* for on_opt and check */
+    bool args;                        /* takes positional arguments (else any is a usage error) */
+} cli_opts;
+/* The option loop of a verb: --help, the global options, the verb's own, then its check. Returns -1 when the verb
+ * should go on with argv[optind..] as its positional arguments, else the exit code (errors printed). */
+int cli_parse_opts(cli_ctx *c, int argc, char **argv, const cli_opts *o);
+/* cli_parse_opts for a verb of exactly one positional argument, APP, then resolved (cli_resolve) into *app.
+ * Returns -1 when the verb should go on, else the exit code (errors printed). */
+int cli_parse_app(cli_ctx *c, int argc, char **argv, const cli_opts *o, cli_app *app);
 /* Parses a whole decimal number in [lo, hi] (the option's name is for the message); -1 after a usage error. */
 int cli_parse_long(const char *verb, const char *what, const char *s, long lo, long hi, long *out);
+/* Parses a whole decimal number of any size a long holds: for values whose range the daemon judges (it answers a
+ * 400 naming the range), so that the client never disagrees with it. -1 after a usage error. */
+int cli_parse_integer(const char *verb, const char *what, const char *s, long *out);
 int cli_parse_seconds(const char *verb, const char *what, const char *s, double lo, double hi, double *out);
 
 /* ---- http.c ---- */
 typedef struct cli_reply {
     long status;  /* HTTP status */
-    char *body;   /* NUL-terminated */
-    size_t len;
+    msc_buf body; /* the bytes as received */
     cJSON *json;  /* body parsed (NULL when it is not JSON) */
 } cli_reply;
 
-/* Performs METHOD URL+path (body may be NULL). POSTs carry the token. On a 2xx JSON answer returns 0 and fills
- * *r (free with cli_reply_free); otherwise prints the one error line (unreachable daemon, HTTP error with the
- * daemon's message, not JSON) and returns CLI_FAIL with *r empty. */
-int cli_call(cli_ctx *c, const char *method, const char *path, const char *body, cli_reply *r);
+/* Performs METHOD URL+path, the path formatted from path_fmt (body may be NULL); POSTs carry the token. On a 2xx
+ * JSON answer: with --json prints it (cli_print_json) and returns CLI_OK; else returns -1 and the verb goes on to
+ * print *r itself (then frees it with cli_reply_free). Otherwise prints the one error line (unreachable daemon,
+ * HTTP error with the daemon's message, not JSON) and returns CLI_FAIL with *r empty. */
+int cli_fetch(cli_ctx *c, const char *method, const char *body, cli_reply *r, const char *path_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* GET /api/v1/apps for resolving APP and for watch, never printed: 0 with *r filled, or CLI_FAIL as above. */
+int cli_get_apps(cli_ctx *c, cli_reply *r);
 void cli_reply_free(cli_reply *r);
-/* Prints the raw body of a reply on stdout (the --json output: the daemon's document unchanged) + newline. */
-void cli_print_raw(const cli_reply *r);
+/* The --json output: prints the reply's body on stdout (the daemon's document unchanged) and a newline, frees the
+ * reply. Returns CLI_OK. */
+int cli_print_json(cli_reply *r);
 void cli_http_close(cli_ctx *c);
 /* The token file used when none is given: beside $MEMSCOPE_SOCKET if set, else beside the daemon's default
  * socket ($XDG_RUNTIME_DIR/memscope/memscoped.token; /run/memscope/memscoped.token for root). NULL when
@@ -94,11 +120,6 @@ char *cli_default_token_file(void);
 int cli_take_url_token(cli_ctx *c);
 
 /* ---- resolve.c ---- */
-typedef struct cli_app {
-    long long id, pid;
-    char name[256];
-    bool connected;
-} cli_app;
 /* Resolves APP (id, pid or name) through GET /api/v1/apps; sets c->subject. CLI_FAIL with the error printed
  * (not found; ambiguous, with the candidates). */
 int cli_resolve(cli_ctx *c, const char *spec, cli_app *out);
@@ -109,7 +130,9 @@ const cJSON *jget(const cJSON *o, const char *key);
 double jnum(const cJSON *o, const char *key, double def); /* def when absent or not a number */
 const char *jstr(const cJSON *o, const char *key, const char *def);
 bool jbool(const cJSON *o, const char *key, bool def);
-bool jhas_num(const cJSON *o, const char *key);
+/* The items of array arr (NULL: none), largest number `key` first (absent counts as 0), in a new array of *n
+ * items (free it). NULL when out of memory. O(n log n). */
+const cJSON **jsorted_desc(const cJSON *arr, const char *key, size_t *n);
 
 /* ---- format.c ---- */
 #define CLI_FMT_MAX 48
@@ -123,15 +146,18 @@ char *fmt_rate(char *buf, double per_s);     /* "12.5/s", "1.2k/s" */
 char *fmt_age(char *buf, double seconds);    /* "4s", "12m03s", "3h05m", "2d04h" */
 char *fmt_clock(char *buf, double unix_s);   /* local "HH:MM:SS" */
 
-typedef struct table table; /* aligned columns; errors are sticky and reported by table_print */
-/* align: one char per column, 'l' or 'r'. Returns NULL when out of memory. */
-table *table_new(const char *align, ...); /* then the column headers, NULL-terminated */
-void table_row(table *t);                 /* starts a row */
+/* Aligned columns. Errors are sticky and reported once, when the table ends; every function accepts the NULL that
+ * table_new returns when out of memory, so a view fills a table without checking each step. */
+typedef struct table table;
+/* align: one char per column, 'l' or 'r'; then the column headers, ended by (char *)NULL. */
+table *table_new(const char *align, ...) __attribute__((sentinel));
+void table_row(table *t); /* starts a row */
 void table_cell(table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints the table with `indent` spaces before each line; -1 (and an error line) when a step ran out of memory. */
-int table_print(table *t, FILE *out, int indent);
-size_t table_rows(const table *t);
-void table_free(table *t);
+/* Prints the table with `indent` spaces before each line and frees it. CLI_OK, or CLI_FAIL (and an error line)
+ * when a step ran out of memory; stdout's own errors are caught once, at exit (main.c). */
+int table_end(table *t, FILE *out, int indent);
+/* The same lines appended to *out instead (for views that post-process them), then frees the table. */
+int table_end_buf(table *t, msc_buf *out, int indent);
 
 /* ---- verbs ---- */
 int cmd_ls(cli_ctx *c, int argc, char **argv);

@@ -27,6 +27,7 @@ typedef struct gc_opts {
     long gen;
     int action, actions;
     const char *thresholds;
+    msc_buf body; /* the request's JSON, built once the options are read */
 } gc_opts;
 
 static int on_opt(cli_ctx *c, int o, void *arg)
@@ -42,32 +43,39 @@ static int on_opt(cli_ctx *c, int o, void *arg)
     }
 }
 
-/* "700,10,10" -> {"thresholds":[700,10,10]}; NULL after a usage error (or out of memory, reported). */
-static char *threshold_body(const char *list, bool *oom)
+/* The check of the options, and the request's JSON from them: {"generation":N}, {"thresholds":[...]} from
+ * "700,10,10", or empty. Returns -1 when the verb should go on, else the exit code after the error was printed
+ * (options that exclude each other, a bad list, out of memory). */
+static int request_body(void *arg)
 {
-    long v[3];
-    int n = 0;
-    for (const char *p = list;;) {
-        char *end;
-        long x = strtol(p, &end, 10);
-        if (end == p || x < 0 || x > 1000000000 || n == 3)
-            return NULL;
-        v[n++] = x;
-        if (!*end)
-            break;
-        if (*end != ',')
-            return NULL;
-        p = end + 1;
+    gc_opts *g = arg;
+    msc_buf *body = &g->body;
+    if (g->actions > 1)
+        return cli_usage_error("gc", "--enable, --disable and --threshold exclude each other");
+    int rc = 0;
+    if (g->action == ACT_COLLECT) {
+        rc = msc_buf_printf(body, "{\"generation\":%ld}", g->gen);
+    } else if (g->action == ACT_THRESHOLD) {
+        rc = msc_buf_puts(body, "{\"thresholds\":[");
+        const char *p = g->thresholds;
+        for (int n = 0;; n++) {
+            char *end;
+            long x = strtol(p, &end, 10);
+            if (end == p || x < 0 || x > 1000000000 || n == 3 || (*end && *end != ','))
+                return cli_usage_error("gc", "--threshold: \"%s\" is not 1 to 3 comma-separated whole numbers",
+                                       g->thresholds);
+            rc |= msc_buf_printf(body, "%s%ld", n ? "," : "", x);
+            if (!*end)
+                break;
+            p = end + 1;
+        }
+        rc |= msc_buf_puts(body, "]}");
     }
-    char *out = NULL;
-    int rc = n == 1 ? asprintf(&out, "{\"thresholds\":[%ld]}", v[0])
-           : n == 2 ? asprintf(&out, "{\"thresholds\":[%ld,%ld]}", v[0], v[1])
-                    : asprintf(&out, "{\"thresholds\":[%ld,%ld,%ld]}", v[0], v[1], v[2]);
-    if (rc < 0) {
-        *oom = true;
-        return NULL;
+    if (rc < 0 || !msc_buf_cstr(body)) {
+        cli_error("out of memory");
+        return CLI_FAIL;
     }
-    return out;
+    return -1;
 }
 
 static int print_collect(const cli_app *app, const cJSON *res)
@@ -79,19 +87,13 @@ static int print_collect(const cli_app *app, const cJSON *res)
     const cJSON *by = jget(res, "by_type"), *e;
     if (cJSON_GetArraySize(by) == 0)
         return CLI_OK;
-    table *t = table_new("lr", "TYPE", "COLLECTED", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
+    table *t = table_new("lr", "TYPE", "COLLECTED", (char *)NULL);
     cJSON_ArrayForEach(e, by) {
         table_row(t);
         table_cell(t, "%s", jstr(e, "type", "?"));
         table_cell(t, "%s", fmt_count(a, jnum(e, "collected", NAN)));
     }
-    int rc = table_print(t, stdout, 2) < 0 ? CLI_FAIL : CLI_OK;
-    table_free(t);
-    return rc;
+    return table_end(t, stdout, 2);
 }
 
 int cmd_gc(cli_ctx *c, int argc, char **argv)
@@ -100,46 +102,21 @@ int cmd_gc(cli_ctx *c, int argc, char **argv)
         {"generation", required_argument, NULL, 'g'}, {"enable", no_argument, NULL, 'E'},
         {"disable", no_argument, NULL, 'D'}, {"threshold", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
     };
-    gc_opts g = {.gen = 2};
-    int rc = cli_parse_opts(c, argc, argv, usage, extra, ":hg:", on_opt, &g);
-    if (rc >= 0)
-        return rc;
-    if (optind >= argc)
-        return cli_usage_error("gc", "missing APP");
-    if (optind + 1 < argc)
-        return cli_usage_error("gc", "unexpected argument '%s'", argv[optind + 1]);
-    if (g.actions > 1)
-        return cli_usage_error("gc", "--enable, --disable and --threshold exclude each other");
-    char *body = NULL;
-    if (g.action == ACT_THRESHOLD) {
-        bool oom = false;
-        if (!(body = threshold_body(g.thresholds, &oom))) {
-            if (oom) {
-                cli_error("out of memory");
-                return CLI_FAIL;
-            }
-            return cli_usage_error("gc", "--threshold: \"%s\" is not 1 to 3 comma-separated whole numbers",
-                                   g.thresholds);
-        }
-    } else if (g.action == ACT_COLLECT && asprintf(&body, "{\"generation\":%ld}", g.gen) < 0) {
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
     static const char *const suffix[] = {"gc", "gc/enable", "gc/disable", "gc/threshold"};
+    gc_opts g = {.gen = 2, .body = MSC_BUF_INIT};
     cli_app app;
     cli_reply r;
-    char path[96];
-    rc = cli_resolve(c, argv[optind], &app);
-    if (rc == CLI_OK) {
-        snprintf(path, sizeof(path), "/api/v1/apps/%lld/%s", app.id, suffix[g.action]);
-        rc = cli_call(c, "POST", path, body, &r);
-    }
-    free(body);
-    if (rc != CLI_OK)
+    int rc = cli_parse_app(c, argc, argv,
+                           &(cli_opts){.help = usage, .extra = extra, .shortopts = ":hg:", .on_opt = on_opt,
+                                       .check = request_body, .arg = &g},
+                           &app);
+    if (rc < 0)
+        rc = cli_fetch(c, "POST", msc_buf_bytes(&g.body), &r, "/api/v1/apps/%lld/%s", app.id, suffix[g.action]);
+    msc_buf_free(&g.body);
+    if (rc >= 0)
         return rc;
-    if (c->json) {
-        cli_print_raw(&r);
-    } else if (g.action == ACT_COLLECT) {
+    rc = CLI_OK;
+    if (g.action == ACT_COLLECT) {
         rc = print_collect(&app, r.json);
     } else if (g.action == ACT_THRESHOLD) {
         const cJSON *v;

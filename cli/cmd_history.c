@@ -57,11 +57,8 @@ static int print_history(const cli_app *app, const cJSON *h, long rows)
            fmt_age(a, at(h, "time", n - 1) - at(h, "time", 0)), fmt_size(b, h0), fmt_size(x, h1),
            fmt_size_delta(y, h1 - h0), fmt_count(z, at(h, "objects_alive", 0)),
            fmt_count(w, at(h, "objects_alive", n - 1)));
-    table *t = table_new("lrrrrrrr", "TIME", "HEAP", "OBJECTS", "GC0", "GC1", "GC2", "PAUSES", "GARBAGE", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
+    table *t =
+        table_new("lrrrrrrr", "TIME", "HEAP", "OBJECTS", "GC0", "GC1", "GC2", "PAUSES", "GARBAGE", (char *)NULL);
     int shown = rows > 0 && rows < n ? (int)rows : n;
     for (int k = 0; k < shown; k++) {
         /* Row k of `shown` maps onto the n points so that the last row is the last point. */
@@ -75,9 +72,7 @@ static int print_history(const cli_app *app, const cJSON *h, long rows)
         table_cell(t, "%s", fmt_duration(a, at(h, "gc_pause_total_ns", i)));
         table_cell(t, "%s", fmt_count(a, at(h, "garbage", i)));
     }
-    int rc = table_print(t, stdout, 2) < 0 ? CLI_FAIL : CLI_OK;
-    table_free(t);
-    return rc;
+    return table_end(t, stdout, 2);
 }
 
 int cmd_history(cli_ctx *c, int argc, char **argv)
@@ -85,25 +80,16 @@ int cmd_history(cli_ctx *c, int argc, char **argv)
     static const struct option extra[] = {{"seconds", required_argument, NULL, 's'},
                                            {"rows", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
     history_opts ho = {.rows = 20};
-    int rc = cli_parse_opts(c, argc, argv, usage, extra, ":hn:", on_opt, &ho);
+    cli_app app;
+    cli_reply r;
+    int rc = cli_parse_app(
+        c, argc, argv, &(cli_opts){.help = usage, .extra = extra, .shortopts = ":hn:", .on_opt = on_opt, .arg = &ho},
+        &app);
+    if (rc < 0)
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/history?seconds=%ld", app.id, ho.seconds);
     if (rc >= 0)
         return rc;
-    if (optind >= argc)
-        return cli_usage_error("history", "missing APP");
-    if (optind + 1 < argc)
-        return cli_usage_error("history", "unexpected argument '%s'", argv[optind + 1]);
-    cli_app app;
-    if (cli_resolve(c, argv[optind], &app) != CLI_OK)
-        return CLI_FAIL;
-    char path[96];
-    snprintf(path, sizeof(path), "/api/v1/apps/%lld/history?seconds=%ld", app.id, ho.seconds);
-    cli_reply r;
-    if (cli_call(c, "GET", path, NULL, &r) != CLI_OK)
-        return CLI_FAIL;
-    if (c->json)
-        cli_print_raw(&r);
-    else
-        rc = print_history(&app, r.json, ho.rows);
+    rc = print_history(&app, r.json, ho.rows);
     cli_reply_free(&r);
-    return c->json ? CLI_OK : rc;
+    return rc;
 }

@@ -29,19 +29,12 @@ static void ls_usage(FILE *out)
 
 int cmd_ls(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_opts(c, argc, argv, ls_usage, NULL, ":h", NULL, NULL);
+    cli_reply r;
+    int rc = cli_parse_opts(c, argc, argv, &(cli_opts){.help = ls_usage, .shortopts = ":h"});
+    if (rc < 0)
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps");
     if (rc >= 0)
         return rc;
-    if (optind < argc)
-        return cli_usage_error("ls", "unexpected argument '%s'", argv[optind]);
-    cli_reply r;
-    if (cli_call(c, "GET", "/api/v1/apps", NULL, &r) != CLI_OK)
-        return CLI_FAIL;
-    if (c->json) {
-        cli_print_raw(&r);
-        cli_reply_free(&r);
-        return CLI_OK;
-    }
     const cJSON *apps = jget(r.json, "apps"), *e;
     if (cJSON_GetArraySize(apps) == 0) {
         printf("no apps: memscoped at %s has none (run one with MEMSCOPE_SOCKET set to the daemon's socket)\n",
@@ -49,12 +42,7 @@ int cmd_ls(cli_ctx *c, int argc, char **argv)
         cli_reply_free(&r);
         return CLI_OK;
     }
-    table *t = table_new("rrllrrr", "ID", "PID", "NAME", "STATE", "UP", "UPDATED", "SAMPLES", NULL);
-    if (!t) {
-        cli_reply_free(&r);
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
+    table *t = table_new("rrllrrr", "ID", "PID", "NAME", "STATE", "UP", "UPDATED", "SAMPLES", (char *)NULL);
     double now = now_wall();
     char a[CLI_FMT_MAX], b[CLI_FMT_MAX];
     cJSON_ArrayForEach(e, apps) {
@@ -76,10 +64,8 @@ int cmd_ls(cli_ctx *c, int argc, char **argv)
             table_cell(t, "%s ago", fmt_age(b, now - upd));
         table_cell(t, "%s", fmt_count(a, jnum(e, "samples", NAN)));
     }
-    rc = table_print(t, stdout, 0) < 0 ? CLI_FAIL : CLI_OK;
-    table_free(t);
-    cli_reply_free(&r);
-    return rc;
+    cli_reply_free(&r); /* the cells are copies */
+    return table_end(t, stdout, 0);
 }
 
 /* ---- stats ------------------------------------------------------------------------------------------------- */
@@ -112,12 +98,6 @@ static int stats_opt(cli_ctx *c, int o, void *arg)
     return 0;
 }
 
-static int cmp_type_bytes(const void *a, const void *b)
-{
-    double x = jnum(*(const cJSON *const *)a, "bytes", 0), y = jnum(*(const cJSON *const *)b, "bytes", 0);
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 static void kv(table *t, const char *k, const char *v)
 {
     table_row(t);
@@ -127,22 +107,20 @@ static void kv(table *t, const char *k, const char *v)
 
 static int print_types(const cJSON *types, FILE *out, long top)
 {
-    size_t n = (size_t)cJSON_GetArraySize(types), i = 0;
-    if (n == 0)
-        return 0;
-    const cJSON **v = malloc(n * sizeof(*v)), *e;
-    table *t = table_new("lrrrr", "TYPE", "ALIVE", "BYTES", "CREATED", "DESTROYED", NULL);
-    if (!v || !t) {
-        free(v);
-        table_free(t);
+    size_t n;
+    const cJSON **v = jsorted_desc(types, "bytes", &n);
+    if (!v) {
         cli_error("out of memory");
-        return -1;
+        return CLI_FAIL;
     }
-    cJSON_ArrayForEach(e, types) v[i++] = e;
-    qsort(v, n, sizeof(*v), cmp_type_bytes);
+    if (n == 0) {
+        free(v);
+        return CLI_OK;
+    }
+    table *t = table_new("lrrrr", "TYPE", "ALIVE", "BYTES", "CREATED", "DESTROYED", (char *)NULL);
     size_t shown = top > 0 && (size_t)top < n ? (size_t)top : n;
     char a[CLI_FMT_MAX];
-    for (i = 0; i < shown; i++) {
+    for (size_t i = 0; i < shown; i++) {
         table_row(t);
         table_cell(t, "%s", jstr(v[i], "name", "?"));
         table_cell(t, "%s", fmt_count(a, jnum(v[i], "alive", NAN)));
@@ -154,25 +132,20 @@ static int print_types(const cJSON *types, FILE *out, long top)
         fprintf(out, "\nTypes (top %zu of %zu by bytes)\n", shown, n);
     else
         fprintf(out, "\nTypes (%zu, by bytes)\n", n);
-    int rc = table_print(t, out, 2);
-    table_free(t);
     free(v);
-    return rc;
+    return table_end(t, out, 2);
 }
 
 static int print_gc(const cJSON *gc, FILE *out)
 {
     if (!gc)
-        return 0;
+        return CLI_OK;
     char a[CLI_FMT_MAX], b[CLI_FMT_MAX], x[CLI_FMT_MAX];
     fprintf(out, "\nGC (%s): pauses %s total, %s max; garbage %s\n", jbool(gc, "enabled", false) ? "enabled" : "disabled",
             fmt_duration(a, jnum(gc, "pause_total_ns", NAN)), fmt_duration(b, jnum(gc, "pause_max_ns", NAN)),
             fmt_count(x, jnum(gc, "garbage", NAN)));
-    table *t = table_new("rrrrrr", "GEN", "COUNT", "THRESHOLD", "COLLECTIONS", "COLLECTED", "UNCOLLECTABLE", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return -1;
-    }
+    table *t =
+        table_new("rrrrrr", "GEN", "COUNT", "THRESHOLD", "COLLECTIONS", "COLLECTED", "UNCOLLECTABLE", (char *)NULL);
     const cJSON *g;
     int i = 0;
     cJSON_ArrayForEach(g, jget(gc, "generations")) {
@@ -184,18 +157,12 @@ static int print_gc(const cJSON *gc, FILE *out)
         table_cell(t, "%s", fmt_count(a, jnum(g, "collected", NAN)));
         table_cell(t, "%s", fmt_count(a, jnum(g, "uncollectable", NAN)));
     }
-    int rc = table_print(t, out, 2);
-    table_free(t);
-    return rc;
+    return table_end(t, out, 2);
 }
 
 static int print_pools(const cJSON *pools, FILE *out)
 {
-    table *t = table_new("rrrrr", "BLOCK", "POOLS", "IN USE", "FREE", "USED", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return -1;
-    }
+    table *t = table_new("rrrrr", "BLOCK", "POOLS", "IN USE", "FREE", "USED", (char *)NULL);
     const cJSON *p;
     char a[CLI_FMT_MAX];
     cJSON_ArrayForEach(p, pools) {
@@ -210,9 +177,7 @@ static int print_pools(const cJSON *pools, FILE *out)
         table_cell(t, "%.0f%%", used + fr > 0 ? 100 * used / (used + fr) : 0);
     }
     fprintf(out, "\nPools (size classes in use)\n");
-    int rc = table_print(t, out, 2);
-    table_free(t);
-    return rc;
+    return table_end(t, out, 2);
 }
 
 static int print_stats(const cli_app *app, const cJSON *doc, FILE *out, long top, bool pools)
@@ -224,11 +189,7 @@ static int print_stats(const cli_app *app, const cJSON *doc, FILE *out, long top
             fmt_clock(a, time), fmt_age(b, now_wall() - time));
 
     const cJSON *heap = jget(doc, "heap");
-    table *t = table_new("ll", "", "", NULL);
-    if (!t) {
-        cli_error("out of memory");
-        return -1;
-    }
+    table *t = table_new("ll", "", "", (char *)NULL);
     double pool = jnum(heap, "pool_bytes_in_use", NAN), sys = jnum(heap, "system_bytes_in_use", NAN);
     char line[256];
     snprintf(line, sizeof(line), "%s (pools %s + system %s)", fmt_size(a, pool + sys), fmt_size(b, pool),
@@ -257,13 +218,11 @@ static int print_stats(const cli_app *app, const cJSON *doc, FILE *out, long top
         snprintf(line, sizeof(line), "%s", tr ? "off" : "-");
     kv(t, "tracing", line);
     fprintf(out, "\n");
-    /* A list of "key value" lines: the table's headers are empty, so table_print() leaves them out. */
-    int rc = table_print(t, out, 2);
-    table_free(t);
-    if (rc < 0 || print_gc(jget(doc, "gc"), out) < 0 || print_types(jget(doc, "types"), out, top) < 0 ||
-        (pools && print_pools(jget(doc, "pools"), out) < 0))
-        return -1;
-    return 0;
+    /* A list of "key value" lines: the table's headers are empty, so table_end() leaves them out. */
+    if (table_end(t, out, 2) != CLI_OK || print_gc(jget(doc, "gc"), out) != CLI_OK ||
+        print_types(jget(doc, "types"), out, top) != CLI_OK)
+        return CLI_FAIL;
+    return pools ? print_pools(jget(doc, "pools"), out) : CLI_OK;
 }
 
 int cmd_stats(cli_ctx *c, int argc, char **argv)
@@ -271,24 +230,17 @@ int cmd_stats(cli_ctx *c, int argc, char **argv)
     static const struct option extra[] = {{"top", required_argument, NULL, 'n'},
                                            {"pools", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0}};
     stats_opts so = {.top = 10};
-    int rc = cli_parse_opts(c, argc, argv, stats_usage, extra, ":hn:", stats_opt, &so);
+    cli_app app;
+    cli_reply r;
+    int rc = cli_parse_app(c, argc, argv,
+                           &(cli_opts){.help = stats_usage, .extra = extra, .shortopts = ":hn:", .on_opt = stats_opt,
+                                       .arg = &so},
+                           &app);
+    if (rc < 0)
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld", app.id);
     if (rc >= 0)
         return rc;
-    if (optind >= argc)
-        return cli_usage_error("stats", "missing APP");
-    if (optind + 1 < argc)
-        return cli_usage_error("stats", "unexpected argument '%s'", argv[optind + 1]);
-    cli_app app;
-    if (cli_resolve(c, argv[optind], &app) != CLI_OK)
-        return CLI_FAIL;
-    char path[64];
-    snprintf(path, sizeof(path), "/api/v1/apps/%lld", app.id);
-    cli_reply r;
-    if (cli_call(c, "GET", path, NULL, &r) != CLI_OK)
-        return CLI_FAIL;
-    if (c->json)
-        cli_print_raw(&r);
-    rc = c->json || print_stats(&app, r.json, stdout, so.top, so.pools) == 0 ? CLI_OK : CLI_FAIL;
+    rc = print_stats(&app, r.json, stdout, so.top, so.pools);
     cli_reply_free(&r);
     return rc;
 }
@@ -305,26 +257,13 @@ static void growth_usage(FILE *out)
 
 int cmd_growth(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_opts(c, argc, argv, growth_usage, NULL, ":h", NULL, NULL);
+    cli_app app;
+    cli_reply r;
+    int rc = cli_parse_app(c, argc, argv, &(cli_opts){.help = growth_usage, .shortopts = ":h"}, &app);
+    if (rc < 0)
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/growth", app.id);
     if (rc >= 0)
         return rc;
-    if (optind >= argc)
-        return cli_usage_error("growth", "missing APP");
-    if (optind + 1 < argc)
-        return cli_usage_error("growth", "unexpected argument '%s'", argv[optind + 1]);
-    cli_app app;
-    if (cli_resolve(c, argv[optind], &app) != CLI_OK)
-        return CLI_FAIL;
-    char path[64];
-    snprintf(path, sizeof(path), "/api/v1/apps/%lld/growth", app.id);
-    cli_reply r;
-    if (cli_call(c, "GET", path, NULL, &r) != CLI_OK)
-        return CLI_FAIL;
-    if (c->json) {
-        cli_print_raw(&r);
-        cli_reply_free(&r);
-        return CLI_OK;
-    }
     const cJSON *types = jget(r.json, "types"), *e;
     char a[CLI_FMT_MAX], b[CLI_FMT_MAX], w[CLI_FMT_MAX];
     int n = cJSON_GetArraySize(types);
@@ -338,12 +277,7 @@ int cmd_growth(cli_ctx *c, int argc, char **argv)
     }
     printf("%s (id %lld): %d leak suspect%s, rising over %s (%.0f points)\n", app.name, app.id, n, n == 1 ? "" : "s",
            a, points);
-    table *t = table_new("lrrrrr", "TYPE", "ALIVE", "FIRST", "DELTA", "RATE", "STEPS UP", NULL);
-    if (!t) {
-        cli_reply_free(&r);
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
+    table *t = table_new("lrrrrr", "TYPE", "ALIVE", "FIRST", "DELTA", "RATE", "STEPS UP", (char *)NULL);
     cJSON_ArrayForEach(e, types) {
         table_row(t);
         table_cell(t, "%s", jstr(e, "type", "?"));
@@ -353,10 +287,8 @@ int cmd_growth(cli_ctx *c, int argc, char **argv)
         table_cell(t, "+%s", fmt_rate(a, jnum(e, "rate_per_s", NAN)));
         table_cell(t, "%s/%s", fmt_count(a, jnum(e, "steps_up", NAN)), fmt_count(b, jnum(e, "steps", NAN)));
     }
-    rc = table_print(t, stdout, 2) < 0 ? CLI_FAIL : CLI_OK;
-    table_free(t);
-    cli_reply_free(&r);
-    return rc;
+    cli_reply_free(&r); /* the cells are copies */
+    return table_end(t, stdout, 2);
 }
 
 /* ---- version ----------------------------------------------------------------------------------------------- */
@@ -368,19 +300,14 @@ static void version_usage(FILE *out)
 
 int cmd_version(cli_ctx *c, int argc, char **argv)
 {
-    int rc = cli_parse_opts(c, argc, argv, version_usage, NULL, ":h", NULL, NULL);
+    cli_reply r;
+    int rc = cli_parse_opts(c, argc, argv, &(cli_opts){.help = version_usage, .shortopts = ":h"});
+    if (rc < 0)
+        rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/version");
     if (rc >= 0)
         return rc;
-    if (optind < argc)
-        return cli_usage_error("version", "unexpected argument '%s'", argv[optind]);
-    cli_reply r;
-    if (cli_call(c, "GET", "/api/v1/version", NULL, &r) != CLI_OK)
-        return CLI_FAIL;
-    if (c->json)
-        cli_print_raw(&r);
-    else
-        printf("memscope %s\nmemscoped %s at %s (protocol %.0f, API v%.0f)\n", CLI_VERSION,
-               jstr(r.json, "daemon", "?"), c->url, jnum(r.json, "protocol", 0), jnum(r.json, "api", 0));
+    printf("memscope %s\nmemscoped %s at %s (protocol %.0f, API v%.0f)\n", CLI_VERSION, jstr(r.json, "daemon", "?"),
+           c->url, jnum(r.json, "protocol", 0), jnum(r.json, "api", 0));
     cli_reply_free(&r);
     return CLI_OK;
 }

@@ -3,8 +3,9 @@
  * use), durations pick ns/us/ms/s so that three significant digits show, and tables size each column to its
  * widest cell so that numbers line up on the right.
  *
- * The table keeps the first error (out of memory, too many cells) and reports it once, from table_print(): the
- * views then build a table without checking every cell, in the manner of stdio's ferror().
+ * The table keeps the first error (out of memory, too many cells) and reports it once, from table_end(): the
+ * views then build a table without checking every cell, in the manner of stdio's ferror(). A table that could
+ * not even be created is NULL, which every function accepts, so that error is reported in the same place.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -16,80 +17,84 @@
 
 #define TABLE_MAX_COLS 16
 
+/* A unit for values below `below`: the value divided by div, with prec decimals, or for prec < 0: PREC_SIG as
+ * many as three significant digits need (none for whole numbers), PREC_TENTHS one decimal below 100. A scale ends
+ * with below = INFINITY. */
+#define PREC_SIG (-1)
+#define PREC_TENTHS (-2)
+typedef struct unit {
+    double below, div;
+    int prec;
+    const char *suffix;
+} unit;
+
+static char *fmt_scaled(char *buf, double v, const unit *u)
+{
+    if (isnan(v)) {
+        snprintf(buf, CLI_FMT_MAX, "-");
+        return buf;
+    }
+    double a = fabs(v);
+    while (a >= u->below)
+        u++;
+    double x = a / u->div;
+    int prec = u->prec >= 0         ? u->prec
+             : u->prec == PREC_TENTHS ? (x < 100 ? 1 : 0)
+             : x == floor(x)          ? 0
+             : x < 10                 ? 2
+             : x < 100                ? 1
+                                      : 0;
+    snprintf(buf, CLI_FMT_MAX, "%.*f%s", prec, v / u->div, u->suffix);
+    return buf;
+}
+
+/* fmt(v) with a '+' in front of positive values. */
+static char *plus(char *buf, double v, char *(*fmt)(char *, double))
+{
+    if (isnan(v) || v <= 0)
+        return fmt(buf, v);
+    buf[0] = '+';
+    fmt(buf + 1, v);
+    return buf;
+}
+
 char *fmt_size(char *buf, double bytes)
 {
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
-    double a = fabs(bytes);
-    if (isnan(bytes)) {
-        snprintf(buf, CLI_FMT_MAX, "-");
-    } else if (a < 1024) {
-        snprintf(buf, CLI_FMT_MAX, "%.0f B", bytes);
-    } else {
-        size_t u = 0;
-        a /= 1024;
-        while (a >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-            a /= 1024;
-            u++;
-        }
-        snprintf(buf, CLI_FMT_MAX, "%s%.*f %s", bytes < 0 ? "-" : "", a < 100 ? 1 : 0, a, units[u]);
-    }
-    return buf;
+    static const unit units[] = {{1024, 1, 0, " B"},
+                                 {1024.0 * 1024, 1024, PREC_TENTHS, " KiB"},
+                                 {1024.0 * 1024 * 1024, 1024.0 * 1024, PREC_TENTHS, " MiB"},
+                                 {1024.0 * 1024 * 1024 * 1024, 1024.0 * 1024 * 1024, PREC_TENTHS, " GiB"},
+                                 {INFINITY, 1024.0 * 1024 * 1024 * 1024, PREC_TENTHS, " TiB"}};
+    return fmt_scaled(buf, bytes, units);
 }
 
 char *fmt_size_delta(char *buf, double bytes)
 {
-    if (isnan(bytes) || bytes <= 0)
-        return fmt_size(buf, bytes);
-    buf[0] = '+';
-    fmt_size(buf + 1, bytes);
-    return buf;
+    return plus(buf, bytes, fmt_size);
 }
 
 char *fmt_duration(char *buf, double ns)
 {
-    if (isnan(ns))
-        snprintf(buf, CLI_FMT_MAX, "-");
-    else if (ns < 1e3)
-        snprintf(buf, CLI_FMT_MAX, "%.0f ns", ns);
-    else if (ns < 1e6)
-        snprintf(buf, CLI_FMT_MAX, "%.1f us", ns / 1e3);
-    else if (ns < 1e9)
-        snprintf(buf, CLI_FMT_MAX, "%.2f ms", ns / 1e6);
-    else
-        snprintf(buf, CLI_FMT_MAX, "%.2f s", ns / 1e9);
-    return buf;
+    static const unit units[] = {
+        {1e3, 1, 0, " ns"}, {1e6, 1e3, 1, " us"}, {1e9, 1e6, 2, " ms"}, {INFINITY, 1e9, 2, " s"}};
+    return fmt_scaled(buf, ns, units);
 }
 
 char *fmt_count(char *buf, double n)
 {
-    if (isnan(n))
-        snprintf(buf, CLI_FMT_MAX, "-");
-    else
-        snprintf(buf, CLI_FMT_MAX, "%.0f", n);
-    return buf;
+    static const unit units[] = {{INFINITY, 1, 0, ""}};
+    return fmt_scaled(buf, n, units);
 }
 
 char *fmt_delta(char *buf, double n)
 {
-    if (isnan(n))
-        snprintf(buf, CLI_FMT_MAX, "-");
-    else
-        snprintf(buf, CLI_FMT_MAX, n > 0 ? "+%.0f" : "%.0f", n);
-    return buf;
+    return plus(buf, n, fmt_count);
 }
 
-char *fmt_rate(char *buf, double r)
+char *fmt_rate(char *buf, double per_s)
 {
-    double a = fabs(r);
-    if (isnan(r))
-        snprintf(buf, CLI_FMT_MAX, "-");
-    else if (a < 1e3)
-        snprintf(buf, CLI_FMT_MAX, "%.*f/s", a < 10 && a != floor(a) ? 2 : a < 100 && a != floor(a) ? 1 : 0, r);
-    else if (a < 1e6)
-        snprintf(buf, CLI_FMT_MAX, "%.1fk/s", r / 1e3);
-    else
-        snprintf(buf, CLI_FMT_MAX, "%.1fM/s", r / 1e6);
-    return buf;
+    static const unit units[] = {{1e3, 1, PREC_SIG, "/s"}, {1e6, 1e3, 1, "k/s"}, {INFINITY, 1e6, 1, "M/s"}};
+    return fmt_scaled(buf, per_s, units);
 }
 
 char *fmt_age(char *buf, double s)
@@ -143,6 +148,16 @@ static int grow(table *t)
     return 0;
 }
 
+static void table_free(table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t);
+}
+
 table *table_new(const char *align, ...)
 {
     size_t n = strlen(align);
@@ -168,7 +183,7 @@ table *table_new(const char *align, ...)
 
 void table_row(table *t)
 {
-    if (t->failed)
+    if (!t || t->failed)
         return;
     if (grow(t) < 0) {
         t->failed = true;
@@ -180,7 +195,7 @@ void table_row(table *t)
 
 void table_cell(table *t, const char *fmt, ...)
 {
-    if (t->failed)
+    if (!t || t->failed)
         return;
     if (t->cur >= t->ncols) {
         t->failed = true; /* a view's bug: more cells than columns */
@@ -198,11 +213,6 @@ void table_cell(table *t, const char *fmt, ...)
     t->cells[(t->nrows - 1) * t->ncols + t->cur++] = s;
 }
 
-size_t table_rows(const table *t)
-{
-    return t->nrows ? t->nrows - 1 : 0;
-}
-
 /* Display width of UTF-8 text: code points (continuation bytes do not count). */
 static size_t width(const char *s)
 {
@@ -212,12 +222,9 @@ static size_t width(const char *s)
     return w;
 }
 
-int table_print(table *t, FILE *out, int indent)
+/* The lines of the table, appended to out. -1 when memory ran out (out may hold part of them). */
+static int render(const table *t, msc_buf *out, int indent)
 {
-    if (t->failed) {
-        cli_error("out of memory formatting a table");
-        return -1;
-    }
     size_t w[TABLE_MAX_COLS] = {0};
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols; c++) {
@@ -229,30 +236,42 @@ int table_print(table *t, FILE *out, int indent)
     bool headers = false;
     for (size_t c = 0; c < t->ncols; c++)
         headers |= t->cells[c] && t->cells[c][0];
+    int rc = 0;
     for (size_t r = headers ? 0 : 1; r < t->nrows; r++) {
-        fprintf(out, "%*s", indent, "");
+        rc |= msc_buf_printf(out, "%*s", indent, "");
         for (size_t c = 0; c < t->ncols; c++) {
             const char *s = t->cells[r * t->ncols + c];
-            size_t pad = w[c] - width(s);
+            int pad = (int)(w[c] - width(s));
             bool last = c + 1 == t->ncols;
             if (t->align[c] == 'r')
-                fprintf(out, "%*s%s", (int)pad, "", s ? s : "");
+                rc |= msc_buf_printf(out, "%*s%s", pad, "", s ? s : "");
             else
-                fprintf(out, "%s%*s", s ? s : "", last ? 0 : (int)pad, "");
+                rc |= msc_buf_printf(out, "%s%*s", s ? s : "", last ? 0 : pad, "");
             if (!last)
-                fputs("  ", out);
+                rc |= msc_buf_puts(out, "  ");
         }
-        fputc('\n', out);
+        rc |= msc_buf_putc(out, '\n');
     }
-    return 0;
+    return rc ? -1 : 0;
 }
 
-void table_free(table *t)
+int table_end_buf(table *t, msc_buf *out, int indent)
 {
-    if (!t)
-        return;
-    for (size_t i = 0; i < t->nrows * t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    free(t);
+    int rc = t && !t->failed ? render(t, out, indent) : -1;
+    table_free(t);
+    if (rc < 0) {
+        cli_error("out of memory formatting a table");
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+int table_end(table *t, FILE *out, int indent)
+{
+    msc_buf b = MSC_BUF_INIT;
+    int rc = table_end_buf(t, &b, indent);
+    if (rc == CLI_OK && b.len)
+        fwrite(msc_buf_bytes(&b), 1, b.len, out);
+    msc_buf_free(&b);
+    return rc;
 }

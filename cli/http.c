@@ -1,12 +1,13 @@
 /*
  * cli/http.c — the connection to memscoped: one libcurl easy handle reused for every request of the process
- * (watch makes many), the API token for POSTs, and the one-line error messages. Entry point: cli_call().
+ * (watch makes many), the API token for POSTs, and the one-line error messages. Entry point: cli_fetch().
  *
  * Errors are worded for the person at the terminal: which URL could not be reached and why (the OS's reason,
  * e.g. "Connection refused", rather than curl's generic one), or the daemon's own {"error": ...} message with the
  * HTTP status, prefixed with the app it was about.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,35 +26,21 @@ struct cli_http {
     char *token_src; /* where the token came from, for the 401 message */
 };
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom, too_big;
-} buf;
+/* What a reply's bytes go into; errors are kept for the message, since curl only says "write error". */
+typedef struct sink {
+    msc_buf b;
+    int err; /* -ENOBUFS (beyond REPLY_MAX), -ENOMEM, or 0 */
+} sink;
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    buf *b = ud;
+    sink *k = ud;
     size_t n = size * nmemb;
-    if (n > REPLY_MAX - b->len) {
-        b->too_big = true;
+    int rc = msc_buf_append_max(&k->b, ptr, n, REPLY_MAX);
+    if (rc < 0) {
+        k->err = rc;
         return 0; /* curl then fails with CURLE_WRITE_ERROR */
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return 0;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, ptr, n);
-    b->len += n;
-    b->p[b->len] = '\0';
     return n;
 }
 
@@ -195,26 +182,31 @@ void cli_http_close(cli_ctx *c)
 
 void cli_reply_free(cli_reply *r)
 {
-    free(r->body);
+    msc_buf_free(&r->body);
     cJSON_Delete(r->json);
     *r = (cli_reply){0};
 }
 
-void cli_print_raw(const cli_reply *r)
+int cli_print_json(cli_reply *r)
 {
-    fwrite(r->body, 1, r->len, stdout);
-    if (r->len == 0 || r->body[r->len - 1] != '\n')
+    const char *p = msc_buf_bytes(&r->body);
+    size_t n = r->body.len;
+    if (n)
+        fwrite(p, 1, n, stdout);
+    if (n == 0 || p[n - 1] != '\n')
         putchar('\n');
+    cli_reply_free(r);
+    return CLI_OK;
 }
 
-static void transport_error(cli_ctx *c, CURLcode rc, const buf *b)
+static void transport_error(cli_ctx *c, CURLcode rc, const sink *k)
 {
     cli_http *h = c->http;
     long oserr = 0;
     curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &oserr);
-    if (b->oom)
+    if (k->err == -ENOMEM)
         cli_error("out of memory reading the reply of memscoped at %s", c->url);
-    else if (b->too_big)
+    else if (k->err == -ENOBUFS)
         cli_error("the reply of memscoped at %s is larger than %u MiB", c->url, REPLY_MAX >> 20);
     else if (rc == CURLE_OPERATION_TIMEDOUT)
         cli_error("no answer from memscoped at %s within %g s", c->url, c->timeout_s);
@@ -272,7 +264,8 @@ static int build_headers(const cli_ctx *c, bool post, struct curl_slist **out, c
     return 0;
 }
 
-int cli_call(cli_ctx *c, const char *method, const char *path, const char *body, cli_reply *r)
+/* Performs METHOD c->url + path: 0 with *r filled on a 2xx JSON answer, else CLI_FAIL with the error printed. */
+static int call(cli_ctx *c, const char *method, const char *body, cli_reply *r, const char *path)
 {
     *r = (cli_reply){0};
     bool post = strcmp(method, "POST") == 0;
@@ -282,12 +275,10 @@ int cli_call(cli_ctx *c, const char *method, const char *path, const char *body,
     CURL *e = h->curl;
     char *url = NULL, *auth = NULL;
     struct curl_slist *hdr = NULL;
-    buf b = {0};
-    if (asprintf(&url, "%s%s", c->url, path) < 0) {
-        cli_error("out of memory"); /* url is undefined here: nothing to free */
-        return CLI_FAIL;
-    }
-    if (build_headers(c, post, &hdr, &auth) < 0) {
+    sink k = {MSC_BUF_INIT, 0};
+    if (asprintf(&url, "%s%s", c->url, path) < 0)
+        url = NULL; /* undefined after a failure */
+    if (!url || build_headers(c, post, &hdr, &auth) < 0) {
         free(url);
         cli_error("out of memory");
         return CLI_FAIL;
@@ -302,7 +293,7 @@ int cli_call(cli_ctx *c, const char *method, const char *path, const char *body,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_s < 10 ? c->timeout_s * 1000 : 10000));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &k);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "memscope/" CLI_VERSION);
     if (post) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -317,23 +308,50 @@ int cli_call(cli_ctx *c, const char *method, const char *path, const char *body,
     free(auth);
     free(url);
     if (rc != CURLE_OK) {
-        transport_error(c, rc, &b);
-        free(b.p);
+        transport_error(c, rc, &k);
+        msc_buf_free(&k.b);
         return CLI_FAIL;
     }
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (!b.p && !(b.p = calloc(1, 1))) {
+    /* A C string for cJSON: a NUL after the bytes, and a pointer even for an empty body. */
+    const char *text = msc_buf_cstr(&k.b);
+    if (!text) {
+        msc_buf_free(&k.b);
         cli_error("out of memory");
         return CLI_FAIL;
     }
-    cJSON *json = cJSON_ParseWithLength(b.p, b.len);
+    cJSON *json = cJSON_ParseWithLength(text, k.b.len);
     if (status < 200 || status > 299 || !json) {
         http_error(c, status, json);
         cJSON_Delete(json);
-        free(b.p);
+        msc_buf_free(&k.b);
         return CLI_FAIL;
     }
-    *r = (cli_reply){.status = status, .body = b.p, .len = b.len, .json = json};
+    *r = (cli_reply){.status = status, .body = k.b, .json = json};
     return CLI_OK;
+}
+
+int cli_get_apps(cli_ctx *c, cli_reply *r)
+{
+    return call(c, "GET", NULL, r, "/api/v1/apps");
+}
+
+int cli_fetch(cli_ctx *c, const char *method, const char *body, cli_reply *r, const char *path_fmt, ...)
+{
+    char *path = NULL;
+    va_list ap;
+    va_start(ap, path_fmt);
+    int n = vasprintf(&path, path_fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        *r = (cli_reply){0};
+        cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    int rc = call(c, method, body, r, path);
+    free(path);
+    if (rc != CLI_OK)
+        return rc;
+    return c->json ? cli_print_json(r) : -1;
 }

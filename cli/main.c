@@ -87,16 +87,35 @@ int cli_usage_error(const char *verb, const char *fmt, ...)
     return CLI_USAGE;
 }
 
-int cli_parse_long(const char *verb, const char *what, const char *s, long lo, long hi, long *out)
+/* s as a whole decimal number a long holds. */
+static bool whole(const char *s, long *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+int cli_parse_long(const char *verb, const char *what, const char *s, long lo, long hi, long *out)
+{
+    long v;
+    if (!whole(s, &v) || v < lo || v > hi) {
         cli_usage_error(verb, "%s: \"%s\" is not a whole number from %ld to %ld", what, s, lo, hi);
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cli_parse_integer(const char *verb, const char *what, const char *s, long *out)
+{
+    if (!whole(s, out)) {
+        cli_usage_error(verb, "%s: \"%s\" is not a whole number", what, s);
+        return -1;
+    }
     return 0;
 }
 
@@ -172,28 +191,43 @@ int cli_global_option(cli_ctx *c, const char *verb, int opt, char **argv)
     }
 }
 
-int cli_parse_opts(cli_ctx *c, int argc, char **argv, void (*help)(FILE *), const struct option *extra,
-                   const char *shortopts, int (*on_opt)(cli_ctx *, int, void *), void *arg)
+int cli_parse_opts(cli_ctx *c, int argc, char **argv, const cli_opts *o)
 {
     struct option opts[24] = {{"help", no_argument, NULL, 'h'}, CLI_GLOBAL_OPTIONS};
     size_t n = 5;
-    for (; extra && extra->name && n + 1 < sizeof(opts) / sizeof(opts[0]); extra++)
-        opts[n++] = *extra;
+    for (const struct option *x = o->extra; x && x->name && n + 1 < sizeof(opts) / sizeof(opts[0]); x++)
+        opts[n++] = *x;
     opts[n] = (struct option){0};
     opterr = 0;
-    int o;
-    while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-        if (o == 'h') {
-            help(stdout);
+    int opt;
+    while ((opt = getopt_long(argc, argv, o->shortopts, opts, NULL)) != -1) {
+        if (opt == 'h') {
+            o->help(stdout);
             return CLI_OK;
         }
-        int g = on_opt && o != '?' && o != ':' ? on_opt(c, o, arg) : 0;
+        int g = o->on_opt && opt != '?' && opt != ':' ? o->on_opt(c, opt, o->arg) : 0;
         if (g < 0)
             return CLI_USAGE;
-        if (g == 0 && cli_global_option(c, argv[0], o, argv) <= 0)
+        if (g == 0 && cli_global_option(c, argv[0], opt, argv) <= 0)
             return CLI_USAGE;
     }
-    return -1;
+    if (!o->args && optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    return o->check ? o->check(o->arg) : -1;
+}
+
+int cli_parse_app(cli_ctx *c, int argc, char **argv, const cli_opts *o, cli_app *app)
+{
+    cli_opts one = *o;
+    one.args = true;
+    int rc = cli_parse_opts(c, argc, argv, &one);
+    if (rc >= 0)
+        return rc;
+    if (optind >= argc)
+        return cli_usage_error(argv[0], "missing APP");
+    if (optind + 1 < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+    return cli_resolve(c, argv[optind], app) == CLI_OK ? -1 : CLI_FAIL;
 }
 
 static const struct verb *find_verb(const char *name)

@@ -39,7 +39,7 @@ static void set_subject(cli_ctx *c, const cli_app *a)
 int cli_resolve(cli_ctx *c, const char *spec, cli_app *out)
 {
     cli_reply r;
-    if (cli_call(c, "GET", "/api/v1/apps", NULL, &r) != CLI_OK)
+    if (cli_get_apps(c, &r) != CLI_OK)
         return CLI_FAIL;
     const cJSON *apps = jget(r.json, "apps"), *e;
     size_t n = (size_t)cJSON_GetArraySize(apps);

@@ -85,12 +85,6 @@ static const cJSON *find_type(const cJSON *doc, const char *name)
     return NULL;
 }
 
-static int cmp_bytes(const void *a, const void *b)
-{
-    double x = jnum(*(const cJSON *const *)a, "bytes", 0), y = jnum(*(const cJSON *const *)b, "bytes", 0);
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* The lines of a frame go through here: on a terminal each is cleared to its end, as it overwrites the last. */
 static void line(const view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(const view *v, const char *fmt, ...)
@@ -122,13 +116,14 @@ static int draw(const view *v, const cli_app *app, bool connected, double interv
          fmt_delta(b, v->base ? alive - jnum(jget(v->base, "refcount"), "objects_alive", NAN) : NAN),
          fmt_rate(x, d_per_s(v, "refcount", "objects_created")),
          fmt_rate(y, d_per_s(v, "refcount", "objects_destroyed")));
-    char gens[96] = "", *p = gens;
+    char gens[3 * (CLI_FMT_MAX + 1)] = "";
     const cJSON *g;
     int i = 0;
     cJSON_ArrayForEach(g, jget(gc, "generations")) {
-        if (i < 3 && p < gens + sizeof(gens) - CLI_FMT_MAX)
-            p += snprintf(p, (size_t)(gens + sizeof(gens) - p), "%s%s", i ? "/" : "",
-                          fmt_count(a, jnum(g, "collections", NAN)));
+        if (i < 3) {
+            strcat(gens, i ? "/" : "");
+            strcat(gens, fmt_count(a, jnum(g, "collections", NAN)));
+        }
         i++;
     }
     line(v, "gc       %s, collections %s, pauses %s total, %s max, garbage %s",
@@ -143,21 +138,16 @@ static int draw(const view *v, const cli_app *app, bool connected, double interv
         line(v, "trace    off");
     line(v, "%s", "");
 
-    const cJSON *types = jget(doc, "types"), *e;
-    size_t n = (size_t)cJSON_GetArraySize(types), k = 0;
-    const cJSON **sorted = malloc((n ? n : 1) * sizeof(*sorted));
-    table *t = table_new("lrrrr", "TYPE", "ALIVE", "DELTA", "BYTES", "CREATED", NULL);
-    if (!sorted || !t) {
-        free(sorted);
-        table_free(t);
+    size_t n;
+    const cJSON **sorted = jsorted_desc(jget(doc, "types"), "bytes", &n);
+    if (!sorted) {
         cli_error("out of memory");
         return -1;
     }
-    cJSON_ArrayForEach(e, types) sorted[k++] = e;
-    qsort(sorted, n, sizeof(*sorted), cmp_bytes);
+    table *t = table_new("lrrrr", "TYPE", "ALIVE", "DELTA", "BYTES", "CREATED", (char *)NULL);
     /* Rows: -n, else what the terminal has left below the 7 header lines and the table's own header. */
     size_t rows = top > 0 ? (size_t)top : v->rows > 9 ? (size_t)(v->rows - 9) : 10;
-    for (k = 0; k < n && k < rows; k++) {
+    for (size_t k = 0; k < n && k < rows; k++) {
         const cJSON *old = v->base ? find_type(v->base, jstr(sorted[k], "name", "")) : NULL;
         double al = jnum(sorted[k], "alive", NAN);
         double dt = v->base ? jnum(doc, "time", NAN) - jnum(v->base, "time", NAN) : NAN;
@@ -170,28 +160,18 @@ static int draw(const view *v, const cli_app *app, bool connected, double interv
         table_cell(t, "%s", fmt_rate(a, dt > 0 ? created / dt : NAN));
     }
     free(sorted);
-    /* table_print() writes whole lines; on a terminal they must clear what the previous frame left: print into
-     * memory first, then emit line by line through line(). */
-    char *mem = NULL;
-    size_t memlen = 0;
-    FILE *f = open_memstream(&mem, &memlen);
-    int prc = f ? table_print(t, f, 0) : -1;
-    if (f && fclose(f) != 0)
-        prc = -1;
-    table_free(t);
-    if (prc < 0 || !mem) {
-        free(mem);
-        if (!f || prc == 0)
-            cli_error("out of memory");
+    /* On a terminal each line must clear what the previous frame left: the table goes into memory first, then
+     * out line by line through line(). */
+    msc_buf mem = MSC_BUF_INIT;
+    if (table_end_buf(t, &mem, 0) != CLI_OK) {
+        msc_buf_free(&mem);
         return -1;
     }
-    for (char *s = mem, *nl; *s; s = nl + 1) {
-        if (!(nl = strchr(s, '\n')))
-            break;
-        *nl = '\0';
-        line(v, "%s", s);
+    for (const char *s = msc_buf_bytes(&mem), *end = s + mem.len, *nl; s < end; s = nl + 1) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        line(v, "%.*s", (int)(nl - s), s);
     }
-    free(mem);
+    msc_buf_free(&mem);
     if (v->tty)
         fputs("\033[J", stdout); /* whatever the previous, longer frame left below */
     else
@@ -206,7 +186,7 @@ static int draw(const view *v, const cli_app *app, bool connected, double interv
 static int app_state(cli_ctx *c, const cli_app *app)
 {
     cli_reply r;
-    if (cli_call(c, "GET", "/api/v1/apps", NULL, &r) != CLI_OK)
+    if (cli_get_apps(c, &r) != CLI_OK)
         return -1;
     const cJSON *e;
     int st = -2;
@@ -254,16 +234,12 @@ int cmd_watch(cli_ctx *c, int argc, char **argv)
                                            {"iterations", required_argument, NULL, 'I'},
                                            {"top", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
     watch_opts w = {.interval = 1};
-    int rc = cli_parse_opts(c, argc, argv, usage, extra, ":hd:n:", on_opt, &w);
+    cli_app app;
+    int rc = cli_parse_app(
+        c, argc, argv, &(cli_opts){.help = usage, .extra = extra, .shortopts = ":hd:n:", .on_opt = on_opt, .arg = &w},
+        &app);
     if (rc >= 0)
         return rc;
-    if (optind >= argc)
-        return cli_usage_error("watch", "missing APP");
-    if (optind + 1 < argc)
-        return cli_usage_error("watch", "unexpected argument '%s'", argv[optind + 1]);
-    cli_app app;
-    if (cli_resolve(c, argv[optind], &app) != CLI_OK)
-        return CLI_FAIL;
 
     /* SA_RESTART so that a frame being written when Ctrl-C arrives is not cut short (stdio would keep the EINTR
      * as an error and the exit status would say the output failed); poll() is interrupted all the same, as
@@ -287,22 +263,19 @@ int cmd_watch(cli_ctx *c, int argc, char **argv)
     if (v.tty)
         fputs("\033[?25l\033[H\033[2J", stdout); /* hide the cursor, clear once */
 
-    char path[64];
-    snprintf(path, sizeof(path), "/api/v1/apps/%lld", app.id);
     rc = CLI_OK;
     for (long i = 0; !stop_requested && (w.iterations == 0 || i < w.iterations); i++) {
         if (i > 0 && wait_or_quit(keys, (int)(w.interval * 1000)))
             break;
         int st = app_state(c, &app);
         cli_reply r;
-        if (st < 0 || cli_call(c, "GET", path, NULL, &r) != CLI_OK) {
+        int got = st < 0 ? CLI_FAIL : cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld", app.id);
+        if (got == CLI_FAIL) {
             rc = CLI_FAIL;
             break;
         }
-        if (c->json) {
-            cli_print_raw(&r);
+        if (got == CLI_OK) { /* --json: printed, one document a line */
             fflush(stdout);
-            cli_reply_free(&r);
             continue;
         }
         /* Keep the reply's document; the new sample becomes cur when its timestamp moved on. */

@@ -31,10 +31,11 @@
 #include <memscope/mem.h>
 
 #include "agent_internal.h"
+#include "buf.h"
 #include "internal.h"
+#include "protocol.h"
 
-#define PROTOCOL_VERSION 1
-#define FRAME_MAX (1u << 20)           /* docs/PROTOCOL.md: payloads are 1 .. 1 MiB */
+/* The protocol's version and frame size are common/protocol.h's (docs/PROTOCOL.md). */
 #define OUT_MAX_DEFAULT ((size_t)4 << 20) /* bound of the outgoing buffer */
 #define PENDING_MAX 64                 /* requests waiting for a safe point */
 #define BACKOFF_MIN_MS 100
@@ -43,15 +44,10 @@
 
 typedef enum { DOWN, HELLO_SENT, READY } conn_state;
 
-typedef struct byte_buf {
-    unsigned char *data;
-    size_t len, cap;
-} byte_buf;
-
 static struct {
     /* Configuration, fixed while the thread runs. */
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char app_name[256];
+    char app_name[MSC_APP_NAME_MAX + 1];
     unsigned interval_ms, request_timeout_ms;
     size_t out_max;
 
@@ -59,7 +55,7 @@ static struct {
     int fd;
     conn_state state;
     uint64_t generation; /* bumped per connection: replies of an older connection are dropped */
-    byte_buf in, out;
+    msc_buf in, out; /* frames received and not yet handled; frames queued for the socket */
     uint64_t next_connect_ns, next_stats_ns, seq;
     unsigned backoff_ms;
 
@@ -71,7 +67,8 @@ static struct {
     pthread_mutex_t queue_lock;
     ms__request *pending, *done;
     size_t npending;
-} agent = {.fd = -1, .wake = {-1, -1}, .queue_lock = PTHREAD_MUTEX_INITIALIZER};
+} agent = {.fd = -1, .in = MSC_BUF_INIT, .out = MSC_BUF_INIT, .wake = {-1, -1},
+           .queue_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool running, stopping;
@@ -189,44 +186,27 @@ static void expire_requests(uint64_t now)
 
 /* ---- Frames ---------------------------------------------------------------------------------------------------- */
 
-static int buf_reserve(byte_buf *b, size_t more)
-{
-    if (b->len + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more)
-        cap *= 2;
-    unsigned char *d = realloc(b->data, cap);
-    if (d == NULL)
-        return -ENOMEM;
-    b->data = d;
-    b->cap = cap;
-    return 0;
-}
-
-/* Queues msg as one frame. A droppable frame (stats) that would push the buffer past OUT_MAX is dropped:
- * returns -ENOBUFS. Other errors: -ENOMEM, -EMSGSIZE (payload over FRAME_MAX). */
+/* Queues msg as one frame. A droppable frame (stats) that would push the buffer past out_max is dropped:
+ * returns -ENOBUFS. Other errors: -ENOMEM, -EMSGSIZE (payload over MSC_FRAME_MAX), -ENOBUFS for a reply beyond
+ * out_max + 2 frames (even replies stop somewhere). */
 static int send_frame(const cJSON *msg, bool droppable)
 {
     char *text = cJSON_PrintUnformatted(msg);
     if (text == NULL)
         return -ENOMEM;
     size_t len = strlen(text);
-    int rc = 0;
-    if (len == 0 || len > FRAME_MAX)
+    int rc;
+    if (len == 0 || len > MSC_FRAME_MAX) {
         rc = -EMSGSIZE;
-    else if (droppable && agent.out.len + 4 + len > agent.out_max)
-        rc = -ENOBUFS;
-    else if (agent.out.len + 4 + len > agent.out_max + 2 * FRAME_MAX)
-        rc = -ENOBUFS; /* even replies stop somewhere */
-    else if ((rc = buf_reserve(&agent.out, 4 + len)) == 0) {
-        unsigned char *p = agent.out.data + agent.out.len;
-        p[0] = (unsigned char)(len >> 24);
-        p[1] = (unsigned char)(len >> 16);
-        p[2] = (unsigned char)(len >> 8);
-        p[3] = (unsigned char)len;
-        memcpy(p + 4, text, len);
-        agent.out.len += 4 + len;
+    } else {
+        size_t max = droppable ? agent.out_max : agent.out_max + 2 * (size_t)MSC_FRAME_MAX;
+        unsigned char h[MSC_FRAME_HEADER] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                                             (unsigned char)(len >> 8), (unsigned char)len};
+        rc = msc_buf_reserve_max(&agent.out, sizeof h + len, max);
+        if (rc == 0) { /* both appends fit now: the frame goes in whole */
+            msc_buf_append(&agent.out, h, sizeof h);
+            msc_buf_append(&agent.out, text, len);
+        }
     }
     cJSON_free(text);
     return rc;
@@ -238,7 +218,8 @@ static void disconnect(bool refused)
         close(agent.fd);
     agent.fd = -1;
     agent.state = DOWN;
-    agent.in.len = agent.out.len = 0;
+    msc_buf_clear(&agent.in);
+    msc_buf_clear(&agent.out);
     agent.generation++;
     atomic_store(&status.connected, false);
     atomic_store(&status.app_id, 0);
@@ -299,7 +280,7 @@ static void try_connect(void)
 
     cJSON *hello = cJSON_CreateObject();
     cJSON_AddStringToObject(hello, "type", "hello");
-    cJSON_AddNumberToObject(hello, "protocol", PROTOCOL_VERSION);
+    cJSON_AddNumberToObject(hello, "protocol", MSC_PROTOCOL_VERSION);
     cJSON_AddNumberToObject(hello, "pid", (double)getpid());
     cJSON_AddStringToObject(hello, "app", agent.app_name);
     cJSON_AddItemToObject(hello, "argv", argv_json());
@@ -374,32 +355,31 @@ static void on_message(const cJSON *msg, uint64_t now)
 static void read_frames(uint64_t now)
 {
     for (;;) {
-        if (buf_reserve(&agent.in, 65536) != 0) {
+        if (msc_buf_reserve(&agent.in, 65536) != 0) {
             disconnect(false);
             return;
         }
-        ssize_t n = recv(agent.fd, agent.in.data + agent.in.len, agent.in.cap - agent.in.len, MSG_DONTWAIT);
+        ssize_t n = recv(agent.fd, msc_buf_tail(&agent.in), msc_buf_room(&agent.in), MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             disconnect(false);
             return;
         }
         if (n < 0)
             break;
-        agent.in.len += (size_t)n;
+        msc_buf_commit(&agent.in, (size_t)n);
     }
-    size_t off = 0;
-    while (agent.fd >= 0 && agent.in.len - off >= 4) {
-        const unsigned char *p = agent.in.data + off;
+    while (agent.fd >= 0 && agent.in.len >= MSC_FRAME_HEADER) {
+        const unsigned char *p = (const unsigned char *)msc_buf_bytes(&agent.in);
         uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (len == 0 || len > FRAME_MAX) {
+        if (len == 0 || len > MSC_FRAME_MAX) {
             atomic_fetch_add(&status.protocol_errors, 1);
             disconnect(false);
             return;
         }
-        if (agent.in.len - off - 4 < len)
+        if (agent.in.len - MSC_FRAME_HEADER < len)
             break;
-        cJSON *msg = cJSON_ParseWithLength((const char *)p + 4, len);
-        off += 4 + len;
+        cJSON *msg = cJSON_ParseWithLength((const char *)p + MSC_FRAME_HEADER, len);
+        msc_buf_consume(&agent.in, MSC_FRAME_HEADER + len);
         if (!cJSON_IsObject(msg)) {
             cJSON_Delete(msg);
             atomic_fetch_add(&status.protocol_errors, 1);
@@ -409,27 +389,20 @@ static void read_frames(uint64_t now)
         on_message(msg, now);
         cJSON_Delete(msg);
     }
-    if (agent.fd >= 0) {
-        memmove(agent.in.data, agent.in.data + off, agent.in.len - off);
-        agent.in.len -= off;
-    }
 }
 
 static void flush_out(void)
 {
-    size_t off = 0;
-    while (off < agent.out.len) {
-        ssize_t n = send(agent.fd, agent.out.data + off, agent.out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (agent.out.len) {
+        ssize_t n = send(agent.fd, msc_buf_bytes(&agent.out), agent.out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 break;
             disconnect(false);
             return;
         }
-        off += (size_t)n;
+        msc_buf_consume(&agent.out, (size_t)n);
     }
-    memmove(agent.out.data, agent.out.data + off, agent.out.len - off);
-    agent.out.len -= off;
 }
 
 /* Turns executed requests into reply frames. */
@@ -461,7 +434,7 @@ static void send_replies(void)
             cJSON_AddStringToObject(reply, "type", "reply");
             cJSON_AddNumberToObject(reply, "id", r->id);
             cJSON_AddBoolToObject(reply, "ok", 0);
-            cJSON_AddStringToObject(reply, "error", "result larger than the 1 MiB frame limit");
+            cJSON_AddStringToObject(reply, "error", "result larger than the frame limit (MSC_FRAME_MAX, 1 MiB)");
             send_frame(reply, false);
         }
         cJSON_Delete(reply);
@@ -645,10 +618,8 @@ void ms_agent_stop(void)
     close(agent.wake[0]);
     close(agent.wake[1]);
     agent.wake[0] = agent.wake[1] = -1;
-    free(agent.in.data);
-    free(agent.out.data);
-    memset(&agent.in, 0, sizeof agent.in);
-    memset(&agent.out, 0, sizeof agent.out);
+    msc_buf_free(&agent.in);
+    msc_buf_free(&agent.out);
     atomic_store(&running, false);
     pthread_mutex_unlock(&lifecycle_lock);
 }

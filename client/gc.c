@@ -25,9 +25,10 @@
  *     7. finalize() runs (at most once per object: FINALIZED bit) on garbage that has one; then steps 1-3 run
  *        again on the garbage alone, and whatever a finalizer made reachable again (resurrected) survives.
  *     8. delete_garbage: clear() each remaining object; reference counting frees the rest. When every garbage
- *        object is of a type with nothing to run (ref_offsets and no clear/dealloc, or a list) and steps 5-7 had
- *        nothing to do, free_garbage does the same teardown itself: drop the references, free each object
- *        when its count reaches 0, without a call into the type or through ms_object_dealloc.
+ *        object is of a type with nothing to run (ref_offsets and no clear/dealloc, or a detach_refs hook, as
+ *        list and dict have) and steps 5-7 had nothing to do, free_garbage does the same teardown itself: take
+ *        each object's references, drop them, free each object when its count reaches 0, without a call to
+ *        clear() or through ms_object_dealloc.
  *   Steps 5-7 are skipped when no garbage object has a legacy finalizer, a pending finalize() or a weak
  *   reference (move_unreachable notes that as it goes): the common cycle then costs three scans of young and
  *   one of the garbage, delete_garbage, which also removes the UNREACHABLE tags as it walks.
@@ -79,6 +80,7 @@
 #include "agent_internal.h"
 #include "gc_internal.h"
 #include "internal.h"
+#include "list_internal.h"
 
 typedef ms__gc_head gc_head;
 
@@ -293,8 +295,8 @@ typedef struct shape {
     size_t a, b; /* SHAPE_OFF1/2: the field offsets; SHAPE_ARRAY: array pointer and length offsets */
 } shape;
 
-/* The list type, for shape_update and teardown_is_simple (ms_list_type() is a call into list.c; read once per
- * collection). */
+/* The list type, for shape_update and free_garbage's direct call of its detach_refs (ms_list_type() is a call
+ * into list.c; read once per collection). */
 static const ms_type *list_tp;
 
 static inline void shape_update(shape *sh, const ms_type *t)
@@ -353,23 +355,9 @@ static inline __attribute__((always_inline)) void visit_refs(shape *sh, ms_objec
                 fn(items[i], arg);
         break;
     }
-    case SHAPE_LIST: {
-        /* Items never NULL (list.c). The inline case unrolled: a two-trip loop cost 1 ns per list (bench/gc). */
-        _Static_assert(MS__LIST_INLINE_SLOTS == 2, "the inline case below visits at most two items");
-        const ms__list_object *l = (const ms__list_object *)(void *)op;
-        size_t n = l->len;
-        if (!l->cap) {
-            if (n) {
-                fn(l->u.inline_items[0], arg);
-                if (n == 2)
-                    fn(l->u.inline_items[1], arg);
-            }
-        } else {
-            for (size_t i = 0; i < n; i++)
-                fn(l->u.items[i], arg);
-        }
+    case SHAPE_LIST:
+        ms__list_visit(op, fn, arg); /* inlined, fn with it (list_internal.h) */
         break;
-    }
     default:
         (void)traverse_obj(op, fn, arg);
     }
@@ -489,15 +477,16 @@ typedef struct scan_result {
 } scan_result;
 
 /*
- * A type whose instances free_garbage may tear down without calling anything of the type: dropping the
- * references is all its clear() does (ref_offsets fields, or the list's items), and there is no dealloc,
- * variable part or legacy finalizer. finalize() and weak references are per object: needs_special_handling.
+ * A type whose instances free_garbage may tear down without calling its clear(): its references are taken by
+ * its detach_refs (memscope/object.h), or are its ref_offsets fields with no clear() to run, and there is no
+ * dealloc, variable part or legacy finalizer. finalize() and weak references are per object:
+ * needs_special_handling.
  */
 static inline bool teardown_is_simple(const ms_type *t)
 {
     if (t->dealloc || (t->flags & (MS_TYPE_LEGACY_FINALIZER | MS_TYPE_VAR)))
         return false;
-    return t == list_tp || (t->ref_offsets && !t->clear && !t->ref_array_offset);
+    return t->detach_refs || (t->ref_offsets && !t->clear && !t->ref_array_offset);
 }
 
 static inline bool needs_special_handling(const ms_object *op, const gc_head *g)
@@ -753,19 +742,18 @@ static void free_garbage(gc_head *collectable, gc_head *old)
         const ms_type *t = ms_type_of(op);
         MS_ASSERT_1(g->next & MS__GC_NEXT_UNREACHABLE);
         MS_ASSERT_1(teardown_is_simple(t));
-        if (t == list_tp) {
-            /* list_clear without the copy of the inline items: nothing that the drops run can reach this list. */
-            ms__list_object *l = (ms__list_object *)op;
-            ms_object **items = ms__list_items(l);
-            size_t n = l->len;
-            bool separate = l->cap != 0;
-            l->len = 0;
-            l->cap = 0; /* the inline slots keep their stale pointers: garbage past len */
-            /* From the end, as list_clear does. */
+        if (t == list_tp || t->detach_refs) {
+            /* The array may lie inside op: op is not freed before it is done (its tag is still set), and nothing
+             * that the drops run can reach it. A list's hook is called directly, inlined (list_internal.h): the
+             * indirect call cost 4% of a garbage list's teardown (bench/gc). */
+            size_t n = 0;
+            void *buffer = NULL;
+            ms_object **refs =
+                t == list_tp ? ms__list_detach_refs(op, &n, &buffer) : t->detach_refs(op, &n, &buffer);
             for (size_t i = n; i > 0; i--)
-                drop_ref(items[i - 1]);
-            if (separate)
-                ms_free(items);
+                drop_ref(refs[i - 1]);
+            if (buffer)
+                ms_free(buffer);
         } else {
             for (const size_t *off = t->ref_offsets; *off; off++) {
                 ms_object **field = (ms_object **)(void *)((char *)op + *off);

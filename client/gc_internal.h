@@ -110,25 +110,4 @@ void ms__object_clear(ms_object *o);
  * (gc.c, free_garbage) instead of through ms_object_dealloc. t must have had an object created. */
 void ms__object_destroyed_add(const ms_type *t, uint64_t n);
 
-/* ---- list.c --------------------------------------------------------------------------------------------- */
-/* A list's layout (see list.c for its invariants). Shared with gc.c, which walks lists' items inline and whose
- * teardown of garbage empties lists without calling list_clear (free_garbage). */
-#define MS__LIST_INLINE_SLOTS 2
-typedef struct ms__list_object {
-    MS_OBJECT_HEAD;
-    size_t len;
-    size_t cap; /* 0: the items are inline (room for MS__LIST_INLINE_SLOTS); else the separate array's slots */
-    union {
-        ms_object *inline_items[MS__LIST_INLINE_SLOTS]; /* cap == 0 */
-        ms_object **items;                              /* cap > 0 */
-    } u;
-} ms__list_object;
-
-_Static_assert(sizeof(ms__gc_head) + sizeof(ms__list_object) == 64, "a small list is one cache line");
-
-static inline ms_object **ms__list_items(const ms__list_object *l)
-{
-    return l->cap ? l->u.items : (ms_object **)l->u.inline_items;
-}
-
 #endif /* MEMSCOPE_CLIENT_GC_INTERNAL_H */

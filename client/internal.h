@@ -77,6 +77,15 @@ void ms__mem_set_hooks(const ms__mem_hooks *h);
 /* Recomputes the limits that let ms_malloc/ms_free take their fast paths (hooks installed, arena map reserved). */
 void ms__mem_update_fast_paths(void);
 
+/* ---- Library memory ---------------------------------------------------------------------------------------
+ * Where an internal table or bump allocator (hashtable.h, bump.h) takes its memory: zeroed allocation, and release
+ * told the size (so that the tracer's counted memory stays exact). Never the memscope heap. */
+typedef struct ms__mem_ops {
+    void *(*zalloc)(size_t n);
+    void (*release)(void *p, size_t n);
+} ms__mem_ops;
+extern const ms__mem_ops ms__libc_mem; /* calloc/free (bump.c) */
+
 /* ---- Page mapping (os.c): the only place that knows about mmap ------------------------------------------- */
 /* Maps `size` bytes aligned to `align` (a power of two, multiple of the page size). NULL on failure. */
 void *ms__os_map_aligned(size_t size, size_t align);

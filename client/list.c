@@ -46,12 +46,12 @@
 #include <memscope/mem.h>
 #include <memscope/object.h>
 
-#include "gc_internal.h"
 #include "internal.h"
+#include "list_internal.h"
 
 #define INLINE_SLOTS MS__LIST_INLINE_SLOTS
 
-/* The layout is in gc_internal.h (ms__list_object): the collector's teardown of garbage empties lists itself. */
+/* The layout is in list_internal.h (ms__list_object), for the collector's inline visit of the items. */
 typedef ms__list_object list_object;
 
 static inline size_t room(const list_object *l) { return l->cap ? l->cap : INLINE_SLOTS; }
@@ -91,6 +91,12 @@ static void list_clear(ms_object *self)
     }
 }
 
+/* The collector's teardown of a garbage list (detach_refs): list_internal.h, where the collector inlines it. */
+static ms_object **list_detach_refs(ms_object *self, size_t *n, void **buffer)
+{
+    return ms__list_detach_refs(self, n, buffer);
+}
+
 static size_t list_size_extra(const ms_object *self)
 {
     const list_object *l = (const list_object *)self;
@@ -103,7 +109,9 @@ static const ms_type list_type = {
     .flags = MS_TYPE_GC,
     .traverse = list_traverse,
     .clear = list_clear,
-    /* The collector walks the items inline instead of calling list_traverse (gc.c, visit_refs). */
+    /* The collector walks the items inline instead of calling list_traverse (gc.c, visit_refs), and tears
+     * garbage lists down through detach_refs. */
+    .detach_refs = list_detach_refs,
     /* No dealloc: clear() already freed the item array (it runs before dealloc would). */
     /* size_extra: a separate item array; the inline slots are part of .size. */
     .size_extra = list_size_extra,

@@ -17,8 +17,8 @@
  *   Types are declared by applications as (possibly const) statics, so their counters cannot live inside the
  *   ms_type. Each type gets an entry, on its first ms_new, in chunks that never move: an agent thread reads
  *   entries [0, ntypes) without the lock while the runtime holder keeps adding. The holder finds a type's entry
- *   through a private hash map (pointer -> entry) fronted by a one-entry cache, which is all it takes for the
- *   usual long runs of objects of one type. An entry holds two counters, created and destroyed; everything
+ *   through a private hash map (pointer -> entry, hashtable.h) fronted by a one-entry cache, which is all it
+ *   takes for the usual long runs of objects of one type. An entry holds two counters, created and destroyed; everything
  *   else (live count and bytes, the process-wide totals) is derived by the readers, so the hot paths update one
  *   counter each. Library metadata comes from libc, not the memscope heap, so heap statistics show only the
  *   application's blocks.
@@ -32,6 +32,7 @@
 #include <memscope/object.h>
 
 #include "gc_internal.h"
+#include "hashtable.h"
 #include "internal.h"
 
 static size_t header_size(const ms_type *t) { return (t->flags & MS_TYPE_GC) ? sizeof(ms__gc_head) : 0; }
@@ -54,55 +55,23 @@ typedef struct type_entry {
 static type_entry *_Atomic type_chunks[TYPE_CHUNKS_MAX];
 static _Atomic size_t type_count;
 
-/* Writer-side map, open addressing with linear probing; capacity a power of two, load <= 1/2. */
-typedef struct type_slot {
-    const ms_type *key;
-    type_entry *entry;
-} type_slot;
-static type_slot *type_map;
-static size_t type_map_cap;
+/* Writer-side map type -> entry (hashtable.h), fronted by a one-entry cache. */
+static const ms__ht_type type_map_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
+static ms__hashtable type_map = MS__HASHTABLE_INIT;
 static const ms_type *cached_type;
 static type_entry *cached_entry;
-
-
-static size_t type_hash(const ms_type *t) { return (size_t)(((uintptr_t)t >> 3) * 0x9E3779B97F4A7C15ull); }
-
-static int type_map_grow(void)
-{
-    size_t cap = type_map_cap ? type_map_cap * 2 : 64;
-    type_slot *m = calloc(cap, sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    for (size_t i = 0; i < type_map_cap; i++) {
-        if (!type_map[i].key)
-            continue;
-        size_t j = type_hash(type_map[i].key) & (cap - 1);
-        while (m[j].key)
-            j = (j + 1) & (cap - 1);
-        m[j] = type_map[i];
-    }
-    free(type_map);
-    type_map = m;
-    type_map_cap = cap;
-    return 0;
-}
 
 /* The entry of t, registering t on first use. NULL on out-of-memory or when the registry is full. O(1). */
 static type_entry *type_entry_slow(const ms_type *t)
 {
-    if (type_map_cap) {
-        for (size_t j = type_hash(t) & (type_map_cap - 1); type_map[j].key; j = (j + 1) & (type_map_cap - 1)) {
-            if (type_map[j].key == t) {
-                cached_type = t;
-                cached_entry = type_map[j].entry;
-                return cached_entry;
-            }
-        }
+    ms__ht_ptr_slot *slot = ms__ht_ptr_find(&type_map, &type_map_type, t);
+    if (slot) {
+        cached_type = t;
+        cached_entry = slot->value;
+        return cached_entry;
     }
     size_t n = atomic_load_explicit(&type_count, memory_order_relaxed);
-    if (n / TYPE_CHUNK >= TYPE_CHUNKS_MAX)
-        return NULL;
-    if ((n + 1) * 2 > type_map_cap && type_map_grow() < 0)
+    if (n / TYPE_CHUNK >= TYPE_CHUNKS_MAX || ms__ht_reserve(&type_map, &type_map_type) < 0)
         return NULL;
     type_entry *chunk = atomic_load_explicit(&type_chunks[n / TYPE_CHUNK], memory_order_relaxed);
     if (!chunk) {
@@ -114,11 +83,9 @@ static type_entry *type_entry_slow(const ms_type *t)
     type_entry *e = &chunk[n % TYPE_CHUNK];
     e->type = t;
     e->object_bytes = header_size(t) + t->size;
-    size_t j = type_hash(t) & (type_map_cap - 1);
-    while (type_map[j].key)
-        j = (j + 1) & (type_map_cap - 1);
-    type_map[j].key = t;
-    type_map[j].entry = e;
+    slot = ms__ht_ptr_probe(&type_map, &type_map_type, t);
+    *slot = (ms__ht_ptr_slot){t, e};
+    ms__ht_added(&type_map);
     /* Publish only after the entry is filled in: readers load type_count with acquire. */
     atomic_store_explicit(&type_count, n + 1, memory_order_release);
     cached_type = t;

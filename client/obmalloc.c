@@ -121,7 +121,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <memscope/agent.h>
 #include <memscope/mem.h>
 
 #include "internal.h"
@@ -224,11 +223,8 @@ static pool_header **arena_slot(uintptr_t base, int create)
  * Called only when usable_arenas is empty: see the note on arenas[] at the top. */
 static arena_object *new_arena(void)
 {
-    /* The first arena is the runtime's first use: start the agent if the environment asks for one. */
-    if (MS_UNLIKELY(MS__STAT_GET(ms__obstats.arenas_allocated_total) == 0)) {
+    if (MS_UNLIKELY(MS__STAT_GET(ms__obstats.arenas_allocated_total) == 0))
         arena_map_reserve();
-        ms_init();
-    }
     if (cache_head != NULL)
         return cache_pop();
     if (unused_arena_objects == NULL) {

@@ -1,5 +1,6 @@
 /*
- * runtime.c — the runtime lock, the fault handler, error strings and the version.
+ * runtime.c — the runtime lock, the fault handler, error strings, the version, and the start of the agent when the
+ * program starts.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <memscope/agent.h>
 #include <memscope/runtime.h>
 
 #include "internal.h"
@@ -70,4 +72,19 @@ void ms__fault(const char *what, const void *ptr)
 {
     ms_fault_fn fn = atomic_load(&fault_fn);
     fn(what, ptr, atomic_load(&fault_arg));
+}
+
+/*
+ * Zero code for the agent (memscope/agent.h): libmemscope's constructor runs when the program starts (before
+ * main(), or when the shared library is loaded) and starts the agent when the environment names a daemon.
+ * Here, and not on some first allocation, so that a program connects whatever it does: one whose blocks are all
+ * large, one that only collects. Without MEMSCOPE_SOCKET it costs one getenv() and leaves ms_init() for an
+ * explicit call (a program that sets the variables itself). This file is in every program that links the
+ * library, even statically: the allocator's fault reports live here.
+ */
+__attribute__((constructor)) static void start_agent_from_environment(void)
+{
+    const char *socket = getenv("MEMSCOPE_SOCKET");
+    if (socket && socket[0])
+        (void)ms_init(); /* failures are reported on stderr by ms_init; the program runs either way */
 }

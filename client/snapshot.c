@@ -6,7 +6,8 @@
  * return addresses — and `tb` stays NULL until the first call that needs names symbolizes all traces at once
  * (ms__snapshot_symbolize). Loaded (snapshot_io.c) or filtered snapshots are born symbolized.
  *
- * Memory: everything but the traces array lives in one bump arena, released at once by ms_snapshot_free().
+ * Memory: everything but the traces array lives in one bump allocator (bump.h), released at once by
+ * ms_snapshot_free().
  * Snapshots belong to the application, so their memory comes from libc but is not part of
  * ms_trace_get_memory() (tracemalloc does not count Snapshot objects either).
  * Strings are interned per snapshot: equal strings inside one snapshot share one pointer.
@@ -18,51 +19,19 @@
 
 #include "trace_internal.h"
 
-/* ---- Arena ------------------------------------------------------------------------------------------------ */
-
-#define ARENA_CHUNK (32u * 1024u)
-
-struct ms__arena_chunk {
-    ms__arena_chunk *next;
-    size_t size, used;
-    _Alignas(16) unsigned char data[];
-};
-
-void *ms__arena_alloc(ms__arena *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (!a->head || a->head->size - a->head->used < n) {
-        size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        ms__arena_chunk *c = calloc(1, sizeof *c + size);
-        if (!c)
-            return NULL;
-        c->size = size;
-        c->next = a->head;
-        a->head = c;
-        a->bytes += sizeof *c + size;
-    }
-    void *p = a->head->data + a->head->used;
-    a->head->used += n;
-    return p;
-}
-
-void ms__arena_free(ms__arena *a)
-{
-    while (a->head) {
-        ms__arena_chunk *c = a->head;
-        a->head = c->next;
-        free(c);
-    }
-    a->bytes = 0;
-}
+/* A snapshot's bump chunks, and the descriptor of its string set. */
+#define SNAPSHOT_CHUNK (32u * 1024u)
+static const ms__ht_type strings_type = MS__HT_STR_TYPE(64, &ms__libc_mem);
 
 /* ---- Lifecycle ------------------------------------------------------------------------------------------------ */
 
 ms_snapshot *ms__snapshot_new(int traceback_limit)
 {
     ms_snapshot *s = calloc(1, sizeof *s);
-    if (s)
+    if (s) {
         s->traceback_limit = traceback_limit;
+        s->mem = (ms__bump)MS__BUMP_INIT(SNAPSHOT_CHUNK, &ms__libc_mem);
+    }
     return s;
 }
 
@@ -71,56 +40,19 @@ void ms_snapshot_free(ms_snapshot *s)
     if (!s)
         return;
     free(s->traces);
-    free(s->strings);
-    ms__arena_free(&s->arena);
+    ms__ht_free(&s->strings, &strings_type);
+    ms__bump_free(&s->mem);
     free(s);
-}
-
-static uint64_t str_hash(const char *str, size_t len)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)str[i]) * UINT64_C(0x100000001b3);
-    return h;
 }
 
 const char *ms__snapshot_intern(ms_snapshot *s, const char *str, size_t len)
 {
-    if ((s->strings_len + 1) * 2 > s->strings_cap) {
-        size_t cap = s->strings_cap ? s->strings_cap * 2 : 64;
-        const char **t = calloc(cap, sizeof *t);
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < s->strings_cap; i++) {
-            const char *old = s->strings[i];
-            if (!old)
-                continue;
-            size_t j = str_hash(old, strlen(old)) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = old;
-        }
-        free(s->strings);
-        s->strings = t;
-        s->strings_cap = cap;
-    }
-    size_t i = str_hash(str, len) & (s->strings_cap - 1);
-    for (; s->strings[i]; i = (i + 1) & (s->strings_cap - 1))
-        if (strncmp(s->strings[i], str, len) == 0 && s->strings[i][len] == '\0')
-            return s->strings[i];
-    char *copy = ms__arena_alloc(&s->arena, len + 1);
-    if (!copy)
-        return NULL;
-    memcpy(copy, str, len);
-    copy[len] = '\0';
-    s->strings[i] = copy;
-    s->strings_len++;
-    return copy;
+    return ms__ht_str_intern(&s->strings, &strings_type, &s->mem, str, len);
 }
 
 ms_traceback *ms__snapshot_add_traceback(ms_snapshot *s, const ms_frame *frames, size_t n)
 {
-    ms_traceback *tb = ms__arena_alloc(&s->arena, sizeof *tb + n * sizeof(ms_frame));
+    ms_traceback *tb = ms__bump_alloc(&s->mem, sizeof *tb + n * sizeof(ms_frame));
     if (!tb)
         return NULL;
     tb->nframes = n;

@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include "buf.h"
 #include "trace_internal.h"
 
 #define FORMAT_VERSION 1u
@@ -27,86 +30,77 @@
 
 static const unsigned char magic[8] = {'M', 'S', 'T', 'R', 'A', 'C', 'E', '\0'};
 
+/* zlib's CRC-32 (the IEEE polynomial the format names). crc32() takes a uInt length: feed it in pieces. */
 static uint32_t crc32_ieee(const unsigned char *p, size_t n)
 {
-    uint32_t table[256];
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, k);
+        p += k;
+        n -= k;
     }
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-    return crc ^ 0xFFFFFFFFu;
+    return (uint32_t)crc;
 }
 
 /* ---- Writing ---------------------------------------------------------------------------------------------- */
 
+/* The writer appends to msc_buf byte buffers (common/buf.h); an allocation failure is remembered in `failed`, so
+ * that the writing code reads straight through and checks once at the end. */
 typedef struct wbuf {
-    unsigned char *data;
-    size_t len, cap;
-    bool failed; /* out of memory: later writes are ignored */
+    msc_buf b;
+    bool failed;
 } wbuf;
 
-static void put_bytes(wbuf *b, const void *p, size_t n)
+static void put_bytes(wbuf *w, const void *p, size_t n)
 {
-    if (b->failed || n == 0) /* n == 0: p may be NULL (an empty buffer), which memcpy must not see */
-        return;
-    if (b->cap - b->len < n) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len < n)
-            cap *= 2;
-        unsigned char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
+    if (!w->failed && msc_buf_append(&w->b, p, n) < 0)
+        w->failed = true;
 }
 
-static void put_u32(wbuf *b, uint32_t v)
+static void put_u32(wbuf *w, uint32_t v)
 {
     unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};
-    put_bytes(b, x, 4);
+    put_bytes(w, x, 4);
 }
 
-static void put_u64(wbuf *b, uint64_t v)
+static void put_u64(wbuf *w, uint64_t v)
 {
-    put_u32(b, (uint32_t)v);
-    put_u32(b, (uint32_t)(v >> 32));
+    put_u32(w, (uint32_t)v);
+    put_u32(w, (uint32_t)(v >> 32));
 }
 
-static void set_u64(wbuf *b, size_t at, uint64_t v)
+static void set_u64(wbuf *w, size_t at, uint64_t v)
 {
+    unsigned char *d = (unsigned char *)msc_buf_bytes(&w->b);
     for (int i = 0; i < 8; i++)
-        b->data[at + (size_t)i] = (unsigned char)(v >> (8 * i));
+        d[at + (size_t)i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Snapshot strings are interned, so string identity is pointer identity: a pointer -> index map suffices. */
+/* Snapshot strings are interned, so string identity is pointer identity: a pointer -> index map suffices
+ * (hashtable.h; the value is the index). */
+static const ms__ht_type ids_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
+
 typedef struct str_ids {
-    const char **keys;
-    uint32_t *ids;
-    size_t cap;
+    ms__hashtable map;
     uint32_t count;
+    bool failed; /* out of memory */
 } str_ids;
 
 static uint32_t str_id(str_ids *m, wbuf *strings, const char *s)
 {
     if (!s)
         return NO_STRING;
-    size_t i = (size_t)(((uint64_t)(uintptr_t)s * UINT64_C(0x9E3779B97F4A7C15)) >> 16) & (m->cap - 1);
-    for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
-        if (m->keys[i] == s)
-            return m->ids[i];
-    m->keys[i] = s;
-    m->ids[i] = m->count;
+    if (ms__ht_reserve(&m->map, &ids_type) < 0) {
+        m->failed = true;
+        return NO_STRING;
+    }
+    ms__ht_ptr_slot *slot = ms__ht_ptr_probe(&m->map, &ids_type, s);
+    if (slot->key)
+        return (uint32_t)(uintptr_t)slot->value;
+    *slot = (ms__ht_ptr_slot){s, (void *)(uintptr_t)m->count};
+    ms__ht_added(&m->map);
     size_t len = strlen(s);
     put_u32(strings, (uint32_t)len);
     put_bytes(strings, s, len);
@@ -152,21 +146,8 @@ int ms_snapshot_dump(const ms_snapshot *s, const char *path)
     int rc = ms__snapshot_symbolize(s);
     if (rc)
         return rc;
-    /* Every trace has at most 2 * nframes distinct strings. */
-    size_t max_strings = 0;
-    for (size_t i = 0; i < s->ntraces; i++)
-        max_strings += 2 * s->traces[i].tb->nframes;
-    str_ids ids = {0};
-    ids.cap = 16;
-    while (ids.cap < 2 * max_strings)
-        ids.cap *= 2;
-    ids.keys = calloc(ids.cap, sizeof *ids.keys);
-    ids.ids = calloc(ids.cap, sizeof *ids.ids);
-    wbuf strings = {0}, traces = {0}, out = {0};
-    if (!ids.keys || !ids.ids) {
-        rc = -ENOMEM;
-        goto done;
-    }
+    str_ids ids = {MS__HASHTABLE_INIT, 0, false};
+    wbuf strings = {MSC_BUF_INIT, false}, traces = {MSC_BUF_INIT, false}, out = {MSC_BUF_INIT, false};
     for (size_t i = 0; i < s->ntraces; i++) {
         const ms__snap_trace *t = &s->traces[i];
         put_u64(&traces, t->size);
@@ -189,23 +170,22 @@ int ms_snapshot_dump(const ms_snapshot *s, const char *path)
     put_u32(&out, ids.count);
     put_u32(&out, (uint32_t)s->ntraces);
     put_u32(&out, 0); /* reserved */
-    MS_ASSERT_1(out.failed || out.len == HEADER_SIZE);
-    put_bytes(&out, strings.data, strings.len);
-    put_bytes(&out, traces.data, traces.len);
-    if (out.failed || strings.failed || traces.failed) {
+    MS_ASSERT_1(out.failed || out.b.len == HEADER_SIZE);
+    put_bytes(&out, msc_buf_bytes(&strings.b), strings.b.len);
+    put_bytes(&out, msc_buf_bytes(&traces.b), traces.b.len);
+    if (out.failed || strings.failed || traces.failed || ids.failed) {
         rc = -ENOMEM;
         goto done;
     }
-    set_u64(&out, 16, out.len + 4);
-    put_u32(&out, crc32_ieee(out.data, out.len));
-    rc = out.failed ? -ENOMEM : write_file(path, out.data, out.len);
+    set_u64(&out, 16, out.b.len + 4);
+    put_u32(&out, crc32_ieee((const unsigned char *)msc_buf_bytes(&out.b), out.b.len));
+    rc = out.failed ? -ENOMEM : write_file(path, (const unsigned char *)msc_buf_bytes(&out.b), out.b.len);
 
 done:
-    free(ids.keys);
-    free(ids.ids);
-    free(strings.data);
-    free(traces.data);
-    free(out.data);
+    ms__ht_free(&ids.map, &ids_type);
+    msc_buf_free(&strings.b);
+    msc_buf_free(&traces.b);
+    msc_buf_free(&out.b);
     return rc;
 }
 
@@ -248,31 +228,21 @@ static ms_snapshot *fail_load(char *errbuf, size_t errlen, int err, const char *
     return NULL;
 }
 
-/* Reads the whole file into a malloc'd buffer. 0 or a negative errno. */
-static int read_file(const char *path, unsigned char **data, size_t *len)
+/* Reads the whole file into *out (a byte buffer, common/buf.h). 0 or a negative errno; at most MAX_FILE_SIZE
+ * bytes (-EFBIG beyond). */
+static int read_file(const char *path, msc_buf *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return -errno;
     int rc = 0;
-    size_t cap = 0, n = 0;
-    unsigned char *buf = NULL;
     for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_FILE_SIZE) {
-                rc = -EFBIG;
-                break;
-            }
-            cap = cap ? cap * 2 : 65536;
-            unsigned char *b = realloc(buf, cap);
-            if (!b) {
-                rc = -ENOMEM;
-                break;
-            }
-            buf = b;
+        if ((rc = msc_buf_reserve_max(out, 65536, MAX_FILE_SIZE)) < 0) {
+            rc = rc == -ENOBUFS ? -EFBIG : rc;
+            break;
         }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
+        size_t r = fread(msc_buf_tail(out), 1, msc_buf_room(out), f);
+        msc_buf_commit(out, r);
         if (r == 0) {
             if (ferror(f))
                 rc = -EIO;
@@ -280,13 +250,7 @@ static int read_file(const char *path, unsigned char **data, size_t *len)
         }
     }
     fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    *data = buf;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 /* Parses a verified buffer (length and CRC checked) into a snapshot. */
@@ -382,11 +346,14 @@ ms_snapshot *ms_snapshot_load_verbose(const char *path, char *errbuf, size_t err
 {
     if (!path)
         return fail_load(errbuf, errlen, EINVAL, "no path");
-    unsigned char *data = NULL;
-    size_t len = 0;
-    int rc = read_file(path, &data, &len);
-    if (rc)
+    msc_buf file = MSC_BUF_INIT;
+    int rc = read_file(path, &file);
+    if (rc) {
+        msc_buf_free(&file);
         return fail_load(errbuf, errlen, -rc, "%s: %s", path, strerror(-rc));
+    }
+    const unsigned char *data = (const unsigned char *)msc_buf_bytes(&file);
+    size_t len = file.len;
     ms_snapshot *s = NULL;
     rbuf h = {.p = data, .len = len};
     if (len < 12 || memcmp(data, magic, sizeof magic) != 0) {
@@ -421,7 +388,7 @@ ms_snapshot *ms_snapshot_load_verbose(const char *path, char *errbuf, size_t err
     }
 
 done:
-    free(data);
+    msc_buf_free(&file);
     return s;
 }
 

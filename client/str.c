@@ -24,6 +24,7 @@
 #include <memscope/mem.h>
 #include <memscope/object.h>
 
+#include "hashtable.h"
 #include "internal.h"
 
 typedef struct str_object {
@@ -47,22 +48,10 @@ const ms_type *ms_str_type(void) { return &str_type; }
 /* ms_str_check() without the call through ms_str_type(). */
 static inline bool is_str(const ms_object *o) { return o && ms_type_of(o) == &str_type; }
 
-/* FNV-1a with a final avalanche (MurmurHash3's fmix64), so that the low bits used by dict's power-of-two table
- * depend on every byte. Not keyed: dicts here are not exposed to hostile input. O(n). */
-uint64_t ms_str_hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
+/* The library's one byte-string hash (hashtable.h), whose every output bit depends on every byte, so that the
+ * low bits that dict's power-of-two table uses first are as good as the high ones. Not keyed: dicts here are not
+ * exposed to hostile input. O(n). */
+uint64_t ms_str_hash_bytes(const char *s, size_t n) { return ms__hash_bytes(s, n, 0); }
 
 ms_object *ms_str_new_len_at(const char *s, size_t n, const char *file, int line)
 {

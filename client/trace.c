@@ -220,7 +220,7 @@ ms_snapshot *ms_trace_take_snapshot(void)
         t->line = tb->line;
         t->naddrs = tb->naddrs;
         if (tb->naddrs) {
-            uintptr_t *a = ms__arena_alloc(&s->arena, tb->naddrs * sizeof *a);
+            uintptr_t *a = ms__bump_alloc(&s->mem, tb->naddrs * sizeof *a);
             if (!a)
                 goto fail;
             memcpy(a, tb->addrs, tb->naddrs * sizeof *a);

@@ -25,6 +25,8 @@
 
 #include <memscope/trace.h>
 
+#include "bump.h"
+#include "hashtable.h"
 #include "internal.h"
 
 /* ---- The tracer's own memory (libc), counted ------------------------------------------------------------ */
@@ -33,6 +35,8 @@ void *ms__trace_mem_calloc(size_t n);
 void *ms__trace_mem_realloc(void *p, size_t old_n, size_t new_n);
 void ms__trace_mem_free(void *p, size_t n);
 size_t ms__trace_mem_usage(void);
+/* The same as an ms__mem_ops, for the tracer's tables and bump allocators (hashtable.h, bump.h). */
+extern const ms__mem_ops ms__trace_mem;
 
 /* ---- Raw tracebacks, interned ----------------------------------------------------------------------------- */
 /*
@@ -72,7 +76,6 @@ bool ms__traces_remove(uintptr_t ptr, size_t *size);
 bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out);
 /* Calls fn for every record (in table order). */
 void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *arg);
-size_t ms__traces_count(void);
 /* Checks the table's invariants (trace_table.c), every traceback id below ntb. O(table). */
 bool ms__traces_valid(uint32_t ntb);
 /* Checks the traceback index: every id is found again by content. O(tracebacks). */
@@ -103,15 +106,6 @@ size_t ms__sym_frames(const char *file, int line, const uintptr_t *addrs, uint32
 void ms__sym_release(void);
 
 /* ---- Snapshots (snapshot.c, snapshot_io.c) ---------------------------------------------------------------- */
-/* A bump allocator for snapshot data; everything is released at once with the snapshot. */
-typedef struct ms__arena_chunk ms__arena_chunk;
-typedef struct ms__arena {
-    ms__arena_chunk *head;
-    size_t bytes;
-} ms__arena;
-void *ms__arena_alloc(ms__arena *a, size_t n); /* zeroed, 16-aligned; NULL when out of memory */
-void ms__arena_free(ms__arena *a);
-
 /* One distinct traceback of a snapshot and its blocks. */
 typedef struct ms__snap_trace {
     /* raw form (taken live): file/line from the macro and the return addresses; naddrs 0 after a load */
@@ -132,10 +126,8 @@ struct ms_snapshot {
     ms__snap_trace *traces;
     _Atomic bool symbolized; /* every traces[i].tb is set; written under ms__sym_lock */
     size_t traces_cap;       /* traces is a libc array of this capacity (grown by ms__snapshot_append) */
-    ms__arena arena; /* traces, addresses, tracebacks, strings */
-    /* string interning: open addressing over arena strings, so equal strings share one pointer */
-    const char **strings;
-    size_t strings_cap, strings_len;
+    ms__bump mem;            /* addresses, tracebacks, strings (libc), released with the snapshot */
+    ms__hashtable strings;   /* the snapshot's strings, interned in mem: equal strings share one pointer */
 };
 
 /* An empty snapshot; NULL when out of memory. */

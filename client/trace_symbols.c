@@ -17,8 +17,7 @@
  * the compiler inlined). The DWARF scopes around the address give the chain — innermost inlined function first,
  * each placed at the call site (DW_AT_call_file/line) inside the next one out — as eu-addr2line -i prints it.
  *
- * Cache invariant: cache_len <= cache_cap / 2; every entry's chain lies in `frames`, and its strings point into
- * the interned string table.
+ * Cache invariant: every entry's chain lies in `frames`, and its strings point into the interned string table.
  * All of it is guarded by sym_lock (pthread), so snapshot readers need not hold the runtime lock.
  */
 #include <dwarf.h>
@@ -29,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bump.h"
+#include "hashtable.h"
 #include "trace_internal.h"
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,53 +37,16 @@ static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 void ms__sym_lock(void) { pthread_mutex_lock(&sym_lock); }
 void ms__sym_unlock(void) { pthread_mutex_unlock(&sym_lock); }
 
-/* ---- Interned strings: equal names share one copy ---------------------------------------------------------- */
+/* ---- Interned strings: equal names share one copy (hashtable.h, in bump chunks) ---------------------------- */
 
-static char **strs; /* open addressing; NULL = empty */
-static size_t strs_cap, strs_len;
-
-static uint64_t str_hash(const char *s, size_t len)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
-    return h;
-}
+static const ms__ht_type strs_type = MS__HT_STR_TYPE(256, &ms__trace_mem);
+static ms__hashtable strs = MS__HASHTABLE_INIT;
+static ms__bump strs_mem = MS__BUMP_INIT(16u * 1024u, &ms__trace_mem);
 
 /* The interned copy of s, or NULL when out of memory (or s is NULL). */
 static const char *str_intern(const char *s)
 {
-    if (!s)
-        return NULL;
-    if ((strs_len + 1) * 2 > strs_cap) {
-        size_t cap = strs_cap ? strs_cap * 2 : 256;
-        char **t = ms__trace_mem_calloc(cap * sizeof *t);
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < strs_cap; i++) {
-            if (!strs[i])
-                continue;
-            size_t j = str_hash(strs[i], strlen(strs[i])) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = strs[i];
-        }
-        ms__trace_mem_free(strs, strs_cap * sizeof *strs);
-        strs = t;
-        strs_cap = cap;
-    }
-    size_t len = strlen(s);
-    size_t i = str_hash(s, len) & (strs_cap - 1);
-    for (; strs[i]; i = (i + 1) & (strs_cap - 1))
-        if (strcmp(strs[i], s) == 0)
-            return strs[i];
-    char *copy = ms__trace_mem_calloc(len + 1);
-    if (!copy)
-        return NULL;
-    memcpy(copy, s, len);
-    strs[i] = copy;
-    strs_len++;
-    return copy;
+    return s ? ms__ht_str_intern(&strs, &strs_type, &strs_mem, s, strlen(s)) : NULL;
 }
 
 /* ---- libdw ------------------------------------------------------------------------------------------------ */
@@ -196,8 +160,15 @@ typedef struct cache_entry {
 
 #define MAX_INLINE_DEPTH 16
 
-static cache_entry *cache;
-static size_t cache_cap, cache_len;
+/* The cache: return address -> chain (hashtable.h; a slot is a cache_entry, addr 0 is empty). */
+static bool cache_used(const void *slot) { return ((const cache_entry *)slot)->addr != 0; }
+static uint64_t cache_hash(const void *slot) { return ((const cache_entry *)slot)->addr; }
+static bool cache_match(const void *slot, const void *addr)
+{
+    return ((const cache_entry *)slot)->addr == *(const uintptr_t *)addr;
+}
+static const ms__ht_type cache_type = {sizeof(cache_entry), 512, cache_used, cache_hash, &ms__trace_mem};
+static ms__hashtable cache = MS__HASHTABLE_INIT;
 static sym_frame *frames;
 static size_t frames_cap, frames_len;
 
@@ -320,44 +291,25 @@ static const sym_frame unknown_frame = {0};
  * that is not cached. Entry pointers are valid until the next lookup. */
 static const cache_entry *lookup(uintptr_t ret, cache_entry *tmp, const sym_frame **chain)
 {
-    if ((cache_len + 1) * 2 > cache_cap) {
-        size_t cap = cache_cap ? cache_cap * 2 : 512;
-        cache_entry *t = ms__trace_mem_calloc(cap * sizeof *t);
-        if (t) {
-            for (size_t i = 0; i < cache_cap; i++) {
-                if (!cache[i].addr)
-                    continue;
-                size_t j = (size_t)((cache[i].addr * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (cap - 1);
-                while (t[j].addr)
-                    j = (j + 1) & (cap - 1);
-                t[j] = cache[i];
-            }
-            ms__trace_mem_free(cache, cache_cap * sizeof *cache);
-            cache = t;
-            cache_cap = cap;
-        }
-    }
     cache_entry *e = tmp;
-    size_t i = 0;
-    if ((cache_len + 1) * 2 <= cache_cap) {
-        i = (size_t)((ret * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (cache_cap - 1);
-        for (; cache[i].addr; i = (i + 1) & (cache_cap - 1)) {
-            if (cache[i].addr == ret) {
-                *chain = frames + cache[i].first;
-                return &cache[i];
-            }
+    /* Out of memory for the cache (or a 0 address, which cannot be a key): resolve without caching. */
+    if (ret && ms__ht_reserve(&cache, &cache_type) == 0) {
+        e = ms__ht_probe(&cache, &cache_type, ret, cache_match, &ret);
+        if (e->addr) {
+            *chain = frames + e->first;
+            return e;
         }
-        e = &cache[i];
     }
     resolve(ret, e);
     if (e->n == 0) { /* out of memory while storing the chain */
+        *e = (cache_entry){0}; /* an empty slot is all zero */
         *tmp = (cache_entry){.n = 1};
         *chain = &unknown_frame;
         return tmp;
     }
-    if (e != tmp && ret) {
+    if (e != tmp) {
         e->addr = ret;
-        cache_len++;
+        ms__ht_added(&cache);
     }
     *chain = frames + e->first;
     return e;
@@ -410,16 +362,10 @@ void ms__sym_release(void)
     dwfl = NULL;
     own_module = NULL;
     own_dir = NULL;
-    ms__trace_mem_free(cache, cache_cap * sizeof *cache);
-    cache = NULL;
-    cache_cap = cache_len = 0;
+    ms__ht_free(&cache, &cache_type);
     ms__trace_mem_free(frames, frames_cap * sizeof *frames);
     frames = NULL;
     frames_cap = frames_len = 0;
-    for (size_t i = 0; i < strs_cap; i++)
-        if (strs[i])
-            ms__trace_mem_free(strs[i], strlen(strs[i]) + 1);
-    ms__trace_mem_free(strs, strs_cap * sizeof *strs);
-    strs = NULL;
-    strs_cap = strs_len = 0;
+    ms__ht_free(&strs, &strs_type);
+    ms__bump_free(&strs_mem);
 }

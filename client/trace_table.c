@@ -14,6 +14,7 @@
 
 #include <memscope/mem.h>
 
+#include "hashtable.h"
 #include "trace_internal.h"
 
 /* ---- The tracer's own memory ------------------------------------------------------------------------------ */
@@ -48,19 +49,20 @@ void ms__trace_mem_free(void *p, size_t n)
 
 size_t ms__trace_mem_usage(void) { return (size_t)MS__STAT_GET(mem_usage); }
 
+const ms__mem_ops ms__trace_mem = {ms__trace_mem_calloc, ms__trace_mem_free};
+
 /* ---- Traces ---------------------------------------------------------------------------------------------- */
 
 /*
  * Blocks are 16-byte aligned (MS_ALIGNMENT), so an address is a page number (p >> PAGE_SHIFT) and a grain
  * (which 16-byte slot of the page). A page record holds the trace of every grain of one 4 KiB page, and a
- * directory (open addressing, Fibonacci hashing of the page number, backward-shift deletion) finds the record.
+ * directory (hashtable.h: slots of record pointers, the page number as the hash) finds the record.
  * Why not one hash table of addresses: consecutive allocations sit next to each other (a pool hands out its
  * blocks in address order), and here they land in the same record, usually the one remembered from the
  * previous call, so tracing a loop touches a few cache lines sequentially instead of one random line of a
  * multi-megabyte table per call.
  *   Invariants: rec->live == number of grains with tb1 != 0; a record is in the directory iff live > 0;
- *               every directory entry sits in the probe run from its home slot with no empty slot in between;
- *               dir_count * 2 <= dir_cap.
+ *               last_rec, when set, is in the directory; the directory's own (hashtable.h).
  * Sizes are stored in 32 bits; the rare block of 4 GiB or more stores BIG_SIZE and its size in `big`.
  */
 #define PAGE_SHIFT 12
@@ -79,9 +81,16 @@ typedef struct page_rec {
     struct page_rec *next_spare;
 } page_rec;
 
-static page_rec **dir;
-static size_t dir_cap, dir_count; /* dir_cap: power of two or 0 */
-static unsigned dir_shift;        /* 64 - log2(dir_cap) */
+/* The directory: slots hold record pointers (NULL: empty), hashed by the record's page number. */
+static bool dir_used(const void *slot) { return *(page_rec *const *)slot != NULL; }
+static uint64_t dir_hash(const void *slot) { return (*(page_rec *const *)slot)->page; }
+static bool dir_match(const void *slot, const void *page)
+{
+    return (*(page_rec *const *)slot)->page == *(const uintptr_t *)page;
+}
+static const ms__ht_type dir_type = {sizeof(page_rec *), 256, dir_used, dir_hash, &ms__trace_mem};
+
+static ms__hashtable dir = MS__HASHTABLE_INIT;
 static page_rec *last_rec;        /* the record used last, or NULL; always in the directory */
 static page_rec *spare_recs;      /* emptied records kept for reuse (allocation churn at a page's edge) */
 static unsigned spare_count;
@@ -94,55 +103,18 @@ typedef struct big_size {
 static big_size *big;
 static size_t big_len, big_cap;
 
-static inline size_t dir_home(uintptr_t page, unsigned shift)
-{
-    return (size_t)(((uint64_t)page * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
-}
-
 static page_rec *dir_find(uintptr_t page)
 {
     if (last_rec && last_rec->page == page)
         return last_rec;
-    if (!dir_count)
-        return NULL;
-    size_t mask = dir_cap - 1;
-    for (size_t i = dir_home(page, dir_shift);; i = (i + 1) & mask) {
-        if (!dir[i])
-            return NULL;
-        if (dir[i]->page == page)
-            return last_rec = dir[i];
-    }
-}
-
-static void dir_place(page_rec **d, size_t mask, unsigned shift, page_rec *r)
-{
-    size_t i = dir_home(r->page, shift);
-    while (d[i])
-        i = (i + 1) & mask;
-    d[i] = r;
-}
-
-static bool dir_grow(void)
-{
-    size_t cap = dir_cap ? dir_cap * 2 : 256;
-    page_rec **d = ms__trace_mem_calloc(cap * sizeof *d);
-    if (!d)
-        return false;
-    unsigned shift = 64u - (unsigned)__builtin_ctzll(cap);
-    for (size_t i = 0; i < dir_cap; i++)
-        if (dir[i])
-            dir_place(d, cap - 1, shift, dir[i]);
-    ms__trace_mem_free(dir, dir_cap * sizeof *dir);
-    dir = d;
-    dir_cap = cap;
-    dir_shift = shift;
-    return true;
+    page_rec **slot = ms__ht_find(&dir, &dir_type, page, dir_match, &page);
+    return slot ? (last_rec = *slot) : NULL;
 }
 
 /* A new empty record for page, in the directory; NULL when out of memory. */
 static page_rec *rec_add(uintptr_t page)
 {
-    if ((dir_count + 1) * 2 > dir_cap && !dir_grow())
+    if (ms__ht_reserve(&dir, &dir_type) < 0)
         return NULL;
     page_rec *r = spare_recs;
     if (r) {
@@ -154,32 +126,14 @@ static page_rec *rec_add(uintptr_t page)
     }
     r->page = page;
     r->live = 0;
-    dir_place(dir, dir_cap - 1, dir_shift, r);
-    dir_count++;
+    *(page_rec **)ms__ht_probe(&dir, &dir_type, page, NULL, NULL) = r;
+    ms__ht_added(&dir);
     return last_rec = r;
 }
 
-/* Takes the empty record r out of the directory (backward shift, as in ms__traces_remove's comment) and keeps
- * it as a spare or frees it. */
-static void rec_drop(page_rec *r)
+/* Keeps the empty record r, out of the directory, as a spare, or frees it. */
+static void rec_retire(page_rec *r)
 {
-    size_t mask = dir_cap - 1;
-    size_t hole = dir_home(r->page, dir_shift);
-    while (dir[hole] != r)
-        hole = (hole + 1) & mask;
-    /* Pull later members of the run into the hole when the hole lies on their probe path (between their home
-     * slot and their current slot, cyclically), then move the hole to where they were. */
-    for (size_t j = (hole + 1) & mask; dir[j]; j = (j + 1) & mask) {
-        size_t home = dir_home(dir[j]->page, dir_shift);
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            dir[hole] = dir[j];
-            hole = j;
-        }
-    }
-    dir[hole] = NULL;
-    dir_count--;
-    if (last_rec == r)
-        last_rec = NULL;
     if (spare_count < MAX_SPARE_RECS) {
         r->next_spare = spare_recs;
         spare_recs = r;
@@ -187,6 +141,15 @@ static void rec_drop(page_rec *r)
     } else {
         ms__trace_mem_free(r, sizeof *r);
     }
+}
+
+/* Takes the empty record r out of the directory. */
+static void rec_drop(page_rec *r)
+{
+    ms__ht_remove(&dir, &dir_type, ms__ht_find(&dir, &dir_type, r->page, dir_match, &r->page));
+    if (last_rec == r)
+        last_rec = NULL;
+    rec_retire(r);
 }
 
 static size_t *big_slot(uintptr_t ptr)
@@ -305,10 +268,13 @@ bool ms__traces_remove(uintptr_t ptr, size_t *size)
     return true;
 }
 
+/* The record in directory slot i, or NULL. */
+static page_rec *dir_at(size_t i) { return *(page_rec **)ms__ht_slot(&dir, &dir_type, i); }
+
 void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *arg)
 {
-    for (size_t i = 0; i < dir_cap; i++) {
-        const page_rec *r = dir[i];
+    for (size_t i = 0; i < dir.cap; i++) {
+        const page_rec *r = dir_at(i);
         for (unsigned g = 0; r && g < GRAINS; g++) {
             if (!r->tb1[g])
                 continue;
@@ -319,24 +285,18 @@ void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *a
     }
 }
 
-size_t ms__traces_count(void) { return traces_count; }
-
 void ms__traces_clear(bool release)
 {
-    for (size_t i = 0; i < dir_cap; i++) {
-        page_rec *r = dir[i];
+    for (size_t i = 0; i < dir.cap; i++) {
+        page_rec *r = dir_at(i);
         if (!r)
             continue;
-        dir[i] = NULL;
-        if (!release && spare_count < MAX_SPARE_RECS) {
-            r->next_spare = spare_recs;
-            spare_recs = r;
-            spare_count++;
-        } else {
+        if (release)
             ms__trace_mem_free(r, sizeof *r);
-        }
+        else
+            rec_retire(r);
     }
-    dir_count = 0;
+    ms__ht_clear(&dir, &dir_type);
     traces_count = 0;
     last_rec = NULL;
     big_len = 0;
@@ -347,10 +307,7 @@ void ms__traces_clear(bool release)
             ms__trace_mem_free(r, sizeof *r);
         }
         spare_count = 0;
-        ms__trace_mem_free(dir, dir_cap * sizeof *dir);
-        dir = NULL;
-        dir_cap = 0;
-        dir_shift = 0;
+        ms__ht_free(&dir, &dir_type);
         ms__trace_mem_free(big, big_cap * sizeof *big);
         big = NULL;
         big_cap = 0;
@@ -359,18 +316,13 @@ void ms__traces_clear(bool release)
 
 bool ms__traces_valid(uint32_t ntb)
 {
-    size_t live = 0, recs = 0, mask = dir_cap - 1;
+    size_t live = 0;
     bool last_ok = last_rec == NULL; /* the remembered record must be in the directory */
-    for (size_t i = 0; i < dir_cap; i++) {
-        const page_rec *r = dir[i];
+    for (size_t i = 0; i < dir.cap; i++) {
+        const page_rec *r = dir_at(i);
         if (!r)
             continue;
-        recs++;
         last_ok = last_ok || r == last_rec;
-        /* Reachable: no empty slot between the record's home and its slot. */
-        for (size_t j = dir_home(r->page, dir_shift); j != i; j = (j + 1) & mask)
-            if (!dir[j])
-                return false;
         uint32_t n = 0;
         for (unsigned g = 0; g < GRAINS; g++) {
             if (!r->tb1[g])
@@ -383,5 +335,5 @@ bool ms__traces_valid(uint32_t ntb)
             return false;
         live += n;
     }
-    return recs == dir_count && live == traces_count && dir_count * 2 <= dir_cap && last_ok;
+    return ms__ht_valid(&dir, &dir_type) && live == traces_count && last_ok;
 }

@@ -1,83 +1,45 @@
 /*
  * trace_tracebacks.c — the tracer's interned raw tracebacks: (file, line, return addresses) -> dense id.
  *
- * Runs inside the allocation hooks: memory from libc through ms__trace_mem_* (counted), never the memscope heap.
- * Each distinct traceback is stored once, in bump-allocated chunks; `tb_index` (open addressing over ids) finds
- * an existing one by content; ids are dense so snapshots can aggregate per traceback with a plain array.
- *   Invariant: tb_count <= tb_index_cap / 2; tbs[id] and tb_hash[id] are set for every id < tb_count.
+ * Runs inside the allocation hooks: memory from libc through ms__trace_mem (counted), never the memscope heap.
+ * Each distinct traceback is stored once, in a bump allocator (bump.h); `tb_index` (hashtable.h: slots of id + 1,
+ * hashed by the traceback's content) finds an existing one; ids are dense so snapshots can aggregate per
+ * traceback with a plain array.
+ *   Invariant: tb_index holds exactly the ids < tb_count; tbs[id] and tb_hash[id] are set for every id < tb_count.
  * nframes == 1 tracebacks are (file, line) pairs; a one-entry cache makes a loop allocating at one line skip
  * the index entirely.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "bump.h"
+#include "hashtable.h"
 #include "trace_internal.h"
 
 #define TB_CHUNK_SIZE (64u * 1024u)
 
-typedef struct tb_chunk {
-    struct tb_chunk *next;
-    size_t size, used;
-    _Alignas(16) unsigned char data[];
-} tb_chunk;
-
-static tb_chunk *tb_chunks;
+static ms__bump tb_mem = MS__BUMP_INIT(TB_CHUNK_SIZE, &ms__trace_mem);
 static ms__tb **tbs;      /* id -> traceback */
 static uint32_t *tb_hash; /* id -> hash, kept to rehash the index without touching the tracebacks */
 static uint32_t tb_count, tb_cap;
-static uint32_t *tb_index; /* open addressing over ids, MS__TB_NONE = empty */
-static uint32_t tb_index_cap;
+
+/* The index: a slot holds id + 1 (0: empty), hashed by tb_hash[id]. */
+static bool index_used(const void *slot) { return *(const uint32_t *)slot != 0; }
+static uint64_t index_hash(const void *slot) { return tb_hash[*(const uint32_t *)slot - 1]; }
+static const ms__ht_type index_type = {sizeof(uint32_t), 256, index_used, index_hash, &ms__trace_mem};
+static ms__hashtable tb_index = MS__HASHTABLE_INIT;
 
 /* The last (file, line) interned without addresses: loops allocating at one line hit it every time. */
 static const char *last_file;
 static int last_line = -1;
 static uint32_t last_id = MS__TB_NONE;
 
+/* The hash of a traceback: its addresses, seeded with the call site. Kept in 32 bits (tb_hash). */
 static uint32_t tb_hash_of(const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
 {
-    uint64_t h = (uint64_t)(uintptr_t)file * UINT64_C(0x9E3779B97F4A7C15);
-    h ^= (uint64_t)(uint32_t)line + UINT64_C(0x632BE59BD9B4E019) + (h << 6) + (h >> 2);
-    for (uint32_t i = 0; i < naddrs; i++) {
-        h ^= (uint64_t)addrs[i] * UINT64_C(0xC2B2AE3D27D4EB4F);
-        h = (h << 27 | h >> 37) * UINT64_C(0x9E3779B97F4A7C15);
-    }
+    uint64_t seed = (uint64_t)(uintptr_t)file * UINT64_C(0x9E3779B97F4A7C15) ^ (uint32_t)line;
+    uint64_t h = ms__hash_bytes(addrs, (size_t)naddrs * sizeof *addrs, seed);
     return (uint32_t)(h ^ (h >> 32));
-}
-
-static void *tb_bump(size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (!tb_chunks || tb_chunks->size - tb_chunks->used < n) {
-        size_t size = n > TB_CHUNK_SIZE ? n : TB_CHUNK_SIZE;
-        tb_chunk *c = ms__trace_mem_calloc(sizeof *c + size);
-        if (!c)
-            return NULL;
-        c->size = size;
-        c->next = tb_chunks;
-        tb_chunks = c;
-    }
-    void *p = tb_chunks->data + tb_chunks->used;
-    tb_chunks->used += n;
-    return p;
-}
-
-static bool tb_index_grow(void)
-{
-    uint32_t cap = tb_index_cap ? tb_index_cap * 2 : 256;
-    uint32_t *idx = ms__trace_mem_calloc((size_t)cap * sizeof *idx);
-    if (!idx)
-        return false;
-    memset(idx, 0xff, (size_t)cap * sizeof *idx);
-    for (uint32_t id = 0; id < tb_count; id++) {
-        uint32_t i = tb_hash[id] & (cap - 1);
-        while (idx[i] != MS__TB_NONE)
-            i = (i + 1) & (cap - 1);
-        idx[i] = id;
-    }
-    ms__trace_mem_free(tb_index, (size_t)tb_index_cap * sizeof *tb_index);
-    tb_index = idx;
-    tb_index_cap = cap;
-    return true;
 }
 
 static bool tb_same(const ms__tb *tb, const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
@@ -86,25 +48,33 @@ static bool tb_same(const ms__tb *tb, const char *file, int line, const uintptr_
            (naddrs == 0 || memcmp(tb->addrs, addrs, naddrs * sizeof *addrs) == 0);
 }
 
+typedef struct tb_key {
+    uint32_t hash;
+    const char *file;
+    int line;
+    const uintptr_t *addrs;
+    uint32_t naddrs;
+} tb_key;
+
+static bool index_match(const void *slot, const void *key)
+{
+    const tb_key *k = key;
+    uint32_t id = *(const uint32_t *)slot - 1;
+    return tb_hash[id] == k->hash && tb_same(tbs[id], k->file, k->line, k->addrs, k->naddrs);
+}
+
 /* The id of an interned traceback equal to (file, line, addrs), or MS__TB_NONE. */
 static uint32_t tb_lookup(uint32_t h, const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
 {
-    if (!tb_index_cap)
-        return MS__TB_NONE;
-    for (uint32_t i = h & (tb_index_cap - 1); tb_index[i] != MS__TB_NONE; i = (i + 1) & (tb_index_cap - 1)) {
-        uint32_t id = tb_index[i];
-        if (tb_hash[id] == h && tb_same(tbs[id], file, line, addrs, naddrs))
-            return id;
-    }
-    return MS__TB_NONE;
+    tb_key k = {h, file, line, addrs, naddrs};
+    const uint32_t *slot = ms__ht_find(&tb_index, &index_type, h, index_match, &k);
+    return slot ? *slot - 1 : MS__TB_NONE;
 }
 
 /* Stores a new traceback and indexes it; MS__TB_NONE when out of memory (nothing changed that matters). */
 static uint32_t tb_insert(uint32_t h, const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
 {
-    if (tb_count == UINT32_MAX - 1)
-        return MS__TB_NONE;
-    if ((tb_count + 1) * 2 > tb_index_cap && !tb_index_grow())
+    if (tb_count == UINT32_MAX - 1 || ms__ht_reserve(&tb_index, &index_type) < 0)
         return MS__TB_NONE;
     if (tb_count == tb_cap) {
         /* Grow both arrays or neither: allocate the new ones first, then copy. */
@@ -125,7 +95,7 @@ static uint32_t tb_insert(uint32_t h, const char *file, int line, const uintptr_
         tb_hash = hs;
         tb_cap = cap;
     }
-    ms__tb *tb = tb_bump(sizeof *tb + (size_t)naddrs * sizeof *addrs);
+    ms__tb *tb = ms__bump_alloc(&tb_mem, sizeof *tb + (size_t)naddrs * sizeof *addrs);
     if (!tb)
         return MS__TB_NONE;
     tb->file = file;
@@ -136,10 +106,8 @@ static uint32_t tb_insert(uint32_t h, const char *file, int line, const uintptr_
     uint32_t id = tb_count++;
     tbs[id] = tb;
     tb_hash[id] = h;
-    uint32_t i = h & (tb_index_cap - 1);
-    while (tb_index[i] != MS__TB_NONE)
-        i = (i + 1) & (tb_index_cap - 1);
-    tb_index[i] = id;
+    *(uint32_t *)ms__ht_probe(&tb_index, &index_type, h, NULL, NULL) = id + 1;
+    ms__ht_added(&tb_index);
     return id;
 }
 
@@ -169,30 +137,24 @@ void ms__tb_clear(bool release)
     last_line = -1;
     last_id = MS__TB_NONE;
     tb_count = 0;
-    /* Keep one chunk and the arrays for reuse unless asked to release everything. */
-    while (tb_chunks && (release || tb_chunks->next)) {
-        tb_chunk *c = tb_chunks;
-        tb_chunks = c->next;
-        ms__trace_mem_free(c, sizeof *c + c->size);
-    }
-    if (tb_chunks)
-        tb_chunks->used = 0;
+    /* Keep one chunk, the arrays and the index for reuse unless asked to release everything. */
     if (release) {
+        ms__bump_free(&tb_mem);
         ms__trace_mem_free(tbs, (size_t)tb_cap * sizeof *tbs);
         ms__trace_mem_free(tb_hash, (size_t)tb_cap * sizeof *tb_hash);
-        ms__trace_mem_free(tb_index, (size_t)tb_index_cap * sizeof *tb_index);
+        ms__ht_free(&tb_index, &index_type);
         tbs = NULL;
         tb_hash = NULL;
-        tb_index = NULL;
-        tb_cap = tb_index_cap = 0;
-    } else if (tb_index) {
-        memset(tb_index, 0xff, (size_t)tb_index_cap * sizeof *tb_index);
+        tb_cap = 0;
+    } else {
+        ms__bump_reset(&tb_mem);
+        ms__ht_clear(&tb_index, &index_type);
     }
 }
 
 bool ms__tb_valid(void)
 {
-    if ((uint64_t)tb_count * 2 > tb_index_cap || tb_count > tb_cap)
+    if (tb_count > tb_cap || tb_index.count != tb_count || !ms__ht_valid(&tb_index, &index_type))
         return false;
     for (uint32_t id = 0; id < tb_count; id++) {
         const ms__tb *tb = tbs[id];

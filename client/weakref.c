@@ -17,6 +17,7 @@
 #include <memscope/weakref.h>
 
 #include "gc_internal.h"
+#include "hashtable.h"
 #include "internal.h"
 
 struct ms_weakref {
@@ -39,74 +40,19 @@ static const ms_type weakref_type = {
 
 const ms_type *ms_weakref_type(void) { return &weakref_type; }
 
-/* ---- The side table: open addressing, linear probing, backward-shift deletion, load <= 1/2 --------------- */
+/* ---- The side table: referent -> newest weak reference (hashtable.h) ------------------------------------- */
 
-typedef struct wr_slot {
-    ms_object *key;
-    ms_weakref *head;
-} wr_slot;
+static const ms__ht_type table_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
+static ms__hashtable table = MS__HASHTABLE_INIT;
 
-static wr_slot *table;
-static size_t table_cap; /* 0 or a power of two */
-static size_t table_used;
-
-static size_t slot_of(const ms_object *o) { return (size_t)(((uintptr_t)o >> 4) * 0x9E3779B97F4A7C15ull); }
-
-/* Index of o's slot, or of the empty slot where it would go. Needs table_cap > 0. */
-static size_t table_find(const ms_object *o)
-{
-    size_t mask = table_cap - 1;
-    size_t i = slot_of(o) & mask;
-    while (table[i].key && table[i].key != o)
-        i = (i + 1) & mask;
-    return i;
-}
-
-static int table_grow(void)
-{
-    size_t cap = table_cap ? table_cap * 2 : 64;
-    wr_slot *t = calloc(cap, sizeof(*t));
-    if (!t)
-        return -ENOMEM;
-    for (size_t i = 0; i < table_cap; i++) {
-        if (!table[i].key)
-            continue;
-        size_t j = slot_of(table[i].key) & (cap - 1);
-        while (t[j].key)
-            j = (j + 1) & (cap - 1);
-        t[j] = table[i];
-    }
-    free(table);
-    table = t;
-    table_cap = cap;
-    return 0;
-}
-
-static void table_delete_at(size_t i)
-{
-    size_t mask = table_cap - 1;
-    table[i].key = NULL;
-    table[i].head = NULL;
-    table_used--;
-    /* Backward shift: move later members of the probe run into the hole when their home allows it. */
-    for (size_t j = (i + 1) & mask; table[j].key; j = (j + 1) & mask) {
-        size_t home = slot_of(table[j].key) & mask;
-        /* j's entry may move to i iff home is not cyclically in (i, j]. */
-        bool movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
-        if (movable) {
-            table[i] = table[j];
-            table[j].key = NULL;
-            table[j].head = NULL;
-            i = j;
-        }
-    }
-}
+/* o's slot; o must have the MS__OBJ_HAS_WEAKREFS bit (so it has one). */
+static ms__ht_ptr_slot *slot_of(const ms_object *o) { return ms__ht_ptr_find(&table, &table_type, o); }
 
 static ms_weakref *list_head(const ms_object *o)
 {
     if (!(o->type_bits & MS__OBJ_HAS_WEAKREFS))
         return NULL;
-    return table[table_find(o)].head;
+    return slot_of(o)->value;
 }
 
 /* ---- Public ------------------------------------------------------------------------------------------------ */
@@ -117,7 +63,7 @@ ms_weakref *ms_weakref_new(ms_object *referent, ms_weakref_callback cb, void *ar
         errno = EINVAL;
         return NULL;
     }
-    if ((table_used + 1) * 2 > table_cap && table_grow() < 0) {
+    if (ms__ht_reserve(&table, &table_type) < 0) {
         errno = ENOMEM;
         return NULL;
     }
@@ -128,22 +74,22 @@ ms_weakref *ms_weakref_new(ms_object *referent, ms_weakref_callback cb, void *ar
     w->referent = referent;
     w->cb = cb;
     w->arg = arg;
-    if ((table_used + 1) * 2 > table_cap && table_grow() < 0) { /* the collection may have added entries */
+    if (ms__ht_reserve(&table, &table_type) < 0) { /* the collection may have added entries */
         w->referent = NULL;
         ms_decref((ms_object *)w);
         errno = ENOMEM;
         return NULL;
     }
-    size_t i = table_find(referent);
-    if (table[i].key) {
-        w->next = table[i].head;
+    ms__ht_ptr_slot *slot = ms__ht_ptr_probe(&table, &table_type, referent);
+    if (slot->key) {
+        w->next = slot->value;
         w->next->prev = w;
     } else {
-        table[i].key = referent;
-        table_used++;
+        slot->key = referent;
+        ms__ht_added(&table);
         referent->type_bits |= MS__OBJ_HAS_WEAKREFS;
     }
-    table[i].head = w;
+    slot->value = w;
     return w;
 }
 
@@ -180,11 +126,11 @@ static void weakref_dealloc(ms_object *self)
     if (w->prev) {
         w->prev->next = w->next;
     } else {
-        size_t i = table_find(w->referent);
+        ms__ht_ptr_slot *slot = slot_of(w->referent);
         if (w->next) {
-            table[i].head = w->next;
+            slot->value = w->next;
         } else {
-            table_delete_at(i);
+            ms__ht_remove(&table, &table_type, slot);
             w->referent->type_bits &= ~MS__OBJ_HAS_WEAKREFS;
         }
     }
@@ -197,9 +143,9 @@ void ms__weakref_detach_all(ms_object *o, ms__wr_pending *pending, bool skip_col
 {
     if (!(o->type_bits & MS__OBJ_HAS_WEAKREFS))
         return;
-    size_t i = table_find(o);
-    ms_weakref *w = table[i].head;
-    table_delete_at(i);
+    ms__ht_ptr_slot *slot = slot_of(o);
+    ms_weakref *w = slot->value;
+    ms__ht_remove(&table, &table_type, slot);
     o->type_bits &= ~MS__OBJ_HAS_WEAKREFS;
     while (w) {
         ms_weakref *next = w->next;

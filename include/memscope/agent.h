@@ -3,9 +3,12 @@
  * memscoped daemon and runs the daemon's requests (collect, tracing, thresholds).
  *
  * Contract
- *   - Zero code needed: the first use of the runtime calls ms_init(), which starts the agent when the environment
- *     names a daemon (MEMSCOPE_SOCKET) and does nothing otherwise. Without a daemon configured the agent costs
- *     nothing: no thread, no socket, no check on any hot path.
+ *   - Zero code needed: when the program starts (before main(), or when the shared library is loaded), a
+ *     constructor of libmemscope calls ms_init() if the environment names a daemon (MEMSCOPE_SOCKET), and the
+ *     agent connects whatever the program then does: small or large allocations, only collections, nothing at
+ *     all. Nothing else starts it (the allocator, the objects and the collector never do). A program that sets
+ *     the variables itself, after it started, calls ms_init() or ms_agent_start(). Without a daemon configured
+ *     the agent costs nothing: no thread, no socket, no check on any hot path.
  *   - Environment: MEMSCOPE_SOCKET (the daemon's Unix socket), MEMSCOPE_APP_NAME (default: the program name),
  *     MEMSCOPE_INTERVAL_MS (default 1000, 10 .. 3600000), MEMSCOPE_DISABLE=1 (never start).
  *   - The agent runs in its own thread and never touches the heap or the objects: it reads statistics, which are
@@ -41,9 +44,11 @@ typedef struct ms_agent_config {
 } ms_agent_config;
 
 /*
- * Initializes the runtime: idempotent and thread-safe, and called by the runtime itself on first use. Starts the
- * agent from the environment when MEMSCOPE_SOCKET is set and MEMSCOPE_DISABLE is not 1. Returns 0, or the
- * negative error of ms_agent_start (the runtime works either way).
+ * Initializes the runtime: starts the agent from the environment when MEMSCOPE_SOCKET is set and MEMSCOPE_DISABLE
+ * is not 1. Idempotent and thread-safe: only the first call reads the environment, later ones return its result.
+ * libmemscope's constructor makes that first call at program start when MEMSCOPE_SOCKET is set; otherwise the
+ * first explicit call does. Returns 0, or the negative error of ms_agent_start, also printed on stderr (the
+ * runtime works either way).
  */
 MS_API int ms_init(void);
 

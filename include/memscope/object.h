@@ -88,6 +88,18 @@ struct ms_type {
      * when both are set); unlike ref_offsets it does not replace clear, which must drop and free the array. */
     size_t ref_array_offset;
     size_t ref_array_len_offset;
+    /* Optional fast teardown for the cycle collector, for containers whose clear() only drops references and
+     * frees the memory that held them (the built-in list and dict use it). Empties self as clear() would, but
+     * drops nothing: returns an array of the *n references self owned (no NULL among them), whose ownership
+     * passes to the caller, and stores in *buffer a block for the caller to ms_free() once it has dropped them
+     * (NULL: none). The array may lie inside self or inside *buffer; it must stay valid until then. It must not
+     * run other code, allocate, or touch other objects. When a garbage cycle consists only of objects whose
+     * types have it or have ref_offsets without clear (and none has dealloc, MS_TYPE_VAR,
+     * MS_TYPE_LEGACY_FINALIZER, a pending finalize or weak references), the collector tears the cycle down
+     * itself: it drops the returned references from the last to the first and frees each object when its count
+     * reaches 0, without a call to clear() or through ms_object_dealloc (bench/gc: the garbage column). clear()
+     * is still required: every other teardown calls it. */
+    ms_object **(*detach_refs)(ms_object *self, size_t *n, void **buffer);
 };
 
 /* Private flag bits in ms_object.type_bits; types are at least 8-byte aligned. */

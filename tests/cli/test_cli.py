@@ -9,60 +9,28 @@ that is not cJSON), exit codes (0 ok, 1 daemon error / unknown app / no daemon /
 is a poll with a deadline, never a fixed sleep. Every CLI run must leave stderr free of sanitizer reports (the
 ASan build runs this same script). Prints one line per check; exits 1 if any failed.
 """
-import ctypes
 import json
 import os
 import pty
 import re
 import select
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
+
+# The daemon fixture, checks and polls of the /metrics tests: one copy of them for every Python suite.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "prometheus"))
+import fixture  # noqa: E402
+from fixture import SANITIZER, check, die_with_parent, failures, free_port  # noqa: E402
 
 MEMSCOPE, MEMSCOPED, DOCSTORE = sys.argv[1:4]
 APP = "clitest-docstore"  # a name no other test uses
-SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
-
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond or not detail else f"\n     {detail}"), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 def wait_for(pred, what, timeout=30.0):
     """Polls pred() until it returns a true value, or fails the check `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            check(False, f"within {timeout:g} s: {what}")
-            return None
-        time.sleep(0.05)
-
-
-def die_with_parent():
-    """Children get SIGTERM if this script dies, so a killed test run leaves no daemon behind."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return fixture.wait_for(pred, what, timeout)
 
 
 class Run:
@@ -79,43 +47,19 @@ class Run:
         return f"rc={self.rc} stdout={self.out[:400]!r} stderr={self.err[:400]!r}"
 
 
-class Fixture:
+class Fixture(fixture.Fixture):
+    """A memscoped of its own (fixture.Fixture) and the CLI pointed at it."""
+
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="memscope-cli-")
+        super().__init__(MEMSCOPED, DOCSTORE, "memscope-cli-")
         self.rundir = os.path.join(self.tmp, "run")
-        self.sock = os.path.join(self.rundir, "memscope", "memscoped.sock")
-        self.token_path = os.path.join(self.rundir, "memscope", "memscoped.token")
-        self.procs = []
-        self.url = None
-        self.lines = []
-        # The CLI's environment: nothing inherited that could point it elsewhere.
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MEMSCOPE_")}
-        self.env["MEMSCOPE_SOCKET"] = self.sock  # the CLI finds the token beside it
+        # The CLI's environment: nothing inherited that could point it elsewhere (fixture.Fixture drops every
+        # MEMSCOPE_ variable), and the socket it finds the token beside.
+        self.env["MEMSCOPE_SOCKET"] = self.sock
 
     def start_daemon(self):
-        d = subprocess.Popen(
-            [MEMSCOPED, "--socket", self.sock, "--http", "127.0.0.1:0", "--data-dir",
-             os.path.join(self.tmp, "data"), "--gc-rate", "0", "--history", "6"],
-            stdout=subprocess.PIPE, stderr=open(os.path.join(self.tmp, "memscoped.log"), "w"),
-            text=True, preexec_fn=die_with_parent)
-        self.procs.append(d)
-        self.daemon = d
-
-        def reader():
-            for line in d.stdout:
-                self.lines.append(line)
-        threading.Thread(target=reader, daemon=True).start()
-
-        def url():
-            for line in self.lines:
-                m = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=(\S+)", line)
-                if m:
-                    return m.group(1), m.group(2)
-            return None
-        got = wait_for(url, "memscoped prints its URL", 20)
-        if not got:
-            raise SystemExit(1)
-        self.url, self.token = got
+        super().start_daemon("--gc-rate", "0", "--history", "6")
+        self.token = next(m.group(1) for m in (re.search(r"\?token=(\S+)", line) for line in self.lines) if m)
 
     def start_app(self, name=APP):
         env = dict(self.env, MEMSCOPE_SOCKET=self.sock, MEMSCOPE_INTERVAL_MS="200", MEMSCOPE_APP_NAME=name)
@@ -139,17 +83,6 @@ class Fixture:
         if SANITIZER.search(p.stderr):
             check(False, f"no sanitizer report from: memscope {' '.join(args)}", p.stderr[:3000])
         return r
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
 
 
 def one_error_line(r, needle):
@@ -227,19 +160,16 @@ def main():
         f.start_daemon()
         run_tests(f)
     finally:
-        f.stop()
+        log = f.stop()
     # The daemon's own sanitizer reports are its tests' business (tests/integration); here they are shown as a
     # warning so that a daemon bug does not read as a CLI failure.
-    log = open(os.path.join(f.tmp, "memscoped.log")).read()
     m = SANITIZER.search(log)
     if m:
         print("WARN memscoped reported a sanitizer error during the CLI test:\n" + log[m.start():][:3000])
     print(f"cli: {len(failures)} failed" if failures else "cli: all checks passed")
     if failures:
         print("failed:\n  " + "\n  ".join(failures))
-        print(f"kept for a look: {f.tmp} (memscoped.log, data/)")
-    else:
-        shutil.rmtree(f.tmp, ignore_errors=True)
+        print("memscoped's log (the end):\n" + log[-3000:])
     return 1 if failures else 0
 
 
@@ -392,10 +322,33 @@ def run_tests(f):
         r = f.cli("trace", APP, "snapshots", "--json")
         ids = {s["id"] for s in (r.json() or {}).get("snapshots", [])}
         check(r.rc == 0 and {s1, s2} <= ids, "trace snapshots --json lists both", repr(r))
+        # Snapshots belong to their app (issue 14, defect 4.4): asked through another app, memscoped answers 404
+        # with its reason, and the CLI prints that reason rather than a diff of someone else's lines.
+        r = f.cli("trace", "999999", "diff", str(s1), str(s2))
+        check(r.rc == 1 and one_error_line(r, "(HTTP 404)") and r.out == "",
+              "trace diff through an app the snapshots are not of -> exit 1, the daemon's 404 message", repr(r))
     r = f.cli("trace", APP, "diff", "999998", "999999")
     check(r.rc == 1 and one_error_line(r, "no such snapshot"), "trace diff of unknown snapshots -> exit 1", repr(r))
+    # The limits are the protocol's (common/protocol.h; issue 14, defect 4.3): the CLI checks only that -n is a
+    # number, memscoped judges the range with a 400 that names it, and 0 means every entry.
+    r = f.cli("trace", APP, "top", "-n", "abc")
+    check(r.rc == 2 and one_error_line(r, '-n: "abc" is not a whole number'), "trace top -n abc -> exit 2", repr(r))
+    r = f.cli("trace", APP, "top", "-n", "10001")
+    check(r.rc == 1 and one_error_line(r, "(HTTP 400)") and "10000" in r.err,
+          "trace top -n 10001 -> exit 1, the daemon's 400 naming the range", repr(r))
+    r = f.cli("trace", APP, "top", "-n", "0", "--json")
+    n_all = len((r.json() or {}).get("stats", []))
+    check(r.rc == 0 and n_all > 10, "trace top -n 0: every entry, more than the default 10", repr(r))
     r = f.cli("trace", APP, "stop")
     check(r.rc == 0 and "tracing stopped" in r.out, "trace stop", repr(r))
+    r = f.cli("trace", APP, "start", "-n", "257")
+    check(r.rc == 1 and one_error_line(r, "(HTTP 400)") and "256" in r.err,
+          "trace start -n 257 -> exit 1, the daemon's 400 naming 1..256", repr(r))
+    r = f.cli("trace", APP, "start", "-n", "256")
+    check(r.rc == 0 and "tracing started, 256 frames" in r.out, "trace start -n 256, the protocol's maximum", repr(r))
+    if r.rc == 0:
+        r = f.cli("trace", APP, "stop")
+        check(r.rc == 0, "trace stop after -n 256", repr(r))
 
     # ---- growth ------------------------------------------------------------------------------------------
     def audit_growing():
@@ -455,6 +408,10 @@ def run_tests(f):
         check(r.rc == 0 and (r.json() or {}).get("id") == app_id, "the connected app wins over a gone one", repr(r))
         r = f.cli("gc", str(id2))
         check(r.rc == 1 and one_error_line(r, "HTTP 409"), "gc on a disconnected app -> exit 1 (409)", repr(r))
+        if s1 and s2:
+            r = f.cli("trace", str(id2), "diff", str(s1), str(s2))
+            check(r.rc == 1 and one_error_line(r, "(HTTP 404)") and r.out == "",
+                  "trace diff through another app of the same name -> exit 1, the daemon's 404 message", repr(r))
         r = f.cli("ls")
         check(r.rc == 0 and re.search(rf"^\s*{id2}\s.*gone", r.out, re.M) is not None, "ls shows it gone", repr(r))
 

@@ -1,7 +1,7 @@
 // End-to-end test of the dashboard in a real browser (suite `e2e`): Debian's chromium driven headless by
 // playwright-core, against a real memscoped and the real demo app.
 //
-//   node dashboard.mjs --memscoped PATH --app PATH --web DIR --out DIR
+//   node dashboard.mjs --memscoped PATH --app PATH --web DIR --protocol common/protocol.h --out DIR
 //
 // Steps (each waits on a page condition with a timeout; no fixed sleeps):
 //   1. start memscoped on a free port and a temporary socket, read the token from its stdout
@@ -9,7 +9,8 @@
 //   3. open /?token=..., check the token left the address bar, and the page is not read-only
 //   4. the app appears, connected; a chart has data points; the type table lists Folder, Document, AuditEntry
 //   5. "Collect (gen 2)": the result shows collected > 0, equal to what the API then reports for generation 2
-//   6. start tracing: the top-N table names examples/docstore.c with a line number
+//   6. start tracing: the top-N table names examples/docstore.c with a line number; the frames and rows fields
+//      take the protocol's ranges (common/protocol.h), send 0 as 0 (every entry), and show the daemon's 400
 //   7. kill the app: its row says disconnected
 //   8. a page without the token says read-only and its buttons are disabled
 //   9. memscoped restarts on the same port: the page reconnects by itself and lists the new app
@@ -25,8 +26,12 @@ import path from 'node:path';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const k of ['memscoped', 'app', 'web', 'out']) {
-  if (!args[k]) { console.error(`usage: dashboard.mjs --memscoped PATH --app PATH --web DIR --out DIR (missing --${k})`); process.exit(2); }
+for (const k of ['memscoped', 'app', 'web', 'protocol', 'out']) {
+  if (!args[k]) {
+    console.error('usage: dashboard.mjs --memscoped PATH --app PATH --web DIR --protocol FILE --out DIR ' +
+                  `(missing --${k})`);
+    process.exit(2);
+  }
 }
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const required = process.env.MEMSCOPE_E2E_REQUIRED === '1';
@@ -81,6 +86,16 @@ async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
   }
 }
 
+// The protocol's numbers from the one header that defines them (common/protocol.h): "#define MSC_X 123".
+function protocolNumbers(file) {
+  const out = {};
+  for (const m of fs.readFileSync(file, 'utf8').matchAll(/^#define (MSC_\w+) (\d+)$/gm)) out[m[1]] = Number(m[2]);
+  for (const k of ['MSC_TRACE_FRAMES_MAX', 'MSC_TOP_LIMIT_MAX', 'MSC_TOP_LIMIT_DEFAULT']) {
+    if (!(k in out)) throw new Error(`${file} defines no ${k}`);
+  }
+  return out;
+}
+
 async function cleanup() {
   if (browser) await browser.close().catch(() => {});
   for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
@@ -100,6 +115,13 @@ async function main() {
   log('memscoped up on', base);
 
   const api = async (p) => { const r = await fetch(base + p); if (!r.ok) throw new Error(`${p}: ${r.status}`); return r.json(); };
+  // The daemon's own message for a request it must refuse with 400.
+  const refusal = async (p, body) => {
+    const r = await fetch(base + p, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body),
+                                                                  headers: { Authorization: 'Bearer ' + token } });
+    if (r.status !== 400) throw new Error(`${p} answered ${r.status}, expected 400`);
+    return (await r.json()).error;
+  };
 
   const app = start(args.app, ['--tick-ms', '20', '--gc', 'off', '--quiet'],
                     { MEMSCOPE_SOCKET: sock, MEMSCOPE_INTERVAL_MS: '300', MEMSCOPE_APP_NAME: 'docstore' });
@@ -119,7 +141,11 @@ async function main() {
   const page = browser.pages()[0] || await browser.newPage();
   log('browser:', await page.evaluate(() => navigator.userAgent));
   const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+  // Errors the test itself provokes (a 400 asked for); chromium logs every failed request on the console.
+  const provoked = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push('console: ' + m.text() + (m.location().url ? ' at ' + m.location().url : ''));
+  });
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
   await page.goto(`${base}/?token=${token}`);
 
@@ -171,7 +197,26 @@ async function main() {
   log(`collect gen 2: ${shown} collected, matches the API`);
   await page.locator('#gc-result').screenshot({ path: path.join(args.out, 'dashboard-collect.png') });
 
-  // 6. Tracing and the top-N table.
+  // 6. Tracing and the top-N table. The fields take the protocol's ranges; memscoped judges what is sent, and
+  //    its 400 (naming the range) is shown in the page.
+  const proto = protocolNumbers(args.protocol);
+  const fields = await page.evaluate(() => ['#nframes', '#top-limit'].map((sel) => {
+    const e = document.querySelector(sel);
+    return `${e.min}..${e.max} (${e.defaultValue})`;
+  }));
+  const wanted = [`1..${proto.MSC_TRACE_FRAMES_MAX} (1)`,
+                  `0..${proto.MSC_TOP_LIMIT_MAX} (${proto.MSC_TOP_LIMIT_DEFAULT})`];
+  if (fields.join() !== wanted.join()) throw new Error(`frames, rows fields take ${fields}, the protocol ${wanted}`);
+  const tooMany = proto.MSC_TRACE_FRAMES_MAX + 1;
+  await page.fill('#nframes', String(tooMany));
+  await page.getByRole('button', { name: 'Start tracing' }).click();
+  await waitFor('the 400 for too many frames',
+                async () => (await page.getAttribute('#trace-result', 'data-status')) === '400', 10000);
+  const startError = await refusal(`/api/v1/apps/${appInfo.id}/trace`, { action: 'start', nframes: tooMany });
+  if (!(await page.textContent('#trace-result')).includes(startError)) {
+    throw new Error(`the page does not show the daemon's message "${startError}"`);
+  }
+  provoked.push(/status of 400 .* at .*\/api\/v1\/apps\/\d+\/trace$/); // only the page's own request
   await page.fill('#nframes', '2');
   await page.getByRole('button', { name: 'Start tracing' }).click();
   await waitFor('tracing to start', async () => (await page.getAttribute('#trace-result', 'data-status')) === 'ok', 10000);
@@ -181,6 +226,25 @@ async function main() {
     return topRow.count();
   }, 20000, 1000);
   log('top-N names', await topRow.textContent());
+  // 0 means every entry: it is sent as 0 (whether the agent then answers is its business: tests/cli checks it).
+  await page.fill('#top-limit', '0');
+  await Promise.all([page.waitForRequest((r) => /\/trace\/top\?key=\w+&limit=0$/.test(r.url()), { timeout: 10000 }),
+                     page.click('#top-refresh')]);
+  provoked.push(/ at .*\/trace\/top\?key=\w+&limit=0$/);
+  const topError =
+    await refusal(`/api/v1/apps/${appInfo.id}/trace/top?key=lineno&limit=${proto.MSC_TOP_LIMIT_MAX + 1}`);
+  await page.fill('#top-limit', String(proto.MSC_TOP_LIMIT_MAX + 1));
+  await waitFor('the 400 for too many rows', async () => {
+    await page.click('#top-refresh');
+    return (await page.getAttribute('#top-result', 'data-status')) === '400';
+  }, 10000, 500);
+  if (!(await page.textContent('#top-result')).includes(topError)) {
+    throw new Error(`the page does not show the daemon's message "${topError}"`);
+  }
+  provoked.push(new RegExp(`status of 400 .* at .*/trace/top\\?key=\\w+&limit=${proto.MSC_TOP_LIMIT_MAX + 1}$`));
+  await page.fill('#top-limit', String(proto.MSC_TOP_LIMIT_DEFAULT));
+  await page.click('#top-refresh');
+  log('frames and rows take the protocol\'s ranges; the daemon\'s 400 is shown');
   await page.locator('#top').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(args.out, 'dashboard-tracing.png'), fullPage: true });
 
@@ -266,7 +330,7 @@ async function main() {
   if (!csp.includes("script-src 'self'") || csp.includes('unsafe-inline')) throw new Error(`weak CSP: ${csp}`);
   if (!/text\/html/.test(index.headers.get('content-type'))) throw new Error('index.html has the wrong type');
 
-  const bad = problems.filter((p) => !/favicon/.test(p));
+  const bad = problems.filter((p) => !/favicon/.test(p) && !provoked.some((re) => re.test(p)));
   if (bad.length) throw new Error('browser errors:\n  ' + bad.join('\n  '));
 }
 

@@ -1,17 +1,20 @@
 /*
  * test_agent.c — the agent against a fake daemon played by the test itself (a Unix listener in a temporary
  * directory): handshake, stats content, requests at safe points, timeouts, a daemon that never reads, reconnects,
- * malformed frames, and zero-code start from the environment.
+ * malformed frames, and the start from the environment (ms_init(), and with no code at all: agent_app.c).
  *
  * Every wait is a poll() with a deadline on a socket or a status counter; none is a sleep.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -430,14 +433,19 @@ Test(agent, bad_configuration_is_rejected)
     ms_agent_stop(); /* stopping an agent that never ran is fine */
 }
 
-/* No code change: the environment alone starts the agent on the runtime's first use. */
-Test(agent, starts_from_the_environment_on_first_use)
+/* A program that sets the variables itself starts the agent with ms_init(). The allocator never starts it
+ * (issue 14: ms_init()'s only caller used to be the allocator's first arena). */
+Test(agent, starts_from_the_environment_at_ms_init)
 {
     listen_here();
     setenv("MEMSCOPE_SOCKET", path, 1);
     setenv("MEMSCOPE_APP_NAME", "from-env", 1);
     setenv("MEMSCOPE_INTERVAL_MS", "25", 1);
-    void *p = ms_malloc(10); /* first use: maps the first arena */
+    void *p = ms_malloc(10); /* maps the first arena: no reason to start anything */
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_not(st.running, "the allocator does not start the agent");
+    cr_assert_eq(ms_init(), 0);
     int fd = accept_within(5000);
     cr_assert_geq(fd, 0);
     cJSON *hello = read_frame(fd, 5000);
@@ -450,6 +458,58 @@ Test(agent, starts_from_the_environment_on_first_use)
     ms_free(p);
     close(fd);
 }
+
+/* Runs AGENT_APP (agent_app.c) in `mode` with the environment of this process; *in_fd is its stdin, which ends it
+ * when closed. */
+static pid_t spawn_agent_app(const char *mode, int *in_fd)
+{
+    int pipefd[2];
+    cr_assert_eq(pipe2(pipefd, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[0], 0);
+    char *argv[] = {(char *)AGENT_APP, (char *)mode, NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, AGENT_APP, &fa, NULL, argv, environ), 0, "spawn %s", AGENT_APP);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[0]);
+    *in_fd = pipefd[1];
+    return pid;
+}
+
+/* No code at all: with MEMSCOPE_SOCKET set, a program that does only `mode` (agent_app.c) connects and sends
+ * stats. Before issue 14 only the first arena started the agent, so neither of these programs ever connected. */
+static void expect_zero_code_connect(const char *mode)
+{
+    listen_here();
+    setenv("MEMSCOPE_SOCKET", path, 1);
+    setenv("MEMSCOPE_APP_NAME", mode, 1);
+    setenv("MEMSCOPE_INTERVAL_MS", "20", 1);
+    int in;
+    pid_t pid = spawn_agent_app(mode, &in);
+    int fd = accept_within(5000);
+    cr_assert_geq(fd, 0, "a program that does only '%s' connects", mode);
+    cJSON *hello = read_frame(fd, 5000);
+    cr_assert_not_null(hello);
+    cr_expect_str_eq(type_of(hello), "hello");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(hello, "app")->valuestring, mode);
+    cr_expect_eq(num(hello, "pid"), pid);
+    cJSON_Delete(hello);
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"app_id\":8}");
+    cJSON *stats = read_frame_of(fd, "stats", 5000);
+    cr_expect_not_null(stats, "and sends stats");
+    cJSON_Delete(stats);
+    close(in);
+    int status = -1;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "agent_app %s: status %d (3: it mapped an arena)", mode,
+              status);
+    close(fd);
+}
+
+Test(agent, a_program_with_only_large_blocks_connects) { expect_zero_code_connect("large"); }
+
+Test(agent, a_program_that_only_collects_connects) { expect_zero_code_connect("gc"); }
 
 Test(agent, disabled_by_the_environment)
 {

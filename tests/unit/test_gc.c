@@ -827,3 +827,114 @@ CHECKED_TEST(gc, young_garbage_referencing_old_objects)
     ms_decref((ms_object *)old);
     cr_expect_eq(live(&fast_type), 0);
 }
+
+/* A container of our own with a detach_refs hook (memscope/object.h): the collector's fast teardown of garbage is a
+ * type-level hook any container can use, not knowledge of the list's layout (issue 14). */
+typedef struct sack {
+    MS_OBJECT_HEAD;
+    size_t n;
+    ms_object *items[3];
+} sack;
+static int sack_clears, sack_detaches;
+
+static int sack_traverse(ms_object *self, ms_visit_fn visit, void *arg)
+{
+    sack *b = (sack *)self;
+    for (size_t i = 0; i < b->n; i++)
+        MS_VISIT(b->items[i]);
+    return 0;
+}
+static void sack_clear(ms_object *self)
+{
+    sack *b = (sack *)self;
+    sack_clears++;
+    while (b->n) {
+        ms_object *o = b->items[--b->n];
+        ms_decref(o);
+    }
+}
+static ms_object **sack_detach(ms_object *self, size_t *n, void **buffer)
+{
+    sack *b = (sack *)self;
+    sack_detaches++;
+    *n = b->n;
+    *buffer = NULL;
+    b->n = 0;
+    return b->items;
+}
+static const ms_type sack_type = {.name = "Sack", .size = sizeof(sack), .flags = MS_TYPE_GC, .traverse = sack_traverse,
+                                 .clear = sack_clear, .detach_refs = sack_detach};
+
+/* A ring of n sacks, each holding the next sack and an int of its own; the caller's references are dropped. */
+static void sack_ring(size_t n, bool weakref_on_first, ms_weakref **wr)
+{
+    sack *first = (sack *)ms_new(&sack_type), *prev = first;
+    cr_assert_not_null(first);
+    for (size_t i = 0; i < n; i++) {
+        sack *b = i + 1 < n ? (sack *)ms_new(&sack_type) : first;
+        cr_assert_not_null(b);
+        prev->items[prev->n++] = (ms_object *)b; /* steals the new reference; the last closes the ring */
+        prev->items[prev->n++] = ms_int_new(100000 + (long)i);
+        if (b == first)
+            ms_incref((ms_object *)first);
+        prev = b;
+    }
+    if (weakref_on_first)
+        *wr = ms_weakref_new((ms_object *)first, NULL, NULL);
+    ms_decref((ms_object *)first);
+}
+
+CHECKED_TEST(gc, containers_with_detach_refs_are_torn_down_without_clear)
+{
+    ms_type_stats ints, sacks;
+    uint64_t ints_destroyed = ms_type_stats_find(ms_int_type(), &ints) == 0 ? ints.destroyed_total : 0;
+    sack_clears = sack_detaches = 0;
+    sack_ring(100, false, NULL);
+    cr_expect_eq(live(&sack_type), 100);
+    cr_expect_eq(ms_gc_collect(2), 100);
+    cr_expect_eq(sack_detaches, 100, "every garbage sack is taken apart by its hook");
+    cr_expect_eq(sack_clears, 0, "and clear() never runs");
+    cr_expect_eq(live(&sack_type), 0);
+    cr_assert_eq(ms_type_stats_find(&sack_type, &sacks), 0);
+    cr_expect_eq(sacks.destroyed_total, 100);
+    cr_assert_eq(ms_type_stats_find(ms_int_type(), &ints), 0);
+    cr_expect_eq(ints.destroyed_total - ints_destroyed, 100, "the ints the sacks held are freed");
+
+    /* A weak reference needs the general path: callbacks and clearing per object. */
+    ms_weakref *wr = NULL;
+    sack_clears = sack_detaches = 0;
+    sack_ring(10, true, &wr);
+    cr_expect_eq(ms_gc_collect(2), 10);
+    cr_expect_eq(sack_detaches, 0);
+    cr_expect_gt(sack_clears, 0, "the general path clears");
+    cr_expect_null(ms_weakref_peek(wr));
+    ms_decref((ms_object *)wr);
+    cr_expect_eq(live(&sack_type), 0);
+}
+
+/* Garbage dicts go through dict's detach_refs: cycles through dicts are freed with everything they hold. */
+CHECKED_TEST(gc, garbage_dicts_are_freed_with_their_items)
+{
+    uint64_t dicts0 = live(ms_dict_type()), strs0 = live(ms_str_type());
+    for (int round = 0; round < 3; round++) {
+        ms_object *a = ms_dict_new(), *b = ms_dict_new();
+        ms_object *ka = ms_str_new("other"), *kb = ms_str_new("other");
+        cr_assert_eq(ms_dict_set(a, ka, b), 0);
+        cr_assert_eq(ms_dict_set(b, kb, a), 0);
+        for (long i = 0; i < 20; i++) {
+            ms_object *k = ms_int_new(1000 + i), *v = ms_str_new("value");
+            cr_assert_eq(ms_dict_set(a, k, v), 0);
+            if (i % 3 == 0)
+                cr_assert_eq(ms_dict_del(a, k), 0); /* deleted entries are skipped */
+            ms_decref(k);
+            ms_decref(v);
+        }
+        ms_decref(ka);
+        ms_decref(kb);
+        ms_decref(a);
+        ms_decref(b);
+        cr_expect_eq(ms_gc_collect(2), 2);
+        cr_expect_eq(live(ms_dict_type()), dicts0);
+        cr_expect_eq(live(ms_str_type()), strs0);
+    }
+}

@@ -478,7 +478,7 @@ $('#thresholds').addEventListener('submit', (e) => {
 $('#trace-start').addEventListener('click', (e) => busy(e.currentTarget, async () => {
   const box = $('#trace-result');
   try {
-    const r = await post(appPath() + '/trace', { action: 'start', nframes: Number($('#nframes').value) || 1 });
+    const r = await post(appPath() + '/trace', { action: 'start', nframes: typedNumber($('#nframes')) });
     showResult(box, `tracing started with ${r.nframes} frame${r.nframes === 1 ? '' : 's'}`);
     setTimeout(refreshTop, 1000);
   } catch (err) { showError(box, err); }
@@ -499,11 +499,18 @@ function where(s) {
   return s.lineno ? `${s.file}:${s.lineno}` : s.file;
 }
 
+// A number field's value as typed (its default when empty): the ranges are the protocol's, and memscoped judges
+// them, answering 400 with a message that names the range, which the page then shows.
+function typedNumber(input) {
+  const v = input.value.trim();
+  return Number(v === '' ? input.defaultValue : v);
+}
+
 let topBusy = false;
 async function refreshTop() {
   if (topBusy || state.selected == null) return;
   topBusy = true;
-  const key = $('#top-key').value, limit = Number($('#top-limit').value) || 10;
+  const key = $('#top-key').value, limit = typedNumber($('#top-limit'));
   const box = $('#top-result');
   try {
     const r = await get(`${appPath()}/trace/top?key=${encodeURIComponent(key)}&limit=${limit}`);
