@@ -11,9 +11,11 @@
 //   5. "Collect (gen 2)": the result shows collected > 0, equal to what the API then reports for generation 2
 //   6. start tracing: the top-N table names examples/docstore.c with a line number; the frames and rows fields
 //      take the protocol's ranges (common/protocol.h), send 0 as 0 (every entry), and show the daemon's 400
-//   7. kill the app: its row says disconnected
-//   8. a page without the token says read-only and its buttons are disabled
-//   9. memscoped restarts on the same port: the page reconnects by itself and lists the new app
+//   7. an agent written here sends stats too large for the event stream (announced as `stats-skipped`): the
+//      page fetches them and shows that app's numbers, saying the stream skipped them
+//   8. kill the app: its row says disconnected
+//   9. a page without the token says read-only and its buttons are disabled
+//  10. memscoped restarts on the same port: the page reconnects by itself and lists the new app
 // Screenshots go to --out (the build dir): dashboard-*.png. The browser's console errors and CSP violations fail
 // the test. Exit 0 = pass, 1 = fail, 77 = skipped (chromium or playwright-core missing, unless
 // MEMSCOPE_E2E_REQUIRED=1, which tools/test.sh sets: then missing prerequisites are a failure).
@@ -53,6 +55,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-e2e-'));
 fs.chmodSync(tmp, 0o700);
 fs.mkdirSync(args.out, { recursive: true });
 const children = [];
+const agents = []; // sockets of the agents written here
 let browser = null;
 
 function log(...m) { console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...m); }
@@ -96,8 +99,66 @@ function protocolNumbers(file) {
   return out;
 }
 
+// An agent written from docs/PROTOCOL.md alone: a Unix stream socket, frames of a 4-byte big-endian length and
+// JSON. It says hello and then sends what the test gives it; what the daemon sends is read and dropped.
+function fakeAgent(sock, hello) {
+  const s = net.createConnection(sock);
+  s.on('error', () => {}); // the daemon may close first, at the end of the test
+  s.resume();
+  const send = (msg) => {
+    const payload = Buffer.from(JSON.stringify(msg));
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(payload.length);
+    s.write(Buffer.concat([head, payload]));
+  };
+  send({ type: 'hello', protocol: 1, ...hello });
+  agents.push(s);
+  return { send, close: () => s.destroy() };
+}
+
+// A stats message of about 720 KiB: over half of an event-stream client's 1 MiB budget (MSD_EVENTS_CLIENT_MAX,
+// daemon/events.h), so the daemon announces it instead of streaming it. The size is in 2400 types (a program
+// with that many types is plausible), names of 240 bytes: under the 255 the daemon keeps of a name.
+function bigStats(seq) {
+  const types = [{ name: 'HugeDocType', alive: 7, bytes: 448, created: 7, destroyed: 0 }];
+  for (let i = 0; types.length < 2400; i++) {
+    types.push({ name: `Type${String(i).padStart(4, '0')}_`.padEnd(240, 'x'), alive: 1, bytes: 64, created: 1,
+                 destroyed: 0 });
+  }
+  const gen = { count: 0, threshold: 700, collections: 0, collected: 0, uncollectable: 0 };
+  return { type: 'stats', seq, dropped: 0,
+           heap: { pool_bytes_in_use: 123456789, system_bytes_in_use: 0, blocks_in_use: 1, arenas_mapped: 1 },
+           refcount: { objects_alive: 4242421, objects_created: 5000000, objects_destroyed: 757579 },
+           types, gc: { enabled: true, generations: [gen, gen, gen], pause_total_ns: 0, pause_max_ns: 0, garbage: 0 } };
+}
+
+// Reads memscoped's event stream until an event `name` whose data satisfies pred; its data, or an error at the
+// deadline.
+async function streamEvent(base, name, pred, timeoutMs) {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  let text = '';
+  try {
+    const r = await fetch(base + '/api/v1/events', { signal: ac.signal });
+    for await (const chunk of r.body) {
+      text += Buffer.from(chunk).toString();
+      const blocks = text.split('\n\n');
+      text = blocks.pop();
+      for (const b of blocks) {
+        const ev = (b.match(/^event: (.*)$/m) || [])[1], data = (b.match(/^data: (.*)$/m) || [])[1];
+        if (ev === name && pred(JSON.parse(data))) return JSON.parse(data);
+      }
+    }
+  } catch { /* aborted at the deadline */ } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  throw new Error(`no \`${name}\` event on the stream within ${timeoutMs} ms`);
+}
+
 async function cleanup() {
   if (browser) await browser.close().catch(() => {});
+  for (const s of agents) s.destroy();
   for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
   await Promise.all(children.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 3000))])));
   for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
@@ -261,7 +322,39 @@ async function main() {
   await page.locator('#diff tbody tr').first().waitFor({ timeout: 10000 });
   log('snapshot diff shown');
 
-  // 7. Kill the app: the row turns disconnected.
+  // 7. Stats too large for the event stream are only announced (`stats-skipped`): the page fetches the selected
+  //    app's and shows its numbers as if the stream had carried them, and says the stream skipped them.
+  const big = fakeAgent(sock, { pid: process.pid, app: 'bigdoc', interval_ms: 300 });
+  let seq = 0;
+  big.send(bigStats(++seq));
+  const sender = setInterval(() => big.send(bigStats(++seq)), 300);
+  try {
+    const bigInfo = await waitFor('the big app in /api/v1/apps', async () =>
+      (await api('/api/v1/apps')).apps.find((a) => a.name === 'bigdoc' && a.connected));
+    const len = await waitFor('its stats in the API', async () => {
+      const r = await fetch(`${base}/api/v1/apps/${bigInfo.id}`);
+      return r.ok && (await r.text()).length;
+    });
+    if (len <= 512 * 1024) throw new Error(`the big document is only ${len} bytes: the stream would carry it`);
+    await streamEvent(base, 'stats-skipped', (d) => d.id === bigInfo.id, 5000);
+    await page.click(`#apps tbody tr[data-app-id="${bigInfo.id}"]`);
+    await waitFor('the big app to be selected', async () => (await page.textContent('#app-title')) === 'bigdoc');
+    await waitFor('its objects alive on the page',
+                  async () => (await page.textContent('#cards')).includes('4,242,421'));
+    await page.locator('#types tbody tr[data-type="HugeDocType"]').waitFor({ timeout: 10000 });
+    if (!(await page.isVisible('#app-skipped')) || !/skipped/.test(await page.textContent('#app-skipped'))) {
+      throw new Error('the page does not say that the stream skipped the stats');
+    }
+    log(`a ${len}-byte document, skipped by the stream, is shown`);
+    await page.screenshot({ path: path.join(args.out, 'dashboard-skipped.png'), fullPage: false });
+  } finally {
+    clearInterval(sender);
+    big.close();
+  }
+  await page.click(`#apps tbody tr[data-app-id="${appInfo.id}"]`);
+  await waitFor('the demo to be selected again', async () => (await page.textContent('#app-title')) === 'docstore');
+
+  // 8. Kill the app: the row turns disconnected.
   const killedAt = Date.now();
   app.kill('SIGKILL');
   await waitFor('the app row to say disconnected',
@@ -284,7 +377,7 @@ async function main() {
   await waitFor('chromium to log the expected 409', async () => problems.length > seen, 2000).catch(() => {});
   problems.splice(seen); // the browser logs every 4xx as a console error: this one was asked for
 
-  // 8. Without the token: read-only, and it says so (sessionStorage is per tab: a new tab has no token).
+  // 9. Without the token: read-only, and it says so (sessionStorage is per tab: a new tab has no token).
   const rp = await browser.newPage();
   await rp.goto(`${base}/`);
   await waitFor('read-only mode', async () => (await rp.textContent('#mode')) === 'read-only', 10000);
@@ -298,7 +391,7 @@ async function main() {
   log('read-only mode shown');
   await rp.close();
 
-  // 9. The daemon restarts on the same port: the page reconnects by itself and shows the new daemon's apps.
+  // 10. The daemon restarts on the same port: the page reconnects by itself and shows the new daemon's apps.
   daemon.kill('SIGTERM');
   const ex = await daemon.exited;
   if (ex.code !== 0) throw new Error(`memscoped exited with ${ex.code ?? ex.sig} on SIGTERM`);

@@ -1,7 +1,8 @@
 // memscope dashboard: the apps list and one app's detail, kept live by memscoped's event stream
 // (GET /api/v1/events, see daemon/events.h). The page never polls the apps: the daemon pushes every sample.
 // Requests are made only for what the stream does not carry: the selected app's history (once), its growth
-// (leak suspects), and the actions. Everything is rendered with textContent: no server string becomes markup.
+// (leak suspects), its documents too large for the stream (`stats-skipped`), and the actions. Everything is
+// rendered with textContent: no server string becomes markup.
 
 import { adoptTokenFromUrl, token, forgetToken, setUnauthorizedHandler, get, post, ApiError } from './api.js';
 import { bytes, count, signed, duration, percent, ago, clock } from './format.js';
@@ -26,7 +27,7 @@ function el(tag, props = {}, ...children) {
 // ---- State ----------------------------------------------------------------------------------------------------
 
 const state = {
-  apps: new Map(),        // id -> { summary, doc, lastGcAt, gcTotal, typeMarks: [{t, alive: Map}] }
+  apps: new Map(),        // id -> { summary, doc, lastGcAt, gcTotal, typeMarks: [{t, alive: Map}], skipped }
   selected: null,         // app id
   series: null,           // Series of the selected app
   windowS: 300,
@@ -116,6 +117,7 @@ function connect() {
   source.addEventListener('hello', (e) => onHello(JSON.parse(e.data)));
   source.addEventListener('app', (e) => onApp(JSON.parse(e.data)));
   source.addEventListener('stats', (e) => onStats(JSON.parse(e.data)));
+  source.addEventListener('stats-skipped', (e) => onStatsSkipped(JSON.parse(e.data)));
 }
 
 function onHello(h) {
@@ -139,7 +141,8 @@ function onHello(h) {
 }
 
 function newApp(summary) {
-  return { summary, doc: null, lastGcAt: null, gcTotal: null, typeMarks: [] };
+  // skipped: the stream's last sample of this app was only announced (too large), so `doc` came from a GET.
+  return { summary, doc: null, lastGcAt: null, gcTotal: null, typeMarks: [], skipped: false };
 }
 
 function onApp(a) {
@@ -157,11 +160,44 @@ function onApp(a) {
 }
 
 function onStats(doc) {
+  showDoc(doc, false);
+}
+
+// The daemon does not put a document larger than half of a stream client's budget on the stream (it could
+// never be sent whole); it announces it instead. The selected app's is fetched and shown as if the event had
+// carried it, one request at a time; the others wait until they are selected.
+const fetchingDoc = new Set();
+
+function onStatsSkipped({ id }) {
+  const a = state.apps.get(id);
+  if (!a) return;
+  a.skipped = true;
+  if (id === state.selected) fetchDoc(id);
+  scheduleRender();
+}
+
+async function fetchDoc(id) {
+  if (fetchingDoc.has(id)) return; // the next announcement asks again
+  fetchingDoc.add(id);
+  try {
+    const doc = await get(`/api/v1/apps/${id}`);
+    const a = state.apps.get(id);
+    // A stream event may have overtaken the request: keep whichever document is newer.
+    if (a && a.skipped && !(a.doc && a.doc.time >= doc.time)) showDoc(doc, true);
+  } catch (e) {
+    if (state.selected === id) toast('stats: ' + e.message);
+  } finally {
+    fetchingDoc.delete(id);
+  }
+}
+
+function showDoc(doc, fetched) {
   let a = state.apps.get(doc.id);
   if (!a) {
     a = newApp({ id: doc.id, pid: doc.pid, name: doc.name, connected: true });
     state.apps.set(doc.id, a);
   }
+  a.skipped = fetched;
   const gens = (doc.gc && doc.gc.generations) || [];
   const total = gens.reduce((s, g) => s + (g.collections || 0), 0);
   if (a.gcTotal != null && total > a.gcTotal) a.lastGcAt = doc.time;
@@ -211,6 +247,7 @@ function select(id) {
   loadHistory(id);
   loadGrowth(id);
   loadSnapshots(id);
+  if (state.apps.get(id)?.skipped) fetchDoc(id);
   scheduleRender();
 }
 
@@ -264,8 +301,9 @@ function renderApps() {
   for (const a of state.apps.values()) {
     const s = a.summary, d = a.doc;
     const status = s.connected ? 'connected' : 'disconnected';
+    const sub = `pid ${s.pid} · #${s.id}` + (a.skipped ? ' · stats too large to stream' : '');
     const tr = el('tr', { data: { appId: String(s.id), status }, tabindex: '0' },
-      el('td', {}, el('div', { class: 'name', text: s.name }), el('div', { class: 'sub', text: `pid ${s.pid} · #${s.id}` })),
+      el('td', {}, el('div', { class: 'name', text: s.name }), el('div', { class: 'sub', text: sub })),
       el('td', {}, el('span', { class: 'status ' + status, text: status })),
       el('td', { class: 'num', text: bytes(heapOf(d)) }),
       el('td', { class: 'num', text: count(d && d.refcount && d.refcount.objects_alive) }),
@@ -298,6 +336,10 @@ function renderDetail() {
   st.dataset.state = s.connected ? 'ok' : 'down';
   $('#app-meta').textContent = `pid ${s.pid} · id ${s.id} · every ${s.interval_ms || '?'} ms · ` +
     `last sample ${a.doc ? clock(d.time) : '—'}` + (s.connected ? '' : ` · left ${clock(s.disconnected_at)}`);
+  const skipped = $('#app-skipped');
+  skipped.hidden = !a.skipped;
+  skipped.textContent = a.skipped ? 'the live stream skipped its stats (too large): ' +
+    (a.doc ? `fetched the sample of ${clock(d.time)}` : 'fetching them') : '';
 
   const heap = d.heap || {}, rc = d.refcount || {}, gc = d.gc || {}, tr = d.trace || {};
   $('#cards').replaceChildren(
@@ -367,7 +409,14 @@ function renderGc(gc) {
   }
 }
 
+// What the types table was last built from: the page renders on every event of any app, and a table of
+// thousands of types rebuilt each time would keep the page busy, so it is rebuilt only when one of these changes.
+let typesDrawn = [];
+
 function renderTypes(a, types) {
+  const inputs = [types, a.typeMarks[0], state.growth, state.sort];
+  if (inputs.every((x, i) => x === typesDrawn[i])) return;
+  typesDrawn = inputs;
   const marks = a.typeMarks;
   const base = marks.length ? marks[0].alive : new Map();
   const span = marks.length && a.doc ? a.doc.time - marks[0].t : 0;
