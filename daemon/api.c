@@ -91,13 +91,10 @@ static void on_snapshot_stored(void *arg, int64_t id, size_t traces)
         msd_req_error(f->r, 500, "cannot store the snapshot (see the daemon's log)");
     } else {
         cJSON *o = cJSON_CreateObject();
-        if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
-                  !cJSON_AddNumberToObject(o, "app_id", (double)f->app_id) ||
-                  !cJSON_AddNumberToObject(o, "traces", (double)traces))) {
-            cJSON_Delete(o);
-            o = NULL;
-        }
-        msd_req_cjson(f->r, 201, o);
+        msd_req_built(f->r, 201, o,
+                      o && cJSON_AddNumberToObject(o, "id", (double)id) &&
+                          cJSON_AddNumberToObject(o, "app_id", (double)f->app_id) &&
+                          cJSON_AddNumberToObject(o, "traces", (double)traces));
     }
     free(f);
 }
@@ -172,45 +169,35 @@ static void forward_number(msd_daemon *d, msd_req *r, msd_app *app, const char *
 void msd_api_healthz(msd_daemon *d, msd_req *r)
 {
     cJSON *o = cJSON_CreateObject();
-    if (o && (!cJSON_AddStringToObject(o, "status", "ok") ||
-              !cJSON_AddNumberToObject(o, "apps", (double)msd_registry_count(d->reg)) ||
-              !cJSON_AddNumberToObject(o, "connected", (double)msd_registry_connected(d->reg)) ||
-              !cJSON_AddNumberToObject(o, "connections", (double)msd_ipc_connections(d)) ||
-              !cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d)))) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    msd_req_cjson(r, 200, o);
+    msd_req_built(r, 200, o,
+                  o && cJSON_AddStringToObject(o, "status", "ok") &&
+                      cJSON_AddNumberToObject(o, "apps", (double)msd_registry_count(d->reg)) &&
+                      cJSON_AddNumberToObject(o, "connected", (double)msd_registry_connected(d->reg)) &&
+                      cJSON_AddNumberToObject(o, "connections", (double)msd_ipc_connections(d)) &&
+                      cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d)));
 }
 
 void msd_api_version(msd_daemon *d, msd_req *r)
 {
     cJSON *o = cJSON_CreateObject();
-    if (o && (!cJSON_AddStringToObject(o, "daemon", MSD_VERSION) ||
-              !cJSON_AddNumberToObject(o, "protocol", MSD_PROTOCOL_VERSION) || !cJSON_AddNumberToObject(o, "api", 1) ||
-              !cJSON_AddStringToObject(o, "libuv", uv_version_string()) ||
-              !cJSON_AddStringToObject(o, "cjson", cJSON_Version()))) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    msd_req_cjson(r, 200, o);
+    msd_req_built(r, 200, o,
+                  o && cJSON_AddStringToObject(o, "daemon", MSD_VERSION) &&
+                      cJSON_AddNumberToObject(o, "protocol", MSD_PROTOCOL_VERSION) &&
+                      cJSON_AddNumberToObject(o, "api", 1) &&
+                      cJSON_AddStringToObject(o, "libuv", uv_version_string()) &&
+                      cJSON_AddStringToObject(o, "cjson", cJSON_Version()));
 }
 
 void msd_api_apps(msd_daemon *d, msd_req *r)
 {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "apps");
-    for (msd_app *a = msd_registry_first(d->reg); arr && a; a = msd_registry_next(d->reg, a)) {
+    bool ok = arr != NULL;
+    for (msd_app *a = msd_registry_first(d->reg); ok && a; a = msd_registry_next(d->reg, a)) {
         cJSON *s = msd_appdoc_summary(a);
-        if (!s || !cJSON_AddItemToArray(arr, s)) {
+        if (!(ok = s && cJSON_AddItemToArray(arr, s)))
             cJSON_Delete(s);
-            arr = NULL;
-        }
     }
-    if (!arr) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    msd_req_cjson(r, 200, o);
+    msd_req_built(r, 200, o, ok);
 }
 
 void msd_api_app(msd_daemon *d, msd_req *r)
@@ -293,11 +280,7 @@ void msd_api_history(msd_daemon *d, msd_req *r)
          add_column(o, "garbage", h, first, offsetof(msd_sample, garbage), -1, NULL) &&
          cJSON_AddNumberToObject(o, "id", (double)app->id) &&
          cJSON_AddNumberToObject(o, "interval_ms", (double)app->interval_ms);
-    if (!ok) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    msd_req_cjson(r, 200, o);
+    msd_req_built(r, 200, o, ok);
 }
 
 void msd_api_growth(msd_daemon *d, msd_req *r)
@@ -330,11 +313,7 @@ void msd_api_growth(msd_daemon *d, msd_req *r)
     }
     ok = ok && cJSON_AddNumberToObject(o, "id", (double)app->id);
     msd_growth_free(&g);
-    if (!ok) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    msd_req_cjson(r, 200, o);
+    msd_req_built(r, 200, o, ok);
 }
 
 /* ---- The collector --------------------------------------------------------------------------------------------- */

@@ -358,6 +358,18 @@ bool msd_jp_element(msd_jp *jp)
     return next_item(jp, ']', "expected ',' or ']' after an array element");
 }
 
+/* Moves the cursor past a token just scanned (q: the byte after it, NULL when the scan failed) and gives its span
+ * (tok may be NULL). */
+static bool advance(msd_jp *jp, uptr q, msd_jval *tok)
+{
+    if (!q)
+        return false;
+    if (tok)
+        *tok = (msd_jval){(const char *)jp->p, (size_t)(q - jp->p)};
+    jp->p = q;
+    return true;
+}
+
 bool msd_jp_number(msd_jp *jp, double *out, bool bools)
 {
     msd_jkind k = msd_jp_peek(jp);
@@ -383,24 +395,16 @@ bool msd_jp_number(msd_jp *jp, double *out, bool bools)
     }
     if (k != MSD_J_BOOL || !bools)
         return false;
-    uptr q = scan_literal(jp, jp->p);
-    if (!q)
+    bool t = *jp->p == 't';
+    if (!advance(jp, scan_literal(jp, jp->p), NULL))
         return false;
-    *out = *jp->p == 't';
-    jp->p = q;
+    *out = t;
     return true;
 }
 
 bool msd_jp_string(msd_jp *jp, msd_jval *tok)
 {
-    if (msd_jp_peek(jp) != MSD_J_STRING)
-        return false;
-    uptr q = scan_string(jp, jp->p);
-    if (!q)
-        return false;
-    *tok = (msd_jval){(const char *)jp->p, (size_t)(q - jp->p)};
-    jp->p = q;
-    return true;
+    return msd_jp_peek(jp) == MSD_J_STRING && advance(jp, scan_string(jp, jp->p), tok);
 }
 
 bool msd_jp_skip(msd_jp *jp, msd_jval *span)

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,11 +139,51 @@ static char *default_data_dir(void)
     return rc < 0 ? NULL : out;
 }
 
+enum { O_SOCKET = 256, O_HTTP, O_TOKEN, O_DATA, O_RETAIN, O_HISTORY, O_TIMEOUT, O_GCRATE, O_MAXAPPS, O_MAXHTTP,
+       O_VERSION, O_WEBDIR, O_TOPTYPES };
+
+/* The numeric options: their range, whether they are whole numbers, and the field of the config they set. */
+static const struct {
+    int id;
+    const char *flag;
+    double lo, hi;
+    bool whole;
+    size_t off; /* of a double, or of an int when whole */
+} numeric[] = {
+    {O_RETAIN, "--retain", 0, 365 * 86400.0, false, offsetof(msd_config, retain_s)},
+    {O_HISTORY, "--history", 1, 7 * 86400.0, false, offsetof(msd_config, history_s)},
+    {O_TIMEOUT, "--request-timeout", 1, 600000, true, offsetof(msd_config, request_timeout_ms)},
+    {O_GCRATE, "--gc-rate", 0, 1e6, false, offsetof(msd_config, gc_rate)},
+    {O_MAXAPPS, "--max-apps", 1, 1000000, true, offsetof(msd_config, max_apps)},
+    {O_MAXHTTP, "--max-http", 1, 100000, true, offsetof(msd_config, http_connections)},
+    {O_TOPTYPES, "--metrics-top-types", 0, MSD_METRICS_TOP_TYPES_MAX, true, offsetof(msd_config, metrics_top_types)},
+};
+
+/* Option id's value v into the config: 0, or -EINVAL after saying why. */
+static int parse_number(int id, const char *v, msd_config *cfg)
+{
+    for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++) {
+        if (numeric[i].id != id)
+            continue;
+        double x;
+        if (parse_double(numeric[i].flag, v, numeric[i].lo, numeric[i].hi, &x) < 0)
+            return -EINVAL;
+        if (numeric[i].whole && x != floor(x)) {
+            fprintf(stderr, "memscoped: %s: \"%s\" is not a whole number\n", numeric[i].flag, v);
+            return -EINVAL;
+        }
+        if (numeric[i].whole)
+            *(int *)(void *)((char *)cfg + numeric[i].off) = (int)x;
+        else
+            *(double *)(void *)((char *)cfg + numeric[i].off) = x;
+        return 0;
+    }
+    return -EINVAL;
+}
+
 /* Returns 0 to run, 1 to exit 0 (help, version), or -EINVAL/-ENOMEM to exit with an error. */
 static int parse_flags(int argc, char **argv, msd_config *cfg)
 {
-    enum { O_SOCKET = 256, O_HTTP, O_TOKEN, O_DATA, O_RETAIN, O_HISTORY, O_TIMEOUT, O_GCRATE, O_MAXAPPS, O_MAXHTTP,
-           O_VERSION, O_WEBDIR, O_TOPTYPES };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET}, {"http", required_argument, NULL, O_HTTP},
         {"token-file", required_argument, NULL, O_TOKEN}, {"data-dir", required_argument, NULL, O_DATA},
@@ -156,7 +198,6 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
     *cfg = (msd_config){.retain_s = 600, .history_s = 900, .request_timeout_ms = 5000, .gc_rate = 2,
                         .max_apps = 10000, .http_connections = 256, .http_port = 7070,
                         .metrics_top_types = MSD_METRICS_TOP_TYPES_DEFAULT};
-    double v;
     int c, li = -1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vh", opts, &li)) != -1) {
@@ -169,45 +210,13 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
             if (parse_http(optarg, cfg) < 0)
                 return -EINVAL;
             break;
-        case O_RETAIN:
-            if (parse_double("--retain", optarg, 0, 365 * 86400.0, &cfg->retain_s) < 0)
-                return -EINVAL;
-            break;
-        case O_HISTORY:
-            if (parse_double("--history", optarg, 1, 7 * 86400.0, &cfg->history_s) < 0)
-                return -EINVAL;
-            break;
-        case O_TIMEOUT:
-            if (parse_double("--request-timeout", optarg, 1, 600000, &v) < 0)
-                return -EINVAL;
-            cfg->request_timeout_ms = (int)v;
-            break;
-        case O_GCRATE:
-            if (parse_double("--gc-rate", optarg, 0, 1e6, &cfg->gc_rate) < 0)
-                return -EINVAL;
-            break;
-        case O_MAXAPPS:
-            if (parse_double("--max-apps", optarg, 1, 1000000, &v) < 0)
-                return -EINVAL;
-            cfg->max_apps = (int)v;
-            break;
         case O_WEBDIR:
             if (msd_web_resolve_dir(optarg, &cfg->web_dir) < 0)
                 return -EINVAL;
             break;
-        case O_MAXHTTP:
-            if (parse_double("--max-http", optarg, 1, 100000, &v) < 0)
+        case O_RETAIN: case O_HISTORY: case O_TIMEOUT: case O_GCRATE: case O_MAXAPPS: case O_MAXHTTP: case O_TOPTYPES:
+            if (parse_number(c, optarg, cfg) < 0)
                 return -EINVAL;
-            cfg->http_connections = (int)v;
-            break;
-        case O_TOPTYPES:
-            if (parse_double("--metrics-top-types", optarg, 0, MSD_METRICS_TOP_TYPES_MAX, &v) < 0)
-                return -EINVAL;
-            if (v != (int)v) {
-                fprintf(stderr, "memscoped: --metrics-top-types: \"%s\" is not an integer\n", optarg);
-                return -EINVAL;
-            }
-            cfg->metrics_top_types = (int)v;
             break;
         case 'v': cfg->verbose = true; break;
         case 'h': usage(stdout); return 1;

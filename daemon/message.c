@@ -146,21 +146,6 @@ static void read_number(msd_jp *jp, const field *f, void *base)
         msd_jp_skip(jp, NULL);
 }
 
-/* The members of the object at the cursor into base's number fields. The caller has checked it is an object. */
-static void read_object(msd_jp *jp, const field *table, size_t n, void *base)
-{
-    lookup l = {table, n, 0, 0};
-    msd_jval key;
-    msd_jp_object(jp);
-    while (msd_jp_member(jp, &key)) {
-        int i = find_field(&l, jp->escaped, key);
-        if (i < 0)
-            msd_jp_skip(jp, NULL);
-        else
-            read_number(jp, &table[i], base);
-    }
-}
-
 /* ---- The stats sections ---------------------------------------------------------------------------------------- */
 
 typedef enum sec_error { SEC_OK, SEC_KIND, SEC_NOT_OBJECTS } sec_error;
@@ -173,41 +158,83 @@ typedef struct walk {
     bool gens_bad;  /* gc.generations is not an array */
 } walk;
 
-/* One entry of "types": its first "name" (decoded into the name store) and its numbers. Returns false when
- * out of memory. */
+static bool read_members(msd_jp *jp, walk *w, const field *table, size_t n, void *base, bool *named);
+
+/* A type's "name" (a string, else stepped over) into the name store. False when out of memory. */
+static bool read_name(msd_jp *jp, walk *w, bool *named)
+{
+    msd_jval tok;
+    msc_buf *names = &w->m->names;
+    if (!msd_jp_string(jp, &tok)) { /* not a string: the entry stays without a name */
+        msd_jp_skip(jp, NULL);
+        return true;
+    }
+    /* The decoded name is never longer than its token; without a backslash it is the token's bytes. */
+    if (msc_buf_reserve(names, tok.n + 1) < 0)
+        return false;
+    char *to = msc_buf_tail(names);
+    size_t len = tok.n - 2;
+    if (jp->escaped)
+        len = msd_json_string(tok, to, tok.n + 1);
+    else
+        memcpy(to, tok.p + 1, len), to[len] = '\0';
+    msc_buf_commit(names, len + 1);
+    *named = true;
+    return true;
+}
+
+static void read_generations(msd_jp *jp, walk *w)
+{
+    msd_gc *gc = &w->m->gc;
+    if (msd_jp_peek(jp) != MSD_J_ARRAY) {
+        w->gens_bad = true;
+        msd_jp_skip(jp, NULL);
+        return;
+    }
+    msd_jp_array(jp);
+    while (msd_jp_element(jp)) {
+        if (gc->ngens < MSC_STATS_GENERATIONS && msd_jp_peek(jp) == MSD_J_OBJECT)
+            read_members(jp, w, gen_fields, NFIELDS(gen_fields), &gc->gens[gc->ngens], NULL);
+        else
+            msd_jp_skip(jp, NULL); /* an entry that is not an object keeps its fields NAN */
+        if (gc->ngens < MSC_STATS_GENERATIONS)
+            gc->ngens++;
+    }
+}
+
+/* The members of the object at the cursor (the caller has checked it is one), each read as its field says into
+ * base; members the table does not have are stepped over. named: a K_NAME member was read. False when out of
+ * memory. */
+static bool read_members(msd_jp *jp, walk *w, const field *table, size_t n, void *base, bool *named)
+{
+    lookup l = {table, n, 0, 0};
+    msd_jval key;
+    msd_jp_object(jp);
+    while (msd_jp_member(jp, &key)) {
+        int i = find_field(&l, jp->escaped, key);
+        const field *f = i < 0 ? NULL : &table[i];
+        if (!f)
+            msd_jp_skip(jp, NULL);
+        else if (f->kind == K_GENS)
+            read_generations(jp, w);
+        else if (f->kind == K_NAME && !read_name(jp, w, named))
+            return false;
+        else if (f->kind != K_NAME)
+            read_number(jp, f, base);
+    }
+    return true;
+}
+
+/* One entry of "types": its first "name" (decoded into the name store) and its numbers. False when out of
+ * memory. */
 static bool read_type(msd_jp *jp, walk *w)
 {
     msd_stats *m = w->m;
     msd_type *t = msd_stats_add_type(m);
-    if (!t)
-        return false;
     size_t name_at = m->names.len;
     bool named = false;
-    lookup l = LOOKUP(type_fields);
-    msd_jval key, tok;
-    msd_jp_object(jp);
-    while (msd_jp_member(jp, &key)) {
-        int i = find_field(&l, jp->escaped, key);
-        if (i < 0) {
-            msd_jp_skip(jp, NULL);
-        } else if (type_fields[i].kind != K_NAME) {
-            read_number(jp, &type_fields[i], t);
-        } else if (!msd_jp_string(jp, &tok)) {
-            msd_jp_skip(jp, NULL);
-        } else {
-            /* The decoded name is never longer than its token; without a backslash it is the token's bytes. */
-            if (msc_buf_reserve(&m->names, tok.n + 1) < 0)
-                return false;
-            char *to = msc_buf_tail(&m->names);
-            size_t n = tok.n - 2;
-            if (jp->escaped)
-                n = msd_json_string(tok, to, tok.n + 1);
-            else
-                memcpy(to, tok.p + 1, n), to[n] = '\0';
-            msc_buf_commit(&m->names, n + 1);
-            named = true;
-        }
-    }
+    if (!t || !read_members(jp, w, type_fields, NFIELDS(type_fields), t, &named))
+        return false;
     if (!named) {
         w->names_bad = true;
         if (msc_buf_append(&m->names, "", 1) < 0) /* a name the entry still has, never read */
@@ -222,10 +249,7 @@ static bool read_type(msd_jp *jp, walk *w)
 static bool read_pool(msd_jp *jp, walk *w)
 {
     msd_pool *p = msd_stats_add_pool(w->m);
-    if (!p)
-        return false;
-    read_object(jp, pool_fields, NFIELDS(pool_fields), p);
-    return true;
+    return p && read_members(jp, w, pool_fields, NFIELDS(pool_fields), p, NULL);
 }
 
 /* An array section: every element must be an object (else SEC_NOT_OBJECTS; the others are still read). */
@@ -243,41 +267,6 @@ static bool read_array(msd_jp *jp, walk *w, int s, bool (*entry)(msd_jp *, walk 
     return true;
 }
 
-static void read_generations(msd_jp *jp, walk *w)
-{
-    msd_gc *gc = &w->m->gc;
-    if (msd_jp_peek(jp) != MSD_J_ARRAY) {
-        w->gens_bad = true;
-        msd_jp_skip(jp, NULL);
-        return;
-    }
-    msd_jp_array(jp);
-    while (msd_jp_element(jp)) {
-        if (gc->ngens < MSC_STATS_GENERATIONS && msd_jp_peek(jp) == MSD_J_OBJECT)
-            read_object(jp, gen_fields, NFIELDS(gen_fields), &gc->gens[gc->ngens]);
-        else
-            msd_jp_skip(jp, NULL); /* an entry that is not an object keeps its fields NAN */
-        if (gc->ngens < MSC_STATS_GENERATIONS)
-            gc->ngens++;
-    }
-}
-
-static void read_gc(msd_jp *jp, walk *w)
-{
-    lookup l = LOOKUP(gc_fields);
-    msd_jval key;
-    msd_jp_object(jp);
-    while (msd_jp_member(jp, &key)) {
-        int i = find_field(&l, jp->escaped, key);
-        if (i < 0)
-            msd_jp_skip(jp, NULL);
-        else if (gc_fields[i].kind == K_GENS)
-            read_generations(jp, w);
-        else
-            read_number(jp, &gc_fields[i], &w->m->gc);
-    }
-}
-
 /* The value of section s at the cursor (its first occurrence). Returns false when out of memory. */
 static bool read_section(msd_jp *jp, walk *w, int s)
 {
@@ -290,10 +279,10 @@ static bool read_section(msd_jp *jp, walk *w, int s)
     }
     m->sections |= 1u << s;
     switch (s) {
-    case S_HEAP: read_object(jp, heap_fields, NFIELDS(heap_fields), &m->heap); return true;
-    case S_REFCOUNT: read_object(jp, refcount_fields, NFIELDS(refcount_fields), &m->refcount); return true;
-    case S_TRACE: read_object(jp, trace_fields, NFIELDS(trace_fields), &m->trace); return true;
-    case S_GC: read_gc(jp, w); return true;
+    case S_HEAP: return read_members(jp, w, heap_fields, NFIELDS(heap_fields), &m->heap, NULL);
+    case S_REFCOUNT: return read_members(jp, w, refcount_fields, NFIELDS(refcount_fields), &m->refcount, NULL);
+    case S_TRACE: return read_members(jp, w, trace_fields, NFIELDS(trace_fields), &m->trace, NULL);
+    case S_GC: return read_members(jp, w, gc_fields, NFIELDS(gc_fields), &m->gc, NULL);
     case S_POOLS: return read_array(jp, w, s, read_pool);
     default: return read_array(jp, w, s, read_type);
     }

@@ -517,24 +517,19 @@ static void emit_header(writer *w, buf *out, int f)
     }
 }
 
-/* Orders app indexes by (pid, name), then connected last, then array order: the last of each run of equal
- * (pid, name) is the one to export. */
-typedef struct app_ref {
-    const msd_metrics_app *a;
-    size_t index;
-} app_ref;
-
+/* Orders apps by (pid, name), then connected last, then array order (the elements are pointers into one array):
+ * the last of each run of equal (pid, name) is the one to export. */
 static int by_identity(const void *x, const void *y)
 {
-    const app_ref *p = x, *q = y;
-    if (p->a->pid != q->a->pid)
-        return p->a->pid < q->a->pid ? -1 : 1;
-    int c = strcmp(p->a->name, q->a->name);
+    const msd_metrics_app *p = *(const msd_metrics_app *const *)x, *q = *(const msd_metrics_app *const *)y;
+    if (p->pid != q->pid)
+        return p->pid < q->pid ? -1 : 1;
+    int c = strcmp(p->name, q->name);
     if (c)
         return c;
-    if (p->a->connected != q->a->connected)
-        return p->a->connected ? 1 : -1;
-    return p->index < q->index ? -1 : p->index > q->index;
+    if (p->connected != q->connected)
+        return p->connected ? 1 : -1;
+    return p < q ? -1 : p > q;
 }
 
 msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const msd_metrics_self *self,
@@ -547,7 +542,7 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
                                                   : families[f].type == INFO  ? "_info"
                                                                               : "");
     /* The apps to export: one per (pid, name), the connected entry then the later one (see by_identity). */
-    app_ref *refs = napps ? malloc(napps * sizeof(*refs)) : NULL;
+    const msd_metrics_app **refs = napps ? malloc(napps * sizeof(*refs)) : NULL;
     app_ctx *ctx = napps ? calloc(napps, sizeof(*ctx)) : NULL;
     size_t nctx = 0;
     if (napps && (!refs || !ctx)) {
@@ -556,12 +551,12 @@ msd_blob *msd_metrics_render(const msd_metrics_app *apps, size_t napps, const ms
         return NULL;
     }
     for (size_t i = 0; i < napps; i++)
-        refs[i] = (app_ref){&apps[i], i};
+        refs[i] = &apps[i];
     if (napps) /* qsort's pointer must be valid even for 0 elements (glibc declares it nonnull) */
         qsort(refs, napps, sizeof(*refs), by_identity);
     for (size_t i = 0; i < napps && !w.oom; i++) {
-        const msd_metrics_app *a = refs[i].a;
-        if (i + 1 < napps && refs[i + 1].a->pid == a->pid && strcmp(refs[i + 1].a->name, a->name) == 0)
+        const msd_metrics_app *a = refs[i];
+        if (i + 1 < napps && refs[i + 1]->pid == a->pid && strcmp(refs[i + 1]->name, a->name) == 0)
             continue; /* a later entry for the same (pid, name) wins */
         if (!prepare(&w, a, &ctx[nctx++]))
             w.oom = true;

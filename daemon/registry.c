@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "registry.h"
 
 typedef struct listener {
@@ -61,15 +62,10 @@ void msd_registry_free(msd_registry *reg)
 
 int msd_registry_listen(msd_registry *reg, msd_event_fn fn, void *arg)
 {
-    if (reg->nlisteners == reg->listeners_cap) {
-        size_t ncap = reg->listeners_cap ? reg->listeners_cap * 2 : 4;
-        listener *n = realloc(reg->listeners, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        reg->listeners = n;
-        reg->listeners_cap = ncap;
-    }
-    reg->listeners[reg->nlisteners++] = (listener){fn, arg};
+    listener *l = msc_array_push(&reg->listeners, &reg->nlisteners, &reg->listeners_cap, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    *l = (listener){fn, arg};
     return 0;
 }
 

@@ -27,6 +27,15 @@ void msd_req_cjson(msd_req *r, int status, cJSON *o)
     msd_req_json(r, status, b);
 }
 
+void msd_req_built(msd_req *r, int status, cJSON *o, bool built)
+{
+    if (!built) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    msd_req_cjson(r, status, o);
+}
+
 void msd_req_error(msd_req *r, int status, const char *msg)
 {
     cJSON *o = cJSON_CreateObject();

@@ -108,6 +108,8 @@ void msd_req_json(msd_req *r, int status, msd_blob *body);
 msd_resp msd_resp_out_of_memory(void);
 /* Answers with o serialized (o consumed); NULL, or memory running out while printing, is a 500. */
 void msd_req_cjson(msd_req *r, int status, cJSON *o);
+/* msd_req_cjson() for a document that was built (built true) or not (memory ran out half-way: a 500; o freed). */
+void msd_req_built(msd_req *r, int status, cJSON *o, bool built);
 /* The error answer of the daemon: {"error": msg} with status, and the headers its status calls for
  * (WWW-Authenticate on 401, Allow on 405). The only place an error body is built. */
 void msd_req_error(msd_req *r, int status, const char *msg);

@@ -22,6 +22,7 @@
 
 #include <uv.h>
 
+#include "array.h"
 #include "fs.h"
 #include "list.h"
 #include "snapstore.h"
@@ -91,15 +92,10 @@ static const msd_snapinfo *find(const msd_snapstore *st, int64_t id)
 /* Adds an entry (taking its app string); ids arrive in increasing order after the load. 0 or -ENOMEM. */
 static int index_add(msd_snapstore *st, msd_snapinfo *info)
 {
-    if (st->n == st->cap) {
-        size_t ncap = st->cap ? st->cap * 2 : 64;
-        msd_snapinfo *ni = realloc(st->index, ncap * sizeof(*ni));
-        if (!ni)
-            return -ENOMEM;
-        st->index = ni;
-        st->cap = ncap;
-    }
-    st->index[st->n++] = *info;
+    msd_snapinfo *slot = msc_array_push(&st->index, &st->n, &st->cap, sizeof(*slot));
+    if (!slot)
+        return -ENOMEM;
+    *slot = *info;
     info->app = NULL;
     if (info->id >= st->next_id)
         st->next_id = info->id + 1;
@@ -128,43 +124,12 @@ const char *msd_snapstore_app_of(const msd_daemon *d, uint64_t key)
 
 /* ---- Files (worker side) ------------------------------------------------------------------------------------ */
 
-/* Reads a whole file of at most SNAPSHOT_FILE_MAX bytes into a malloc'ed buffer: 0 or a negative errno. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat sb;
-    int e = fstat(fd, &sb) < 0 ? errno : !S_ISREG(sb.st_mode) ? EINVAL : sb.st_size > (off_t)SNAPSHOT_FILE_MAX ? EFBIG : 0;
-    if (e) {
-        close(fd);
-        return -e;
-    }
-    size_t n = (size_t)sb.st_size, got = 0;
-    char *buf = malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *len = got;
-    return 0;
-}
-
 static cJSON *load(const char *path, job *j, int64_t id)
 {
     char *text = NULL, err[128];
     size_t len = 0;
-    int rc = read_file(path, &text, &len);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = fd < 0 ? -errno : msd_read_fd(fd, SNAPSHOT_FILE_MAX, &text, &len);
     if (rc < 0) {
         j->status = rc == -ENOENT ? -ENOENT : rc;
         snprintf(j->why, sizeof(j->why), rc == -ENOENT ? "no such snapshot %lld" : "cannot read snapshot %lld: %s",
@@ -206,17 +171,12 @@ static void run_index(job *j)
                 msd_snapinfo_free(&info);
             continue;
         }
-        if (j->nfound == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            msd_snapinfo *nf = realloc(j->found, ncap * sizeof(*nf));
-            if (!nf) {
-                msd_snapinfo_free(&info);
-                break;
-            }
-            j->found = nf;
-            cap = ncap;
+        msd_snapinfo *slot = msc_array_push(&j->found, &j->nfound, &cap, sizeof(*slot));
+        if (!slot) {
+            msd_snapinfo_free(&info);
+            break;
         }
-        j->found[j->nfound++] = info;
+        *slot = info;
     }
     closedir(dp);
     if (j->nfound)
@@ -478,13 +438,11 @@ int msd_snapstore_start(msd_daemon *d)
     st->kick.data = st;
     d->snaps = st;
     job *j = new_job(d, J_INDEX);
-    if (!j) {
-        uv_close((uv_handle_t *)&st->kick, NULL);
-        st->stopped = true;
-        return -ENOMEM;
-    }
-    submit(j);
-    return 0;
+    if (j)
+        submit(j);
+    else
+        msd_snapstore_stop(d); /* msd_snapstore_free() after the loop has closed the timer */
+    return j ? 0 : -ENOMEM;
 }
 
 void msd_snapstore_stop(msd_daemon *d)
@@ -493,8 +451,7 @@ void msd_snapstore_stop(msd_daemon *d)
     if (!st || st->stopped)
         return;
     st->stopped = true;
-    uv_timer_stop(&st->kick);
-    uv_close((uv_handle_t *)&st->kick, NULL);
+    uv_close((uv_handle_t *)&st->kick, NULL); /* closing a timer stops it */
     /* Every caller hears now; the job on a worker (the head, when running) is freed by on_after_work. */
     msc_list_foreach_safe (it, next, &st->queue) {
         job *j = msc_list_entry(it, job, link);

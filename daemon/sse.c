@@ -270,8 +270,7 @@ void msd_sse_stop(msd_daemon *d)
         return;
     s->closing = true;
     msd_registry_unlisten(d->reg, on_registry, s);
-    uv_timer_stop(&s->heartbeat);
-    uv_close((uv_handle_t *)&s->heartbeat, NULL);
+    uv_close((uv_handle_t *)&s->heartbeat, NULL); /* closing a timer stops it */
     msc_list_foreach (it, &s->clients)
         msd_req_wake(msc_list_entry(it, client, link)->r); /* each stream now ends once its queue is sent */
 }

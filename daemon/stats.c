@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "stats.h"
 
 /* Every field of these sections is a double (stats.h generates them so): they are filled as arrays. */
@@ -55,23 +56,9 @@ void msd_stats_free(msd_stats *s)
     msd_stats_init(s);
 }
 
-/* Grows an array of the model to hold one more element: the element's address, or NULL when out of memory. */
-static void *grow(void **arr, size_t *n, size_t *cap, size_t elem)
-{
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        void *na = realloc(*arr, ncap * elem);
-        if (!na)
-            return NULL;
-        *arr = na;
-        *cap = ncap;
-    }
-    return (char *)*arr + (*n)++ * elem;
-}
-
 msd_pool *msd_stats_add_pool(msd_stats *s)
 {
-    msd_pool *p = grow((void **)&s->pools, &s->npools, &s->pools_cap, sizeof(*p));
+    msd_pool *p = msc_array_push(&s->pools, &s->npools, &s->pools_cap, sizeof(*p));
     if (p)
         all_nan(p, sizeof(*p));
     return p;
@@ -79,7 +66,7 @@ msd_pool *msd_stats_add_pool(msd_stats *s)
 
 msd_type *msd_stats_add_type(msd_stats *s)
 {
-    msd_type *t = grow((void **)&s->types, &s->ntypes, &s->types_cap, sizeof(*t));
+    msd_type *t = msc_array_push(&s->types, &s->ntypes, &s->types_cap, sizeof(*t));
     if (t) {
         t->name = "";
 #define SET_NAN(name) t->name = NAN;

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "web.h"
 
 #define WEB_FILE_MAX (16u << 20) /* a file from --web-dir larger than this is refused (the page is ~200 KiB) */
@@ -94,8 +95,8 @@ static const char *type_of(const char *path)
 }
 
 /*
- * Reads the file for URL path `path` from --web-dir into a malloc'ed buffer. Returns 0 with *data and *len set,
- * -ENOENT when there is no such (safe) file, or another negative errno (-ENOMEM, -EFBIG, -EIO).
+ * Reads the file for URL path `path` from --web-dir into a blob. Returns 0 with *data set, -ENOENT when there is
+ * no such (safe) file, or another negative errno (-ENOMEM, -EFBIG, -EIO).
  */
 static int read_web_file(const char *web_dir, const char *path, msd_blob **data)
 {
@@ -115,29 +116,14 @@ static int read_web_file(const char *web_dir, const char *path, msd_blob **data)
         close(fd);
         return -ENOENT;
     }
-    if ((uint64_t)st.st_size > WEB_FILE_MAX) {
-        close(fd);
-        return -EFBIG;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    msd_blob *b = msd_blob_new(NULL, n);
-    if (!b) {
-        close(fd);
+    char *bytes;
+    size_t n;
+    int rc = msd_read_fd(fd, WEB_FILE_MAX, &bytes, &n);
+    if (rc < 0)
+        return rc;
+    msd_blob *b = msd_blob_adopt(bytes, n, n);
+    if (!b)
         return -ENOMEM;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, b->data + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != n) {
-        msd_blob_unref(b);
-        return -EIO;
-    }
     *data = b;
     return 0;
 }

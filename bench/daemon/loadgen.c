@@ -4,10 +4,10 @@
  * messages a second on this machine (building and framing a 4 KB message in Python costs more than the daemon
  * reading it), so at 10,000 apps it measured its own limit rather than the daemon's.
  *
- * Each app is one connection: hello, then a ~4 KB stats message (30 types, 16 pools, the shape loadgen.py sends)
- * every interval, at a random phase so the daemon sees a steady stream. The messages are rendered once per app;
- * before each send a few fixed-width counters are rewritten in place (seq, the heap and object counts), so every
- * message differs and the daemon cannot tell. What the daemon sends is read and dropped (requests are not
+ * Each app is one connection: hello, then the stats message of stats_message.h (3.9 KB, the shape loadgen.py
+ * sends) every interval, at a random phase so the daemon sees a steady stream. The messages are rendered once per
+ * app; before each send three fixed-width counters are rewritten in place (seq, the heap and object counts), so
+ * every message differs and the daemon cannot tell. What the daemon sends is read and dropped (requests are not
  * answered: the benchmark sends none).
  *
  *   loadgen --socket PATH --apps N --seconds S [--interval-ms MS]
@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats_message.h"
+
 typedef struct app {
     int fd;
     double next;   /* monotonic seconds of the next send */
@@ -42,17 +44,6 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-#define W 12 /* digits of a rewritten counter */
-#define BASE 100000000000ul /* counters are BASE + v: always W digits, with no leading zero (JSON forbids it) */
-
-/* Writes BASE + v at `at`, exactly W digits: the message keeps its length and stays compact. */
-static void put_number(char *at, unsigned long v)
-{
-    char tmp[32];
-    snprintf(tmp, sizeof(tmp), "%lu", BASE + v % (9 * BASE));
-    memcpy(at, tmp, W);
-}
-
 /* The stats message of app i, framed, with its counters at known offsets. */
 static void render(app *a, int i)
 {
@@ -61,32 +52,15 @@ static void render(app *a, int i)
         perror("loadgen");
         exit(1);
     }
-    char *w = p + 4;
-    w += sprintf(w, "{\"type\":\"stats\",\"seq\":");
-    a->seq_at = (size_t)(w - p);
-    w += sprintf(w, "%lu,\"dropped\":0,\"heap\":{\"pool_bytes_in_use\":", BASE);
-    a->pool_at = (size_t)(w - p);
-    w += sprintf(w, "%lu,\"system_bytes_in_use\":2000000,\"arenas\":4},\"pools\":[", BASE);
-    for (int k = 0; k < 16; k++)
-        w += sprintf(w, "%s{\"block_size\":%d,\"pools\":3,\"blocks_in_use\":%d,\"blocks_free\":50}", k ? "," : "",
-                     16 * (k + 1), 100 + k);
-    w += sprintf(w, "],\"refcount\":{\"objects_alive\":");
-    a->alive_at = (size_t)(w - p);
-    w += sprintf(w, "%lu,\"objects_created\":40000,\"objects_destroyed\":10000},\"types\":[", BASE);
-    for (int k = 0; k < 30; k++)
-        w += sprintf(w, "%s{\"name\":\"Type%d\",\"alive\":%d,\"bytes\":%d,\"created\":5000,\"destroyed\":4000}",
-                     k ? "," : "", k, 1000 + k, 64000 + k);
-    w += sprintf(w, "],\"gc\":{\"enabled\":true,\"generations\":[");
-    for (int g = 0; g < 3; g++)
-        w += sprintf(w, "%s{\"count\":1,\"threshold\":700,\"collections\":%d,\"collected\":%d,\"uncollectable\":0}",
-                     g ? "," : "", 10 + g + i % 7, 20 + g);
-    w += sprintf(w, "],\"garbage\":0,\"pause_total_ns\":1000,\"pause_max_ns\":900},"
-                    "\"trace\":{\"tracing\":false,\"current\":0,\"peak\":0}}");
-    size_t n = (size_t)(w - p - 4);
+    bench_counters at;
+    size_t n = bench_stats_message(p + 4, i, &at);
     p[0] = (char)(n >> 24);
     p[1] = (char)(n >> 16);
     p[2] = (char)(n >> 8);
     p[3] = (char)n;
+    a->seq_at = at.seq_at + 4;
+    a->pool_at = at.pool_at + 4;
+    a->alive_at = at.alive_at + 4;
     a->msg = p;
     a->len = n + 4;
 }
@@ -190,9 +164,9 @@ int main(int argc, char **argv)
                 continue;
             if (a->next <= t) {
                 a->seq++;
-                put_number(a->msg + a->seq_at, a->seq);
-                put_number(a->msg + a->pool_at, 1000000 + a->seq);
-                put_number(a->msg + a->alive_at, 30000 + (unsigned long)i + a->seq % 7);
+                bench_put_counter(a->msg + a->seq_at, a->seq);
+                bench_put_counter(a->msg + a->pool_at, 1000000 + a->seq);
+                bench_put_counter(a->msg + a->alive_at, 30000 + (unsigned long)i + a->seq % 7);
                 if (send_frame(a) == 0)
                     sent++;
                 else

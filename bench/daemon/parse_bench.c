@@ -1,7 +1,7 @@
 /*
  * bench/daemon/parse_bench.c — what one stats message costs the daemon to read, against cJSON in the same run.
  *
- * The message is the one bench/daemon/loadgen.c sends (3.9 KB: 30 types, 16 pools). Timed, best of 5 rounds of
+ * The message is the one bench/daemon/loadgen.c sends (stats_message.h: 3.9 KB, 30 types, 16 pools). Timed, best of 5 rounds of
  * 20,000 messages each:
  *   memscoped   msd_msg_parse() into the typed model and msd_registry_stats() (history, growth point, the
  *               model swap): everything ipc.c does per stats message but the read(2)
@@ -19,6 +19,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "registry.h"
+#include "stats_message.h"
 
 static double now(void)
 {
@@ -27,35 +28,13 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static size_t message(char *p)
-{
-    char *w = p;
-    w += sprintf(w, "{\"type\":\"stats\",\"seq\":100000000042,\"dropped\":0,\"heap\":{\"pool_bytes_in_use\":"
-                    "100001000042,\"system_bytes_in_use\":2000000,\"arenas\":4},\"pools\":[");
-    for (int k = 0; k < 16; k++)
-        w += sprintf(w, "%s{\"block_size\":%d,\"pools\":3,\"blocks_in_use\":%d,\"blocks_free\":50}", k ? "," : "",
-                     16 * (k + 1), 100 + k);
-    w += sprintf(w, "],\"refcount\":{\"objects_alive\":100000030042,\"objects_created\":40000,"
-                    "\"objects_destroyed\":10000},\"types\":[");
-    for (int k = 0; k < 30; k++)
-        w += sprintf(w, "%s{\"name\":\"Type%d\",\"alive\":%d,\"bytes\":%d,\"created\":5000,\"destroyed\":4000}",
-                     k ? "," : "", k, 1000 + k, 64000 + k);
-    w += sprintf(w, "],\"gc\":{\"enabled\":true,\"generations\":[");
-    for (int g = 0; g < 3; g++)
-        w += sprintf(w, "%s{\"count\":1,\"threshold\":700,\"collections\":%d,\"collected\":%d,\"uncollectable\":0}",
-                     g ? "," : "", 10 + g, 20 + g);
-    w += sprintf(w, "],\"garbage\":0,\"pause_total_ns\":1000,\"pause_max_ns\":900},"
-                    "\"trace\":{\"tracing\":false,\"current\":0,\"peak\":0}}");
-    return (size_t)(w - p);
-}
-
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 5;
     bool profile = argc > 2 && strcmp(argv[2], "--ours-only") == 0; /* for perf record: no cJSON in the profile */
     enum { N = 20000 };
     static char text[8192];
-    size_t len = message(text);
+    size_t len = bench_stats_message(text, 0, NULL);
     msd_config cfg = {.retain_s = 600, .history_s = 900};
     msd_registry *reg = msd_registry_new(&cfg);
     msd_stats scratch;

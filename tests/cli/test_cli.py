@@ -409,9 +409,19 @@ def run_tests(f):
         r = f.cli("gc", str(id2))
         check(r.rc == 1 and one_error_line(r, "HTTP 409"), "gc on a disconnected app -> exit 1 (409)", repr(r))
         if s1 and s2:
-            r = f.cli("trace", str(id2), "diff", str(s1), str(s2))
-            check(r.rc == 1 and one_error_line(r, "(HTTP 404)") and r.out == "",
-                  "trace diff through another app of the same name -> exit 1, the daemon's 404 message", repr(r))
+            # Snapshots belong to the program that took them, by name (a restarted program keeps its snapshots):
+            # another process of the same name diffs them; a program of another name gets the daemon's 404.
+            r = f.cli("trace", str(id2), "diff", str(s1), str(s2), "--json")
+            check(r.rc == 0 and (r.json() or {}).get("from") == s1,
+                  "trace diff through another process of the same program -> its diff", repr(r))
+            other = f.start_app("clitest-other")
+            if wait_for(lambda: [a for a in apps_named(f, "clitest-other") if a["connected"]], "another program connects"):
+                r = f.cli("trace", str(other.pid), "diff", str(s1), str(s2))
+                check(r.rc == 1 and one_error_line(r, "belongs to another app") and r.out == "",
+                      "trace diff through a program the snapshots are not of -> exit 1, the daemon's 404 message",
+                      repr(r))
+            other.send_signal(signal.SIGTERM)
+            other.wait(timeout=10)
         r = f.cli("ls")
         check(r.rc == 0 and re.search(rf"^\s*{id2}\s.*gone", r.out, re.M) is not None, "ls shows it gone", repr(r))
 

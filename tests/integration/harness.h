@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "../test_then.h"
+
 typedef struct daemon_proc {
     pid_t pid;
     int out_fd;          /* read end of the daemon's stdout */
@@ -69,24 +71,9 @@ long wait_app(const daemon_proc *d, const char *name, bool connected, int min_sa
 
 /* Number of the app's stats samples right now (-1 when unknown). */
 long app_samples(const daemon_proc *d, const char *name);
-/* Criterion reports, but never fails on, an assertion made in a .fini: a test that must prove memscoped exits
- * cleanly stops it at the end of its own body. DAEMON_TEST runs the body, then the file's stop(), which asserts
- * the clean exit; the suite's .fini stop() then finds nothing left to do. */
-#define DAEMON_TEST(suite, name)                                                                               \
-    static void name##_body(void);                                                                             \
-    Test(suite, name)                                                                                          \
-    {                                                                                                          \
-        name##_body();                                                                                         \
-        stop();                                                                                                \
-    }                                                                                                          \
-    static void name##_body(void)
-#define DAEMON_TEST_WITH(suite, name, ...)                                                                     \
-    static void name##_body(void);                                                                             \
-    Test(suite, name, __VA_ARGS__)                                                                             \
-    {                                                                                                          \
-        name##_body();                                                                                         \
-        stop();                                                                                                \
-    }                                                                                                          \
-    static void name##_body(void)
+/* A test that ends by stopping the file's daemon with stop(), which asserts the clean exit (tests/test_then.h);
+ * the suite's .fini stop() then finds nothing left to do. */
+#define DAEMON_TEST(suite, name) TEST_THEN(suite, name, stop, .disabled = false)
+#define DAEMON_TEST_WITH(suite, name, ...) TEST_THEN(suite, name, stop, __VA_ARGS__)
 
 #endif /* MEMSCOPE_TESTS_HARNESS_H */

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,31 @@ static void start_default(void)
 
 TestSuite(api, .init = start_default, .fini = stop);
 
+/* "/api/v1/apps/ID" followed by printf(rest, ...), in one of four buffers that take turns (each valid for three
+ * more calls). */
+__attribute__((format(printf, 2, 3))) static const char *app_path(long id, const char *rest, ...)
+{
+    static char bufs[4][256];
+    static unsigned turn;
+    char *b = bufs[turn++ % 4];
+    int n = snprintf(b, sizeof(bufs[0]), "/api/v1/apps/%ld", id);
+    va_list ap;
+    va_start(ap, rest);
+    vsnprintf(b + n, sizeof(bufs[0]) - (size_t)n, rest, ap);
+    va_end(ap);
+    return b;
+}
+
+/* Starts fake_app with args (the first two are "--name", NAME) and waits until it has sent `samples` stats: its
+ * app id (the test fails when it does not appear within 5 s); *pid is its process. */
+static long app_up(pid_t *pid, int samples, const char *const *args)
+{
+    *pid = app_start(&D, args);
+    long id = wait_app(&D, args[1], true, samples, 5000);
+    cr_assert_gt(id, 0, "%s appears in /api/v1/apps within 5 s", args[1]);
+    return id;
+}
+
 static const cJSON *type_entry(const cJSON *stats, const char *name)
 {
     const cJSON *t;
@@ -56,10 +82,10 @@ static const cJSON *type_entry(const cJSON *stats, const char *name)
 
 DAEMON_TEST(api, app_appears_with_its_identity)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "alpha", "--interval-ms", "100", NULL});
-    long id = wait_app(&D, "alpha", true, 1, 5000);
-    cr_assert_gt(id, 0, "alpha appears in /api/v1/apps within 5 s");
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "alpha", "--interval-ms", "100", NULL});
     cJSON *a = find_app(&D, "alpha");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(a, "id")), id);
     cr_expect_eq((pid_t)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "pid")), app);
     cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(a, "connected_at")));
     cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(a, "last_update")));
@@ -73,11 +99,9 @@ DAEMON_TEST(api, app_appears_with_its_identity)
 
 DAEMON_TEST(api, stats_are_what_the_app_sent)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "beta", "--objects", "1234", NULL});
-    long id = wait_app(&D, "beta", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "beta", "--objects", "1234", NULL});
+    const char *path = app_path(id, "%s", "");
     cJSON *s = NULL;
     cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &s), 200);
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "id")), id);
@@ -96,7 +120,7 @@ DAEMON_TEST(api, stats_are_what_the_app_sent)
     cr_expect_null(cJSON_GetObjectItem(s, "type"), "the message type is not part of the document");
     cJSON_Delete(s);
     /* The pid works in place of the id. */
-    snprintf(path, sizeof(path), "/api/v1/apps/%d", (int)app);
+    path = app_path((long)app, "%s", "");
     cr_expect_eq(http_json(&D, "GET", path, NULL, NULL, &s), 200);
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "id")), id);
     cJSON_Delete(s);
@@ -117,11 +141,9 @@ static double stats_time(const char *path)
  * GET must still see the newest sample, never one that the app has since replaced. */
 DAEMON_TEST(api, latest_stats_follow_the_app)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "fresh", "--interval-ms", "20", NULL});
-    long id = wait_app(&D, "fresh", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "fresh", "--interval-ms", "20", NULL});
+    const char *path = app_path(id, "%s", "");
     double first = stats_time(path);
     cr_assert_gt(first, 0);
     /* Wait for the condition itself: samples arrive every 20 ms, so a newer one shows up within a few hundred GETs. */
@@ -139,11 +161,9 @@ DAEMON_TEST(api, latest_stats_follow_the_app)
 
 DAEMON_TEST(api, gc_needs_the_token_and_returns_the_apps_reply)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "gamma", "--cycles", "37", NULL});
-    long id = wait_app(&D, "gamma", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc", id);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "gamma", "--cycles", "37", NULL});
+    const char *path = app_path(id, "/gc");
     cJSON *r = NULL;
     cr_expect_eq(http_json(&D, "POST", path, "{\"generation\": 2}", NULL, &r), 401, "no token: 401");
     cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")));
@@ -161,15 +181,15 @@ DAEMON_TEST(api, gc_needs_the_token_and_returns_the_apps_reply)
     cr_expect_eq(http_json(&D, "POST", path, "not json", D.token, &r), 400);
     cJSON_Delete(r);
     /* The other actions are forwarded too. */
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc/disable", id);
+    path = app_path(id, "/gc/disable");
     cr_expect_eq(http_json(&D, "POST", path, NULL, D.token, &r), 200);
     cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(r, "enabled")));
     cJSON_Delete(r);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc/enable", id);
+    path = app_path(id, "/gc/enable");
     cr_expect_eq(http_json(&D, "POST", path, NULL, D.token, &r), 200);
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "enabled")));
     cJSON_Delete(r);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc/threshold", id);
+    path = app_path(id, "/gc/threshold");
     cr_expect_eq(http_json(&D, "POST", path, "{\"thresholds\": [500, 5, 5]}", D.token, &r), 200);
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "thresholds"), 0)), 500);
     cJSON_Delete(r);
@@ -195,26 +215,23 @@ DAEMON_TEST(api, unknown_app_is_404)
 
 DAEMON_TEST(api, disconnect_is_noticed_and_gc_is_409)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "delta", "--count", "3", NULL});
-    long id = wait_app(&D, "delta", true, 1, 5000);
-    cr_assert_gt(id, 0);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "delta", "--count", "3", NULL});
     cr_expect_eq(proc_wait(app, 5000), 0);
     cr_assert_eq(wait_app(&D, "delta", false, 3, 5000), id, "delta is marked disconnected, with its stats");
     cJSON *a = find_app(&D, "delta");
     cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(a, "disconnected_at")));
     cJSON_Delete(a);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    const char *path = app_path(id, "%s", "");
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200, "last stats are kept");
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc", id);
+    path = app_path(id, "/gc");
     cr_expect_eq(http_req(&D, "POST", path, "{}", D.token, NULL, NULL), 409);
 }
 
 DAEMON_TEST(api, killed_app_is_noticed)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "epsilon", NULL});
-    long id = wait_app(&D, "epsilon", true, 1, 5000);
-    cr_assert_gt(id, 0);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "epsilon", NULL});
     proc_kill(app);
     cr_expect_eq(wait_app(&D, "epsilon", false, 1, 2000), id, "SIGKILLed app marked disconnected");
 }
@@ -253,11 +270,9 @@ static void short_history_daemon(void)
 
 DAEMON_TEST_WITH(api, history_has_columns, .init = short_history_daemon, .fini = stop)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "zeta", "--interval-ms", "50", "--grow", "5", NULL});
-    long id = wait_app(&D, "zeta", true, 4, 5000);
-    cr_assert_gt(id, 0);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/history?seconds=60", id);
+    pid_t app;
+    long id = app_up(&app, 4, (const char *const[]){"--name", "zeta", "--interval-ms", "50", "--grow", "5", NULL});
+    const char *path = app_path(id, "/history?seconds=60");
     cJSON *h = NULL;
     cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &h), 200);
     int n = cJSON_GetArraySize(cJSON_GetObjectItem(h, "time"));
@@ -271,7 +286,7 @@ DAEMON_TEST_WITH(api, history_has_columns, .init = short_history_daemon, .fini =
     cr_expect_gt(cJSON_GetNumberValue(cJSON_GetArrayItem(alive, n - 1)),
                  cJSON_GetNumberValue(cJSON_GetArrayItem(alive, 0)), "the series follows the app");
     cJSON_Delete(h);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/history?seconds=abc", id);
+    path = app_path(id, "/history?seconds=abc");
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 400);
     proc_kill(app);
 }
@@ -283,11 +298,9 @@ static void no_reply_daemon(void)
 
 DAEMON_TEST_WITH(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = stop)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "mute", "--mode", "no-reply", NULL});
-    long id = wait_app(&D, "mute", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/gc", id);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "mute", "--mode", "no-reply", NULL});
+    const char *path = app_path(id, "/gc");
     cJSON *r = NULL;
     cr_expect_eq(http_json(&D, "POST", path, "{\"generation\": 0}", D.token, &r), 504);
     cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")));
@@ -300,11 +313,9 @@ DAEMON_TEST_WITH(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, 
 
 DAEMON_TEST(api, app_error_is_502)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "tracer-off", NULL});
-    long id = wait_app(&D, "tracer-off", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[100];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top", id);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "tracer-off", NULL});
+    const char *path = app_path(id, "/trace/top");
     cJSON *r = NULL;
     cr_expect_eq(http_json(&D, "GET", path, NULL, NULL, &r), 502, "tracing not started: the app's error");
     cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(r, "error")), "tracing is not started");
@@ -353,12 +364,10 @@ DAEMON_TEST_WITH(api, growth_names_the_leaking_type, .init = growth_daemon, .fin
 
 DAEMON_TEST(api, tracing_top_snapshots_and_diff)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "traced", "--interval-ms", "50", "--grow", "10", NULL});
-    long id = wait_app(&D, "traced", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[128];
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "traced", "--interval-ms", "50", "--grow", "10", NULL});
     cJSON *r = NULL;
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    const char *path = app_path(id, "/trace");
     cr_expect_eq(http_json(&D, "POST", path, "{\"action\": \"start\", \"nframes\": 1}", NULL, &r), 401);
     cJSON_Delete(r);
     cr_assert_eq(http_json(&D, "POST", path, "{\"action\": \"start\", \"nframes\": 1}", D.token, &r), 200);
@@ -366,13 +375,13 @@ DAEMON_TEST(api, tracing_top_snapshots_and_diff)
     cJSON_Delete(r);
     cr_expect_eq(http_req(&D, "POST", path, "{\"action\": \"jump\"}", D.token, NULL, NULL), 400);
 
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?key=lineno&limit=10", id);
+    path = app_path(id, "/trace/top?key=lineno&limit=10");
     cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "stats"), 0);
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "lineno")), 4242, "top-1 names the app's line");
     cJSON_Delete(r);
 
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
+    path = app_path(id, "/trace/snapshots");
     cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
     long a = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
     cJSON_Delete(r);
@@ -388,19 +397,32 @@ DAEMON_TEST(api, tracing_top_snapshots_and_diff)
     cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "snapshots")), 2);
     cJSON_Delete(r);
 
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld&key=lineno", id, a, b);
+    path = app_path(id, "/trace/diff?from=%ld&to=%ld&key=lineno", a, b);
     cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
     first = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "stats"), 0);
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "lineno")), 4242, "the growing line comes first");
     cr_expect_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(first, "size_diff")), 0);
     cJSON_Delete(r);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=99999", id, a);
+    path = app_path(id, "/trace/diff?from=%ld&to=99999", a);
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 404);
 
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    path = app_path(id, "/trace");
     cr_expect_eq(http_json(&D, "POST", path, "{\"action\": \"stop\"}", D.token, &r), 200);
     cJSON_Delete(r);
     proc_kill(app);
+}
+
+/* Starts tracing in app id and takes a snapshot: its id. */
+static long take_snapshot(long id)
+{
+    const char *path = app_path(id, "/trace");
+    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
+    path = app_path(id, "/trace/snapshots");
+    cJSON *r = NULL;
+    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
+    long s = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
+    cJSON_Delete(r);
+    return s;
 }
 
 DAEMON_TEST(api, snapshots_survive_a_daemon_restart)
@@ -409,33 +431,20 @@ DAEMON_TEST(api, snapshots_survive_a_daemon_restart)
     cr_assert(mkdtemp(data));
     const char *const extra[] = {"--data-dir", data, NULL};
     start(extra);
-    pid_t app = app_start(&D, (const char *const[]){"--name", "keeper", NULL});
-    long id = wait_app(&D, "keeper", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
-    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
-    cJSON *r = NULL;
-    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
-    long a = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
-    cJSON_Delete(r);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "keeper", NULL});
+    long a = take_snapshot(id);
     proc_kill(app);
     start(extra); /* a new daemon on the same --data-dir */
-    app = app_start(&D, (const char *const[]){"--name", "keeper", NULL});
-    id = wait_app(&D, "keeper", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
-    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
-    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
-    long b = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
-    cJSON_Delete(r);
+    id = app_up(&app, 1, (const char *const[]){"--name", "keeper", NULL});
+    long b = take_snapshot(id);
     cr_expect_gt(b, a, "ids keep increasing across restarts");
+    cJSON *r = NULL;
+    const char *path = app_path(id, "/trace/snapshots");
     cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
     cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "snapshots")), 2, "the old snapshot is still listed");
     cJSON_Delete(r);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", id, a, b);
+    path = app_path(id, "/trace/diff?from=%ld&to=%ld", a, b);
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200);
     proc_kill(app);
     cr_expect_eq(daemon_stop(&D), 0);
@@ -547,9 +556,8 @@ static char *sse_next(int fd, const char *name, int timeout_ms)
 DAEMON_TEST(api, indented_stats_reach_the_event_stream_as_one_line)
 {
     int fd = sse_open();
-    pid_t app = app_start(&D, (const char *const[]){"--name", "pretty", "--mode", "indented", NULL});
-    long id = wait_app(&D, "pretty", true, 1, 5000);
-    cr_assert_gt(id, 0);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "pretty", "--mode", "indented", NULL});
     char *line = NULL;
     for (int i = 0; i < 20 && !line; i++) { /* the stats of the app we started (others may come first) */
         char *l = sse_next(fd, "stats", 5000);
@@ -567,8 +575,8 @@ DAEMON_TEST(api, indented_stats_reach_the_event_stream_as_one_line)
     cr_expect_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "heap"), "pool_bytes_in_use")), 0);
     cJSON_Delete(j);
     free(line);
-    char path[64], *body = NULL;
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld", id);
+    char *body = NULL;
+    const char *path = app_path(id, "%s", "");
     cr_assert_eq(http_req(&D, "GET", path, NULL, NULL, NULL, &body), 200);
     cr_expect_null(strchr(body, '\n'), "the document is compact");
     cr_expect_null(strchr(body, '\t'));
@@ -607,41 +615,28 @@ static long error_of(const char *method, const char *path, const char *body, cha
  * 502; nframes 128 here, 256 in the library). One set, common/protocol.h, checked once here with a 400. */
 DAEMON_TEST(api, request_limits_are_the_protocols)
 {
-    pid_t app = app_start(&D, (const char *const[]){"--name", "limits", NULL});
-    long id = wait_app(&D, "limits", true, 1, 5000);
-    cr_assert_gt(id, 0);
-    char path[160], err[256];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "limits", NULL});
+    char err[256];
+    const char *path = app_path(id, "/trace");
     cr_expect_eq(error_of("POST", path, "{\"action\":\"start\",\"nframes\":257}", err, sizeof(err)), 400);
     cr_expect(strstr(err, "from 1 to 256"), "%s", err);
     cr_expect_eq(error_of("POST", path, "{\"action\":\"start\",\"nframes\":0}", err, sizeof(err)), 400);
     cr_expect_eq(http_req(&D, "POST", path, "{\"action\":\"start\",\"nframes\":256}", D.token, NULL, NULL), 200,
                  "the library's maximum");
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?limit=0", id);
+    path = app_path(id, "/trace/top?limit=0");
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200, "0 means every entry");
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?limit=10001", id);
+    path = app_path(id, "/trace/top?limit=10001");
     cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 400);
     cr_expect(strstr(err, "from 0 to 10000"), "%s", err);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/top?limit=-1", id);
+    path = app_path(id, "/trace/top?limit=-1");
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 400);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=1&to=2&limit=10001", id);
+    path = app_path(id, "/trace/diff?from=1&to=2&limit=10001");
     cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 400);
     cr_expect(strstr(err, "from 0 to 10000"), "%s", err);
     proc_kill(app);
 }
 
-static long take_snapshot(long id)
-{
-    char path[96];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace", id);
-    cr_assert_eq(http_req(&D, "POST", path, "{\"action\": \"start\"}", D.token, NULL, NULL), 200);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", id);
-    cJSON *r = NULL;
-    cr_assert_eq(http_json(&D, "POST", path, NULL, D.token, &r), 201);
-    long s = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "id"));
-    cJSON_Delete(r);
-    return s;
-}
 
 /* Defect 4: snapshot ids are global and the diff endpoint ignored the app in its path, so
  * GET /api/v1/apps/999999/trace/diff?from=1&to=2 was a 200 and one program's diff could show another's lines. */
@@ -652,19 +647,19 @@ DAEMON_TEST(api, snapshots_belong_to_their_app)
     long ia = wait_app(&D, "alpha", true, 1, 5000), ib = wait_app(&D, "beta", true, 1, 5000);
     cr_assert(ia > 0 && ib > 0);
     long a1 = take_snapshot(ia), b1 = take_snapshot(ib), a2 = take_snapshot(ia);
-    char path[160], err[256];
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", ia, a1, a2);
+    char err[256];
+    const char *path = app_path(ia, "/trace/diff?from=%ld&to=%ld", a1, a2);
     cr_expect_eq(http_req(&D, "GET", path, NULL, NULL, NULL, NULL), 200, "two snapshots of the app");
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", ia, a1, b1);
+    path = app_path(ia, "/trace/diff?from=%ld&to=%ld", a1, b1);
     cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 404, "across apps");
     cr_expect(strstr(err, "belongs to another app"), "%s", err);
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/diff?from=%ld&to=%ld", ib, a1, a2);
+    path = app_path(ib, "/trace/diff?from=%ld&to=%ld", a1, a2);
     cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 404, "through the wrong app");
-    snprintf(path, sizeof(path), "/api/v1/apps/999999/trace/diff?from=%ld&to=%ld", a1, a2);
+    path = app_path(999999, "/trace/diff?from=%ld&to=%ld", a1, a2);
     cr_expect_eq(error_of("GET", path, NULL, err, sizeof(err)), 404, "through no app");
     cr_expect_str_eq(err, "no such app");
     cJSON *r = NULL;
-    snprintf(path, sizeof(path), "/api/v1/apps/%ld/trace/snapshots", ib);
+    path = app_path(ib, "/trace/snapshots");
     cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
     const cJSON *list = cJSON_GetObjectItem(r, "snapshots");
     cr_expect_eq(cJSON_GetArraySize(list), 1, "beta lists its own snapshot only");

@@ -13,19 +13,8 @@
 #include "frame.h"
 #include "history.h"
 #include "message.h"
+#include "scratch_model.h"
 #include "snapshot.h"
-
-/* The model every parse fills (Criterion runs each test in a process of its own). */
-static msd_stats *scratch(void)
-{
-    static msd_stats m;
-    static bool ready;
-    if (!ready) {
-        msd_stats_init(&m);
-        ready = true;
-    }
-    return &m;
-}
 
 static size_t frame(uint8_t *out, const char *payload)
 {

@@ -20,6 +20,7 @@
 #include "appdoc.h"
 #include "json.h"
 #include "message.h"
+#include "scratch_model.h"
 #include "registry.h"
 
 /* Checks text[0..len) with both readers; fails the test when the scanner accepts what cJSON refuses or ends
@@ -336,16 +337,6 @@ Test(json, compact_drops_only_the_whitespace_between_tokens)
 
 /* ---- Stats messages into the model --------------------------------------------------------------------------- */
 
-static msd_stats *scratch(void)
-{
-    static msd_stats m;
-    static bool ready;
-    if (!ready) {
-        msd_stats_init(&m);
-        ready = true;
-    }
-    return &m;
-}
 
 static int parse(const char *s, msd_msg *m, char *err)
 {

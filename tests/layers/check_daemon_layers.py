@@ -14,7 +14,7 @@ import sys
 
 # The layers, lowest first: a module may include its own layer and the ones before it.
 LAYERS = [
-    ("common", {"buf", "list", "protocol", "stats_schema"}),
+    ("common", {"array", "buf", "list", "protocol", "stats_schema"}),
     ("core", {"daemon", "blob", "log", "fs", "json", "frame", "message", "stats", "history", "snapshot",
               "metrics", "host", "token"}),
     ("registry", {"registry", "route"}),

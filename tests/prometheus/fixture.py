@@ -43,6 +43,24 @@ def wait_for(pred, what, timeout):
         time.sleep(0.1)
 
 
+def main_with_daemon(tool, tool_name, memscoped, docstore, prefix, run, limit_s=None):
+    """The main() of a test that needs an outside tool: 77 (skipped) when `tool` is not there, else run(fixture)
+    with a fresh memscoped, whose log is then checked for sanitizer reports; 1 when a check failed, else 0."""
+    if not os.access(tool, os.X_OK):
+        print(f"SKIP: {tool_name} not found ({tool}); tools/install-deps.sh installs Debian's prometheus package")
+        return 77
+    t0 = time.monotonic()
+    f = Fixture(memscoped, docstore, prefix)
+    try:
+        run(f)
+    finally:
+        log = f.stop()
+        check(not SANITIZER.search(log), "memscoped's stderr has no sanitizer report", log[-3000:])
+    if limit_s:
+        check(time.monotonic() - t0 < limit_s, f"the test took under {limit_s} s ({time.monotonic() - t0:.1f} s)")
+    return 1 if failures else 0
+
+
 def die_with_parent():
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import Fixture, check, failures, http_get, parse_samples, series, wait_for, SANITIZER  # noqa: E402
+from fixture import check, http_get, main_with_daemon, parse_samples, series, wait_for  # noqa: E402
 
 MEMSCOPED, DOCSTORE, PROMTOOL = sys.argv[1:4]
 APP = "promtest-docstore"
@@ -28,16 +28,7 @@ WEIRD = 'we"ird\\app\nname'  # a quote, a backslash and a newline: all three mus
 
 
 def main():
-    if not os.access(PROMTOOL, os.X_OK):
-        print(f"SKIP: promtool not found ({PROMTOOL}); tools/install-deps.sh installs Debian's prometheus package")
-        return 77
-    f = Fixture(MEMSCOPED, DOCSTORE, "memscope-metrics-")
-    try:
-        run(f)
-    finally:
-        log = f.stop()
-        check(not SANITIZER.search(log), "memscoped's stderr has no sanitizer report", log[-3000:])
-    return 1 if failures else 0
+    return main_with_daemon(PROMTOOL, "promtool", MEMSCOPED, DOCSTORE, "memscope-metrics-", run)
 
 
 def run(f):

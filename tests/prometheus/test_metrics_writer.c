@@ -137,22 +137,26 @@ Test(metrics_writer, prometheus_text_0_0_4)
 {
     msd_metrics_app a = app("x", 42, true, DOC);
     char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 20);
-    cr_assert(strstr(s, "# HELP memscope_objects_created_total "));
-    cr_assert(strstr(s, "# TYPE memscope_objects_created_total counter\n"));
-    cr_assert(strstr(s, "memscope_objects_created_total{app=\"x\",pid=\"42\"} 9000\n"));
-    cr_assert(strstr(s, "# TYPE memscope_heap_pool_bytes gauge\nmemscope_heap_pool_bytes{app=\"x\",pid=\"42\"} 81920\n"));
-    cr_assert(strstr(s, "memscope_gc_pause_seconds_total{app=\"x\",pid=\"42\"} 0.0015\n"), "ns to seconds, exactly");
-    cr_assert(strstr(s, "memscope_gc_pause_max_seconds{app=\"x\",pid=\"42\"} 9e-05\n"), "%s", s);
-    cr_assert(strstr(s, "memscope_gc_enabled{app=\"x\",pid=\"42\"} 1\n"), "a bool is 1/0");
-    cr_assert(strstr(s, "memscope_gc_uncollectable_objects_total{app=\"x\",pid=\"42\",generation=\"1\"} 1\n"));
-    cr_assert(strstr(s, "memscope_pool_used_blocks{app=\"x\",pid=\"42\",size_class=\"16\"} 200\n"));
+    static const char *const want[] = {
+        "# HELP memscope_objects_created_total ",
+        "# TYPE memscope_objects_created_total counter\n",
+        "memscope_objects_created_total{app=\"x\",pid=\"42\"} 9000\n",
+        "# TYPE memscope_heap_pool_bytes gauge\nmemscope_heap_pool_bytes{app=\"x\",pid=\"42\"} 81920\n",
+        "memscope_gc_pause_seconds_total{app=\"x\",pid=\"42\"} 0.0015\n",        /* ns to seconds, exactly */
+        "memscope_gc_pause_max_seconds{app=\"x\",pid=\"42\"} 9e-05\n",
+        "memscope_gc_enabled{app=\"x\",pid=\"42\"} 1\n",                         /* a bool is 1/0 */
+        "memscope_gc_uncollectable_objects_total{app=\"x\",pid=\"42\",generation=\"1\"} 1\n",
+        "memscope_pool_used_blocks{app=\"x\",pid=\"42\",size_class=\"16\"} 200\n",
+        "memscope_app_stats_dropped_total{app=\"x\",pid=\"42\"} 3\n",
+        "memscope_app_last_update_timestamp_seconds{app=\"x\",pid=\"42\"} 1700000001.5\n",
+        "memscope_daemon_http_requests_total{code=\"404\"} 2\n",
+        "memscope_daemon_frames_malformed_total 1\n",
+        "memscope_daemon_start_time_seconds 1700000000.25\n",
+        "# TYPE memscope_daemon_build_info gauge\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_assert(strstr(s, want[i]), "%s is in:\n%s", want[i], s);
     cr_assert_null(strstr(s, "size_class=\"32\""), "an empty size class is left out");
-    cr_assert(strstr(s, "memscope_app_stats_dropped_total{app=\"x\",pid=\"42\"} 3\n"));
-    cr_assert(strstr(s, "memscope_app_last_update_timestamp_seconds{app=\"x\",pid=\"42\"} 1700000001.5\n"));
-    cr_assert(strstr(s, "memscope_daemon_http_requests_total{code=\"404\"} 2\n"));
-    cr_assert(strstr(s, "memscope_daemon_frames_malformed_total 1\n"));
-    cr_assert(strstr(s, "memscope_daemon_start_time_seconds 1700000000.25\n"));
-    cr_assert(strstr(s, "# TYPE memscope_daemon_build_info gauge\n"));
     cr_assert_null(strstr(s, "memscope_daemon_cpu_seconds"), "an unknown value is left out");
     cr_assert_null(strstr(s, "# UNIT"), "no UNIT lines in 0.0.4");
     cr_assert_null(strstr(s, "# EOF"));
@@ -169,14 +173,18 @@ Test(metrics_writer, openmetrics_1_0)
     size_t n = strlen(s);
     cr_assert(n > 6 && strcmp(s + n - 6, "# EOF\n") == 0, "ends with # EOF");
     cr_assert_eq(count(s, "# EOF"), 1);
-    cr_assert(strstr(s, "# TYPE memscope_objects_created counter\n"), "the counter family has no _total");
+    static const char *const want[] = {
+        "# TYPE memscope_objects_created counter\n",                                /* the family has no _total */
+        "memscope_objects_created_total{app=\"x\",pid=\"42\"} 9000\n",          /* its sample has */
+        "# UNIT memscope_heap_pool_bytes bytes\n",
+        "# TYPE memscope_gc_pause_seconds counter\n",
+        "# UNIT memscope_gc_pause_seconds seconds\n",
+        "# TYPE memscope_daemon_build info\n",
+        "memscope_daemon_build_info{version=\"" MSD_VERSION "\",protocol=\"1\"} 1\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_assert(strstr(s, want[i]), "%s is in:\n%s", want[i], s);
     cr_assert_null(strstr(s, "# TYPE memscope_objects_created_total"));
-    cr_assert(strstr(s, "memscope_objects_created_total{app=\"x\",pid=\"42\"} 9000\n"), "its sample has _total");
-    cr_assert(strstr(s, "# UNIT memscope_heap_pool_bytes bytes\n"));
-    cr_assert(strstr(s, "# TYPE memscope_gc_pause_seconds counter\n"));
-    cr_assert(strstr(s, "# UNIT memscope_gc_pause_seconds seconds\n"));
-    cr_assert(strstr(s, "# TYPE memscope_daemon_build info\n"));
-    cr_assert(strstr(s, "memscope_daemon_build_info{version=\"" MSD_VERSION "\",protocol=\"1\"} 1\n"));
     free(s);
 }
 

@@ -13,11 +13,10 @@ import json
 import os
 import re
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import Fixture, check, failures, free_port, http_get, wait_for, SANITIZER  # noqa: E402
+from fixture import check, free_port, http_get, main_with_daemon, wait_for  # noqa: E402
 
 MEMSCOPED, DOCSTORE, PROMETHEUS = sys.argv[1:4]
 APP = "promserver-docstore"
@@ -25,18 +24,7 @@ DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "doc
 
 
 def main():
-    if not os.access(PROMETHEUS, os.X_OK):
-        print(f"SKIP: prometheus not found ({PROMETHEUS}); tools/install-deps.sh installs Debian's prometheus package")
-        return 77
-    t0 = time.monotonic()
-    f = Fixture(MEMSCOPED, DOCSTORE, "memscope-prom-")
-    try:
-        run(f)
-    finally:
-        log = f.stop()
-        check(not SANITIZER.search(log), "memscoped's stderr has no sanitizer report", log[-3000:])
-    check(time.monotonic() - t0 < 60, f"the test took under 60 s ({time.monotonic() - t0:.1f} s)")
-    return 1 if failures else 0
+    return main_with_daemon(PROMETHEUS, "prometheus", MEMSCOPED, DOCSTORE, "memscope-prom-", run, limit_s=60)
 
 
 def query(base, promql):
