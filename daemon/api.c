@@ -174,7 +174,8 @@ void msd_api_healthz(msd_daemon *d, msd_req *r)
                       cJSON_AddNumberToObject(o, "apps", (double)msd_registry_count(d->reg)) &&
                       cJSON_AddNumberToObject(o, "connected", (double)msd_registry_connected(d->reg)) &&
                       cJSON_AddNumberToObject(o, "connections", (double)msd_ipc_connections(d)) &&
-                      cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d)));
+                      cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d)) &&
+                      cJSON_AddNumberToObject(o, "frames_received", (double)d->counters.frames_received));
 }
 
 void msd_api_version(msd_daemon *d, msd_req *r)

@@ -48,7 +48,7 @@ msd_blob *msd_appdoc_latest(msd_app *app)
         return NULL;
     if (app->doc && app->doc_samples == app->samples)
         return msd_blob_ref(app->doc);
-    const msc_buf *body = &app->stats.body;
+    const msc_buf *body = &app->stats->body;
     size_t need = 64 + MSD_JSON_QUOTED_MAX(strlen(app->name)) + 64 + body->len + 2;
     /* When nobody else holds the previous document (no response is being sent from it) and it is big enough,
      * it is rewritten in place: no malloc and free of a few KB per message. */

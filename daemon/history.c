@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "history.h"
 
 void msd_history_init(msd_history *h, double window)
@@ -24,8 +25,7 @@ void msd_history_init(msd_history *h, double window)
 void msd_history_free(msd_history *h)
 {
     free(h->ring);
-    for (size_t i = 0; i < h->ntypes; i++)
-        free(h->type_names[i]);
+    msc_buf_free(&h->names);
     free(h->type_names);
     for (size_t i = 0; i < MSD_CHECKPOINTS; i++)
         free(h->cps[i].alive);
@@ -68,27 +68,35 @@ static int ring_push(msd_history *h, const msd_sample *s)
 /* Index of the type called name, interning it if new; -1 when the table is full or out of memory.
  * Agents send their types in the same order every time, so the entry at `hint` (the type's position in the
  * message) is tried first: O(1) in the usual case, O(types) otherwise. */
+static bool is_type(const msd_history *h, size_t i, const char *name, size_t nlen)
+{
+    return h->type_names[i].len == nlen && memcmp(msc_buf_bytes(&h->names) + h->type_names[i].at, name, nlen) == 0;
+}
+
 static long type_index(msd_history *h, const char *name, size_t hint)
 {
     size_t nlen = strnlen(name, MSD_TYPE_NAME_MAX);
-    if (hint < h->ntypes && strncmp(h->type_names[hint], name, nlen) == 0 && h->type_names[hint][nlen] == '\0')
+    if (hint < h->ntypes && is_type(h, hint, name, nlen))
         return (long)hint;
     for (size_t i = 0; i < h->ntypes; i++)
-        if (strncmp(h->type_names[i], name, nlen) == 0 && h->type_names[i][nlen] == '\0')
+        if (is_type(h, i, name, nlen))
             return (long)i;
     if (h->ntypes == MSD_TYPES_MAX)
         return -1;
-    if (h->ntypes % 16 == 0) {
-        char **n = realloc(h->type_names, (h->ntypes + 16) * sizeof(*n));
-        if (!n)
-            return -1;
-        h->type_names = n;
-    }
-    char *copy = strndup(name, nlen);
-    if (!copy)
+    size_t at = h->names.len, n = h->ntypes;
+    if (msc_buf_reserve(&h->names, nlen + 1) < 0 ||
+        !msc_array_push(&h->type_names, &n, &h->types_cap, sizeof(*h->type_names)))
         return -1;
-    h->type_names[h->ntypes] = copy;
+    msc_buf_append(&h->names, name, nlen); /* room reserved: cannot fail */
+    msc_buf_putc(&h->names, '\0');
+    h->type_names[h->ntypes].at = (uint32_t)at;
+    h->type_names[h->ntypes].len = (uint32_t)nlen;
     return (long)h->ntypes++;
+}
+
+const char *msd_history_type_name(const msd_history *h, size_t i)
+{
+    return msc_buf_bytes(&h->names) + h->type_names[i].at;
 }
 
 /* Fills the "now" point with this message's counts (types absent from the message count 0), in one walk over
@@ -251,7 +259,7 @@ int msd_history_growth(const msd_history *h, double mono_now, msd_growth *out)
         return -ENOMEM;
     }
     for (size_t i = 0; i < ns; i++)
-        res[i] = (msd_suspect){.type = h->type_names[sus[i].type], .alive = sus[i].last, .first = sus[i].first,
+        res[i] = (msd_suspect){.type = msd_history_type_name(h, sus[i].type), .alive = sus[i].last, .first = sus[i].first,
                                .rate_per_s = sus[i].rate, .steps_up = sus[i].up};
     free(sus);
     out->n = ns;

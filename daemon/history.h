@@ -16,6 +16,7 @@
 #define MEMSCOPE_DAEMON_HISTORY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "stats.h"
 
@@ -49,8 +50,10 @@ typedef struct msd_history {
     double window;         /* seconds */
     msd_sample *ring;      /* grows by doubling up to MSD_HISTORY_MAX */
     size_t cap, head, len; /* oldest at head; invariant: len <= cap <= MSD_HISTORY_MAX */
-    char **type_names;
-    size_t ntypes;
+    msc_buf names;         /* the interned type names, NUL-terminated, back to back (one block: a walk over them
+                            * per message reads a few cache lines, not one allocation per name) */
+    struct { uint32_t at, len; } *type_names; /* type i's name: names + at, len bytes */
+    size_t ntypes, types_cap;
     msd_checkpoint cps[MSD_CHECKPOINTS]; /* ring, oldest at cp_head */
     size_t cp_head, cp_len;
     msd_checkpoint now;    /* the latest sample's counts (not yet a checkpoint) */
@@ -67,6 +70,9 @@ int msd_history_add(msd_history *h, double t, const msd_stats *s);
  * i < h->len). O(samples) and O(1). */
 size_t msd_history_since(const msd_history *h, double t0);
 const msd_sample *msd_history_at(const msd_history *h, size_t i);
+
+/* The name of type i (i < h->ntypes), valid until the next msd_history_add(). */
+const char *msd_history_type_name(const msd_history *h, size_t i);
 
 /* A leak suspect: a type whose live count never fell and rose in at least half of the steps of the window. */
 typedef struct msd_suspect {

@@ -136,7 +136,7 @@ static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
 {
     msd_msg m;
     char err[200];
-    if (msd_msg_parse(p, n, &c->d->ipc->scratch, &m, err, sizeof(err)) < 0) {
+    if (msd_msg_parse(p, n, c->d->ipc->scratch, &m, err, sizeof(err)) < 0) {
         c->d->counters.frames_malformed++;
         msd_conn_close(c, err);
         return;
@@ -152,7 +152,7 @@ static void handle_payload(msd_conn *c, const uint8_t *p, size_t n)
                 handle_hello(c, &m);
             break;
         case MSD_MSG_STATS:
-            if (msd_registry_stats(c->d->reg, c->app, m.stats, msd_now_mono(), msd_now_wall()) < 0)
+            if (msd_registry_stats(c->d->reg, c->app, &c->d->ipc->scratch, msd_now_mono(), msd_now_wall()) < 0)
                 msd_log("app %llu: out of memory while storing stats", (unsigned long long)c->app->id);
             break;
         case MSD_MSG_REPLY:
@@ -194,10 +194,14 @@ static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
 /*
  * Reads what c's socket holds: into the shared scratch buffer when c holds no partial frame (the usual case: one
  * whole stats message per read), else after the partial frame in c->buf. Frames are handled straight from
- * where they were read; only a partial tail is kept. One read, and another only when it filled the buffer: the
- * read set is level-triggered, so what is left is reported again.
+ * where they were read; only a partial tail is kept.
+ * The read set is edge-triggered (a level-triggered set polls every socket it reported once more, to find it
+ * empty), so c is reported again only when something new arrives: what is there now must be read now. A read
+ * that does not fill the buffer has emptied the socket, so one read is enough, and another only when it filled
+ * the buffer — unless the peer has hung up (hup: the event said so), whose end of file may sit behind the data
+ * and is read to the end.
  */
-static void conn_read(msd_conn *c)
+static void conn_read(msd_conn *c, bool hup)
 {
     uint8_t *scratch = c->d->ipc->scratch_bytes;
     for (bool more = true; more && !c->closing && c->fd >= 0;) {
@@ -222,7 +226,7 @@ static void conn_read(msd_conn *c)
                                            : "connection lost");
             return;
         }
-        more = (size_t)n == room;
+        more = (size_t)n == room || hup;
         if (lent) {
             long used = handle_frames(c, scratch, (size_t)n);
             /* Keep the partial frame: the connection's buffer is empty here (scratch was lent because it was). */
@@ -250,7 +254,7 @@ static size_t drain(msd_ipc *ipc)
         int n = epoll_wait(ipc->rfd, evs, 512, 0);
         for (int i = 0; i < n; i++) {
             msd_conn *c = evs[i].data.ptr; /* a connection closed earlier in this round is freed only later */
-            conn_read(c);
+            conn_read(c, evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
         }
         total += n > 0 ? (size_t)n : 0;
         if (n < 512)
@@ -279,15 +283,19 @@ static void on_apps_readable(uv_poll_t *p, int status, int events)
     }
 }
 
-/* BATCH_MS later: read what came meanwhile. While apps keep sending, keep reading on this beat; on a beat that
- * finds nothing, go back to waking on the next byte. */
+/* BATCH_MS later: read what came meanwhile. While apps keep sending, keep reading on this beat; after
+ * BATCH_IDLE beats that found nothing, go back to waking on the next byte. Switching is rare on purpose: starting
+ * and stopping the uv_poll changes libuv's epoll set, and adding an epoll fd to another one makes the kernel check
+ * the set for loops, which costs in proportion to the connections. */
 static void on_batch(uv_timer_t *t)
 {
     msd_ipc *ipc = t->data;
-    if (drain(ipc) > 0) {
+    ipc->idle_beats = drain(ipc) > 0 ? 0 : ipc->idle_beats + 1;
+    if (ipc->idle_beats < BATCH_IDLE) {
         uv_timer_start(&ipc->batch, on_batch, BATCH_MS, 0);
         return;
     }
+    ipc->idle_beats = 0;
     ipc->wakeups = 0;
     ipc->window_ms = uv_now(t->loop);
     uv_poll_start(&ipc->rpoll, UV_READABLE, on_apps_readable);
@@ -386,7 +394,7 @@ static void on_connection(uv_stream_t *server, int status)
     msc_list_push_front(&ipc->conns, &c->link);
     ipc->nconns++;
     uv_os_fd_t fd;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c}; /* see conn_read() */
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || epoll_ctl(ipc->rfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         msd_conn_close(c, strerror(errno));
         return;
@@ -419,10 +427,10 @@ int msd_ipc_start(msd_daemon *d, int listen_fd)
     ipc->rfd = -1;
     msc_list_init(&ipc->conns);
     msc_list_init(&ipc->requests);
-    msd_stats_init(&ipc->scratch);
     d->ipc = ipc;
+    ipc->scratch = msd_stats_new();
     ipc->rfd = epoll_create1(EPOLL_CLOEXEC);
-    int rc = ipc->rfd < 0 ? -errno : uv_poll_init(d->loop, &ipc->rpoll, ipc->rfd);
+    int rc = !ipc->scratch ? -ENOMEM : ipc->rfd < 0 ? -errno : uv_poll_init(d->loop, &ipc->rpoll, ipc->rfd);
     if (rc < 0)
         goto fail_free;
     ipc->rpoll.data = ipc;
@@ -477,7 +485,7 @@ void msd_ipc_stop(msd_daemon *d)
 void msd_ipc_free(msd_daemon *d)
 {
     if (d->ipc) {
-        msd_stats_free(&d->ipc->scratch);
+        msd_stats_delete(d->ipc->scratch);
         if (d->ipc->rfd >= 0)
             close(d->ipc->rfd);
     }

@@ -24,6 +24,7 @@
 #define TICK_MS 100
 #define BATCH_RATE 2000               /* wakeups per second for app traffic above which reads go in batches */
 #define BATCH_MS 1                    /* ... on this beat, while apps keep sending */
+#define BATCH_IDLE 100                /* beats that find nothing before reads go back to waking the loop */
 
 typedef struct msd_conn {
     uv_pipe_t pipe;     /* for writing and closing; reads go through the read set (fd) */
@@ -64,6 +65,7 @@ struct msd_ipc {
     uv_poll_t rpoll;    /* watches rfd while no batch is being read */
     uv_timer_t batch;   /* the next batch */
     unsigned wakeups;   /* by rpoll since window_ms (loop time), to measure its rate */
+    unsigned idle_beats;/* consecutive batches that found nothing */
     uint64_t window_ms;
     msc_list conns;     /* msd_conn.link */
     size_t nconns;
@@ -72,7 +74,7 @@ struct msd_ipc {
     unsigned ticks;
     /* Every stats message is parsed into this model, which then changes places with the app's previous one
      * (msd_registry_stats): steady traffic allocates nothing. */
-    msd_stats scratch;
+    msd_stats *scratch;
     /* Reads land here when the connection holds no partial frame (the common case: one whole stats message
      * per read). Frames are handled straight from it and only a partial tail is copied to the connection's own
      * buffer, so steady traffic costs no allocation per read. Safe to share: libuv runs alloc_cb and read_cb

@@ -335,22 +335,49 @@ static bool next_item(msd_jp *jp, unsigned char close, const char *expected)
     return true;
 }
 
-bool msd_jp_member(msd_jp *jp, msd_jval *key)
+/* The member at p (past its comma) whose name token ends at q: its ':' and the cursor at its value. */
+static bool member_colon(msd_jp *jp, uptr p, uptr q, msd_jval *key)
 {
-    if (!next_item(jp, '}', "expected ',' or '}' after an object member"))
-        return false;
-    uptr p = jp->p, e = jp->end;
-    if (p >= e || *p != '"')
-        return fail_at(jp, p, "expected a member name (a string)");
-    uptr q = scan_string(jp, p);
-    if (!q)
-        return false;
+    uptr e = jp->end;
     *key = (msd_jval){(const char *)p, (size_t)(q - p)};
     q = ws(jp, q);
     if (q >= e || *q != ':')
         return fail_at(jp, q, "expected ':' after a member name");
     jp->p = ws(jp, q + 1); /* at the value: the reader that follows need not look for whitespace */
     return true;
+}
+
+/* The member whose name starts at the cursor (past its comma), scanned. */
+static bool member_scan(msd_jp *jp, msd_jval *key)
+{
+    uptr p = jp->p;
+    jp->guessed = false;
+    if (p >= jp->end || *p != '"')
+        return fail_at(jp, p, "expected a member name (a string)");
+    uptr q = scan_string(jp, p);
+    return q && member_colon(jp, p, q, key);
+}
+
+bool msd_jp_member(msd_jp *jp, msd_jval *key)
+{
+    if (!next_item(jp, '}', "expected ',' or '}' after an object member"))
+        return (jp->guessed = false);
+    return member_scan(jp, key);
+}
+
+bool msd_jp_member_guess(msd_jp *jp, const char *guess, size_t glen, msd_jval *key)
+{
+    if (!next_item(jp, '}', "expected ',' or '}' after an object member"))
+        return (jp->guessed = false);
+    uptr p = jp->p;
+    /* The guess's bytes need no escape, so a token made of exactly them between quotes is that name: one
+     * comparison of known bytes instead of a scan for the closing quote and a comparison after it. */
+    if ((size_t)(jp->end - p) > glen + 2 && p[0] == '"' && p[glen + 1] == '"' && msd_bytes_eq(p + 1, guess, glen)) {
+        jp->escaped = false;
+        jp->guessed = true;
+        return member_colon(jp, p, p + glen + 2, key);
+    }
+    return member_scan(jp, key);
 }
 
 bool msd_jp_element(msd_jp *jp)
@@ -370,21 +397,51 @@ static bool advance(msd_jp *jp, uptr q, msd_jval *tok)
     return true;
 }
 
+/* The leading decimal digits of the 8 bytes at p (first byte lowest, as loaded on a little-endian machine): how
+ * many there are (0..8) and, in *v, their value. No branch depends on the digits: numbers of every length cost
+ * the same few instructions, where a loop per digit mispredicts its exit on most numbers. */
+static unsigned eight_digits(uptr p, uint64_t *v)
+{
+    const uint64_t zeros = 0x3030303030303030ull, lows = 0x7F7F7F7F7F7F7F7Full, highs = 0x8080808080808080ull;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t x = w ^ zeros;                                   /* digits become 0..9, in their bytes */
+    uint64_t not_digit = (((x & lows) + 0x7676767676767676ull) | x) & highs; /* a byte's top bit: > 9 */
+    unsigned n = not_digit ? (unsigned)__builtin_ctzll(not_digit) / 8 : 8;
+    if (n == 0)
+        return 0;
+    x <<= 8 * (8 - n); /* the digits at the top, zeros below: the value of 8 digits is that of n */
+    /* Pairs, then fours, then eight (simdjson's parse_eight_digits_unrolled). */
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
+    *v = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
+    return n;
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "eight_digits() reads the first byte as the lowest"
+#endif
+
 bool msd_jp_number(msd_jp *jp, double *out, bool bools)
 {
     msd_jkind k = msd_jp_peek(jp);
     if (k == MSD_J_NUMBER) {
-        /* Most numbers are integers of a few digits: their value as they are scanned (exact up to 15 digits). */
-        uptr p = jp->p, e = jp->end, q = p + (*p == '-');
-        uint64_t u = 0;
-        uptr d0 = q;
-        if (q < e && *q != '0')
-            while (q < e && is_digit(*q) && q - d0 < 15)
-                u = u * 10 + (uint64_t)(*q++ - '0');
-        if (q > d0 && (q >= e || !(is_digit(*q) || *q == '.' || *q == 'e' || *q == 'E'))) {
-            *out = *p == '-' ? -(double)u : (double)u;
-            jp->p = q;
-            return true;
+        /* Most numbers are integers of a few digits: their value as they are scanned, eight digits at a time
+         * (exact up to 16 digits), when 16 bytes can be read. */
+        uptr p = jp->p, e = jp->end, d = p + (*p == '-');
+        if (e - d >= 16) {
+            uint64_t hi, lo = 0;
+            unsigned n = eight_digits(d, &hi), m = n == 8 ? eight_digits(d + 8, &lo) : 0;
+            static const uint64_t pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+            uptr q = d + n + m;
+            /* Not a leading zero (unless it is the whole integer part), not the start of a fraction or exponent,
+             * not more than 16 digits: those go the long way. */
+            if (n && !(*d == '0' && n + m > 1) && m < 8 && *q != '.' && (*q | 0x20) != 'e') {
+                uint64_t u = hi * pow10[m] + lo;
+                *out = *p == '-' ? -(double)u : (double)u;
+                jp->p = q;
+                return true;
+            }
         }
         uptr end = scan_number(jp, p);
         if (!end)

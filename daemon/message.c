@@ -93,47 +93,40 @@ typedef struct lookup {
 } lookup;
 #define LOOKUP(table) {table, NFIELDS(table), 0, 0}
 
-/* a[0..n) == b[0..n) for the short names of the tables. A memcmp of a constant size is a few loads that the
- * compiler writes inline; a call to memcmp for each member of each message was a tenth of reading one. */
-static bool same(const char *a, const char *b, size_t n)
+/* Field i was found: the next guess is the field after it. Returns i, or -1 when i was seen before. */
+static int take(lookup *l, size_t i)
 {
-    switch (n) {
-#define CASE(k) case k: return memcmp(a, b, k) == 0;
-        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12)
-        CASE(13) CASE(14) CASE(15) CASE(16) CASE(17) CASE(18) CASE(19) CASE(20) CASE(21) CASE(22) CASE(23) CASE(24)
-#undef CASE
-    default: return memcmp(a, b, n) == 0;
-    }
+    l->hint = i + 1 < l->n ? i + 1 : 0;
+    if (l->seen >> i & 1)
+        return -1;
+    l->seen |= 1ull << i;
+    return (int)i;
 }
 
-/* The index of the field the member named by key is, or -1 (unknown, or seen before). escaped: the key token
- * has a backslash (msd_jp's flag right after it read the key). */
+/* The index of the field the member named by key is, or -1 (unknown, or seen before), trying the hint first.
+ * escaped: the key token has a backslash (msd_jp's flag right after it read the key). */
 static int find_field(lookup *l, bool escaped, msd_jval key)
 {
     size_t klen = key.n - 2;
-    const field *h = &l->f[l->hint];
-    if (!escaped && h->len == klen && same(key.p + 1, h->name, klen)) { /* the usual case, first */
-        size_t i = l->hint;
-        l->hint = i + 1 < l->n ? i + 1 : 0;
-        if (l->seen >> i & 1)
-            return -1;
-        l->seen |= 1ull << i;
-        return (int)i;
-    }
-    for (size_t k = 1; k < l->n; k++) {
+    for (size_t k = 0; k < l->n; k++) {
         size_t i = l->hint + k < l->n ? l->hint + k : l->hint + k - l->n;
         const field *f = &l->f[i];
         /* Without a backslash the token's bytes are the name: compare them directly. */
-        bool eq = !escaped ? f->len == klen && same(key.p + 1, f->name, klen) : msd_json_string_is(key, f->name);
-        if (!eq)
-            continue;
-        l->hint = i + 1 < l->n ? i + 1 : 0;
-        if (l->seen >> i & 1)
-            return -1;
-        l->seen |= 1ull << i;
-        return (int)i;
+        if (!escaped ? f->len == klen && msd_bytes_eq(key.p + 1, f->name, klen) : msd_json_string_is(key, f->name))
+            return take(l, i);
     }
     return -1;
+}
+
+/* The next member of the object being read (false at its end) and, in *i, its field (-1: none). The hint's
+ * name is the parser's guess, so a member in the schema's order costs no lookup at all. */
+static bool next_member(msd_jp *jp, lookup *l, msd_jval *key, int *i)
+{
+    const field *g = &l->f[l->hint];
+    if (!msd_jp_member_guess(jp, g->name, g->len, key))
+        return false;
+    *i = jp->guessed ? take(l, l->hint) : find_field(l, jp->escaped, *key);
+    return true;
 }
 
 /* A K_NUMBER or K_BOOL member's value into base, else the value is stepped over and the field stays NAN. */
@@ -209,9 +202,9 @@ static bool read_members(msd_jp *jp, walk *w, const field *table, size_t n, void
 {
     lookup l = {table, n, 0, 0};
     msd_jval key;
+    int i;
     msd_jp_object(jp);
-    while (msd_jp_member(jp, &key)) {
-        int i = find_field(&l, jp->escaped, key);
+    while (next_member(jp, &l, &key, &i)) {
         const field *f = i < 0 ? NULL : &table[i];
         if (!f)
             msd_jp_skip(jp, NULL);
@@ -360,12 +353,12 @@ static void parse_top(msd_jp *jp, walk *w, top *t)
     msd_jp_object(jp);
     for (;;) {
         jp->spaced = false; /* from the comma before the member: whitespace anywhere in it is seen */
-        if (!msd_jp_member(jp, &key))
+        int i;
+        if (!next_member(jp, &l, &key, &i))
             break;
         bool escaped = jp->escaped;
         msd_jp_peek(jp);
         const char *val = (const char *)jp->p;
-        int i = find_field(&l, escaped, key);
         field_kind kind = i < 0 ? K_NUMBER : (field_kind)top_fields[i].kind;
         if (i < 0) {
             msd_jp_skip(jp, NULL);

@@ -52,7 +52,7 @@ static msd_blob *render(msd_daemon *d, msd_metrics_format fmt)
     for (msd_app *a = msd_registry_first(d->reg); a && i < napps; a = msd_registry_next(d->reg, a), i++)
         apps[i] = (msd_metrics_app){
             .name = a->name, .pid = a->pid, .connected = a->connected, .last_update = a->last_update,
-            .samples = a->samples, .stats = a->samples ? &a->stats : NULL,
+            .samples = a->samples, .stats = a->samples ? a->stats : NULL,
         };
     msd_metrics_self self = {
         .apps = napps, .apps_connected = msd_registry_connected(d->reg), .connections = msd_ipc_connections(d),

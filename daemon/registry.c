@@ -44,7 +44,7 @@ static void app_free(msd_app *app)
     free(app->name);
     free(app->library);
     cJSON_Delete(app->argv);
-    msd_stats_free(&app->stats);
+    msd_stats_delete(app->stats);
     msd_history_free(&app->hist);
     msd_blob_unref(app->doc);
     free(app);
@@ -107,12 +107,12 @@ msd_app *msd_registry_add(msd_registry *reg, const msd_msg *hello)
     msd_app *app = calloc(1, sizeof(*app));
     if (!app)
         return NULL;
-    msd_stats_init(&app->stats);
     msd_history_init(&app->hist, reg->cfg->history_s);
+    app->stats = msd_stats_new();
     app->name = strdup(hello->app);
     app->library = hello->library ? strdup(hello->library) : NULL;
     app->argv = hello->argv ? cJSON_Duplicate(hello->argv, 1) : NULL;
-    if (!app->name || (hello->library && !app->library) || (hello->argv && !app->argv)) {
+    if (!app->stats || !app->name || (hello->library && !app->library) || (hello->argv && !app->argv)) {
         app_free(app);
         return NULL;
     }
@@ -142,10 +142,12 @@ void msd_registry_disconnect(msd_registry *reg, msd_app *app)
     emit(reg, MSD_EV_DISCONNECT, app);
 }
 
-int msd_registry_stats(msd_registry *reg, msd_app *app, msd_stats *model, double mono, double wall)
+int msd_registry_stats(msd_registry *reg, msd_app *app, msd_stats **model, double mono, double wall)
 {
-    msd_stats_swap(&app->stats, model);
-    int rc = msd_history_add(&app->hist, mono, &app->stats);
+    msd_stats *latest = *model;
+    *model = app->stats;
+    app->stats = latest;
+    int rc = msd_history_add(&app->hist, mono, latest);
     app->samples++;
     app->last_update = wall;
     emit(reg, MSD_EV_STATS, app);

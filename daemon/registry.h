@@ -48,7 +48,8 @@ typedef struct msd_app {
     double disconnected_mono;    /* monotonic; for --retain */
     double last_update;          /* wall time of the latest stats; 0 = none yet */
     uint64_t samples;            /* stats messages received */
-    msd_stats stats;             /* the latest stats message's model; empty (sections == 0) before the first */
+    msd_stats *stats;            /* the latest stats message's model (never NULL); empty (sections == 0) before
+                                  * the first */
     msd_history hist;
     double gc_tokens;            /* token bucket for remote collections */
     double gc_tokens_mono;
@@ -81,11 +82,12 @@ msd_app *msd_registry_add(msd_registry *reg, const msd_msg *hello);
 void msd_registry_disconnect(msd_registry *reg, msd_app *app);
 
 /*
- * Takes the model of a validated stats message: it becomes the app's latest (*model gets the previous one in
- * exchange: no copy, no allocation), the history records it, and the listeners hear MSD_EV_STATS.
+ * Takes *model, the model of a validated stats message: it becomes the app's latest and *model gets the
+ * previous one in exchange, for the next message (two pointers change places: no copy, no allocation). The
+ * history records it, and the listeners hear MSD_EV_STATS.
  * Returns 0 or -ENOMEM (the history may miss the sample; the model was taken either way).
  */
-int msd_registry_stats(msd_registry *reg, msd_app *app, msd_stats *model, double mono, double wall);
+int msd_registry_stats(msd_registry *reg, msd_app *app, msd_stats **model, double mono, double wall);
 
 /* The app with this id, else the most recent app with this pid (connected ones first); NULL if none.
  * `key` is the path segment: decimal digits only. O(apps). */

@@ -76,9 +76,18 @@ msd_type *msd_stats_add_type(msd_stats *s)
     return t;
 }
 
-void msd_stats_swap(msd_stats *a, msd_stats *b)
+msd_stats *msd_stats_new(void)
 {
-    msd_stats t = *a;
-    *a = *b;
-    *b = t;
+    msd_stats *s = malloc(sizeof(*s));
+    if (s)
+        msd_stats_init(s);
+    return s;
+}
+
+void msd_stats_delete(msd_stats *s)
+{
+    if (s) {
+        msd_stats_free(s);
+        free(s);
+    }
 }

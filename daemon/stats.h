@@ -72,8 +72,10 @@ void msd_stats_init(msd_stats *s);
 /* Empties the model for the next message, keeping its memory; every number NAN. O(1). */
 void msd_stats_reset(msd_stats *s);
 void msd_stats_free(msd_stats *s);
-/* Exchanges two models (their memory included). O(1). */
-void msd_stats_swap(msd_stats *a, msd_stats *b);
+/* An empty model of its own (NULL when out of memory), and its end (NULL is fine). Models that change hands —
+ * the scratch a message is read into and an app's latest — are these: they are exchanged as pointers. */
+msd_stats *msd_stats_new(void);
+void msd_stats_delete(msd_stats *s);
 /* A new last entry of pools or types, every number NAN (a type's name is left to the caller); NULL when out
  * of memory (the model is unchanged). Amortized O(1). */
 msd_pool *msd_stats_add_pool(msd_stats *s);

@@ -2,7 +2,7 @@
 # memscoped at scale and its API's speed, in one run:
 #   scale   N simulated apps (bench/daemon/loadgen.c) sending a 4 KB stats message (30 types, 16 pools) at 1 Hz:
 #           the daemon's CPU (from /proc/PID/stat over a 20 s window after a warm-up), the messages it received
-#           in that window (its own counter, memscope_daemon_frames_received_total), so the cost per message is
+#           in that window (its own counter, /healthz's frames_received), so the cost per message is
 #           measured rather than assumed, its RSS per app, and at 1000 apps the time of a GET /metrics scrape
 #           (median of 10, under that load).
 #           With --baseline OTHER_BUILD, the other build's memscoped is measured the same way, each count run
@@ -38,7 +38,13 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-frames() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^memscope_daemon_frames_received_total/ {print $2}'; }
+# The daemon's own count of the frames it read (GET /healthz; a /metrics scrape would leave its document's memory
+# in the RSS being measured, and the old build has the same count in /metrics only).
+frames() {
+  local n; n=$(curl -s "http://127.0.0.1:$1/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("frames_received", ""))')
+  [ -n "$n" ] || n=$(curl -s "http://127.0.0.1:$1/metrics" | awk '/^memscope_daemon_frames_received_total/ {print $2}')
+  echo "$n"
+}
 
 start_daemon() { # binary port
   rm -f "$run/d.sock"

@@ -20,7 +20,7 @@ fuzz_forward fuzz_fwd;
 int fuzz_ipc_fail;
 
 static msd_daemon daemon_obj;
-static msd_stats scratch;
+static msd_stats *scratch; /* as ipc.c keeps it: exchanged for an app's previous model */
 static char data_dir[256];
 
 /* ---- The stand-in for ipc.c ---------------------------------------------------------------------------------- */
@@ -60,7 +60,7 @@ static void must(bool ok, const char *what)
 static void parse(const char *text, msd_msg *m)
 {
     char err[200];
-    must(msd_msg_parse((const uint8_t *)text, strlen(text), &scratch, m, err, sizeof(err)) == 0, text);
+    must(msd_msg_parse((const uint8_t *)text, strlen(text), scratch, m, err, sizeof(err)) == 0, text);
 }
 
 static msd_app *add_app(const char *hello, const char *stats)
@@ -72,7 +72,7 @@ static msd_app *add_app(const char *hello, const char *stats)
     must(app != NULL, "registry_add");
     for (int i = 0; stats && i < 4; i++) {
         parse(stats, &m);
-        msd_registry_stats(daemon_obj.reg, app, m.stats, 100.0 + i, 1.7e9 + i);
+        msd_registry_stats(daemon_obj.reg, app, &scratch, 100.0 + i, 1.7e9 + i);
         msd_msg_free(&m);
     }
     return app;
@@ -140,7 +140,7 @@ msd_daemon *fuzz_daemon(void)
     snprintf(data_dir, sizeof(data_dir), "%s/msd-fuzz-XXXXXX", tmp);
     must(mkdtemp(data_dir) != NULL, "mkdtemp");
     atexit(remove_data_dir);
-    msd_stats_init(&scratch);
+    must((scratch = msd_stats_new()) != NULL, "msd_stats_new");
     daemon_obj.cfg = (msd_config){.data_dir = data_dir, .retain_s = 600, .history_s = 900,
                                   .request_timeout_ms = 5000, .gc_rate = 0, .metrics_top_types = 20};
     snprintf(daemon_obj.token, sizeof(daemon_obj.token), "%s", FUZZ_TOKEN);
@@ -268,7 +268,7 @@ void fuzz_request(const fuzz_http *in, int reply_status, const char *reply, size
         fuzz_fwd.pending = false;
         msd_msg m;
         char err[200];
-        if (reply_status == 0 && msd_msg_parse((const uint8_t *)reply, reply_len, &scratch, &m, err, sizeof(err)) == 0) {
+        if (reply_status == 0 && msd_msg_parse((const uint8_t *)reply, reply_len, scratch, &m, err, sizeof(err)) == 0) {
             if (m.type == MSD_MSG_REPLY)
                 fuzz_fwd.cb(fuzz_fwd.arg, 0, &m);
             else

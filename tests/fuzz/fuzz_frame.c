@@ -63,8 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msd_registry *reg = msd_registry_new(&cfg);
     if (!reg)
         return 0;
-    msd_stats scratch;
-    msd_stats_init(&scratch);
+    msd_stats *scratch = msd_stats_new();
+    if (!scratch) {
+        msd_registry_free(reg);
+        return 0;
+    }
     msd_app *app = NULL;
     double t = 1000.0; /* a fake clock: every message one second later, so the history and growth fill up */
     size_t off = 0;
@@ -81,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msd_msg m;
         char err[200];
         check_scanner(p, n);
-        if (msd_msg_parse(p, n, &scratch, &m, err, sizeof(err)) < 0) {
+        if (msd_msg_parse(p, n, scratch, &m, err, sizeof(err)) < 0) {
             assert(err[0] != '\0'); /* every refusal says why */
             break;                   /* ipc.c closes the connection */
         }
@@ -89,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m.type == MSD_MSG_HELLO && !app && m.protocol == MSD_PROTOCOL_VERSION) {
             app = msd_registry_add(reg, &m);
         } else if (m.type == MSD_MSG_STATS && app) {
-            msd_registry_stats(reg, app, m.stats, t, t + 1.7e9);
+            msd_registry_stats(reg, app, &scratch, t, t + 1.7e9);
             check_document(app);
         }
         msd_msg_free(&m);
@@ -103,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             assert(msd_history_at(&app->hist, i)->t <= t);
         msd_registry_disconnect(reg, app);
     }
-    msd_stats_free(&scratch);
+    msd_stats_delete(scratch);
     msd_registry_free(reg);
     return 0;
 }
