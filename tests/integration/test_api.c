@@ -93,6 +93,8 @@ DAEMON_TEST(api, app_appears_with_its_identity)
     cJSON *h = NULL;
     cr_expect_eq(http_json(&D, "GET", "/healthz", NULL, NULL, &h), 200);
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(h, "connected")), 1);
+    /* the app's hello and at least the stats message that set last_update */
+    cr_expect_geq(cJSON_GetNumberValue(cJSON_GetObjectItem(h, "frames_received")), 2);
     cJSON_Delete(h);
     proc_kill(app);
 }
