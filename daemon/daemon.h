@@ -7,7 +7,8 @@
  * signals — so the registry, the pending requests and every cached document are touched from the loop thread
  * only and need no lock. Slow work (the snapshot store's disk I/O, snapstore.c) runs on libuv's thread pool on
  * data it owns, and hands its result back to the loop. No callback on the loop blocks: no fsync, no directory
- * walk, no large read.
+ * walk, no large read. One exception, by design: --web-dir (for whoever edits the dashboard) reads the
+ * requested file on the loop, a few KiB from the page cache; the embedded dashboard is served from memory.
  *
  * Layers (each includes only the ones below it; daemon/README.md draws the graph):
  *   main.c                           wiring and configuration

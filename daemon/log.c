@@ -23,7 +23,7 @@ double msd_now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void vlog(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list ap)
 {
     /* One fprintf per line keeps lines whole when stderr is shared with test harnesses. */
     char line[1024];

@@ -13,6 +13,9 @@
  * made of [A-Za-z0-9._-], does not start with a dot and the whole is short; the file is then opened with
  * O_NOFOLLOW and its resolved path must still lie under the resolved directory (which rules out symlinked
  * directories pointing elsewhere). Anything else is a 404.
+ *
+ * Files from --web-dir are read on the loop thread (daemon.h: the one exception to its rule): the option is for
+ * editing the dashboard, where the files are small and in the page cache, and each GET must see the latest edit.
  */
 #include <errno.h>
 #include <fcntl.h>
