@@ -6,8 +6,22 @@
  *     16-byte size classes; a request of 0 bytes is treated as 1. Requests of MS_SMALL_THRESHOLD bytes and more
  *     go to the system allocator (malloc).
  *   - Every returned block is aligned to 16 bytes (MS_ALIGNMENT).
- *   - ms_free() accepts NULL, pooled blocks and system blocks alike and tells them apart in O(1). Passing a
- *     pointer that memscope did not return is reported through the fault handler (memscope/runtime.h).
+ *   - ms_free() accepts NULL, pooled blocks and system blocks alike and tells them apart in O(1).
+ *   - Misuse found by ms_free() and ms_realloc() is reported through the fault handler (memscope/runtime.h), and
+ *     the call then does nothing more. In every build, in O(1):
+ *       - a pointer that lies in no memscope pool and carries no system-block header (a foreign pointer);
+ *       - a pointer into a pool that is not 16-byte aligned (into the middle of a block);
+ *       - a pooled block freed again while it is the block freed last in its pool (free(p); free(p));
+ *       - a pointer into a pool that has no block in use (a double free that emptied the pool, say).
+ *     Checked in O(1) only when the free takes the allocator's slow path (the pool was full or becomes empty; a
+ *     few percent of frees) or at -Ddebug_level=1 and above: a 16-byte aligned pointer into a pooled block that
+ *     is not its start, or into the part of its pool never handed out. Checked only at -Ddebug_level=2 and above
+ *     (a walk of the pool's free list): a pooled block freed twice with other frees into its pool in between.
+ *     ms_realloc() of a pooled block always makes the slow path's checks.
+ *     Not checked: a second free of a block that was handed out again meanwhile (it is someone else's block by
+ *     then), and a second free of a system block whose memory libc has already reused (usually reported as
+ *     foreign). Why the default build checks no more: bench/alloc measured the complete checks on the fast
+ *     path at 5-14% of its workloads (client/obmalloc.h, "Misuse checks").
  *   - ms_malloc, ms_calloc and ms_realloc are macros that pass the caller's __FILE__ and __LINE__ to the *_at
  *     functions, so that allocation tracing (memscope/trace.h) names the caller's own line. They behave like
  *     functions: arguments are evaluated once, and `ms_malloc` without parentheses names a real function (taking
