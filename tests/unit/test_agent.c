@@ -95,7 +95,8 @@ static cJSON *read_frame(int fd, int ms)
     cr_assert(len > 0 && len <= (1u << 20), "frame length %u out of range", len);
     char *buf = malloc(len);
     cr_assert_not_null(buf);
-    cr_assert_eq(read_full(fd, buf, len, deadline), 0, "truncated frame");
+    /* Once a frame has begun, its payload gets its own 5 s, however short the wait for its start was. */
+    cr_assert_eq(read_full(fd, buf, len, now_ms() + 5000), 0, "truncated frame");
     cJSON *j = cJSON_ParseWithLength(buf, len);
     free(buf);
     cr_assert(cJSON_IsObject(j), "a frame is one JSON object");
@@ -538,5 +539,155 @@ Test(agent, gc_object_allocation_is_a_safe_point)
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
     cr_expect_not(ms_gc_is_enabled(), "the request ran");
     cJSON_Delete(reply);
+    close(fd);
+}
+
+/* Sends a request and returns its reply, running the safe point (ms_poll) while it waits. */
+static cJSON *ask(int fd, const char *request)
+{
+    write_json(fd, request);
+    cJSON *reply = NULL;
+    uint64_t deadline = now_ms() + 10000;
+    while (reply == NULL && now_ms() < deadline) {
+        ms_poll();
+        reply = read_frame_of(fd, "reply", 10);
+    }
+    cr_assert_not_null(reply, "a reply to %s", request);
+    return reply;
+}
+
+/* The reply's error, or NULL when it succeeded. */
+static const char *error_of(const cJSON *reply)
+{
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")))
+        return NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    cr_assert(cJSON_IsString(e), "a failed reply says why");
+    return e->valuestring;
+}
+
+static void expect_error(int fd, const char *request, const char *mention)
+{
+    cJSON *reply = ask(fd, request);
+    const char *err = error_of(reply);
+    cr_expect(err && strstr(err, mention), "%s: error '%s' should mention '%s'", request, err ? err : "(ok)",
+              mention);
+    cJSON_Delete(reply);
+}
+
+/* issue 14: numbers far outside int's range are rejected with an error, before any conversion to int (which
+ * was undefined behaviour: UBSan, which CI runs with halt_on_error, stopped the app). */
+Test(agent, out_of_range_numbers_get_clean_errors)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    expect_error(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"trace.start\",\"params\":{\"nframes\":1e300}}",
+                 "'nframes' must be an integer from 1 to 256");
+    expect_error(fd, "{\"type\":\"request\",\"id\":2,\"method\":\"trace.start\",\"params\":{\"nframes\":-1e300}}",
+                 "nframes");
+    expect_error(fd, "{\"type\":\"request\",\"id\":3,\"method\":\"trace.start\",\"params\":{\"nframes\":1.5}}",
+                 "nframes");
+    expect_error(fd, "{\"type\":\"request\",\"id\":4,\"method\":\"gc.collect\",\"params\":{\"generation\":1e300}}",
+                 "generation");
+    expect_error(fd, "{\"type\":\"request\",\"id\":5,\"method\":\"gc.set_threshold\",\"params\":"
+                     "{\"thresholds\":[1e300]}}", "thresholds[0]");
+    cJSON *reply = ask(fd, "{\"type\":\"request\",\"id\":6,\"method\":\"trace.start\",\"params\":{\"nframes\":1}}");
+    cr_assert_null(error_of(reply));
+    cJSON_Delete(reply);
+    expect_error(fd, "{\"type\":\"request\",\"id\":7,\"method\":\"trace.top\",\"params\":{\"limit\":-1e300}}",
+                 "'limit' must be an integer from 0 to 10000");
+    expect_error(fd, "{\"type\":\"request\",\"id\":8,\"method\":\"trace.top\",\"params\":{\"limit\":10001}}",
+                 "limit");
+    ms_trace_stop();
+    close(fd);
+}
+
+static bool welcomed(const ms_agent_status *st) { return st->connected; }
+
+/* An app_id no uint64_t holds reads as 0 (its conversion was undefined behaviour too). */
+Test(agent, an_absurd_app_id_reads_as_zero)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    cr_assert_eq(ms_agent_start(&cfg), 0);
+    int fd = accept_within(5000);
+    cr_assert_geq(fd, 0);
+    cJSON_Delete(read_frame(fd, 5000));
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"app_id\":-1e300}");
+    cr_assert(wait_status(welcomed, 5000));
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_eq(st.app_id, 0);
+    close(fd);
+}
+
+/* Allocates one block at every level of a recursion `depth` deep: depth tracebacks of different lengths. */
+static __attribute__((noinline)) void nest(int depth, void **out)
+{
+    if (depth == 0)
+        return;
+    out[depth - 1] = ms_malloc(24);
+    nest(depth - 1, out);
+    __asm__ volatile("" ::: "memory"); /* not a tail call: every level keeps its frame */
+}
+
+static int stats_len(const cJSON *reply, const char *name)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reply, "result"),
+                                                               name));
+}
+
+static bool truncated(const cJSON *reply)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reply, "result"),
+                                                         "truncated"));
+}
+
+/* issue 14: trace.top's limit is the protocol's (common/protocol.h): 0 .. MSC_TOP_LIMIT_MAX, 0 meaning every
+ * entry (it was 1 .. 1000 here, 0 .. 10000 in the daemon and the CLI); nframes goes up to MSC_TRACE_FRAMES_MAX. A
+ * result that would not fit one frame stops before and says "truncated". */
+Test(agent, trace_top_limits_come_from_the_protocol)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    cJSON *reply = ask(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"trace.start\",\"params\":{\"nframes\":256}}");
+    cr_assert_null(error_of(reply), "nframes 256 is the protocol's maximum");
+    cJSON_Delete(reply);
+    expect_error(fd, "{\"type\":\"request\",\"id\":2,\"method\":\"trace.start\",\"params\":{\"nframes\":257}}",
+                 "nframes");
+
+    static void *blocks[200];
+    nest(15, blocks);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":3,\"method\":\"trace.top\",\"params\":{\"key\":\"traceback\"}}");
+    cr_assert_null(error_of(reply));
+    cr_expect_eq(stats_len(reply, "stats"), 10, "the default limit");
+    cJSON_Delete(reply);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":4,\"method\":\"trace.top\","
+                    "\"params\":{\"key\":\"traceback\",\"limit\":0}}");
+    cr_assert_null(error_of(reply), "limit 0 is valid");
+    cr_expect_geq(stats_len(reply, "stats"), 15, "limit 0: every entry");
+    cr_expect_not(truncated(reply));
+    cJSON_Delete(reply);
+    for (int i = 0; i < 15; i++)
+        ms_free(blocks[i]);
+
+    /* 200 tracebacks of 1 .. 200+ frames: about 2 MiB of JSON, twice the frame. */
+    nest(200, blocks);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":5,\"method\":\"trace.top\","
+                    "\"params\":{\"key\":\"traceback\",\"limit\":0}}"); /* read_frame checks the frame's length */
+    cr_assert_null(error_of(reply), "a large result is cut, not refused: %s", error_of(reply));
+    cr_expect(truncated(reply));
+    cr_expect(stats_len(reply, "stats") > 0 && stats_len(reply, "stats") < 200);
+    cJSON_Delete(reply);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":6,\"method\":\"trace.snapshot\"}");
+    cr_assert_null(error_of(reply));
+    cr_expect(truncated(reply));
+    cr_expect_gt(stats_len(reply, "traces"), 0);
+    cJSON_Delete(reply);
+    for (int i = 0; i < 200; i++)
+        ms_free(blocks[i]);
+    ms_trace_stop();
     close(fd);
 }
