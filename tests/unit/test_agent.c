@@ -23,6 +23,8 @@
 
 #include <memscope/memscope.h>
 
+#include "stats_schema.h"
+
 static char dir[64], path[96];
 static int listener = -1;
 
@@ -689,5 +691,78 @@ Test(agent, trace_top_limits_come_from_the_protocol)
     for (int i = 0; i < 200; i++)
         ms_free(blocks[i]);
     ms_trace_stop();
+    close(fd);
+}
+
+/* ---- The stats message against common/stats_schema.h (issue 14: the members cannot drift) ---------------- */
+
+#define SCHEMA_NAME(n) #n,
+
+/* o has exactly the members names[0 .. n) plus extra[0 .. nextra), no more, and each named one of the right kind
+ * (numbers, unless listed in bools). */
+static void expect_members(const cJSON *o, const char *section, const char *const *names, size_t n,
+                           const char *const *bools, size_t nbools, const char *const *extra, size_t nextra)
+{
+    cr_assert(cJSON_IsObject(o), "%s is an object", section);
+    int members = 0;
+    for (const cJSON *m = o->child; m; m = m->next) {
+        members++;
+        bool known = false;
+        for (size_t i = 0; i < n; i++)
+            known |= strcmp(m->string, names[i]) == 0 && cJSON_IsNumber(m);
+        for (size_t i = 0; i < nbools; i++)
+            known |= strcmp(m->string, bools[i]) == 0 && cJSON_IsBool(m);
+        for (size_t i = 0; i < nextra; i++)
+            known |= strcmp(m->string, extra[i]) == 0;
+        cr_expect(known, "%s.%s is not in common/stats_schema.h (or has the wrong kind)", section, m->string);
+    }
+    for (size_t i = 0; i < n; i++)
+        cr_expect(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, names[i])), "%s.%s missing", section,
+                  names[i]);
+    for (size_t i = 0; i < nbools; i++)
+        cr_expect(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(o, bools[i])), "%s.%s missing", section, bools[i]);
+    cr_expect_eq(members, (int)(n + nbools + nextra), "%s has %d members", section, members);
+}
+
+#define N(a) (sizeof(a) / sizeof *(a))
+
+Test(agent, stats_members_are_the_schemas)
+{
+    static const char *const top[] = {MSC_STATS_TOP(SCHEMA_NAME)}, *const heap[] = {MSC_STATS_HEAP(SCHEMA_NAME)},
+                             *const pool[] = {MSC_STATS_POOL(SCHEMA_NAME)},
+                             *const refcount[] = {MSC_STATS_REFCOUNT(SCHEMA_NAME)},
+                             *const type[] = {MSC_STATS_TYPE(SCHEMA_NAME)}, *const gc[] = {MSC_STATS_GC(SCHEMA_NAME)},
+                             *const gc_bools[] = {MSC_STATS_GC_BOOLS(SCHEMA_NAME)},
+                             *const gen[] = {MSC_STATS_GEN(SCHEMA_NAME)},
+                             *const trace[] = {MSC_STATS_TRACE(SCHEMA_NAME)},
+                             *const trace_bools[] = {MSC_STATS_TRACE_BOOLS(SCHEMA_NAME)};
+    static const char *const sections[] = {"type", "heap", "pools", "refcount", "types", "gc", "trace"};
+    static const char *const type_extra[] = {"name"}, *const gc_extra[] = {"generations"};
+
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 20};
+    ms_object *o = ms_new(&node_type); /* a type to list */
+    int fd = connect_agent(&cfg);
+    cJSON *stats = read_frame_of(fd, "stats", 5000);
+    cr_assert_not_null(stats);
+    expect_members(stats, "stats", top, N(top), NULL, 0, sections, N(sections));
+    expect_members(cJSON_GetObjectItemCaseSensitive(stats, "heap"), "heap", heap, N(heap), NULL, 0, NULL, 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(stats, "pools"))
+        expect_members(e, "pools[]", pool, N(pool), NULL, 0, NULL, 0);
+    expect_members(cJSON_GetObjectItemCaseSensitive(stats, "refcount"), "refcount", refcount, N(refcount), NULL, 0,
+                   NULL, 0);
+    cr_expect_gt(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stats, "types")), 0);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(stats, "types"))
+        expect_members(e, "types[]", type, N(type), NULL, 0, type_extra, N(type_extra));
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(stats, "gc");
+    expect_members(g, "gc", gc, N(gc), gc_bools, N(gc_bools), gc_extra, N(gc_extra));
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(g, "generations")), MSC_STATS_GENERATIONS);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(g, "generations"))
+        expect_members(e, "gc.generations[]", gen, N(gen), NULL, 0, NULL, 0);
+    expect_members(cJSON_GetObjectItemCaseSensitive(stats, "trace"), "trace", trace, N(trace), trace_bools,
+                   N(trace_bools), NULL, 0);
+    cJSON_Delete(stats);
+    ms_decref(o);
     close(fd);
 }
