@@ -155,6 +155,8 @@ void ms_poll(void)
 {
     ms__agent_safepoint();
     ms__mem_decay_tick();
+    if (MS_DEBUG >= 3)
+        (void)ms_mem_validate(); /* debug_level 3: a full heap walk at every safe point (reported if broken) */
 }
 
 /* Moves requests whose deadline passed from pending to done, answered with a timeout. */

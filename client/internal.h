@@ -24,7 +24,9 @@
 #ifndef MS_DEBUG
 #  define MS_DEBUG 0
 #endif
-/* MS_ASSERT_n(cond): checked only when MS_DEBUG >= n; a failure goes to the fault handler. */
+/* MS_ASSERT_n(cond): checked only when MS_DEBUG >= n; a failure goes to the fault handler. Level 3 adds no
+ * assertion of its own: it walks the whole heap (ms_mem_validate) at the safe points, ms_poll() and the end of
+ * every collection. */
 #define MS__CHECK(level, cond)                                                                                 \
     do {                                                                                                       \
         if (MS_DEBUG >= (level) && MS_UNLIKELY(!(cond)))                                                       \
@@ -32,7 +34,6 @@
     } while (0)
 #define MS_ASSERT_1(cond) MS__CHECK(1, cond)
 #define MS_ASSERT_2(cond) MS__CHECK(2, cond)
-#define MS_ASSERT_3(cond) MS__CHECK(3, cond)
 
 /* Called by ms_lock/ms_trylock: a thread other than the agent's took the runtime lock (agent.c). */
 void ms__note_lock_taken(void);

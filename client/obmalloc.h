@@ -24,7 +24,6 @@
 /* ---- Tunables (with the compile-time checks that keep them consistent) ---------------------------------------- */
 #define POOL_BITS 14
 #define POOL_SIZE ((size_t)1 << POOL_BITS)
-#define POOL_MASK (POOL_SIZE - 1)
 #define ARENA_BITS 20
 #define ARENA_SIZE ((size_t)1 << ARENA_BITS)
 #define POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)

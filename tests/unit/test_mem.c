@@ -719,6 +719,34 @@ Test(mem, realloc_of_a_freed_block_is_reported)
     ms_set_fault_handler(NULL, NULL);
 }
 
+/* debug_level 3 walks the whole heap at the safe points: a free list broken by a write after free is reported at
+ * the next ms_poll() and after the next collection (issue 14: level 3 used to do what level 2 does). */
+Test(mem, debug_level_3_walks_the_heap_at_safe_points)
+{
+#if MS_TEST_DEBUG_LEVEL < 3
+    cr_skip_test("debug_level %d: the heap walks are level 3's", MS_TEST_DEBUG_LEVEL);
+#else
+    faults = 0;
+    ms_set_fault_handler(count_fault, NULL);
+    void *keep = ms_malloc(40), *keep2 = ms_malloc(40), *p = ms_malloc(40);
+    ms_free(p);
+    uintptr_t *alias = opaque(p);
+    uintptr_t saved = alias[0];
+    alias[0] = (uintptr_t)alias + 8; /* the free list's link now points into the middle of a block */
+    ms_poll();
+    cr_expect_eq(faults, 1, "reported at ms_poll");
+    cr_expect_eq(fault_ptr, (void *)(alias + 1));
+    (void)ms_gc_collect(0);
+    cr_expect_eq(faults, 2, "and after a collection");
+    alias[0] = saved;
+    ms_poll();
+    cr_expect_eq(faults, 2, "a sound heap is not reported");
+    ms_free(keep);
+    ms_free(keep2);
+    ms_set_fault_handler(NULL, NULL);
+#endif
+}
+
 static void crash_on_fault(const char *what, const void *ptr, void *arg)
 {
     (void)what;
