@@ -185,7 +185,7 @@ static ms_object *new_object(const ms_type *t, size_t extra, const char *file, i
     memset(block, 0, pre + t->size + extra);
     if (extra)
         MS__STAT_ADD(e->var_bytes, extra);
-    ms_object *o = (ms_object *)(block + pre);
+    ms_object *o = (ms_object *)(void *)(block + pre);
     o->refcnt = 1;
     o->type_bits = (uintptr_t)t;
     if (gc)

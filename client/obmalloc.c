@@ -569,7 +569,7 @@ int ms__pool_check(pool_header *pool, void *p)
         return -EFAULT;
     }
     if (MS_DEBUG >= 2) {
-        for (uint8_t *b = pool->freeblock; b; b = *(uint8_t **)b)
+        for (uint8_t *b = pool->freeblock; b; b = *(uint8_t **)(void *)b)
             if (b == p) {
                 ms__fault("ms_free: double free", p);
                 return -EFAULT;
@@ -619,7 +619,7 @@ static int validate_pool(const pool_header *pool, uint64_t in_use[])
     if (pool->ref == 0 || pool->ref > cap)
         return broken("validate: pool block count out of range", pool);
     size_t nfree = 0;
-    for (const uint8_t *b = pool->freeblock; b; b = *(uint8_t *const *)b) {
+    for (const uint8_t *b = pool->freeblock; b; b = *(uint8_t *const *)(const void *)b) {
         uintptr_t off = (uintptr_t)b - (uintptr_t)pool->base;
         if (off >= pool->nextoffset || off % size != 0 || ++nfree > cap)
             return broken("validate: free list leaves its pool or loops", b);

@@ -130,7 +130,7 @@ static inline uint8_t *ms__pool_take(pool_header *pool, unsigned cls)
 {
     uint8_t *bp = pool->freeblock;
     if (bp != NULL) {
-        pool->freeblock = *(uint8_t **)bp;
+        pool->freeblock = *(uint8_t **)(void *)bp;
     } else {
         bp = pool->base + pool->nextoffset;
         pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);

@@ -164,7 +164,7 @@ static void big_forget(uintptr_t ptr)
 {
     size_t *sz = big_slot(ptr);
     if (sz) {
-        big_size *b = (big_size *)((char *)sz - offsetof(big_size, size));
+        big_size *b = (big_size *)(void *)((char *)sz - offsetof(big_size, size));
         *b = big[--big_len];
     }
 }

@@ -95,10 +95,18 @@ typedef struct ms_frame {
     const char *function; /* enclosing function; NULL when not known (always NULL for nframes == 1) */
 } ms_frame;
 
+/* A C flexible array member; C++ compilers accept it as an extension (hence the pragma: -Wpedantic). */
+#if defined(__cplusplus) && defined(__GNUC__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wpedantic"
+#endif
 typedef struct ms_traceback {
     size_t nframes;    /* >= 1 */
     ms_frame frames[]; /* most recent first: frames[0] is the allocation site */
 } ms_traceback;
+#if defined(__cplusplus) && defined(__GNUC__)
+#  pragma GCC diagnostic pop
+#endif
 
 /*
  * The traceback of the traced block starting at ptr, or of the object ptr returned by ms_new() (whose block
