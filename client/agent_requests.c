@@ -53,10 +53,11 @@ typedef struct type_count {
     uint64_t destroyed;
 } type_count;
 
+/* qsort order: most objects destroyed first. */
 static int by_count_desc(const void *a, const void *b)
 {
-    const type_count *x = a, *y = b;
-    return x->destroyed < y->destroyed ? 1 : x->destroyed > y->destroyed ? -1 : 0;
+    uint64_t x = ((const type_count *)a)->destroyed, y = ((const type_count *)b)->destroyed;
+    return (x < y) - (x > y);
 }
 
 static void gc_collect(ms__request *r)
@@ -286,6 +287,36 @@ static ms_snapshot *snapshot_or_error(ms__request *r)
     return s;
 }
 
+/*
+ * The result of trace.top (key_name set: statistics by key, as "stats") or of trace.snapshot (key_name NULL:
+ * the traces by traceback, as "traces"), from a snapshot taken now; at most `limit` entries (0: all) and never
+ * more than one frame holds.
+ */
+static void reply_statistics(ms__request *r, ms_stat_key key, const char *key_name, size_t limit)
+{
+    ms_snapshot *s = snapshot_or_error(r);
+    if (s == NULL)
+        return;
+    ms_stat *stats = NULL;
+    size_t n = ms_snapshot_statistics(s, key, false, &stats);
+    ms_snapshot_info info;
+    ms_snapshot_get_info(s, &info);
+    cJSON *res = cJSON_CreateObject();
+    if (key_name) {
+        cJSON_AddStringToObject(res, "key", key_name);
+        cJSON_AddNumberToObject(res, "total_size", (double)info.total_size);
+        cJSON_AddNumberToObject(res, "total_count", (double)info.total_count);
+        add_stats(res, "stats", stats, n, limit, key == MS_STAT_TRACEBACK ? ENTRY_TOP_TRACEBACK : ENTRY_TOP);
+    } else {
+        cJSON_AddNumberToObject(res, "traceback_limit", info.traceback_limit);
+        cJSON_AddNumberToObject(res, "timestamp_ns", (double)info.timestamp_ns);
+        add_stats(res, "traces", stats, n, limit, ENTRY_SNAPSHOT);
+    }
+    free(stats);
+    ms_snapshot_free(s);
+    r->result = res;
+}
+
 static void trace_top(ms__request *r)
 {
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(r->params, "key");
@@ -305,41 +336,11 @@ static void trace_top(ms__request *r)
     if (int_param(r->params, "limit", MSC_TOP_LIMIT_DEFAULT, 0, MSC_TOP_LIMIT_MAX, &limit, r->error,
                   sizeof r->error) != 0)
         return;
-    ms_snapshot *s = snapshot_or_error(r);
-    if (s == NULL)
-        return;
-    ms_stat *stats = NULL;
-    size_t n = ms_snapshot_statistics(s, sk, false, &stats);
-    ms_snapshot_info info;
-    ms_snapshot_get_info(s, &info);
-
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "key", k);
-    cJSON_AddNumberToObject(res, "total_size", (double)info.total_size);
-    cJSON_AddNumberToObject(res, "total_count", (double)info.total_count);
-    add_stats(res, "stats", stats, n, (size_t)limit, sk == MS_STAT_TRACEBACK ? ENTRY_TOP_TRACEBACK : ENTRY_TOP);
-    free(stats);
-    ms_snapshot_free(s);
-    r->result = res;
+    reply_statistics(r, sk, k, (size_t)limit);
 }
 
-static void trace_snapshot(ms__request *r)
-{
-    ms_snapshot *s = snapshot_or_error(r);
-    if (s == NULL)
-        return;
-    ms_stat *stats = NULL;
-    size_t n = ms_snapshot_statistics(s, MS_STAT_TRACEBACK, false, &stats);
-    ms_snapshot_info info;
-    ms_snapshot_get_info(s, &info);
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddNumberToObject(res, "traceback_limit", info.traceback_limit);
-    cJSON_AddNumberToObject(res, "timestamp_ns", (double)info.timestamp_ns);
-    add_stats(res, "traces", stats, n, 0, ENTRY_SNAPSHOT);
-    free(stats);
-    ms_snapshot_free(s);
-    r->result = res;
-}
+/* Largest traces first, so that a snapshot cut at the frame limit keeps what matters. */
+static void trace_snapshot(ms__request *r) { reply_statistics(r, MS_STAT_TRACEBACK, NULL, 0); }
 
 /* ---- Dispatch ------------------------------------------------------------------------------------------------- */
 
