@@ -24,6 +24,7 @@
 #include <memscope/memscope.h>
 
 #include "stats_schema.h"
+#include "testnode.h"
 
 static char dir[64], path[96];
 static int listener = -1;
@@ -222,19 +223,6 @@ Test(agent, hello_then_stats_that_match_the_getters)
         ms_free(blocks[i]);
     close(fd);
 }
-
-typedef struct node {
-    MS_OBJECT_HEAD;
-    ms_object *next;
-} node;
-
-static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
-{
-    MS_VISIT(((node *)self)->next);
-    return 0;
-}
-
-static void node_clear(ms_object *self) { MS_CLEAR(((node *)self)->next); }
 
 static const ms_type node_type = {
     .name = "AgentNode", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse, .clear = node_clear};

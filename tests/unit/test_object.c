@@ -14,6 +14,7 @@
 #include <memscope/memscope.h>
 
 #include "leakcheck.h"
+#include "testnode.h"
 
 /* ---- A traced log of callbacks, to check orders ---------------------------------------------------------- */
 static char events[256];
@@ -24,19 +25,6 @@ static void note(const char *what)
 }
 
 /* ---- Test types ---------------------------------------------------------------------------------------------- */
-typedef struct node {
-    MS_OBJECT_HEAD;
-    ms_object *next;
-    long value;
-} node;
-
-static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
-{
-    MS_VISIT(((node *)self)->next);
-    return 0;
-}
-static void node_clear(ms_object *self) { MS_CLEAR(((node *)self)->next); }
-
 /* Untracked, with a reference: the refcount path alone must free chains of it. */
 static const ms_type plain_type = {
     .name = "Plain", .size = sizeof(node), .traverse = node_traverse, .clear = node_clear,
@@ -108,21 +96,6 @@ static void no_leaks(void)
 TestSuite(object, .init = setup);
 
 
-static node *new_node(const ms_type *t, long value)
-{
-    node *n = (node *)ms_new(t);
-    cr_assert_not_null(n);
-    n->value = value;
-    return n;
-}
-
-static ms_type_stats type_stats(const ms_type *t)
-{
-    ms_type_stats ts;
-    memset(&ts, 0, sizeof(ts));
-    ms_type_stats_find(t, &ts);
-    return ts;
-}
 
 /* Seed section 1: sys.getrefcount(a) 2 -> 3 -> 2, then the object is freed. */
 CHECKED_TEST(object, refcount_one_two_one_freed)

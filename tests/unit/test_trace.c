@@ -120,14 +120,11 @@ CHECKED_TEST(trace, blocks_from_before_start_are_not_traced)
     cr_assert_eq(ms_trace_start(1), 0);
     void *p = ms_malloc(50);
     ms_free(old); /* not traced: harmless */
-    size_t cur, peak;
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 50);
-    cr_expect_eq(peak, 50);
+    cr_expect_eq(traced_now(), 50);
+    cr_expect_eq(traced_peak(), 50);
     ms_free(p);
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 0);
-    cr_expect_eq(peak, 50);
+    cr_expect_eq(traced_now(), 0);
+    cr_expect_eq(traced_peak(), 50);
 }
 
 CHECKED_TEST(trace, grouping_filename_lineno_traceback)
@@ -179,11 +176,7 @@ CHECKED_TEST(trace, grouping_filename_lineno_traceback)
     cr_expect_eq(errno, EINVAL);
 
     ms_snapshot_free(snap);
-    ms_free(a);
-    ms_free(b);
-    ms_free(c);
-    ms_free(d);
-    ms_free(e);
+    free_each(a, b, c, d, e, NULL);
 }
 
 CHECKED_TEST(trace, plain_function_has_unknown_site)
@@ -207,9 +200,7 @@ CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
     char *p = ms_malloc(16);
     int line = __LINE__; p = ms_realloc(p, 4000); /* pooled -> system: the block moves */
     cr_assert_not_null(p);
-    size_t cur;
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 4000);
+    cr_expect_eq(traced_now(), 4000);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_stat *st;
     cr_assert_eq(ms_snapshot_statistics(snap, MS_STAT_LINENO, false, &st), 1);
@@ -219,15 +210,13 @@ CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
     free(st);
     ms_snapshot_free(snap);
     int line2 = __LINE__; p = ms_realloc(p, 3990); /* may stay in place: still one trace */
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 3990);
+    cr_expect_eq(traced_now(), 3990);
     ms_traceback *tb = ms_trace_get_object_traceback(p);
     cr_assert_not_null(tb);
     cr_expect_eq(tb->frames[0].lineno, line2);
     free(tb);
     ms_free(p);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
 }
 
 CHECKED_TEST(trace, object_traceback)
@@ -344,22 +333,17 @@ CHECKED_TEST(trace, peak_and_reset_peak)
     cr_assert_eq(ms_trace_start(1), 0);
     void *big = ms_malloc(100000);
     void *small = ms_malloc(100);
-    size_t cur, peak;
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 100100);
-    cr_expect_eq(peak, 100100);
+    cr_expect_eq(traced_now(), 100100);
+    cr_expect_eq(traced_peak(), 100100);
     ms_free(big);
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 100);
-    cr_expect_eq(peak, 100100, "the peak remembers");
+    cr_expect_eq(traced_now(), 100);
+    cr_expect_eq(traced_peak(), 100100, "the peak remembers");
     ms_trace_reset_peak();
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(peak, 100);
+    cr_expect_eq(traced_peak(), 100);
     void *mid = ms_malloc(5000);
     ms_free(mid);
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 100);
-    cr_expect_eq(peak, 5100);
+    cr_expect_eq(traced_now(), 100);
+    cr_expect_eq(traced_peak(), 5100);
     ms_free(small);
 }
 
@@ -371,10 +355,8 @@ CHECKED_TEST(trace, clear_traces_forgets_everything)
     cr_expect_gt(ms_trace_get_memory(), 0);
     ms_trace_clear_traces();
     cr_expect(ms_trace_is_tracing(), "clearing does not stop tracing");
-    size_t cur, peak;
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 0);
-    cr_expect_eq(peak, 0);
+    cr_expect_eq(traced_now(), 0);
+    cr_expect_eq(traced_peak(), 0);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_snapshot_info info;
     ms_snapshot_get_info(snap, &info);
@@ -384,11 +366,9 @@ CHECKED_TEST(trace, clear_traces_forgets_everything)
     cr_expect_null(st);
     ms_snapshot_free(snap);
     free_many(v, 500); /* frees of forgotten blocks are harmless */
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
     void *p = ms_malloc(7); /* tracing goes on */
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 7);
+    cr_expect_eq(traced_now(), 7);
     ms_free(p);
 }
 
@@ -445,10 +425,7 @@ CHECKED_TEST(trace, filters_like_tracemalloc)
     cr_expect_eq(errno, EINVAL);
 
     ms_snapshot_free(snap);
-    ms_free(a);
-    ms_free(b);
-    ms_free(c);
-    ms_free(d);
+    free_each(a, b, c, d, NULL);
 }
 
 CHECKED_TEST(trace, snapshot_outlives_stop)
@@ -511,9 +488,7 @@ CHECKED_TEST(trace, sizes_beyond_four_gib)
     int line = __LINE__; char *p = ms_malloc(huge); /* untouched: the kernel maps pages lazily */
     if (!p)
         cr_skip_test("no 5 GiB of address space here");
-    size_t cur;
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, huge);
+    cr_expect_eq(traced_now(), huge);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_stat *st;
     cr_assert_eq(ms_snapshot_statistics(snap, MS_STAT_LINENO, false, &st), 1);
@@ -523,11 +498,9 @@ CHECKED_TEST(trace, sizes_beyond_four_gib)
     ms_snapshot_free(snap);
     p = ms_realloc(p, 100); /* back to a small size, and to the pools */
     cr_assert_not_null(p);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 100);
+    cr_expect_eq(traced_now(), 100);
     ms_free(p);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
 }
 
 /* Churn across many pages, checked against a plain model: the table keeps exactly the live blocks. */
@@ -557,10 +530,8 @@ CHECKED_TEST(trace, churn_matches_model)
         if (i % 50000 == 0)
             cr_assert_eq(ms_trace_validate(), 0);
     }
-    size_t cur, tpeak;
-    ms_trace_get_traced_memory(&cur, &tpeak);
-    cr_expect_eq(cur, live);
-    cr_expect_eq(tpeak, peak);
+    cr_expect_eq(traced_now(), live);
+    cr_expect_eq(traced_peak(), peak);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_snapshot_info info;
     ms_snapshot_get_info(snap, &info);
@@ -579,8 +550,7 @@ CHECKED_TEST(trace, churn_matches_model)
         ms_free(slot[i]);
     free(slot);
     free(size);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
 }
 
 CHECKED_TEST(trace, traceback_key_compare_and_print)

@@ -14,6 +14,7 @@
 
 #include <memscope/memscope.h>
 
+#include "helpers.h"
 #include "leakcheck.h"
 
 static uint64_t live_blocks_at_start;
@@ -26,6 +27,21 @@ static inline uint64_t live_blocks(void)
 }
 
 static inline void trace_check_start(void) { live_blocks_at_start = live_blocks(); }
+
+/* The traced size now and its peak (ms_trace_get_traced_memory). */
+static inline size_t traced_now(void)
+{
+    size_t cur = 0;
+    ms_trace_get_traced_memory(&cur, NULL);
+    return cur;
+}
+
+static inline size_t traced_peak(void)
+{
+    size_t peak = 0;
+    ms_trace_get_traced_memory(NULL, &peak);
+    return peak;
+}
 
 static void no_leaks(void)
 {
