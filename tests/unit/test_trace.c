@@ -45,9 +45,8 @@ static void free_many(void **v, size_t n)
 }
 
 /* The seed: tracemalloc.start(); a = [i for i in range(100000)]; statistics('lineno')[0] is that line. */
-CHECKED_TEST(trace, seed_list_of_ints_top_line)
+TRACED_TEST(trace, seed_list_of_ints_top_line, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     ms_object *list = ms_list_new();
     cr_assert_not_null(list);
     size_t before, after;
@@ -76,9 +75,8 @@ CHECKED_TEST(trace, seed_list_of_ints_top_line)
     ms_decref(list);
 }
 
-CHECKED_TEST(trace, malloc_loop_counts_exact)
+TRACED_TEST(trace, malloc_loop_counts_exact, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line;
     void **v = alloc_many(1000, 40, &line);
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -127,9 +125,8 @@ CHECKED_TEST(trace, blocks_from_before_start_are_not_traced)
     cr_expect_eq(traced_peak(), 50);
 }
 
-CHECKED_TEST(trace, grouping_filename_lineno_traceback)
+TRACED_TEST(trace, grouping_filename_lineno_traceback, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int l1 = __LINE__; void *a = ms_malloc(100), *b = ms_malloc(100);
     int l2 = __LINE__; void *c = ms_malloc(30);
     void *d = ms_malloc_at(7, "other.c", 5);
@@ -179,9 +176,8 @@ CHECKED_TEST(trace, grouping_filename_lineno_traceback)
     free_each(a, b, c, d, e, NULL);
 }
 
-CHECKED_TEST(trace, plain_function_has_unknown_site)
+TRACED_TEST(trace, plain_function_has_unknown_site, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void *(*plain)(size_t) = ms_malloc; /* the function, not the macro */
     void *p = plain(64);
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -194,9 +190,8 @@ CHECKED_TEST(trace, plain_function_has_unknown_site)
     ms_free(p);
 }
 
-CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
+TRACED_TEST(trace, realloc_moves_the_trace_to_its_line, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     char *p = ms_malloc(16);
     int line = __LINE__; p = ms_realloc(p, 4000); /* pooled -> system: the block moves */
     cr_assert_not_null(p);
@@ -219,9 +214,8 @@ CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
     cr_expect_eq(traced_now(), 0);
 }
 
-CHECKED_TEST(trace, object_traceback)
+TRACED_TEST(trace, object_traceback, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line = __LINE__; void *p = ms_malloc(24);
     ms_traceback *tb = ms_trace_get_object_traceback(p);
     cr_assert_not_null(tb);
@@ -254,21 +248,15 @@ CHECKED_TEST(trace, cumulative_counts_each_key_once_per_trace)
     ms_stat *a, *b;
     size_t na = ms_snapshot_statistics(snap, MS_STAT_LINENO, false, &a);
     size_t nb = ms_snapshot_statistics(snap, MS_STAT_LINENO, true, &b);
-    cr_assert_eq(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        cr_expect_eq(a[i].lineno, b[i].lineno);
-        cr_expect_eq(a[i].size, b[i].size);
-        cr_expect_eq(a[i].count, b[i].count);
-    }
+    expect_same_rows(a, na, b, nb);
     free(a);
     free(b);
     ms_snapshot_free(snap);
     free_many(v, 10);
 }
 
-CHECKED_TEST(trace, compare_to_shows_growing_line_first)
+TRACED_TEST(trace, compare_to_shows_growing_line_first, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int grow_line = 0, shrink_line = 0, keep_line = 0;
     void *grow[300] = {0}, *shrink[50] = {0}, *keep[20] = {0};
     for (int i = 0; i < 100; i++) {
@@ -328,9 +316,8 @@ CHECKED_TEST(trace, compare_to_shows_growing_line_first)
     ms_free(fresh);
 }
 
-CHECKED_TEST(trace, peak_and_reset_peak)
+TRACED_TEST(trace, peak_and_reset_peak, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void *big = ms_malloc(100000);
     void *small = ms_malloc(100);
     cr_expect_eq(traced_now(), 100100);
@@ -347,9 +334,8 @@ CHECKED_TEST(trace, peak_and_reset_peak)
     ms_free(small);
 }
 
-CHECKED_TEST(trace, clear_traces_forgets_everything)
+TRACED_TEST(trace, clear_traces_forgets_everything, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line;
     void **v = alloc_many(500, 16, &line);
     cr_expect_gt(ms_trace_get_memory(), 0);
@@ -372,9 +358,8 @@ CHECKED_TEST(trace, clear_traces_forgets_everything)
     ms_free(p);
 }
 
-CHECKED_TEST(trace, filters_like_tracemalloc)
+TRACED_TEST(trace, filters_like_tracemalloc, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int here = __LINE__; void *a = ms_malloc(10);
     void *b = ms_malloc_at(20, "lib/alpha.c", 1);
     void *c = ms_malloc_at(30, "lib/alpha.c", 2);
@@ -428,9 +413,8 @@ CHECKED_TEST(trace, filters_like_tracemalloc)
     free_each(a, b, c, d, NULL);
 }
 
-CHECKED_TEST(trace, snapshot_outlives_stop)
+TRACED_TEST(trace, snapshot_outlives_stop, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line = __LINE__; void *p = ms_malloc(33);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_trace_stop();
@@ -443,9 +427,8 @@ CHECKED_TEST(trace, snapshot_outlives_stop)
     ms_snapshot_free(snap);
 }
 
-CHECKED_TEST(trace, print_top_matches_python)
+TRACED_TEST(trace, print_top_matches_python, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void **v = calloc(3000, sizeof *v);
     for (int i = 0; i < 3000; i++)
         v[i] = ms_malloc_at(36, "demo.c", 123);
@@ -481,9 +464,8 @@ CHECKED_TEST(trace, format_size_like_python)
 }
 
 /* Sizes of 4 GiB and more do not fit the table's 32-bit size field and take its side path. */
-CHECKED_TEST(trace, sizes_beyond_four_gib)
+TRACED_TEST(trace, sizes_beyond_four_gib, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     const size_t huge = (size_t)5 << 30;
     int line = __LINE__; char *p = ms_malloc(huge); /* untouched: the kernel maps pages lazily */
     if (!p)
@@ -504,9 +486,8 @@ CHECKED_TEST(trace, sizes_beyond_four_gib)
 }
 
 /* Churn across many pages, checked against a plain model: the table keeps exactly the live blocks. */
-CHECKED_TEST(trace, churn_matches_model)
+TRACED_TEST(trace, churn_matches_model, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     enum { SLOTS = 5000, OPS = 200000 };
     void **slot = calloc(SLOTS, sizeof *slot);
     size_t *size = calloc(SLOTS, sizeof *size);
@@ -553,9 +534,8 @@ CHECKED_TEST(trace, churn_matches_model)
     cr_expect_eq(traced_now(), 0);
 }
 
-CHECKED_TEST(trace, traceback_key_compare_and_print)
+TRACED_TEST(trace, traceback_key_compare_and_print, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void *a = ms_malloc_at(100, "x.c", 1);
     ms_snapshot *old = ms_trace_take_snapshot();
     void *b = ms_malloc_at(300, "x.c", 2);
