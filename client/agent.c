@@ -155,6 +155,8 @@ void ms_poll(void)
 {
     ms__agent_safepoint();
     ms__mem_decay_tick();
+    if (MS_DEBUG >= 3)
+        (void)ms_mem_validate(); /* debug_level 3: a full heap walk at every safe point (reported if broken) */
 }
 
 /* Moves requests whose deadline passed from pending to done, answered with a timeout. */
@@ -332,7 +334,9 @@ static void on_message(const cJSON *msg, uint64_t now)
             agent.state = READY;
             agent.backoff_ms = BACKOFF_MIN_MS;
             agent.next_stats_ns = now; /* first stats at once: the app shows up with data */
-            atomic_store(&status.app_id, cJSON_IsNumber(id) ? (uint64_t)id->valuedouble : 0);
+            /* Checked before the conversion: a double outside uint64_t's range converts to undefined behaviour. */
+            bool valid = cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 18446744073709551616.0;
+            atomic_store(&status.app_id, valid ? (uint64_t)id->valuedouble : 0);
             atomic_store(&status.connected, true);
             atomic_fetch_add(&status.connects, 1);
         } else if (strcmp(t, "refused") == 0) {

@@ -14,9 +14,22 @@
 
 #include "agent_internal.h"
 #include "internal.h"
+#include "protocol.h"
 
-/* A snapshot result must fit one frame (1 MiB) with room for the envelope. */
-#define SNAPSHOT_BUDGET (900u * 1024u)
+_Static_assert(MSC_TRACE_FRAMES_MAX == MS_TRACE_MAX_FRAMES, "the protocol's nframes limit is the library's");
+
+/* Whether v is a JSON number that is an integer in lo .. hi, stored in *out. The range is checked on the double
+ * first: converting a double outside int's range to int is undefined behaviour (nframes 1e300 used to be). */
+static bool int_value(const cJSON *v, int lo, int hi, int *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
+        return false; /* NaN fails both comparisons */
+    int i = (int)v->valuedouble;
+    if ((double)i != v->valuedouble)
+        return false;
+    *out = i;
+    return true;
+}
 
 static int int_param(const cJSON *params, const char *name, int dflt, int lo, int hi, int *out, char *err,
                      size_t errlen)
@@ -26,12 +39,10 @@ static int int_param(const cJSON *params, const char *name, int dflt, int lo, in
         *out = dflt;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valueint < lo ||
-        v->valueint > hi) {
+    if (!int_value(v, lo, hi, out)) {
         snprintf(err, errlen, "'%s' must be an integer from %d to %d", name, lo, hi);
         return -EINVAL;
     }
-    *out = v->valueint;
     return 0;
 }
 
@@ -42,10 +53,11 @@ typedef struct type_count {
     uint64_t destroyed;
 } type_count;
 
+/* qsort order: most objects destroyed first. */
 static int by_count_desc(const void *a, const void *b)
 {
-    const type_count *x = a, *y = b;
-    return x->destroyed < y->destroyed ? 1 : x->destroyed > y->destroyed ? -1 : 0;
+    uint64_t x = ((const type_count *)a)->destroyed, y = ((const type_count *)b)->destroyed;
+    return (x < y) - (x > y);
 }
 
 static void gc_collect(ms__request *r)
@@ -133,13 +145,10 @@ static void gc_set_threshold(ms__request *r)
         return;
     }
     for (int i = 0; i < n; i++) {
-        const cJSON *v = cJSON_GetArrayItem(arr, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e9 ||
-            v->valuedouble != (double)(int)v->valuedouble) {
+        if (!int_value(cJSON_GetArrayItem(arr, i), 0, 1000000000, &t[i])) {
             snprintf(r->error, sizeof r->error, "thresholds[%d] must be an integer from 0 to 1000000000", i);
             return;
         }
-        t[i] = v->valueint;
     }
     int rc = ms_gc_set_threshold(t[0], t[1], t[2]);
     if (rc != 0) {
@@ -156,7 +165,7 @@ static void gc_set_threshold(ms__request *r)
 static void trace_start(ms__request *r)
 {
     int nframes;
-    if (int_param(r->params, "nframes", 1, 1, MS_TRACE_MAX_FRAMES, &nframes, r->error, sizeof r->error) != 0)
+    if (int_param(r->params, "nframes", 1, 1, MSC_TRACE_FRAMES_MAX, &nframes, r->error, sizeof r->error) != 0)
         return;
     int rc = ms_trace_start(nframes);
     if (rc != 0) {
@@ -175,18 +184,95 @@ static void trace_stop(ms__request *r)
     cJSON_AddBoolToObject(r->result, "tracing", false);
 }
 
-static cJSON *frames_json(const ms_traceback *tb)
+/*
+ * A reply must fit in one frame (MSC_FRAME_MAX). Results that list statistics add entries while an upper bound of
+ * their printed size stays within RESULT_BUDGET, the frame less room for the envelope and the result's other
+ * members, and say "truncated": true when they stop early. The bound follows cJSON_PrintUnformatted exactly for
+ * strings (json_str_len) and allows NUM_MAX bytes per number.
+ */
+#define RESULT_BUDGET ((size_t)MSC_FRAME_MAX - 1024)
+#define NUM_MAX 26 /* "%1.17g" of any double, sign and exponent included */
+
+/* The bytes cJSON prints for string s, quotes included. */
+static size_t json_str_len(const char *s)
+{
+    size_t n = 2;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '\b' || *p == '\f' || *p == '\n' || *p == '\r' || *p == '\t')
+            n += 2;
+        else
+            n += *p < 32 ? 6 : 1; /* \u00XX */
+    }
+    return n;
+}
+
+/* The frames of tb as a JSON array, and in *cost the bound of its printed size. */
+static cJSON *frames_json(const ms_traceback *tb, size_t *cost)
 {
     cJSON *arr = cJSON_CreateArray();
+    *cost += 2;
     for (size_t i = 0; tb && i < tb->nframes; i++) {
+        const ms_frame *fr = &tb->frames[i];
         cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "file", tb->frames[i].filename);
-        cJSON_AddNumberToObject(f, "lineno", tb->frames[i].lineno);
-        if (tb->frames[i].function)
-            cJSON_AddStringToObject(f, "function", tb->frames[i].function);
+        cJSON_AddStringToObject(f, "file", fr->filename);
+        cJSON_AddNumberToObject(f, "lineno", fr->lineno);
+        *cost += sizeof "{\"file\":,\"lineno\":}," + json_str_len(fr->filename) + NUM_MAX;
+        if (fr->function) {
+            cJSON_AddStringToObject(f, "function", fr->function);
+            *cost += sizeof ",\"function\":" + json_str_len(fr->function);
+        }
         cJSON_AddItemToArray(arr, f);
     }
     return arr;
+}
+
+/* One statistic: as trace.top lists it (file, lineno, size, count, and the traceback for that key), or as
+ * trace.snapshot does (size, count, frames). *cost: the bound of its printed size. */
+typedef enum { ENTRY_TOP, ENTRY_TOP_TRACEBACK, ENTRY_SNAPSHOT } entry_kind;
+
+static cJSON *stat_json(const ms_stat *st, entry_kind kind, size_t *cost)
+{
+    cJSON *e = cJSON_CreateObject();
+    *cost = sizeof "{\"size\":,\"count\":}," + 2 * NUM_MAX;
+    if (kind != ENTRY_SNAPSHOT) {
+        const char *file = st->filename ? st->filename : "<unknown>";
+        cJSON_AddStringToObject(e, "file", file);
+        cJSON_AddNumberToObject(e, "lineno", st->lineno);
+        *cost += sizeof ",\"file\":,\"lineno\":" + json_str_len(file) + NUM_MAX;
+    }
+    cJSON_AddNumberToObject(e, "size", (double)st->size);
+    cJSON_AddNumberToObject(e, "count", (double)st->count);
+    if (kind == ENTRY_TOP_TRACEBACK) {
+        *cost += sizeof ",\"traceback\":";
+        cJSON_AddItemToObject(e, "traceback", frames_json(st->traceback, cost));
+    } else if (kind == ENTRY_SNAPSHOT) {
+        *cost += sizeof ",\"frames\":";
+        cJSON_AddItemToObject(e, "frames", frames_json(st->traceback, cost));
+    }
+    return e;
+}
+
+/* Adds the array `name` of the first `limit` statistics (0: all) to res, stopping before the reply would outgrow
+ * one frame, in which case res also gets "truncated": true. Largest first: stats are sorted so, and what a cut
+ * leaves out matters least. */
+static void add_stats(cJSON *res, const char *name, const ms_stat *stats, size_t n, size_t limit, entry_kind kind)
+{
+    cJSON *arr = cJSON_AddArrayToObject(res, name);
+    size_t used = 0;
+    bool truncated = false;
+    for (size_t i = 0; i < n && (limit == 0 || i < limit); i++) {
+        size_t cost;
+        cJSON *e = stat_json(&stats[i], kind, &cost);
+        if (used + cost > RESULT_BUDGET) {
+            cJSON_Delete(e);
+            truncated = true;
+            break;
+        }
+        used += cost;
+        cJSON_AddItemToArray(arr, e);
+    }
+    if (truncated)
+        cJSON_AddBoolToObject(res, "truncated", true);
 }
 
 static ms_snapshot *snapshot_or_error(ms__request *r)
@@ -199,6 +285,36 @@ static ms_snapshot *snapshot_or_error(ms__request *r)
     if (s == NULL)
         snprintf(r->error, sizeof r->error, "cannot take a snapshot: out of memory");
     return s;
+}
+
+/*
+ * The result of trace.top (key_name set: statistics by key, as "stats") or of trace.snapshot (key_name NULL:
+ * the traces by traceback, as "traces"), from a snapshot taken now; at most `limit` entries (0: all) and never
+ * more than one frame holds.
+ */
+static void reply_statistics(ms__request *r, ms_stat_key key, const char *key_name, size_t limit)
+{
+    ms_snapshot *s = snapshot_or_error(r);
+    if (s == NULL)
+        return;
+    ms_stat *stats = NULL;
+    size_t n = ms_snapshot_statistics(s, key, false, &stats);
+    ms_snapshot_info info;
+    ms_snapshot_get_info(s, &info);
+    cJSON *res = cJSON_CreateObject();
+    if (key_name) {
+        cJSON_AddStringToObject(res, "key", key_name);
+        cJSON_AddNumberToObject(res, "total_size", (double)info.total_size);
+        cJSON_AddNumberToObject(res, "total_count", (double)info.total_count);
+        add_stats(res, "stats", stats, n, limit, key == MS_STAT_TRACEBACK ? ENTRY_TOP_TRACEBACK : ENTRY_TOP);
+    } else {
+        cJSON_AddNumberToObject(res, "traceback_limit", info.traceback_limit);
+        cJSON_AddNumberToObject(res, "timestamp_ns", (double)info.timestamp_ns);
+        add_stats(res, "traces", stats, n, limit, ENTRY_SNAPSHOT);
+    }
+    free(stats);
+    ms_snapshot_free(s);
+    r->result = res;
 }
 
 static void trace_top(ms__request *r)
@@ -216,76 +332,15 @@ static void trace_top(ms__request *r)
         snprintf(r->error, sizeof r->error, "'key' must be \"lineno\", \"filename\" or \"traceback\"");
         return;
     }
-    int limit;
-    if (int_param(r->params, "limit", 10, 1, 1000, &limit, r->error, sizeof r->error) != 0)
+    int limit; /* 0: every entry (common/protocol.h) */
+    if (int_param(r->params, "limit", MSC_TOP_LIMIT_DEFAULT, 0, MSC_TOP_LIMIT_MAX, &limit, r->error,
+                  sizeof r->error) != 0)
         return;
-    ms_snapshot *s = snapshot_or_error(r);
-    if (s == NULL)
-        return;
-    ms_stat *stats = NULL;
-    size_t n = ms_snapshot_statistics(s, sk, false, &stats);
-    ms_snapshot_info info;
-    ms_snapshot_get_info(s, &info);
-
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "key", k);
-    cJSON_AddNumberToObject(res, "total_size", (double)info.total_size);
-    cJSON_AddNumberToObject(res, "total_count", (double)info.total_count);
-    cJSON *arr = cJSON_AddArrayToObject(res, "stats");
-    for (size_t i = 0; i < n && i < (size_t)limit; i++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "file", stats[i].filename ? stats[i].filename : "<unknown>");
-        cJSON_AddNumberToObject(e, "lineno", stats[i].lineno);
-        cJSON_AddNumberToObject(e, "size", (double)stats[i].size);
-        cJSON_AddNumberToObject(e, "count", (double)stats[i].count);
-        if (sk == MS_STAT_TRACEBACK)
-            cJSON_AddItemToObject(e, "traceback", frames_json(stats[i].traceback));
-        cJSON_AddItemToArray(arr, e);
-    }
-    free(stats);
-    ms_snapshot_free(s);
-    r->result = res;
+    reply_statistics(r, sk, k, (size_t)limit);
 }
 
-static void trace_snapshot(ms__request *r)
-{
-    ms_snapshot *s = snapshot_or_error(r);
-    if (s == NULL)
-        return;
-    /* Largest traces first, so that a snapshot cut at the frame limit keeps what matters. */
-    ms_stat *stats = NULL;
-    size_t n = ms_snapshot_statistics(s, MS_STAT_TRACEBACK, false, &stats);
-    ms_snapshot_info info;
-    ms_snapshot_get_info(s, &info);
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddNumberToObject(res, "traceback_limit", info.traceback_limit);
-    cJSON_AddNumberToObject(res, "timestamp_ns", (double)info.timestamp_ns);
-    cJSON *arr = cJSON_AddArrayToObject(res, "traces");
-    size_t budget = 0;
-    bool truncated = false;
-    for (size_t i = 0; i < n; i++) {
-        size_t cost = 48;
-        for (size_t f = 0; stats[i].traceback && f < stats[i].traceback->nframes; f++)
-            cost += 32 + strlen(stats[i].traceback->frames[f].filename) +
-                    (stats[i].traceback->frames[f].function ? strlen(stats[i].traceback->frames[f].function) + 14
-                                                            : 0);
-        if (budget + cost > SNAPSHOT_BUDGET) {
-            truncated = true;
-            break;
-        }
-        budget += cost;
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "size", (double)stats[i].size);
-        cJSON_AddNumberToObject(e, "count", (double)stats[i].count);
-        cJSON_AddItemToObject(e, "frames", frames_json(stats[i].traceback));
-        cJSON_AddItemToArray(arr, e);
-    }
-    if (truncated)
-        cJSON_AddBoolToObject(res, "truncated", true);
-    free(stats);
-    ms_snapshot_free(s);
-    r->result = res;
-}
+/* Largest traces first, so that a snapshot cut at the frame limit keeps what matters. */
+static void trace_snapshot(ms__request *r) { reply_statistics(r, MS_STAT_TRACEBACK, NULL, 0); }
 
 /* ---- Dispatch ------------------------------------------------------------------------------------------------- */
 

@@ -2,9 +2,12 @@
  * agent_stats.c — the stats message (docs/PROTOCOL.md section 4), built on the agent thread from getters that any
  * thread may call: it reads counters and the pool headers' block counts, never the heap or the objects.
  *
- * The heap section is generated from one field list, so the C struct (mem.h), the JSON names and the daemon's
- * reader (which serves sections as sent) cannot drift apart silently: a field missing here fails the
- * agent test that compares the JSON to ms_heap_stats_get().
+ * Every section is written from its member list in common/stats_schema.h, the one the daemon's model is generated
+ * from, so the two sides cannot drift apart: where the C struct has the same field names (heap, pools) the
+ * members are read straight from it; elsewhere a section's values are gathered into a struct generated from the
+ * list (one field per member, filled by name below: a renamed or removed member does not compile, and a
+ * _Static_assert counts the members, so an added one does not either) and written from the list. The agent test
+ * compares the JSON's member names with the lists.
  */
 #include <stddef.h>
 
@@ -16,20 +19,22 @@
 
 #include "agent_internal.h"
 #include "internal.h"
+#include "stats_schema.h"
 
-#define HEAP_FIELDS(X)                                                                                         \
-    X(pool_bytes_in_use) X(system_bytes_in_use) X(blocks_in_use) X(system_blocks_in_use) X(arenas_mapped)      \
-    X(arenas_allocated_total) X(arenas_released_total) X(arenas_highwater) X(arena_bytes_mapped)              \
-    X(pools_in_use) X(allocs_total) X(frees_total) X(arena_size) X(pool_size) X(arenas_cached)
+/* A section's values: one double per numeric member, one bool per boolean member. */
+#define NUM_FIELD(name) double name;
+#define BOOL_FIELD(name) bool name;
+#define COUNT(name) +1
+/* Writes member `name` of o from v (or from a C struct with the schema's field names). */
+#define ADD_NUM(name) cJSON_AddNumberToObject(o, #name, (double)v.name);
+#define ADD_BOOL(name) cJSON_AddBoolToObject(o, #name, v.name);
 
 static cJSON *heap_json(void)
 {
-    ms_heap_stats hs;
-    ms_heap_stats_get(&hs);
+    ms_heap_stats v;
+    ms_heap_stats_get(&v);
     cJSON *o = cJSON_CreateObject();
-#define ADD(f) cJSON_AddNumberToObject(o, #f, (double)hs.f);
-    HEAP_FIELDS(ADD)
-#undef ADD
+    MSC_STATS_HEAP(ADD_NUM)
     return o;
 }
 
@@ -39,12 +44,9 @@ static cJSON *pools_json(void)
     ms_pool_class_stats all[MS__NB_CLASSES];
     size_t n = ms_pool_class_stats_get_all(all, MS__NB_CLASSES);
     for (size_t i = 0; i < n && i < MS__NB_CLASSES; i++) {
-        const ms_pool_class_stats cs = all[i];
+        const ms_pool_class_stats v = all[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "block_size", (double)cs.block_size);
-        cJSON_AddNumberToObject(o, "pools", (double)cs.pools);
-        cJSON_AddNumberToObject(o, "blocks_in_use", (double)cs.blocks_in_use);
-        cJSON_AddNumberToObject(o, "blocks_free", (double)cs.blocks_free);
+        MSC_STATS_POOL(ADD_NUM)
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -54,10 +56,14 @@ static cJSON *refcount_json(void)
 {
     ms_object_stats os;
     ms_object_stats_get(&os);
+    _Static_assert(0 MSC_STATS_REFCOUNT(COUNT) == 3, "MSC_STATS_REFCOUNT changed: fill its members here");
+    struct { MSC_STATS_REFCOUNT(NUM_FIELD) } v = {
+        .objects_alive = (double)os.alive,
+        .objects_created = (double)os.created,
+        .objects_destroyed = (double)os.destroyed,
+    };
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "objects_alive", (double)os.alive);
-    cJSON_AddNumberToObject(o, "objects_created", (double)os.created);
-    cJSON_AddNumberToObject(o, "objects_destroyed", (double)os.destroyed);
+    MSC_STATS_REFCOUNT(ADD_NUM)
     return o;
 }
 
@@ -69,44 +75,66 @@ static cJSON *types_json(void)
         ms_type_stats ts;
         if (ms_type_stats_get(i, &ts) != 0)
             continue;
+        _Static_assert(0 MSC_STATS_TYPE(COUNT) == 4, "MSC_STATS_TYPE changed: fill its members here");
+        struct { MSC_STATS_TYPE(NUM_FIELD) } v = {
+            .alive = (double)ts.live_count,
+            .bytes = (double)ts.live_bytes,
+            .created = (double)ts.created_total,
+            .destroyed = (double)ts.destroyed_total,
+        };
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", ts.name ? ts.name : "?");
-        cJSON_AddNumberToObject(o, "alive", (double)ts.live_count);
-        cJSON_AddNumberToObject(o, "bytes", (double)ts.live_bytes);
-        cJSON_AddNumberToObject(o, "created", (double)ts.created_total);
-        cJSON_AddNumberToObject(o, "destroyed", (double)ts.destroyed_total);
+        MSC_STATS_TYPE(ADD_NUM)
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
 }
 
+static cJSON *generation_json(int count, int threshold, const ms_gc_stats *st)
+{
+    _Static_assert(0 MSC_STATS_GEN(COUNT) == 7, "MSC_STATS_GEN changed: fill its members here");
+    struct { MSC_STATS_GEN(NUM_FIELD) } v = {
+        .count = count,
+        .threshold = threshold,
+        .collections = (double)st->collections,
+        .collected = (double)st->collected,
+        .uncollectable = (double)st->uncollectable,
+        .pause_ns_total = (double)st->pause_ns_total,
+        .pause_ns_max = (double)st->pause_ns_max,
+    };
+    cJSON *o = cJSON_CreateObject();
+    MSC_STATS_GEN(ADD_NUM)
+    return o;
+}
+
 static cJSON *gc_json(void)
 {
-    int count[3], threshold[3];
-    ms_gc_stats st[3];
+    _Static_assert(MSC_STATS_GENERATIONS == MS_GC_GENERATIONS, "the schema's generations are the collector's");
+    int count[MS_GC_GENERATIONS], threshold[MS_GC_GENERATIONS];
+    ms_gc_stats st[MS_GC_GENERATIONS];
     ms_gc_get_count(count);
     ms_gc_get_threshold(threshold);
     ms_gc_get_stats(st);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "enabled", ms_gc_is_enabled());
+    {
+        _Static_assert(0 MSC_STATS_GC_BOOLS(COUNT) == 1, "MSC_STATS_GC_BOOLS changed: fill its members here");
+        struct { MSC_STATS_GC_BOOLS(BOOL_FIELD) } v = {.enabled = ms_gc_is_enabled()};
+        MSC_STATS_GC_BOOLS(ADD_BOOL)
+    }
     cJSON *gens = cJSON_AddArrayToObject(o, "generations");
     uint64_t pause_total = 0, pause_max = 0;
-    for (int g = 0; g < 3; g++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "count", count[g]);
-        cJSON_AddNumberToObject(e, "threshold", threshold[g]);
-        cJSON_AddNumberToObject(e, "collections", (double)st[g].collections);
-        cJSON_AddNumberToObject(e, "collected", (double)st[g].collected);
-        cJSON_AddNumberToObject(e, "uncollectable", (double)st[g].uncollectable);
-        cJSON_AddNumberToObject(e, "pause_ns_total", (double)st[g].pause_ns_total);
-        cJSON_AddNumberToObject(e, "pause_ns_max", (double)st[g].pause_ns_max);
-        cJSON_AddItemToArray(gens, e);
+    for (int g = 0; g < MS_GC_GENERATIONS; g++) {
+        cJSON_AddItemToArray(gens, generation_json(count[g], threshold[g], &st[g]));
         pause_total += st[g].pause_ns_total;
         pause_max = st[g].pause_ns_max > pause_max ? st[g].pause_ns_max : pause_max;
     }
-    cJSON_AddNumberToObject(o, "pause_total_ns", (double)pause_total);
-    cJSON_AddNumberToObject(o, "pause_max_ns", (double)pause_max);
-    cJSON_AddNumberToObject(o, "garbage", (double)ms_gc_garbage_count());
+    _Static_assert(0 MSC_STATS_GC(COUNT) == 3, "MSC_STATS_GC changed: fill its members here");
+    struct { MSC_STATS_GC(NUM_FIELD) } v = {
+        .pause_total_ns = (double)pause_total,
+        .pause_max_ns = (double)pause_max,
+        .garbage = (double)ms_gc_garbage_count(),
+    };
+    MSC_STATS_GC(ADD_NUM)
     return o;
 }
 
@@ -115,33 +143,42 @@ static cJSON *trace_json(void)
     size_t current = 0, peak = 0;
     ms_trace_get_traced_memory(&current, &peak);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "tracing", ms_trace_is_tracing());
-    cJSON_AddNumberToObject(o, "nframes", ms_trace_get_traceback_limit());
-    cJSON_AddNumberToObject(o, "current", (double)current);
-    cJSON_AddNumberToObject(o, "peak", (double)peak);
-    cJSON_AddNumberToObject(o, "memory", (double)ms_trace_get_memory());
+    {
+        _Static_assert(0 MSC_STATS_TRACE_BOOLS(COUNT) == 1, "MSC_STATS_TRACE_BOOLS changed: fill its members here");
+        struct { MSC_STATS_TRACE_BOOLS(BOOL_FIELD) } v = {.tracing = ms_trace_is_tracing()};
+        MSC_STATS_TRACE_BOOLS(ADD_BOOL)
+    }
+    _Static_assert(0 MSC_STATS_TRACE(COUNT) == 4, "MSC_STATS_TRACE changed: fill its members here");
+    struct { MSC_STATS_TRACE(NUM_FIELD) } v = {
+        .nframes = ms_trace_get_traceback_limit(),
+        .current = (double)current,
+        .peak = (double)peak,
+        .memory = (double)ms_trace_get_memory(),
+    };
+    MSC_STATS_TRACE(ADD_NUM)
     return o;
 }
 
-cJSON *ms__agent_stats_json(uint64_t seq, uint64_t dropped)
+cJSON *ms__agent_stats_json(uint64_t seq_number, uint64_t dropped_count)
 {
-    cJSON *msg = cJSON_CreateObject();
-    if (msg == NULL)
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
         return NULL;
-    cJSON_AddStringToObject(msg, "type", "stats");
-    cJSON_AddNumberToObject(msg, "seq", (double)seq);
-    cJSON_AddNumberToObject(msg, "dropped", (double)dropped);
-    cJSON_AddItemToObject(msg, "heap", heap_json());
-    cJSON_AddItemToObject(msg, "pools", pools_json());
-    cJSON_AddItemToObject(msg, "refcount", refcount_json());
-    cJSON_AddItemToObject(msg, "types", types_json());
-    cJSON_AddItemToObject(msg, "gc", gc_json());
-    cJSON_AddItemToObject(msg, "trace", trace_json());
+    cJSON_AddStringToObject(o, "type", "stats");
+    _Static_assert(0 MSC_STATS_TOP(COUNT) == 2, "MSC_STATS_TOP changed: fill its members here");
+    struct { MSC_STATS_TOP(NUM_FIELD) } v = {.seq = (double)seq_number, .dropped = (double)dropped_count};
+    MSC_STATS_TOP(ADD_NUM)
+    cJSON_AddItemToObject(o, "heap", heap_json());
+    cJSON_AddItemToObject(o, "pools", pools_json());
+    cJSON_AddItemToObject(o, "refcount", refcount_json());
+    cJSON_AddItemToObject(o, "types", types_json());
+    cJSON_AddItemToObject(o, "gc", gc_json());
+    cJSON_AddItemToObject(o, "trace", trace_json());
     /* cJSON reports no allocation failure from the Add* calls; a message missing a section is still valid, but
      * one missing the heap means memory ran out: do not send half of it. */
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(msg, "heap"))) {
-        cJSON_Delete(msg);
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "heap"))) {
+        cJSON_Delete(o);
         return NULL;
     }
-    return msg;
+    return o;
 }

@@ -249,7 +249,7 @@ static size_t dict_size_extra(const ms_object *self)
     return d->keys ? keys_bytes(d->keys->nslots) : 0;
 }
 
-static const ms_type dict_type = {
+MS__BUILTIN_TYPE(dict_type, ms_dict_type, is_dict,
     .name = "dict",
     .size = sizeof(dict_object),
     .flags = MS_TYPE_GC,
@@ -257,13 +257,7 @@ static const ms_type dict_type = {
     .clear = dict_clear,
     .detach_refs = dict_detach_refs, /* the collector's teardown of garbage dicts */
     /* No dealloc: clear() frees the table and always runs first. */
-    .size_extra = dict_size_extra,
-};
-
-const ms_type *ms_dict_type(void) { return &dict_type; }
-
-/* ms_dict_check() without the call through ms_dict_type(). */
-static inline bool is_dict(const ms_object *o) { return o && ms_type_of(o) == &dict_type; }
+    .size_extra = dict_size_extra);
 
 ms_object *ms_dict_new_at(const char *file, int line) { return ms_new_at(&dict_type, file, line); }
 

@@ -901,6 +901,8 @@ static size_t collect_with_callbacks(int generation)
     size_t collected = collect(generation, &uncollectable);
     invoke_callbacks(MS_GC_PHASE_STOP, generation, collected, uncollectable);
     gcs.collecting = false;
+    if (MS_DEBUG >= 3)
+        (void)ms_mem_validate(); /* debug_level 3: a full heap walk after every collection (reported if broken) */
     return collected + uncollectable;
 }
 

@@ -29,16 +29,8 @@ typedef struct int_object {
     long value;
 } int_object;
 
-static const ms_type int_type = {
-    .name = "int",
-    .size = sizeof(int_object),
-    /* Holds no references: no traverse, no clear, nothing to dealloc. */
-};
-
-const ms_type *ms_int_type(void) { return &int_type; }
-
-/* ms_int_check() without the call through ms_int_type(). */
-static inline bool is_int(const ms_object *o) { return o && ms_type_of(o) == &int_type; }
+/* Holds no references: no traverse, no clear, nothing to dealloc. */
+MS__BUILTIN_TYPE(int_type, ms_int_type, is_int, .name = "int", .size = sizeof(int_object));
 
 #define SMALL_INT_COUNT (MS_SMALL_INT_MAX - MS_SMALL_INT_MIN + 1)
 

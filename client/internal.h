@@ -12,6 +12,7 @@
 #endif
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,9 @@
 #ifndef MS_DEBUG
 #  define MS_DEBUG 0
 #endif
-/* MS_ASSERT_n(cond): checked only when MS_DEBUG >= n; a failure goes to the fault handler. */
+/* MS_ASSERT_n(cond): checked only when MS_DEBUG >= n; a failure goes to the fault handler. Level 3 adds no
+ * assertion of its own: it walks the whole heap (ms_mem_validate) at the safe points, ms_poll() and the end of
+ * every collection. */
 #define MS__CHECK(level, cond)                                                                                 \
     do {                                                                                                       \
         if (MS_DEBUG >= (level) && MS_UNLIKELY(!(cond)))                                                       \
@@ -32,7 +35,18 @@
     } while (0)
 #define MS_ASSERT_1(cond) MS__CHECK(1, cond)
 #define MS_ASSERT_2(cond) MS__CHECK(2, cond)
-#define MS_ASSERT_3(cond) MS__CHECK(3, cond)
+
+/*
+ * A built-in type (int.c, str.c, list.c, dict.c, weakref.c): the static type `var`, made of the designated
+ * initializers that follow; its public accessor (types are reached through functions, not exported variables:
+ * memscope/builtins.h says why); and check(o), the type test without the call through the accessor. Used at file
+ * scope and followed by a semicolon.
+ */
+#define MS__BUILTIN_TYPE(var, accessor, check, ...)                                                            \
+    static const ms_type var = {__VA_ARGS__};                                                                  \
+    const ms_type *accessor(void) { return &var; }                                                             \
+    static inline bool check(const ms_object *o) { return o && ms_type_of(o) == &var; }                        \
+    struct ms__builtin_type_##var /* takes the semicolon */
 
 /* Called by ms_lock/ms_trylock: a thread other than the agent's took the runtime lock (agent.c). */
 void ms__note_lock_taken(void);

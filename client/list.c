@@ -103,7 +103,7 @@ static size_t list_size_extra(const ms_object *self)
     return l->cap * sizeof(ms_object *);
 }
 
-static const ms_type list_type = {
+MS__BUILTIN_TYPE(list_type, ms_list_type, is_list,
     .name = "list",
     .size = sizeof(list_object),
     .flags = MS_TYPE_GC,
@@ -114,13 +114,7 @@ static const ms_type list_type = {
     .detach_refs = list_detach_refs,
     /* No dealloc: clear() already freed the item array (it runs before dealloc would). */
     /* size_extra: a separate item array; the inline slots are part of .size. */
-    .size_extra = list_size_extra,
-};
-
-const ms_type *ms_list_type(void) { return &list_type; }
-
-/* ms_list_check() without the call through ms_list_type(). */
-static inline bool is_list(const ms_object *o) { return o && ms_type_of(o) == &list_type; }
+    .size_extra = list_size_extra);
 
 ms_object *ms_list_new_at(const char *file, int line) { return ms_new_at(&list_type, file, line); }
 

@@ -198,6 +198,10 @@ void *ms_realloc_at(void *p, size_t n, const char *file, int line)
     sys_header *sh = NULL;
     pool_header *pool = ms__pool_lookup(p);
     if (pool != NULL) {
+        if (ms__pool_check(pool, p) != 0) {
+            errno = EINVAL; /* reported: an interior pointer or a freed block */
+            return NULL;
+        }
         old_size = BLOCK_SIZE(pool->szidx);
         /* Stay put when the request still fits the block and wastes less than a quarter of it (CPython's rule):
          * shrinking a little is not worth a copy. */

@@ -100,13 +100,15 @@ static inline type_entry *type_entry_for(const ms_type *t)
 
 static void fill_stats(const type_entry *e, ms_type_stats *out)
 {
-    /* destroyed first: created only grows, so the difference never goes negative. */
-    uint64_t destroyed = MS__STAT_GET(e->destroyed);
-    uint64_t created = MS__STAT_GET(e->created);
+    /* Read from another thread, the two counters are a moment apart (and, in C11 terms, unordered):
+     * ms__in_use_totals reads destroyed first and never lets the difference go below 0 (it used to wrap to
+     * ~2^64, which the daemon's leak suspects took for growth). */
+    uint64_t created = 0, destroyed = 0;
+    uint64_t live = ms__in_use_totals(&e->created, &e->destroyed, &created, &destroyed);
     out->type = e->type;
     out->name = e->type->name;
-    out->live_count = created - destroyed;
-    out->live_bytes = (created - destroyed) * e->object_bytes + MS__STAT_GET(e->var_bytes);
+    out->live_count = live;
+    out->live_bytes = live * e->object_bytes + MS__STAT_GET(e->var_bytes);
     out->created_total = created;
     out->destroyed_total = destroyed;
 }
@@ -183,7 +185,7 @@ static ms_object *new_object(const ms_type *t, size_t extra, const char *file, i
     memset(block, 0, pre + t->size + extra);
     if (extra)
         MS__STAT_ADD(e->var_bytes, extra);
-    ms_object *o = (ms_object *)(block + pre);
+    ms_object *o = (ms_object *)(void *)(block + pre);
     o->refcnt = 1;
     o->type_bits = (uintptr_t)t;
     if (gc)

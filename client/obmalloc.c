@@ -80,6 +80,7 @@
  *   it is empty. Carving reads no block memory, which is why an emptied pool forgets its free list: reused, it is
  *   carved again from the start, in address order, without loading a cold link per block (CPython keeps the list
  *   when the class is the same; measured here, reading those links costs more than re-initialising the header).
+ *   Which misuse ms_free recognises, where, and at what cost: "Misuse checks" in obmalloc.h.
  *
  *   Counts: carved = nextoffset / size = ref + length(free list) <= capacity.
  *   Pool states and the lists they live on:
@@ -476,6 +477,8 @@ static void *alloc_from_new_pool(unsigned cls)
     size_t size = BLOCK_SIZE(cls);
     __atomic_store_n(&pool->szidx, cls, __ATOMIC_RELAXED);
     pool->capacity = (uint32_t)POOL_CAPACITY(size);
+    pool->div_magic = DIV_MAGIC(size);
+    pool->div_limit = pool->div_magic - 1;
     pool->freeblock = NULL;
     pool->nextoffset = (uint32_t)size;
     /* Release: a thread summing the counts (ms__pool_in_use) that sees ref 1 sees the new class too. */
@@ -550,26 +553,36 @@ static void pool_to_arena(pool_header *pool)
     lastnf->nextarena = ao;
 }
 
-void ms__pool_free_slow(pool_header *pool, void *p)
+int ms__pool_check(pool_header *pool, void *p)
 {
-    unsigned cls = pool->szidx;
-    if (MS_UNLIKELY(pool->ref == 0 || cls >= MS__NB_CLASSES)) {
+    if (MS_UNLIKELY(pool->ref == 0 || pool->szidx >= MS__NB_CLASSES)) {
         ms__fault("ms_free: block is not allocated (double free or corrupt pointer)", p);
-        return;
+        return -EFAULT;
     }
-    uintptr_t off = (uintptr_t)p - (uintptr_t)pool->base;
-    if (MS_DEBUG >= 1 && (off >= pool->nextoffset || off % BLOCK_SIZE(cls))) {
-        ms__fault("ms_free: pointer is not the start of a block", p);
-        return;
+    if (MS_UNLIKELY(!ms__pool_block_start(pool, (uintptr_t)p - (uintptr_t)pool->base))) {
+        ms__fault("ms_free: pointer is not the start of a block memscope handed out (an interior pointer?)", p);
+        return -EFAULT;
+    }
+    /* The block freed last in this pool, freed again; at debug level 2 every block of the free list is looked at. */
+    if (MS_UNLIKELY(p == pool->freeblock)) {
+        ms__fault("ms_free: double free", p);
+        return -EFAULT;
     }
     if (MS_DEBUG >= 2) {
-        for (uint8_t *b = pool->freeblock; b; b = *(uint8_t **)b)
+        for (uint8_t *b = pool->freeblock; b; b = *(uint8_t **)(void *)b)
             if (b == p) {
                 ms__fault("ms_free: double free", p);
-                return;
+                return -EFAULT;
             }
     }
+    return 0;
+}
 
+void ms__pool_free_slow(pool_header *pool, void *p)
+{
+    if (ms__pool_check(pool, p) != 0)
+        return;
+    unsigned cls = pool->szidx;
     int was_full = pool->ref == pool->capacity;
     *(uint8_t **)p = pool->freeblock;
     pool->freeblock = p;
@@ -606,7 +619,7 @@ static int validate_pool(const pool_header *pool, uint64_t in_use[])
     if (pool->ref == 0 || pool->ref > cap)
         return broken("validate: pool block count out of range", pool);
     size_t nfree = 0;
-    for (const uint8_t *b = pool->freeblock; b; b = *(uint8_t *const *)b) {
+    for (const uint8_t *b = pool->freeblock; b; b = *(uint8_t *const *)(const void *)b) {
         uintptr_t off = (uintptr_t)b - (uintptr_t)pool->base;
         if (off >= pool->nextoffset || off % size != 0 || ++nfree > cap)
             return broken("validate: free list leaves its pool or loops", b);

@@ -12,6 +12,7 @@
 #  error "client/obmalloc.h is private to libmemscope"
 #endif
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <memscope/mem.h>
@@ -23,7 +24,6 @@
 /* ---- Tunables (with the compile-time checks that keep them consistent) ---------------------------------------- */
 #define POOL_BITS 14
 #define POOL_SIZE ((size_t)1 << POOL_BITS)
-#define POOL_MASK (POOL_SIZE - 1)
 #define ARENA_BITS 20
 #define ARENA_SIZE ((size_t)1 << ARENA_BITS)
 #define POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
@@ -54,6 +54,8 @@ struct pool_header {
     pool_header *nextpool;  /* usedpools list, or the arena's freepools list */
     pool_header *prevpool;  /* usedpools list only */
     uint32_t arenaindex;    /* index of the owning record in arenas[] */
+    uint32_t div_magic;     /* ceil(2^32 / block size), and */
+    uint32_t div_limit;     /* div_magic - 1: see ms__pool_block_start */
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(pool_header) == 64, "a pool header is one cache line");
 
@@ -65,6 +67,30 @@ static inline void ms__pool_set_ref(pool_header *pool, uint32_t ref)
 #define BLOCK_SIZE(cls) ((size_t)((cls) + 1) * MS__CLASS_GRAIN)
 #define POOL_CAPACITY(size) (POOL_SIZE / (size))
 #define POOL_INDEX(p) (((uintptr_t)(p) >> POOL_BITS) & (POOLS_PER_ARENA - 1))
+/* pool_header.div_magic of a pool of block size `size` (Lemire's divisibility constant, ceil(2^32 / size)). */
+#define DIV_MAGIC(size) ((uint32_t)((UINT64_C(1) << 32) / (size)) + ((UINT64_C(1) << 32) % (size) != 0))
+
+/*
+ * Misuse checks (memscope/mem.h says which ones run where). What they cost decided where they run: bench/alloc
+ * measured every instruction added to the free fast path (workload b, random-order free, is bound by how many
+ * frees fit the out-of-order window: each extra instruction cost about 1 ns there), so the fast path keeps two
+ * one-instruction tests and everything else runs on the slow path, which every free takes at debug_level >= 1.
+ *   - fast path, every build: p is 16-byte aligned (not a pointer into the middle of a field), and p is not the
+ *     head of its pool's free list (the block freed last in that pool is not being freed again). freeblock is
+ *     loaded anyway, for the link.
+ *   - slow path, every build: the pool has blocks in use; p is a block start in the part handed out: its offset
+ *     is below nextoffset and divisible by the block size, which is one 32-bit multiplication by div_magic and a
+ *     compare with div_limit, no division (Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019:
+ *     for n < 2^23 and d <= 512, n % d == 0 iff n * ceil(2^32 / d) mod 2^32 < ceil(2^32 / d); checked for every
+ *     offset and class). The same checks on the fast path cost 5% of workload a and 11-14% of b and c.
+ *   - debug_level >= 2: a walk of the pool's free list finds every double free (O(free blocks)).
+ * A cheaper complete double-free check, glibc's (a random key in every free block's second word, checked on
+ * free, cleared on malloc), cost 7% of workload a (two stores and a load of the block per malloc/free pair).
+ */
+static inline bool ms__pool_block_start(const pool_header *pool, uintptr_t off)
+{
+    return off < pool->nextoffset && (uint32_t)off * pool->div_magic <= pool->div_limit;
+}
 
 /* Heads of the used-pool lists, one per size class (see "One pool" in obmalloc.c). */
 extern pool_header *ms__usedpools[MS__NB_CLASSES];
@@ -76,6 +102,9 @@ extern uintptr_t ms__arena_map_len;
 /* Slow paths (obmalloc.c). */
 void *ms__pool_alloc_slow(unsigned cls);
 void ms__pool_free_slow(pool_header *pool, void *p);
+/* 0 when p passes the slow path's misuse checks (above) for pool; otherwise reports the misuse through the fault
+ * handler and returns -EFAULT. O(1); plus a walk of the pool's free list at debug_level >= 2. */
+int ms__pool_check(pool_header *pool, void *p);
 /* The header table of arena number an when the map has no slot for it (the radix tree), or NULL. */
 pool_header *ms__radix_table(uintptr_t an);
 
@@ -101,7 +130,7 @@ static inline uint8_t *ms__pool_take(pool_header *pool, unsigned cls)
 {
     uint8_t *bp = pool->freeblock;
     if (bp != NULL) {
-        pool->freeblock = *(uint8_t **)bp;
+        pool->freeblock = *(uint8_t **)(void *)bp;
     } else {
         bp = pool->base + pool->nextoffset;
         pool->nextoffset += (uint32_t)BLOCK_SIZE(cls);
@@ -137,13 +166,18 @@ static inline pool_header *ms__pool_fast(unsigned cls)
 }
 
 /* The free fast path without any call: pushes p onto its pool's free list when the pool stays used (it was not
- * full and does not become empty). Returns 0, having done nothing, in every other case and at any debug level. */
+ * full and does not become empty) and p passes the fast path's misuse checks (above). Returns 0, having done
+ * nothing, in every other case and at any debug level above 0. */
 static inline int ms__pool_try_push(pool_header *pool, void *p)
 {
     /* One unsigned compare for 2 <= ref < capacity (ref 0 and 1 wrap to huge values). */
-    if (MS_DEBUG > 0 || MS_UNLIKELY(pool->ref - 2u >= pool->capacity - 2u))
+    if (MS_DEBUG > 0 || MS_UNLIKELY(pool->ref - 2u >= pool->capacity - 2u) ||
+        MS_UNLIKELY(((uintptr_t)p & (MS_ALIGNMENT - 1)) != 0))
         return 0;
-    *(uint8_t **)p = pool->freeblock;
+    uint8_t *head = pool->freeblock;
+    if (MS_UNLIKELY(p == head))
+        return 0;
+    *(uint8_t **)p = head;
     pool->freeblock = p;
     ms__pool_set_ref(pool, pool->ref - 1);
     MS__STAT_ADD(ms__obstats.pool_frees, 1);

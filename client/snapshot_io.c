@@ -216,7 +216,8 @@ static uint64_t get_u64(rbuf *b)
 }
 
 /* Formats the reason into errbuf and returns NULL with errno = err. */
-static ms_snapshot *fail_load(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static ms_snapshot *fail_load(char *errbuf, size_t errlen, int err,
+                                                                    const char *fmt, ...)
 {
     if (errbuf && errlen) {
         va_list ap;

@@ -36,17 +36,11 @@ typedef struct str_object {
 
 static size_t str_size_extra(const ms_object *self) { return ((const str_object *)self)->length + 1; }
 
-static const ms_type str_type = {
+MS__BUILTIN_TYPE(str_type, ms_str_type, is_str,
     .name = "str",
     .size = sizeof(str_object),
     .flags = MS_TYPE_VAR,
-    .size_extra = str_size_extra,
-};
-
-const ms_type *ms_str_type(void) { return &str_type; }
-
-/* ms_str_check() without the call through ms_str_type(). */
-static inline bool is_str(const ms_object *o) { return o && ms_type_of(o) == &str_type; }
+    .size_extra = str_size_extra);
 
 /* The library's one byte-string hash (hashtable.h), whose every output bit depends on every byte, so that the
  * low bits that dict's power-of-two table uses first are as good as the high ones. Not keyed: dicts here are not

@@ -103,7 +103,9 @@ typedef struct big_size {
 static big_size *big;
 static size_t big_len, big_cap;
 
-static page_rec *dir_find(uintptr_t page)
+/* Inlined into the hooks' paths: one call less per traced malloc and free (bench/trace, start(1): 2.5 ns per
+ * list element when GCC left it out of line). */
+static MS__ALWAYS_INLINE page_rec *dir_find(uintptr_t page)
 {
     if (last_rec && last_rec->page == page)
         return last_rec;
@@ -164,7 +166,7 @@ static void big_forget(uintptr_t ptr)
 {
     size_t *sz = big_slot(ptr);
     if (sz) {
-        big_size *b = (big_size *)((char *)sz - offsetof(big_size, size));
+        big_size *b = (big_size *)(void *)((char *)sz - offsetof(big_size, size));
         *b = big[--big_len];
     }
 }

@@ -31,14 +31,11 @@ struct ms_weakref {
 
 static void weakref_dealloc(ms_object *self);
 
-static const ms_type weakref_type = {
+MS__BUILTIN_TYPE(weakref_type, ms_weakref_type, is_weakref,
     .name = "weakref",
     .size = sizeof(ms_weakref),
     .flags = MS_TYPE_GC,
-    .dealloc = weakref_dealloc,
-};
-
-const ms_type *ms_weakref_type(void) { return &weakref_type; }
+    .dealloc = weakref_dealloc);
 
 /* ---- The side table: referent -> newest weak reference (hashtable.h) ------------------------------------- */
 

@@ -26,6 +26,7 @@
 
 #include <memscope/memscope.h>
 
+#include "../cpu_clock.h"
 typedef struct pair {
     MS_OBJECT_HEAD;
     ms_object *a, *b;
@@ -33,12 +34,7 @@ typedef struct pair {
 static const size_t pair_refs[] = {offsetof(pair, a), offsetof(pair, b), 0};
 static const ms_type pair_type = {.name = "Pair", .size = sizeof(pair), .flags = MS_TYPE_GC, .ref_offsets = pair_refs};
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
+static double now_ns(void) { return (double)bench_cpu_ns(); }
 
 static void round_of_work(ms_object *cache, long base)
 {

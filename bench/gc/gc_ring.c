@@ -31,6 +31,7 @@
 
 #include <memscope/memscope.h>
 
+#include "../cpu_clock.h"
 typedef struct node {
     MS_OBJECT_HEAD;
     ms_object *prev;
@@ -40,14 +41,8 @@ typedef struct node {
 static const size_t node_refs[] = {offsetof(node, prev), offsetof(node, next), 0};
 static const ms_type node_type = {.name = "node", .size = sizeof(node), .flags = MS_TYPE_GC, .ref_offsets = node_refs};
 
-/* CPU time of this thread, not wall time: on a shared machine, time spent waiting for a core while another
- * process runs is not ours (gc_ring.py uses time.thread_time_ns() likewise). */
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+/* CPU time of this thread, not wall time (bench/cpu_clock.h). */
+static uint64_t now_ns(void) { return bench_cpu_ns(); }
 
 static void die(const char *what)
 {

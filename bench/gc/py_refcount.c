@@ -11,12 +11,9 @@
 #include <stdio.h>
 #include <time.h>
 
-static unsigned long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
+#include "../cpu_clock.h"
+
+static unsigned long long now_ns(void) { return bench_cpu_ns(); }
 
 int main(void)
 {

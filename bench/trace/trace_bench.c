@@ -22,16 +22,12 @@
 
 #include <memscope/memscope.h>
 
+#include "../cpu_clock.h"
 #include "nohook.h"
 
 /* CPU time of this thread, not wall time: on a shared machine, time spent preempted by other processes would
  * otherwise land in whichever mode happened to be running. trace_bench.py uses time.thread_time() likewise. */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now(void) { return (double)bench_cpu_ns() * 1e-9; } /* seconds of this thread's CPU time */
 
 /* Builds and drops the list; *tracer_bytes gets the tracer's memory while the list is alive (a constant-time
  * read of a counter, inside the timing for every mode alike). */

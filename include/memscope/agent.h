@@ -63,7 +63,8 @@ MS_API int ms_agent_start(const ms_agent_config *cfg);
 MS_API void ms_agent_stop(void);
 
 /* A safe point: runs the daemon's queued requests on the calling thread (which must own the runtime), and unmaps
- * empty arenas whose decay time has passed (memscope/mem.h). Cheap when nothing is queued or cached: two loads. */
+ * empty arenas whose decay time has passed (memscope/mem.h). Cheap when nothing is queued or cached: two loads
+ * (in a library built with -Ddebug_level=3 it also checks the whole heap, ms_mem_validate: O(heap)). */
 MS_API void ms_poll(void);
 
 /* What the agent has done so far; any thread, any time. */

@@ -100,9 +100,10 @@ MS_API bool ms_str_equal(const ms_object *a, const ms_object *b);
 
 /* ---- list ----------------------------------------------------------------------------------------------- */
 
-/* A new empty list. Tracked by the collector (may run an automatic collection first). The first 4 items live in
- * the object itself (ms_sizeof = 88, as CPython's sys.getsizeof of a 1-item list); more move to a separate
- * array (88 + 8 per slot). NULL with errno = ENOMEM. O(1). */
+/* A new empty list. Tracked by the collector (may run an automatic collection first). Up to 2 items live in the
+ * object itself: with its collector header, one 64-byte block (ms_sizeof = 64 for 0 to 2 items; CPython's
+ * sys.getsizeof of an empty list is 56). The 3rd item moves them all to a separate array of 8 slots, which then
+ * grows as CPython's does (ms_sizeof = 64 + 8 per slot). NULL with errno = ENOMEM. O(1). */
 MS_API ms_object *ms_list_new_at(const char *file, int line);
 MS_API ms_object *ms_list_new(void);
 #define ms_list_new() ms_list_new_at(__FILE__, __LINE__)

@@ -6,8 +6,22 @@
  *     16-byte size classes; a request of 0 bytes is treated as 1. Requests of MS_SMALL_THRESHOLD bytes and more
  *     go to the system allocator (malloc).
  *   - Every returned block is aligned to 16 bytes (MS_ALIGNMENT).
- *   - ms_free() accepts NULL, pooled blocks and system blocks alike and tells them apart in O(1). Passing a
- *     pointer that memscope did not return is reported through the fault handler (memscope/runtime.h).
+ *   - ms_free() accepts NULL, pooled blocks and system blocks alike and tells them apart in O(1).
+ *   - Misuse found by ms_free() and ms_realloc() is reported through the fault handler (memscope/runtime.h), and
+ *     the call then does nothing more. In every build, in O(1):
+ *       - a pointer that lies in no memscope pool and carries no system-block header (a foreign pointer);
+ *       - a pointer into a pool that is not 16-byte aligned (into the middle of a block);
+ *       - a pooled block freed again while it is the block freed last in its pool (free(p); free(p));
+ *       - a pointer into a pool that has no block in use (a double free that emptied the pool, say).
+ *     Checked in O(1) only when the free takes the allocator's slow path (the pool was full or becomes empty; a
+ *     few percent of frees) or at -Ddebug_level=1 and above: a 16-byte aligned pointer into a pooled block that
+ *     is not its start, or into the part of its pool never handed out. Checked only at -Ddebug_level=2 and above
+ *     (a walk of the pool's free list): a pooled block freed twice with other frees into its pool in between.
+ *     ms_realloc() of a pooled block always makes the slow path's checks.
+ *     Not checked: a second free of a block that was handed out again meanwhile (it is someone else's block by
+ *     then), and a second free of a system block whose memory libc has already reused (usually reported as
+ *     foreign). Why the default build checks no more: bench/alloc measured the complete checks on the fast
+ *     path at 5-14% of its workloads (client/obmalloc.h, "Misuse checks").
  *   - ms_malloc, ms_calloc and ms_realloc are macros that pass the caller's __FILE__ and __LINE__ to the *_at
  *     functions, so that allocation tracing (memscope/trace.h) names the caller's own line. They behave like
  *     functions: arguments are evaluated once, and `ms_malloc` without parentheses names a real function (taking
@@ -36,18 +50,49 @@ extern "C" {
 
 #define MS_ALIGNMENT 16
 
-/* Allocation entry points. On failure (out of memory, size overflow) they return NULL and set errno to ENOMEM. */
-MS_API void *ms_malloc_at(size_t n, const char *file, int line);
-MS_API void *ms_calloc_at(size_t count, size_t size, const char *file, int line);
-/* ms_realloc(NULL, n) is ms_malloc(n). On failure NULL is returned and the old block is left untouched.
- * A block moves between the pools and the system allocator when its size crosses the threshold. */
-MS_API void *ms_realloc_at(void *p, size_t n, const char *file, int line);
+/*
+ * What the allocation functions promise the compiler, as mimalloc.h declares its own: the result aliases nothing
+ * (malloc), its size (alloc_size: __builtin_object_size, _FORTIFY_SOURCE, -Warray-bounds), a warning when it is
+ * dropped (warn_unused_result: the block would leak), and with GCC 11 and later that ms_free releases it
+ * (-Wmismatched-dealloc, -Wfree-nonheap-object, -fanalyzer). GCC and clang, C and C++; empty elsewhere. A caller
+ * that means to drop a result must still use it somehow (GCC ignores a (void) cast here).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#  define MS_ATTR_MALLOC __attribute__((malloc))
+#  define MS_ATTR_ALLOC_SIZE(i) __attribute__((alloc_size(i)))
+#  define MS_ATTR_ALLOC_SIZE2(i, j) __attribute__((alloc_size(i, j)))
+#  define MS_ATTR_NODISCARD __attribute__((warn_unused_result))
+#else
+#  define MS_ATTR_MALLOC
+#  define MS_ATTR_ALLOC_SIZE(i)
+#  define MS_ATTR_ALLOC_SIZE2(i, j)
+#  define MS_ATTR_NODISCARD
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#  define MS_ATTR_DEALLOC(f, i) __attribute__((malloc(f, i)))
+#else
+#  define MS_ATTR_DEALLOC(f, i)
+#endif
+
+/* Releases a block of ms_malloc & co (NULL: nothing). Misuse: see the contract above. */
 MS_API void ms_free(void *p);
 
+/* Allocation entry points. On failure (out of memory, size overflow) they return NULL and set errno to ENOMEM. */
+MS_API MS_ATTR_MALLOC MS_ATTR_ALLOC_SIZE(1) MS_ATTR_NODISCARD MS_ATTR_DEALLOC(ms_free, 1)
+void *ms_malloc_at(size_t n, const char *file, int line);
+MS_API MS_ATTR_MALLOC MS_ATTR_ALLOC_SIZE2(1, 2) MS_ATTR_NODISCARD MS_ATTR_DEALLOC(ms_free, 1)
+void *ms_calloc_at(size_t count, size_t size, const char *file, int line);
+/* ms_realloc(NULL, n) is ms_malloc(n). On failure NULL is returned and the old block is left untouched.
+ * A block moves between the pools and the system allocator when its size crosses the threshold. No `malloc`
+ * attribute: the result may be the old block, which holds what it held. */
+MS_API MS_ATTR_ALLOC_SIZE(2) MS_ATTR_NODISCARD MS_ATTR_DEALLOC(ms_free, 1)
+void *ms_realloc_at(void *p, size_t n, const char *file, int line);
+
 /* The same without a call site (file NULL, line 0 in traces). */
-MS_API void *ms_malloc(size_t n);
-MS_API void *ms_calloc(size_t count, size_t size);
-MS_API void *ms_realloc(void *p, size_t n);
+MS_API MS_ATTR_MALLOC MS_ATTR_ALLOC_SIZE(1) MS_ATTR_NODISCARD MS_ATTR_DEALLOC(ms_free, 1) void *ms_malloc(size_t n);
+MS_API MS_ATTR_MALLOC MS_ATTR_ALLOC_SIZE2(1, 2) MS_ATTR_NODISCARD MS_ATTR_DEALLOC(ms_free, 1)
+void *ms_calloc(size_t count, size_t size);
+MS_API MS_ATTR_ALLOC_SIZE(2) MS_ATTR_NODISCARD MS_ATTR_DEALLOC(ms_free, 1) void *ms_realloc(void *p, size_t n);
 
 #define ms_malloc(n) ms_malloc_at((n), __FILE__, __LINE__)
 #define ms_calloc(count, size) ms_calloc_at((count), (size), __FILE__, __LINE__)
@@ -57,7 +102,9 @@ MS_API void *ms_realloc(void *p, size_t n);
 MS_API bool ms_mem_is_pooled(const void *p);
 
 /* The usable size of a block returned by ms_malloc & co: the block size for pooled blocks, the requested size
- * for system blocks. 0 for NULL. */
+ * for system blocks. 0 for NULL. The bytes past the request are the caller's, but the compiler knows only the
+ * request (alloc_size above): write them through a pointer it cannot trace back to the allocation, as with
+ * glibc's malloc_usable_size under _FORTIFY_SOURCE, or rather ms_realloc to the size needed. */
 MS_API size_t ms_mem_usable_size(const void *p);
 
 /* MS_SMALL_THRESHOLD of the library that is running (the headers' value is in memscope/config.h). */

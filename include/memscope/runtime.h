@@ -51,8 +51,8 @@ MS_API void ms_unlock(void);
 
 /*
  * Fault handler: called when the heap finds proof of misuse or corruption that it cannot report through a return
- * value (ms_free of a pointer that memscope never returned, a double free caught by a debug check, a broken pool
- * list). `what` is a one-line description, `ptr` the address involved. The default handler prints the message on
+ * value (ms_free of a pointer that memscope never returned or of a block already free: memscope/mem.h says which
+ * are caught in which build; a broken pool list found by ms_mem_validate). `what` is a one-line description, `ptr` the address involved. The default handler prints the message on
  * stderr and aborts, as glibc's free() does; a program may install its own (for example to log and keep going, in
  * which case the faulty operation is skipped). Passing NULL restores the default.
  */

@@ -23,10 +23,17 @@
  *   - Differences from tracemalloc, on purpose: a cumulative statistic counts a trace once per distinct key,
  *     even when a recursive traceback holds the same line twice (tracemalloc counts it once per frame).
  *   - Threads: like every memscope call, the tracing calls need the runtime lock in multi-threaded programs
- *     (memscope/runtime.h). Exceptions: ms_trace_is_tracing(), ms_trace_get_traced_memory() and
- *     ms_trace_get_memory() may be called from any thread at any time; functions that only read a snapshot
- *     (statistics, compare, filter, dump, print, accessors) may be called from any thread without the runtime
- *     lock, as long as no other thread frees that snapshot meanwhile.
+ *     (memscope/runtime.h): ms_trace_start, ms_trace_stop, ms_trace_reset_peak, ms_trace_clear_traces,
+ *     ms_trace_validate, ms_trace_take_snapshot and ms_trace_get_object_traceback read or change the live tables.
+ *     Exceptions, callable from any thread at any time without the lock: ms_trace_is_tracing,
+ *     ms_trace_get_traceback_limit, ms_trace_get_traced_memory, ms_trace_get_memory and ms_trace_get_dropped
+ *     (each value read atomically), and ms_trace_format_size (it touches nothing shared). A snapshot belongs to
+ *     whoever holds it, not to the runtime: ms_snapshot_get_info, ms_snapshot_trace, ms_snapshot_statistics,
+ *     ms_snapshot_compare_to, ms_snapshot_filter, ms_snapshot_dump, ms_trace_print_top and ms_trace_print_diff
+ *     may be called from any thread without the lock (their lazy symbolization has a lock of its own), also
+ *     on one snapshot from several threads at once, as long as no thread frees it meanwhile; ms_snapshot_load
+ *     and ms_snapshot_load_verbose from any thread; ms_snapshot_free from any one thread once the others are
+ *     done with it.
  */
 #ifndef MEMSCOPE_TRACE_H
 #define MEMSCOPE_TRACE_H
@@ -88,10 +95,18 @@ typedef struct ms_frame {
     const char *function; /* enclosing function; NULL when not known (always NULL for nframes == 1) */
 } ms_frame;
 
+/* A C flexible array member; C++ compilers accept it as an extension (hence the pragma: -Wpedantic). */
+#if defined(__cplusplus) && defined(__GNUC__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wpedantic"
+#endif
 typedef struct ms_traceback {
     size_t nframes;    /* >= 1 */
     ms_frame frames[]; /* most recent first: frames[0] is the allocation site */
 } ms_traceback;
+#if defined(__cplusplus) && defined(__GNUC__)
+#  pragma GCC diagnostic pop
+#endif
 
 /*
  * The traceback of the traced block starting at ptr, or of the object ptr returned by ms_new() (whose block

@@ -41,6 +41,14 @@ static inline void leak_check(leak_baseline b)
                  (unsigned long long)now.system_blocks, (unsigned long long)b.system_blocks);
 }
 
+/* leak_start, and leak_start_take() that takes it: the .init of suites whose tests all start from it. */
+#define LEAK_START                                                                                             \
+    static leak_baseline leak_start;                                                                           \
+    static void leak_start_take(void) { leak_start = leak_baseline_take(); }
+
+/* The suite of a file whose tests all start from leak_start, taken before each test (its .init). */
+#define LEAK_CHECKED_SUITE(suite) LEAK_START TestSuite(suite, .init = leak_start_take)
+
 /* A test whose body is followed by the file's no_leaks(). */
 #define CHECKED_TEST(suite, name)                                                                              \
     static void name##_body(void);                                                                             \

@@ -23,6 +23,9 @@
 
 #include <memscope/memscope.h>
 
+#include "stats_schema.h"
+#include "testnode.h"
+
 static char dir[64], path[96];
 static int listener = -1;
 
@@ -95,7 +98,8 @@ static cJSON *read_frame(int fd, int ms)
     cr_assert(len > 0 && len <= (1u << 20), "frame length %u out of range", len);
     char *buf = malloc(len);
     cr_assert_not_null(buf);
-    cr_assert_eq(read_full(fd, buf, len, deadline), 0, "truncated frame");
+    /* Once a frame has begun, its payload gets its own 5 s, however short the wait for its start was. */
+    cr_assert_eq(read_full(fd, buf, len, now_ms() + 5000), 0, "truncated frame");
     cJSON *j = cJSON_ParseWithLength(buf, len);
     free(buf);
     cr_assert(cJSON_IsObject(j), "a frame is one JSON object");
@@ -219,19 +223,6 @@ Test(agent, hello_then_stats_that_match_the_getters)
         ms_free(blocks[i]);
     close(fd);
 }
-
-typedef struct node {
-    MS_OBJECT_HEAD;
-    ms_object *next;
-} node;
-
-static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
-{
-    MS_VISIT(((node *)self)->next);
-    return 0;
-}
-
-static void node_clear(ms_object *self) { MS_CLEAR(((node *)self)->next); }
 
 static const ms_type node_type = {
     .name = "AgentNode", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse, .clear = node_clear};
@@ -538,5 +529,228 @@ Test(agent, gc_object_allocation_is_a_safe_point)
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")));
     cr_expect_not(ms_gc_is_enabled(), "the request ran");
     cJSON_Delete(reply);
+    close(fd);
+}
+
+/* Sends a request and returns its reply, running the safe point (ms_poll) while it waits. */
+static cJSON *ask(int fd, const char *request)
+{
+    write_json(fd, request);
+    cJSON *reply = NULL;
+    uint64_t deadline = now_ms() + 10000;
+    while (reply == NULL && now_ms() < deadline) {
+        ms_poll();
+        reply = read_frame_of(fd, "reply", 10);
+    }
+    cr_assert_not_null(reply, "a reply to %s", request);
+    return reply;
+}
+
+/* The reply's error, or NULL when it succeeded. */
+static const char *error_of(const cJSON *reply)
+{
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")))
+        return NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    cr_assert(cJSON_IsString(e), "a failed reply says why");
+    return e->valuestring;
+}
+
+static void expect_error(int fd, const char *request, const char *mention)
+{
+    cJSON *reply = ask(fd, request);
+    const char *err = error_of(reply);
+    cr_expect(err && strstr(err, mention), "%s: error '%s' should mention '%s'", request, err ? err : "(ok)",
+              mention);
+    cJSON_Delete(reply);
+}
+
+/* issue 14: numbers far outside int's range are rejected with an error, before any conversion to int (which
+ * was undefined behaviour: UBSan, which CI runs with halt_on_error, stopped the app). */
+Test(agent, out_of_range_numbers_get_clean_errors)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    expect_error(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"trace.start\",\"params\":{\"nframes\":1e300}}",
+                 "'nframes' must be an integer from 1 to 256");
+    expect_error(fd, "{\"type\":\"request\",\"id\":2,\"method\":\"trace.start\",\"params\":{\"nframes\":-1e300}}",
+                 "nframes");
+    expect_error(fd, "{\"type\":\"request\",\"id\":3,\"method\":\"trace.start\",\"params\":{\"nframes\":1.5}}",
+                 "nframes");
+    expect_error(fd, "{\"type\":\"request\",\"id\":4,\"method\":\"gc.collect\",\"params\":{\"generation\":1e300}}",
+                 "generation");
+    expect_error(fd, "{\"type\":\"request\",\"id\":5,\"method\":\"gc.set_threshold\",\"params\":"
+                     "{\"thresholds\":[1e300]}}", "thresholds[0]");
+    cJSON *reply = ask(fd, "{\"type\":\"request\",\"id\":6,\"method\":\"trace.start\",\"params\":{\"nframes\":1}}");
+    cr_assert_null(error_of(reply));
+    cJSON_Delete(reply);
+    expect_error(fd, "{\"type\":\"request\",\"id\":7,\"method\":\"trace.top\",\"params\":{\"limit\":-1e300}}",
+                 "'limit' must be an integer from 0 to 10000");
+    expect_error(fd, "{\"type\":\"request\",\"id\":8,\"method\":\"trace.top\",\"params\":{\"limit\":10001}}",
+                 "limit");
+    ms_trace_stop();
+    close(fd);
+}
+
+static bool welcomed(const ms_agent_status *st) { return st->connected; }
+
+/* An app_id no uint64_t holds reads as 0 (its conversion was undefined behaviour too). */
+Test(agent, an_absurd_app_id_reads_as_zero)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    cr_assert_eq(ms_agent_start(&cfg), 0);
+    int fd = accept_within(5000);
+    cr_assert_geq(fd, 0);
+    cJSON_Delete(read_frame(fd, 5000));
+    write_json(fd, "{\"type\":\"welcome\",\"protocol\":1,\"app_id\":-1e300}");
+    cr_assert(wait_status(welcomed, 5000));
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    cr_expect_eq(st.app_id, 0);
+    close(fd);
+}
+
+/* Allocates one block at every level of a recursion `depth` deep: depth tracebacks of different lengths. */
+static __attribute__((noinline)) void nest(int depth, void **out)
+{
+    if (depth == 0)
+        return;
+    out[depth - 1] = ms_malloc(24);
+    nest(depth - 1, out);
+    __asm__ volatile("" ::: "memory"); /* not a tail call: every level keeps its frame */
+}
+
+static int stats_len(const cJSON *reply, const char *name)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reply, "result"),
+                                                               name));
+}
+
+static bool truncated(const cJSON *reply)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reply, "result"),
+                                                         "truncated"));
+}
+
+/* issue 14: trace.top's limit is the protocol's (common/protocol.h): 0 .. MSC_TOP_LIMIT_MAX, 0 meaning every
+ * entry (it was 1 .. 1000 here, 0 .. 10000 in the daemon and the CLI); nframes goes up to MSC_TRACE_FRAMES_MAX. A
+ * result that would not fit one frame stops before and says "truncated". */
+Test(agent, trace_top_limits_come_from_the_protocol)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    cJSON *reply = ask(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"trace.start\",\"params\":{\"nframes\":256}}");
+    cr_assert_null(error_of(reply), "nframes 256 is the protocol's maximum");
+    cJSON_Delete(reply);
+    expect_error(fd, "{\"type\":\"request\",\"id\":2,\"method\":\"trace.start\",\"params\":{\"nframes\":257}}",
+                 "nframes");
+
+    static void *blocks[200];
+    nest(15, blocks);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":3,\"method\":\"trace.top\",\"params\":{\"key\":\"traceback\"}}");
+    cr_assert_null(error_of(reply));
+    cr_expect_eq(stats_len(reply, "stats"), 10, "the default limit");
+    cJSON_Delete(reply);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":4,\"method\":\"trace.top\","
+                    "\"params\":{\"key\":\"traceback\",\"limit\":0}}");
+    cr_assert_null(error_of(reply), "limit 0 is valid");
+    cr_expect_geq(stats_len(reply, "stats"), 15, "limit 0: every entry");
+    cr_expect_not(truncated(reply));
+    cJSON_Delete(reply);
+    for (int i = 0; i < 15; i++)
+        ms_free(blocks[i]);
+
+    /* 200 tracebacks of 1 .. 200+ frames: about 2 MiB of JSON, twice the frame. */
+    nest(200, blocks);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":5,\"method\":\"trace.top\","
+                    "\"params\":{\"key\":\"traceback\",\"limit\":0}}"); /* read_frame checks the frame's length */
+    cr_assert_null(error_of(reply), "a large result is cut, not refused: %s", error_of(reply));
+    cr_expect(truncated(reply));
+    cr_expect(stats_len(reply, "stats") > 0 && stats_len(reply, "stats") < 200);
+    cJSON_Delete(reply);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":6,\"method\":\"trace.snapshot\"}");
+    cr_assert_null(error_of(reply));
+    cr_expect(truncated(reply));
+    cr_expect_gt(stats_len(reply, "traces"), 0);
+    cJSON_Delete(reply);
+    for (int i = 0; i < 200; i++)
+        ms_free(blocks[i]);
+    ms_trace_stop();
+    close(fd);
+}
+
+/* ---- The stats message against common/stats_schema.h (issue 14: the members cannot drift) ---------------- */
+
+#define SCHEMA_NAME(n) #n,
+
+/* o has exactly the members names[0 .. n) plus extra[0 .. nextra), no more, and each named one of the right kind
+ * (numbers, unless listed in bools). */
+static void expect_members(const cJSON *o, const char *section, const char *const *names, size_t n,
+                           const char *const *bools, size_t nbools, const char *const *extra, size_t nextra)
+{
+    cr_assert(cJSON_IsObject(o), "%s is an object", section);
+    int members = 0;
+    for (const cJSON *m = o->child; m; m = m->next) {
+        members++;
+        bool known = false;
+        for (size_t i = 0; i < n; i++)
+            known |= strcmp(m->string, names[i]) == 0 && cJSON_IsNumber(m);
+        for (size_t i = 0; i < nbools; i++)
+            known |= strcmp(m->string, bools[i]) == 0 && cJSON_IsBool(m);
+        for (size_t i = 0; i < nextra; i++)
+            known |= strcmp(m->string, extra[i]) == 0;
+        cr_expect(known, "%s.%s is not in common/stats_schema.h (or has the wrong kind)", section, m->string);
+    }
+    for (size_t i = 0; i < n; i++)
+        cr_expect(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, names[i])), "%s.%s missing", section,
+                  names[i]);
+    for (size_t i = 0; i < nbools; i++)
+        cr_expect(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(o, bools[i])), "%s.%s missing", section, bools[i]);
+    cr_expect_eq(members, (int)(n + nbools + nextra), "%s has %d members", section, members);
+}
+
+#define N(a) (sizeof(a) / sizeof *(a))
+
+Test(agent, stats_members_are_the_schemas)
+{
+    static const char *const top[] = {MSC_STATS_TOP(SCHEMA_NAME)}, *const heap[] = {MSC_STATS_HEAP(SCHEMA_NAME)},
+                             *const pool[] = {MSC_STATS_POOL(SCHEMA_NAME)},
+                             *const refcount[] = {MSC_STATS_REFCOUNT(SCHEMA_NAME)},
+                             *const type[] = {MSC_STATS_TYPE(SCHEMA_NAME)}, *const gc[] = {MSC_STATS_GC(SCHEMA_NAME)},
+                             *const gc_bools[] = {MSC_STATS_GC_BOOLS(SCHEMA_NAME)},
+                             *const gen[] = {MSC_STATS_GEN(SCHEMA_NAME)},
+                             *const trace[] = {MSC_STATS_TRACE(SCHEMA_NAME)},
+                             *const trace_bools[] = {MSC_STATS_TRACE_BOOLS(SCHEMA_NAME)};
+    static const char *const sections[] = {"type", "heap", "pools", "refcount", "types", "gc", "trace"};
+    static const char *const type_extra[] = {"name"}, *const gc_extra[] = {"generations"};
+
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 20};
+    ms_object *o = ms_new(&node_type); /* a type to list */
+    int fd = connect_agent(&cfg);
+    cJSON *stats = read_frame_of(fd, "stats", 5000);
+    cr_assert_not_null(stats);
+    expect_members(stats, "stats", top, N(top), NULL, 0, sections, N(sections));
+    expect_members(cJSON_GetObjectItemCaseSensitive(stats, "heap"), "heap", heap, N(heap), NULL, 0, NULL, 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(stats, "pools"))
+        expect_members(e, "pools[]", pool, N(pool), NULL, 0, NULL, 0);
+    expect_members(cJSON_GetObjectItemCaseSensitive(stats, "refcount"), "refcount", refcount, N(refcount), NULL, 0,
+                   NULL, 0);
+    cr_expect_gt(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stats, "types")), 0);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(stats, "types"))
+        expect_members(e, "types[]", type, N(type), NULL, 0, type_extra, N(type_extra));
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(stats, "gc");
+    expect_members(g, "gc", gc, N(gc), gc_bools, N(gc_bools), gc_extra, N(gc_extra));
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(g, "generations")), MSC_STATS_GENERATIONS);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(g, "generations"))
+        expect_members(e, "gc.generations[]", gen, N(gen), NULL, 0, NULL, 0);
+    expect_members(cJSON_GetObjectItemCaseSensitive(stats, "trace"), "trace", trace, N(trace), trace_bools,
+                   N(trace_bools), NULL, 0);
+    cJSON_Delete(stats);
+    ms_decref(o);
     close(fd);
 }

@@ -17,32 +17,24 @@
 
 #include <memscope/memscope.h>
 
+#include "helpers.h"
 #include "leakcheck.h"
+
+/* Every CHECKED_TEST ends with the live objects and heap blocks back where they were (leakcheck.h). */
+LEAK_START
+static void no_leaks(void) { leak_check(leak_start); }
+TestSuite(builtins, .init = leak_start_take);
+TestSuite(int, .init = leak_start_take);
+TestSuite(str, .init = leak_start_take);
+TestSuite(list, .init = leak_start_take);
+TestSuite(dict, .init = leak_start_take);
 
 /* ---- Helpers ------------------------------------------------------------------------------------------------ */
 
-
-static uint64_t objects_alive(void)
-{
-    ms_object_stats os;
-    ms_object_stats_get(&os);
-    return os.alive;
-}
-
-static ms_weakref *watch(ms_object *o)
-{
-    ms_weakref *w = ms_weakref_new(o, NULL, NULL);
-    cr_assert_not_null(w);
-    return w;
-}
-
-static bool dead(ms_weakref *w) { return ms_weakref_peek(w) == NULL; }
-
 /* ---- int ------------------------------------------------------------------------------------------------------ */
 
-Test(int, values_round_trip)
+CHECKED_TEST(int, values_round_trip)
 {
-    leak_baseline base = leak_baseline_take();
     const long values[] = {LONG_MIN, -1000, -6, -5, -1, 0, 1, 256, 257, 1000, LONG_MAX};
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
         ms_object *o = ms_int_new(values[i]);
@@ -53,12 +45,10 @@ Test(int, values_round_trip)
         cr_expect_not(ms_gc_is_tracked(o), "ints hold no references and are not tracked");
         ms_decref(o);
     }
-    leak_check(base);
 }
 
-Test(int, small_cache_boundaries_and_counts)
+CHECKED_TEST(int, small_cache_boundaries_and_counts)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *lo = ms_int_new(MS_SMALL_INT_MIN), *hi = ms_int_new(MS_SMALL_INT_MAX);
     intptr_t lo_count = ms_refcount(lo);
     ms_object *lo2 = ms_int_new(MS_SMALL_INT_MIN);
@@ -67,15 +57,14 @@ Test(int, small_cache_boundaries_and_counts)
     ms_decref(lo2);
     cr_expect_eq(ms_refcount(lo), lo_count);
     /* Cached ints allocate nothing: no object, no block. */
-    cr_expect_eq(leak_baseline_take().pool_blocks, base.pool_blocks);
-    cr_expect_eq(leak_baseline_take().objects, base.objects);
+    cr_expect_eq(leak_baseline_take().pool_blocks, leak_start.pool_blocks);
+    cr_expect_eq(leak_baseline_take().objects, leak_start.objects);
     ms_object *out = ms_int_new(MS_SMALL_INT_MAX + 1);
-    cr_expect_eq(objects_alive(), base.objects + 1, "257 is a new object");
+    cr_expect_eq(objects_alive(), leak_start.objects + 1, "257 is a new object");
     cr_expect_eq(ms_sizeof(out), 24, "header + long");
     ms_decref(out);
     ms_decref(lo);
     ms_decref(hi);
-    leak_check(base);
 }
 
 Test(int, value_of_non_int)
@@ -92,9 +81,8 @@ Test(int, value_of_non_int)
 
 /* ---- str ------------------------------------------------------------------------------------------------------ */
 
-Test(str, contents_length_hash)
+CHECKED_TEST(str, contents_length_hash)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *a = ms_str_new("hello"), *b = ms_str_new("hello"), *c = ms_str_new("hellp");
     cr_assert(a && b && c);
     cr_expect(ms_str_check(a));
@@ -123,7 +111,6 @@ Test(str, contents_length_hash)
     ms_decref(c);
     ms_decref(z);
     ms_decref(e);
-    leak_check(base);
 }
 
 Test(str, errors)
@@ -140,9 +127,8 @@ Test(str, errors)
     cr_expect_not(ms_str_equal(i, i), "an int is not a str, even compared to itself");
 }
 
-Test(str, long_strings)
+CHECKED_TEST(str, long_strings)
 {
-    leak_baseline base = leak_baseline_take();
     size_t n = 100000;
     char *buf = malloc(n + 1);
     cr_assert_not_null(buf);
@@ -156,14 +142,12 @@ Test(str, long_strings)
     cr_expect_not(ms_mem_is_pooled(s));
     ms_decref(s);
     free(buf);
-    leak_check(base);
 }
 
 /* ---- list ----------------------------------------------------------------------------------------------------- */
 
-Test(list, append_get_len_and_ownership)
+CHECKED_TEST(list, append_get_len_and_ownership)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     cr_assert_not_null(l);
     cr_expect(ms_list_check(l));
@@ -187,12 +171,10 @@ Test(list, append_get_len_and_ownership)
     ms_decref(l);
     cr_expect(dead(wx), "freeing the list releases its items");
     ms_decref((ms_object *)wx);
-    leak_check(base);
 }
 
-Test(list, append_take)
+CHECKED_TEST(list, append_take)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     ms_object *x = ms_int_new(5000);
     cr_expect_eq(ms_list_append_take(l, x), 0);
@@ -205,12 +187,10 @@ Test(list, append_take)
     cr_expect_eq(ms_list_len(l), 1);
     ms_decref((ms_object *)wy);
     ms_decref(l);
-    leak_check(base);
 }
 
-Test(list, set_replaces_and_drops_old)
+CHECKED_TEST(list, set_replaces_and_drops_old)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     ms_object *old = ms_int_new(1001), *neu = ms_int_new(1002);
     cr_assert_eq(ms_list_append(l, old), 0);
@@ -230,12 +210,10 @@ Test(list, set_replaces_and_drops_old)
     cr_expect_eq(ms_int_value(ms_list_get(l, 0)), 1002);
     ms_decref((ms_object *)wold);
     ms_decref(l);
-    leak_check(base);
 }
 
-Test(list, pop_and_clear)
+CHECKED_TEST(list, pop_and_clear)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     for (long i = 0; i < 10; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
@@ -255,7 +233,6 @@ Test(list, pop_and_clear)
     cr_expect_eq(ms_list_append_take(l, ms_int_new(7)), 0, "a cleared list is usable");
     cr_expect_eq(ms_list_len(l), 1);
     ms_decref(l);
-    leak_check(base);
 }
 
 /*
@@ -264,9 +241,8 @@ Test(list, pop_and_clear)
  * 64-byte block with the GC header), so ms_sizeof() is 64 for 0 to 2 items; the 3rd append moves them to a
  * separate array of 8 slots (CPython's formula for 3 items), and from 5 items on the capacity is CPython's.
  */
-Test(list, sizes_and_growth)
+CHECKED_TEST(list, sizes_and_growth)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     const size_t fixed = 16 + 48; /* GC header + {header, len, cap, 2 inline slots | items} */
     cr_expect_eq(ms_sizeof(l), fixed);
@@ -289,25 +265,23 @@ Test(list, sizes_and_growth)
     for (size_t i = 0; i < 77; i++)
         cr_assert_eq(ms_int_value(ms_list_get(l, i)), 0);
     ms_decref(l);
-    leak_check(base);
 }
 
 /* Inline slots: one block for up to 2 items; the 3rd append moves the items to a separate array, in order, and a
  * cleared list uses its inline slots again. */
-Test(list, inline_items_move_out_in_order)
+CHECKED_TEST(list, inline_items_move_out_in_order)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     for (long i = 0; i < 2; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
     ms_heap_stats hs;
     ms_heap_stats_get(&hs);
     uint64_t blocks = hs.blocks_in_use + hs.system_blocks_in_use;
-    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 2, "the list (one block) and 2 ints");
+    cr_expect_eq(blocks, leak_start.pool_blocks + leak_start.system_blocks + 1 + 2, "the list (one block) and 2 ints");
     cr_assert_eq(ms_list_append_take(l, ms_int_new(1002)), 0);
     ms_heap_stats_get(&hs);
     blocks = hs.blocks_in_use + hs.system_blocks_in_use;
-    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 1 + 3, "the list, its array and 3 ints");
+    cr_expect_eq(blocks, leak_start.pool_blocks + leak_start.system_blocks + 1 + 1 + 3, "the list, its array and 3 ints");
     for (long i = 3; i < 20; i++)
         cr_assert_eq(ms_list_append_take(l, ms_int_new(1000 + i)), 0);
     for (size_t i = 0; i < 20; i++)
@@ -319,12 +293,11 @@ Test(list, inline_items_move_out_in_order)
     cr_expect_eq(ms_int_value(ms_list_get(l, 1)), 2001, "a cleared list uses its inline slots again");
     ms_heap_stats_get(&hs);
     blocks = hs.blocks_in_use + hs.system_blocks_in_use;
-    cr_expect_eq(blocks, base.pool_blocks + base.system_blocks + 1 + 2, "no array after clear");
+    cr_expect_eq(blocks, leak_start.pool_blocks + leak_start.system_blocks + 1 + 2, "no array after clear");
     ms_object *last = ms_list_pop(l);
     cr_expect_eq(ms_int_value(last), 2001, "pop reads the inline slots");
     ms_decref(last);
     ms_decref(l);
-    leak_check(base);
 }
 
 Test(list, errors)
@@ -342,9 +315,8 @@ Test(list, errors)
 }
 
 /* A list that contains itself: l.append(l); del l; gc.collect() == 1. */
-Test(list, self_cycle_is_collected)
+CHECKED_TEST(list, self_cycle_is_collected)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     cr_assert_eq(ms_list_append(l, l), 0);
     ms_object *referents[2];
@@ -356,7 +328,6 @@ Test(list, self_cycle_is_collected)
     cr_expect_eq(ms_gc_collect(2), 1);
     cr_expect(dead(w));
     ms_decref((ms_object *)w);
-    leak_check(base);
 }
 
 /* ---- Reentrancy: a dropped reference may run code that looks at the container ------------------------------- */
@@ -390,9 +361,8 @@ static void spy_finalize(ms_object *self)
 
 static const ms_type spy_type = {.name = "spy", .size = sizeof(spy), .finalize = spy_finalize};
 
-Test(list, old_item_dies_after_the_list_is_consistent)
+CHECKED_TEST(list, old_item_dies_after_the_list_is_consistent)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *l = ms_list_new();
     ms_object *s = ms_new(&spy_type);
     cr_assert_not_null(s);
@@ -404,7 +374,6 @@ Test(list, old_item_dies_after_the_list_is_consistent)
     cr_expect_eq(spy_log.item0_seen, neu, "when the old item dies, the list already holds the new one");
     ms_decref(neu);
     ms_decref(l);
-    leak_check(base);
 }
 
 /* An object whose finalizer appends a new item to the list being cleared: clear must still end empty. */
@@ -438,9 +407,8 @@ static void clear_with_appenders(size_t items)
 Test(list, clear_survives_appends_from_finalizers_inline) { clear_with_appenders(3); }
 Test(list, clear_survives_appends_from_finalizers_separate) { clear_with_appenders(10); }
 
-Test(dict, old_value_dies_after_the_dict_is_consistent)
+CHECKED_TEST(dict, old_value_dies_after_the_dict_is_consistent)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *d = ms_dict_new();
     ms_object *k = ms_str_new("k");
     ms_object *s = ms_new(&spy_type);
@@ -455,14 +423,12 @@ Test(dict, old_value_dies_after_the_dict_is_consistent)
     cr_expect_null(spy_log.value_seen);
     ms_decref(k);
     ms_decref(d);
-    leak_check(base);
 }
 
 /* ---- dict ----------------------------------------------------------------------------------------------------- */
 
-Test(dict, set_get_del_by_value)
+CHECKED_TEST(dict, set_get_del_by_value)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *d = ms_dict_new();
     cr_assert_not_null(d);
     cr_expect(ms_dict_check(d));
@@ -501,7 +467,6 @@ Test(dict, set_get_del_by_value)
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++)
         ms_decref(objs[i]);
     ms_decref(d);
-    leak_check(base);
 }
 
 Test(dict, errors)
@@ -523,9 +488,8 @@ Test(dict, errors)
 }
 
 /* Random inserts, replacements and deletes against a plain array model, then the insertion order. */
-Test(dict, randomized_against_model)
+CHECKED_TEST(dict, randomized_against_model)
 {
-    leak_baseline base = leak_baseline_take();
     enum { KEYS = 3000, OPS = 60000 };
     static long model[KEYS];   /* value + 1, 0 = absent */
     static long order[KEYS];   /* insertion counter of the live key */
@@ -589,12 +553,10 @@ Test(dict, randomized_against_model)
     }
     cr_expect_eq(seen, live);
     ms_decref(d);
-    leak_check(base);
 }
 
-Test(dict, clear_and_cycle)
+CHECKED_TEST(dict, clear_and_cycle)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *d = ms_dict_new();
     ms_object *k = ms_str_new("self");
     cr_assert_eq(ms_dict_set(d, k, d), 0, "d['self'] = d");
@@ -622,15 +584,13 @@ Test(dict, clear_and_cycle)
     cr_expect_eq(ms_dict_set(d, k, k), 0, "a cleared dict is usable");
     ms_decref(d);
     ms_decref(k);
-    leak_check(base);
 }
 
 /* ---- Tracing: every block a builtin allocates is charged to the caller's line ----------------------------- */
 
 /* The seed's  a = [i for i in range(100000)]  then tracemalloc's top statistic is that line. */
-Test(builtins, allocations_are_attributed_to_the_caller_line)
+CHECKED_TEST(builtins, allocations_are_attributed_to_the_caller_line)
 {
-    leak_baseline base = leak_baseline_take();
     cr_assert_eq(ms_trace_start(1), 0);
     const int n = 100000;
     ms_object *a = ms_list_new(); for (long i = 0; i < n; i++) cr_assert_eq(ms_list_append_take(a, ms_int_new(i)), 0);
@@ -668,13 +628,11 @@ Test(builtins, allocations_are_attributed_to_the_caller_line)
     ms_trace_stop();
     ms_decref(a);
     ms_decref(d);
-    leak_check(base);
 }
 
 /* The allocating functions are macros adding the call site; their plain versions can still be named and called. */
-Test(builtins, plain_functions_can_be_taken_by_address)
+CHECKED_TEST(builtins, plain_functions_can_be_taken_by_address)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *(*int_new)(long) = ms_int_new;
     ms_object *(*str_new)(const char *) = ms_str_new;
     ms_object *(*list_new)(void) = ms_list_new;
@@ -693,5 +651,4 @@ Test(builtins, plain_functions_can_be_taken_by_address)
     ms_decref(s);
     ms_decref(l);
     ms_decref(d);
-    leak_check(base);
 }

@@ -12,29 +12,11 @@
 #include <memscope/memscope.h>
 
 #include "leakcheck.h"
+#include "testnode.h"
 
-typedef struct node {
-    MS_OBJECT_HEAD;
-    ms_object *next;
-    ms_object *other;
-    long value;
-} node;
-
-static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
-{
-    MS_VISIT(((node *)self)->next);
-    MS_VISIT(((node *)self)->other);
-    return 0;
-}
-static void node_clear(ms_object *self)
-{
-    MS_CLEAR(((node *)self)->next);
-    MS_CLEAR(((node *)self)->other);
-}
 static const ms_type node_type = {
     .name = "Node", .size = sizeof(node), .flags = MS_TYPE_GC, .traverse = node_traverse, .clear = node_clear,
 };
-static const size_t node_refs[] = { offsetof(node, next), offsetof(node, other), 0 };
 static const ms_type fast_type = {
     .name = "FastNode", .size = sizeof(node), .flags = MS_TYPE_GC, .ref_offsets = node_refs,
 };
@@ -63,12 +45,7 @@ static const ms_type final_type = {
     .finalize = finalize,
 };
 
-static leak_baseline leak_start;
-
-static void setup(void)
-{
-    leak_start = leak_baseline_take();
-}
+LEAK_CHECKED_SUITE(gc);
 
 static void no_leaks(void)
 {
@@ -78,31 +55,8 @@ static void no_leaks(void)
     leak_check(leak_start);
 }
 
-TestSuite(gc, .init = setup);
 
 
-static node *new_node(const ms_type *t, long value)
-{
-    node *n = (node *)ms_new(t);
-    cr_assert_not_null(n);
-    n->value = value;
-    return n;
-}
-
-/* a.next = b; b.next = a, and the caller keeps its references to both. */
-static void link_pair(node *a, node *b)
-{
-    ms_incref((ms_object *)b);
-    a->next = (ms_object *)b;
-    ms_incref((ms_object *)a);
-    b->next = (ms_object *)a;
-}
-
-static uint64_t live(const ms_type *t)
-{
-    ms_type_stats ts;
-    return ms_type_stats_find(t, &ts) == 0 ? ts.live_count : 0;
-}
 
 /* Seed section 2: the two-node cycle survives del, gc.collect() returns 2 and frees both. */
 static void two_node_cycle(const ms_type *t)

@@ -3,6 +3,9 @@
  * sizes, per-type and process-wide statistics. Every test ends with nothing leaked.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include <memscope/memscope.h>
 
 #include "leakcheck.h"
+#include "testnode.h"
 
 /* ---- A traced log of callbacks, to check orders ---------------------------------------------------------- */
 static char events[256];
@@ -21,19 +25,6 @@ static void note(const char *what)
 }
 
 /* ---- Test types ---------------------------------------------------------------------------------------------- */
-typedef struct node {
-    MS_OBJECT_HEAD;
-    ms_object *next;
-    long value;
-} node;
-
-static int node_traverse(ms_object *self, ms_visit_fn visit, void *arg)
-{
-    MS_VISIT(((node *)self)->next);
-    return 0;
-}
-static void node_clear(ms_object *self) { MS_CLEAR(((node *)self)->next); }
-
 /* Untracked, with a reference: the refcount path alone must free chains of it. */
 static const ms_type plain_type = {
     .name = "Plain", .size = sizeof(node), .traverse = node_traverse, .clear = node_clear,
@@ -105,21 +96,6 @@ static void no_leaks(void)
 TestSuite(object, .init = setup);
 
 
-static node *new_node(const ms_type *t, long value)
-{
-    node *n = (node *)ms_new(t);
-    cr_assert_not_null(n);
-    n->value = value;
-    return n;
-}
-
-static ms_type_stats type_stats(const ms_type *t)
-{
-    ms_type_stats ts;
-    memset(&ts, 0, sizeof(ts));
-    ms_type_stats_find(t, &ts);
-    return ts;
-}
 
 /* Seed section 1: sys.getrefcount(a) 2 -> 3 -> 2, then the object is freed. */
 CHECKED_TEST(object, refcount_one_two_one_freed)
@@ -355,4 +331,80 @@ CHECKED_TEST(object, var_size_needs_a_var_type)
     errno = 0;
     cr_expect_null(ms_new_var(&blob_type, SIZE_MAX - 8));
     cr_expect_eq(errno, ENOMEM);
+}
+
+/* ---- Statistics read from another thread (issue 14: fill_stats returned destroyed - created unclamped) ---- */
+
+/* A cached small int over-released by a buggy program: its type counts one destruction and no creation (cached
+ * ints are never ms_new'd), and ms_free reports the static object. The live count must read 0, not 2^64 - 1. */
+static int foreign_frees;
+static void count_fault(const char *what, const void *ptr, void *arg)
+{
+    (void)what;
+    (void)ptr;
+    (void)arg;
+    foreign_frees++;
+}
+
+Test(object, live_counts_never_wrap_below_zero)
+{
+    ms_set_fault_handler(count_fault, NULL);
+    ms_object *five = ms_int_new(5); /* cached: the cache's reference and ours */
+    ms_decref(five);
+    ms_decref(five); /* one too many: the cache's own reference */
+    cr_expect_eq(foreign_frees, 1, "the static object is not freed");
+    ms_type_stats ts;
+    cr_assert_eq(ms_type_stats_find(ms_int_type(), &ts), 0);
+    cr_expect_gt(ts.destroyed_total, ts.created_total, "the premise: more destructions than creations");
+    cr_expect_eq(ts.live_count, 0, "live count %llu", (unsigned long long)ts.live_count);
+    cr_expect_eq(ts.live_bytes, 0);
+    ms_object_stats os;
+    ms_object_stats_get(&os);
+    cr_expect_lt(os.alive, UINT64_C(1) << 32, "process-wide alive %llu", (unsigned long long)os.alive);
+    ms_set_fault_handler(NULL, NULL);
+}
+
+typedef struct type_reader {
+    atomic_bool stop;
+    atomic_long reads;
+    long violations;
+} type_reader;
+
+static void *type_reader_main(void *arg)
+{
+    type_reader *r = arg;
+    while (!atomic_load(&r->stop)) {
+        ms_type_stats ts;
+        if (ms_type_stats_find(&plain_type, &ts) == 0 &&
+            (ts.live_count > 1000 || ts.live_count > ts.created_total || ts.live_bytes > 1000 * sizeof(node)))
+            r->violations++;
+        ms_object_stats os;
+        ms_object_stats_get(&os);
+        if (os.alive > os.created)
+            r->violations++;
+        atomic_fetch_add(&r->reads, 1);
+    }
+    return NULL;
+}
+
+/* Objects created and destroyed on this thread while another reads the type statistics without the lock: every
+ * figure read is one the counters could have had (at most the 1000 objects alive at once). */
+CHECKED_TEST(object, type_statistics_read_from_another_thread)
+{
+    static ms_object *live[1000];
+    type_reader r = {0};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, type_reader_main, &r), 0);
+    while (atomic_load(&r.reads) == 0)
+        sched_yield(); /* the reader runs before the churn starts */
+    long start = atomic_load(&r.reads);
+    for (int round = 0; round < 20 || atomic_load(&r.reads) - start < 200; round++) {
+        for (size_t i = 0; i < 1000; i++)
+            cr_assert_not_null(live[i] = ms_new(&plain_type));
+        for (size_t i = 0; i < 1000; i++)
+            ms_decref(live[i]);
+    }
+    atomic_store(&r.stop, true);
+    cr_assert_eq(pthread_join(tid, NULL), 0);
+    cr_expect_eq(r.violations, 0, "%ld impossible figures in %ld reads", r.violations, atomic_load(&r.reads));
 }

@@ -15,17 +15,14 @@
 
 #include <memscope/memscope.h>
 
+#include "helpers.h"
 #include "leakcheck.h"
 
-/* ---- Leak check ------------------------------------------------------------------------------------------- */
+/* ---- Leak check: every test ends with the objects and blocks it started with (leakcheck.h) --------------- */
 
+LEAK_CHECKED_SUITE(seed);
 
-static uint64_t objects_alive(void)
-{
-    ms_object_stats os;
-    ms_object_stats_get(&os);
-    return os.alive;
-}
+static void no_leaks(void) { leak_check(leak_start); }
 
 static uint64_t full_collections(void)
 {
@@ -51,6 +48,15 @@ static const ms_type node_type = {
     .ref_offsets = node_refs,
 };
 
+/* a.next = b; b.next = a: each holds a reference to the other, and the caller keeps its own. */
+static void link_cycle(node *a, node *b)
+{
+    a->next = (ms_object *)b;
+    ms_incref(a->next);
+    b->next = (ms_object *)a;
+    ms_incref(b->next);
+}
+
 static node *node_new(long value)
 {
     node *n = (node *)ms_new(&node_type);
@@ -69,15 +75,6 @@ static ms_object *list_of(const long *v, size_t n)
     return l;
 }
 
-static ms_weakref *watch(ms_object *o)
-{
-    ms_weakref *w = ms_weakref_new(o, NULL, NULL);
-    cr_assert_not_null(w);
-    return w;
-}
-
-static bool dead(ms_weakref *w) { return ms_weakref_peek(w) == NULL; }
-
 /* ---- 1(2) 引用计数机制: reference counting ------------------------------------------------------------------ */
 
 /*
@@ -87,9 +84,8 @@ static bool dead(ms_weakref *w) { return ms_weakref_peek(w) == NULL; }
  *   del b          # the count reaches 0: the list is freed at once
  * ms_refcount() is sys.getrefcount() - 1 (no temporary argument reference in C).
  */
-Test(seed, refcount)
+CHECKED_TEST(seed, refcount)
 {
-    leak_baseline base = leak_baseline_take();
     static const long v[] = {1, 2, 3};
     ms_object *a = list_of(v, 3);
     ms_weakref *w = watch(a);
@@ -104,7 +100,6 @@ Test(seed, refcount)
     cr_expect(dead(w), "the list must be freed as soon as its count reaches 0");
     cr_expect_eq(objects_alive(), before - 1, "exactly the list died (its items are cached small ints)");
     ms_decref((ms_object *)w);
-    leak_check(base);
 }
 
 /* ---- 2(1) 循环引用问题: a reference cycle outlives its names ----------------------------------------------- */
@@ -114,14 +109,10 @@ Test(seed, refcount)
  *   del n1; del n2         # both counts stay at 1: reference counting alone leaks them
  *   gc.collect()           # 2 (+ what else is garbage): the collector finds and frees the cycle
  */
-Test(seed, cycle)
+CHECKED_TEST(seed, cycle)
 {
-    leak_baseline base = leak_baseline_take();
     node *n1 = node_new(1), *n2 = node_new(2);
-    n1->next = (ms_object *)n2;
-    ms_incref(n1->next);
-    n2->next = (ms_object *)n1;
-    ms_incref(n2->next);
+    link_cycle(n1, n2); /* n1.next = n2; n2.next = n1 */
     ms_weakref *w1 = watch((ms_object *)n1), *w2 = watch((ms_object *)n2);
     uint64_t alive = objects_alive();
 
@@ -136,7 +127,6 @@ Test(seed, cycle)
     cr_expect_eq(objects_alive(), alive - 2);
     ms_decref((ms_object *)w1);
     ms_decref((ms_object *)w2);
-    leak_check(base);
 }
 
 /* ---- 2(2) 垃圾回收器的作用: the gc module ------------------------------------------------------------------ */
@@ -146,9 +136,8 @@ Test(seed, cycle)
  *   gc.disable()     # no automatic collection any more, however much is allocated
  *   gc.collect()     # a collection by hand still works
  */
-Test(seed, gc_module)
+CHECKED_TEST(seed, gc_module)
 {
-    leak_baseline base = leak_baseline_take();
     cr_expect(ms_gc_is_enabled(), "automatic collection is on by default");
 
     /* Enabled: allocating past threshold 0 tracked objects runs automatic collections. */
@@ -167,10 +156,7 @@ Test(seed, gc_module)
     ms_gc_disable();
     cr_expect_not(ms_gc_is_enabled());
     node *n1 = node_new(1), *n2 = node_new(2);
-    n1->next = (ms_object *)n2;
-    ms_incref(n1->next);
-    n2->next = (ms_object *)n1;
-    ms_incref(n2->next);
+    link_cycle(n1, n2); /* n1.next = n2; n2.next = n1 */
     ms_weakref *w = watch((ms_object *)n1);
     ms_decref((ms_object *)n1);
     ms_decref((ms_object *)n2);
@@ -188,7 +174,6 @@ Test(seed, gc_module)
     ms_gc_enable();
     cr_expect(ms_gc_is_enabled());
     ms_decref((ms_object *)w);
-    leak_check(base);
 }
 
 /* ---- 3(1) 小对象 vs 大对象: small objects come from pools, large ones from the system ---------------------- */
@@ -198,9 +183,8 @@ Test(seed, gc_module)
  * -Dsmall_threshold=512) live in pools of fixed-size blocks and their blocks are reused after they are freed;
  * larger objects go to the system allocator. A str is one block of ms_sizeof() bytes, so the boundary shows.
  */
-Test(seed, small_vs_large)
+CHECKED_TEST(seed, small_vs_large)
 {
-    leak_baseline base = leak_baseline_take();
     size_t small = ms_mem_small_threshold();
     ms_object *empty = ms_str_new("");
     cr_assert_not_null(empty);
@@ -232,7 +216,6 @@ Test(seed, small_vs_large)
     ms_decref(at);
     ms_decref(i);
     free(text);
-    leak_check(base);
 }
 
 /* ---- 3(2) PyObject 内存池: the small-int cache -------------------------------------------------------------- */
@@ -241,9 +224,8 @@ Test(seed, small_vs_large)
  *   a = 10; b = 10;     id(a) == id(b)   # True: small ints are cached
  *   c = 1000; d = 1000; id(c) == id(d)   # False (when computed at run time): each is a new object
  */
-Test(seed, small_int_cache)
+CHECKED_TEST(seed, small_int_cache)
 {
-    leak_baseline base = leak_baseline_take();
     ms_object *a = ms_int_new(10), *b = ms_int_new(10);
     ms_object *c = ms_int_new(1000), *d = ms_int_new(1000);
     cr_assert(a && b && c && d);
@@ -268,7 +250,6 @@ Test(seed, small_int_cache)
     ms_decref(b);
     cr_expect_eq(ms_int_value(ms_int_new(10)), 10, "cached ints are never freed");
     ms_decref(ms_int_new(10));
-    leak_check(base);
 }
 
 /* ---- 4(1) 循环引用 → 弱引用: weak references break the cycle --------------------------------------------------- */
@@ -279,9 +260,8 @@ Test(seed, small_int_cache)
  *   del n1     # freed at once by reference counting; n2.next() is now None
  *   del n2
  */
-Test(seed, weakref_breaks_cycle)
+CHECKED_TEST(seed, weakref_breaks_cycle)
 {
-    leak_baseline base = leak_baseline_take();
     ms_gc_disable(); /* prove it: no collection can be what frees them */
     uint64_t collections = full_collections();
     node *n1 = node_new(1), *n2 = node_new(2);
@@ -302,7 +282,6 @@ Test(seed, weakref_breaks_cycle)
     cr_expect_eq(objects_alive(), alive - 4);
     cr_expect_eq(full_collections(), collections, "reference counting alone did it");
     ms_gc_enable();
-    leak_check(base);
 }
 
 /* ---- 5(1) gc 模块: gc.garbage ---------------------------------------------------------------------------------- */
@@ -313,16 +292,12 @@ Test(seed, weakref_breaks_cycle)
  *   gc.collect()     # 2
  *   gc.garbage       # [<Node>, <Node>]: found unreachable, kept instead of freed
  */
-Test(seed, gc_garbage_saveall)
+CHECKED_TEST(seed, gc_garbage_saveall)
 {
-    leak_baseline base = leak_baseline_take();
     ms_gc_set_debug(MS_GC_DEBUG_SAVEALL);
     cr_expect_eq(ms_gc_garbage_count(), 0);
     node *n1 = node_new(1), *n2 = node_new(2);
-    n1->next = (ms_object *)n2;
-    ms_incref(n1->next);
-    n2->next = (ms_object *)n1;
-    ms_incref(n2->next);
+    link_cycle(n1, n2); /* n1.next = n2; n2.next = n1 */
     ms_weakref *w1 = watch((ms_object *)n1);
     ms_decref((ms_object *)n1);
     ms_decref((ms_object *)n2);
@@ -351,5 +326,4 @@ Test(seed, gc_garbage_saveall)
     cr_expect_eq(objects_alive(), alive - 2);
     cr_expect_eq(ms_gc_garbage_count(), 0);
     ms_decref((ms_object *)w1);
-    leak_check(base);
 }

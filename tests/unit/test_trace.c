@@ -15,6 +15,7 @@
 #include <memscope/memscope.h>
 
 #include "../xorshift.h"
+#include "helpers.h"
 #include "tracecheck.h"
 
 
@@ -44,9 +45,8 @@ static void free_many(void **v, size_t n)
 }
 
 /* The seed: tracemalloc.start(); a = [i for i in range(100000)]; statistics('lineno')[0] is that line. */
-CHECKED_TEST(trace, seed_list_of_ints_top_line)
+TRACED_TEST(trace, seed_list_of_ints_top_line, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     ms_object *list = ms_list_new();
     cr_assert_not_null(list);
     size_t before, after;
@@ -75,9 +75,8 @@ CHECKED_TEST(trace, seed_list_of_ints_top_line)
     ms_decref(list);
 }
 
-CHECKED_TEST(trace, malloc_loop_counts_exact)
+TRACED_TEST(trace, malloc_loop_counts_exact, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line;
     void **v = alloc_many(1000, 40, &line);
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -119,19 +118,15 @@ CHECKED_TEST(trace, blocks_from_before_start_are_not_traced)
     cr_assert_eq(ms_trace_start(1), 0);
     void *p = ms_malloc(50);
     ms_free(old); /* not traced: harmless */
-    size_t cur, peak;
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 50);
-    cr_expect_eq(peak, 50);
+    cr_expect_eq(traced_now(), 50);
+    cr_expect_eq(traced_peak(), 50);
     ms_free(p);
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 0);
-    cr_expect_eq(peak, 50);
+    cr_expect_eq(traced_now(), 0);
+    cr_expect_eq(traced_peak(), 50);
 }
 
-CHECKED_TEST(trace, grouping_filename_lineno_traceback)
+TRACED_TEST(trace, grouping_filename_lineno_traceback, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int l1 = __LINE__; void *a = ms_malloc(100), *b = ms_malloc(100);
     int l2 = __LINE__; void *c = ms_malloc(30);
     void *d = ms_malloc_at(7, "other.c", 5);
@@ -178,16 +173,11 @@ CHECKED_TEST(trace, grouping_filename_lineno_traceback)
     cr_expect_eq(errno, EINVAL);
 
     ms_snapshot_free(snap);
-    ms_free(a);
-    ms_free(b);
-    ms_free(c);
-    ms_free(d);
-    ms_free(e);
+    free_each(a, b, c, d, e, NULL);
 }
 
-CHECKED_TEST(trace, plain_function_has_unknown_site)
+TRACED_TEST(trace, plain_function_has_unknown_site, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void *(*plain)(size_t) = ms_malloc; /* the function, not the macro */
     void *p = plain(64);
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -200,15 +190,12 @@ CHECKED_TEST(trace, plain_function_has_unknown_site)
     ms_free(p);
 }
 
-CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
+TRACED_TEST(trace, realloc_moves_the_trace_to_its_line, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     char *p = ms_malloc(16);
     int line = __LINE__; p = ms_realloc(p, 4000); /* pooled -> system: the block moves */
     cr_assert_not_null(p);
-    size_t cur;
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 4000);
+    cr_expect_eq(traced_now(), 4000);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_stat *st;
     cr_assert_eq(ms_snapshot_statistics(snap, MS_STAT_LINENO, false, &st), 1);
@@ -218,20 +205,17 @@ CHECKED_TEST(trace, realloc_moves_the_trace_to_its_line)
     free(st);
     ms_snapshot_free(snap);
     int line2 = __LINE__; p = ms_realloc(p, 3990); /* may stay in place: still one trace */
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 3990);
+    cr_expect_eq(traced_now(), 3990);
     ms_traceback *tb = ms_trace_get_object_traceback(p);
     cr_assert_not_null(tb);
     cr_expect_eq(tb->frames[0].lineno, line2);
     free(tb);
     ms_free(p);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
 }
 
-CHECKED_TEST(trace, object_traceback)
+TRACED_TEST(trace, object_traceback, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line = __LINE__; void *p = ms_malloc(24);
     ms_traceback *tb = ms_trace_get_object_traceback(p);
     cr_assert_not_null(tb);
@@ -249,8 +233,9 @@ CHECKED_TEST(trace, object_traceback)
     cr_expect_eq(tb->frames[0].lineno, lline);
     free(tb);
     ms_decref(list);
+    void *freed = test_hide(p);
     ms_free(p);
-    cr_expect_null(ms_trace_get_object_traceback(p), "freed blocks are forgotten");
+    cr_expect_null(ms_trace_get_object_traceback(freed), "freed blocks are forgotten");
 }
 
 CHECKED_TEST(trace, cumulative_counts_each_key_once_per_trace)
@@ -263,21 +248,15 @@ CHECKED_TEST(trace, cumulative_counts_each_key_once_per_trace)
     ms_stat *a, *b;
     size_t na = ms_snapshot_statistics(snap, MS_STAT_LINENO, false, &a);
     size_t nb = ms_snapshot_statistics(snap, MS_STAT_LINENO, true, &b);
-    cr_assert_eq(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        cr_expect_eq(a[i].lineno, b[i].lineno);
-        cr_expect_eq(a[i].size, b[i].size);
-        cr_expect_eq(a[i].count, b[i].count);
-    }
+    expect_same_rows(a, na, b, nb);
     free(a);
     free(b);
     ms_snapshot_free(snap);
     free_many(v, 10);
 }
 
-CHECKED_TEST(trace, compare_to_shows_growing_line_first)
+TRACED_TEST(trace, compare_to_shows_growing_line_first, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int grow_line = 0, shrink_line = 0, keep_line = 0;
     void *grow[300] = {0}, *shrink[50] = {0}, *keep[20] = {0};
     for (int i = 0; i < 100; i++) {
@@ -337,42 +316,33 @@ CHECKED_TEST(trace, compare_to_shows_growing_line_first)
     ms_free(fresh);
 }
 
-CHECKED_TEST(trace, peak_and_reset_peak)
+TRACED_TEST(trace, peak_and_reset_peak, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void *big = ms_malloc(100000);
     void *small = ms_malloc(100);
-    size_t cur, peak;
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 100100);
-    cr_expect_eq(peak, 100100);
+    cr_expect_eq(traced_now(), 100100);
+    cr_expect_eq(traced_peak(), 100100);
     ms_free(big);
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 100);
-    cr_expect_eq(peak, 100100, "the peak remembers");
+    cr_expect_eq(traced_now(), 100);
+    cr_expect_eq(traced_peak(), 100100, "the peak remembers");
     ms_trace_reset_peak();
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(peak, 100);
+    cr_expect_eq(traced_peak(), 100);
     void *mid = ms_malloc(5000);
     ms_free(mid);
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 100);
-    cr_expect_eq(peak, 5100);
+    cr_expect_eq(traced_now(), 100);
+    cr_expect_eq(traced_peak(), 5100);
     ms_free(small);
 }
 
-CHECKED_TEST(trace, clear_traces_forgets_everything)
+TRACED_TEST(trace, clear_traces_forgets_everything, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line;
     void **v = alloc_many(500, 16, &line);
     cr_expect_gt(ms_trace_get_memory(), 0);
     ms_trace_clear_traces();
     cr_expect(ms_trace_is_tracing(), "clearing does not stop tracing");
-    size_t cur, peak;
-    ms_trace_get_traced_memory(&cur, &peak);
-    cr_expect_eq(cur, 0);
-    cr_expect_eq(peak, 0);
+    cr_expect_eq(traced_now(), 0);
+    cr_expect_eq(traced_peak(), 0);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_snapshot_info info;
     ms_snapshot_get_info(snap, &info);
@@ -382,17 +352,14 @@ CHECKED_TEST(trace, clear_traces_forgets_everything)
     cr_expect_null(st);
     ms_snapshot_free(snap);
     free_many(v, 500); /* frees of forgotten blocks are harmless */
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
     void *p = ms_malloc(7); /* tracing goes on */
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 7);
+    cr_expect_eq(traced_now(), 7);
     ms_free(p);
 }
 
-CHECKED_TEST(trace, filters_like_tracemalloc)
+TRACED_TEST(trace, filters_like_tracemalloc, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int here = __LINE__; void *a = ms_malloc(10);
     void *b = ms_malloc_at(20, "lib/alpha.c", 1);
     void *c = ms_malloc_at(30, "lib/alpha.c", 2);
@@ -443,15 +410,11 @@ CHECKED_TEST(trace, filters_like_tracemalloc)
     cr_expect_eq(errno, EINVAL);
 
     ms_snapshot_free(snap);
-    ms_free(a);
-    ms_free(b);
-    ms_free(c);
-    ms_free(d);
+    free_each(a, b, c, d, NULL);
 }
 
-CHECKED_TEST(trace, snapshot_outlives_stop)
+TRACED_TEST(trace, snapshot_outlives_stop, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     int line = __LINE__; void *p = ms_malloc(33);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_trace_stop();
@@ -464,9 +427,8 @@ CHECKED_TEST(trace, snapshot_outlives_stop)
     ms_snapshot_free(snap);
 }
 
-CHECKED_TEST(trace, print_top_matches_python)
+TRACED_TEST(trace, print_top_matches_python, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void **v = calloc(3000, sizeof *v);
     for (int i = 0; i < 3000; i++)
         v[i] = ms_malloc_at(36, "demo.c", 123);
@@ -502,16 +464,13 @@ CHECKED_TEST(trace, format_size_like_python)
 }
 
 /* Sizes of 4 GiB and more do not fit the table's 32-bit size field and take its side path. */
-CHECKED_TEST(trace, sizes_beyond_four_gib)
+TRACED_TEST(trace, sizes_beyond_four_gib, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     const size_t huge = (size_t)5 << 30;
     int line = __LINE__; char *p = ms_malloc(huge); /* untouched: the kernel maps pages lazily */
     if (!p)
         cr_skip_test("no 5 GiB of address space here");
-    size_t cur;
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, huge);
+    cr_expect_eq(traced_now(), huge);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_stat *st;
     cr_assert_eq(ms_snapshot_statistics(snap, MS_STAT_LINENO, false, &st), 1);
@@ -521,17 +480,14 @@ CHECKED_TEST(trace, sizes_beyond_four_gib)
     ms_snapshot_free(snap);
     p = ms_realloc(p, 100); /* back to a small size, and to the pools */
     cr_assert_not_null(p);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 100);
+    cr_expect_eq(traced_now(), 100);
     ms_free(p);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
 }
 
 /* Churn across many pages, checked against a plain model: the table keeps exactly the live blocks. */
-CHECKED_TEST(trace, churn_matches_model)
+TRACED_TEST(trace, churn_matches_model, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     enum { SLOTS = 5000, OPS = 200000 };
     void **slot = calloc(SLOTS, sizeof *slot);
     size_t *size = calloc(SLOTS, sizeof *size);
@@ -555,10 +511,8 @@ CHECKED_TEST(trace, churn_matches_model)
         if (i % 50000 == 0)
             cr_assert_eq(ms_trace_validate(), 0);
     }
-    size_t cur, tpeak;
-    ms_trace_get_traced_memory(&cur, &tpeak);
-    cr_expect_eq(cur, live);
-    cr_expect_eq(tpeak, peak);
+    cr_expect_eq(traced_now(), live);
+    cr_expect_eq(traced_peak(), peak);
     ms_snapshot *snap = ms_trace_take_snapshot();
     ms_snapshot_info info;
     ms_snapshot_get_info(snap, &info);
@@ -577,13 +531,11 @@ CHECKED_TEST(trace, churn_matches_model)
         ms_free(slot[i]);
     free(slot);
     free(size);
-    ms_trace_get_traced_memory(&cur, NULL);
-    cr_expect_eq(cur, 0);
+    cr_expect_eq(traced_now(), 0);
 }
 
-CHECKED_TEST(trace, traceback_key_compare_and_print)
+TRACED_TEST(trace, traceback_key_compare_and_print, 1)
 {
-    cr_assert_eq(ms_trace_start(1), 0);
     void *a = ms_malloc_at(100, "x.c", 1);
     ms_snapshot *old = ms_trace_take_snapshot();
     void *b = ms_malloc_at(300, "x.c", 2);

@@ -78,9 +78,8 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-CHECKED_TEST(trace_symbols, names_the_tests_own_functions)
+TRACED_TEST(trace_symbols, names_the_tests_own_functions, 8)
 {
-    cr_assert_eq(ms_trace_start(8), 0);
     int test_line = __LINE__; void *p = middle(48);
     KEEP_FRAME();
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -118,9 +117,8 @@ CHECKED_TEST(trace_symbols, names_the_tests_own_functions)
     ms_free(p);
 }
 
-CHECKED_TEST(trace_symbols, depth_is_limited)
+TRACED_TEST(trace_symbols, depth_is_limited, 2)
 {
-    cr_assert_eq(ms_trace_start(2), 0);
     void *p = middle(16);
     KEEP_FRAME();
     ms_traceback *tb = ms_trace_get_object_traceback(p);
@@ -132,9 +130,8 @@ CHECKED_TEST(trace_symbols, depth_is_limited)
     ms_free(p);
 }
 
-CHECKED_TEST(trace_symbols, builtin_frames_are_left_out)
+TRACED_TEST(trace_symbols, builtin_frames_are_left_out, 4)
 {
-    cr_assert_eq(ms_trace_start(4), 0);
     ms_object *l = make_list();
     KEEP_FRAME();
     ms_traceback *tb = ms_trace_get_object_traceback(l);
@@ -148,9 +145,8 @@ CHECKED_TEST(trace_symbols, builtin_frames_are_left_out)
     ms_decref(l);
 }
 
-CHECKED_TEST(trace_symbols, plain_call_site_comes_from_the_stack)
+TRACED_TEST(trace_symbols, plain_call_site_comes_from_the_stack, 3)
 {
-    cr_assert_eq(ms_trace_start(3), 0);
     void *p = plain_alloc(20);
     KEEP_FRAME();
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -163,9 +159,8 @@ CHECKED_TEST(trace_symbols, plain_call_site_comes_from_the_stack)
     ms_free(p);
 }
 
-CHECKED_TEST(trace_symbols, cumulative_and_all_frames)
+TRACED_TEST(trace_symbols, cumulative_and_all_frames, 8)
 {
-    cr_assert_eq(ms_trace_start(8), 0);
     void *a = middle(100); /* frames: leaf_alloc, middle, this test */
     KEEP_FRAME();
     void *b = leaf_alloc(10); /* frames: leaf_alloc, this test */
@@ -222,9 +217,8 @@ CHECKED_TEST(trace_symbols, cumulative_and_all_frames)
     ms_free(b);
 }
 
-CHECKED_TEST(trace_symbols, statistics_after_stop_still_symbolize)
+TRACED_TEST(trace_symbols, statistics_after_stop_still_symbolize, 4)
 {
-    cr_assert_eq(ms_trace_start(4), 0);
     void *p = middle(8);
     KEEP_FRAME();
     ms_snapshot *snap = ms_trace_take_snapshot();
@@ -238,9 +232,8 @@ CHECKED_TEST(trace_symbols, statistics_after_stop_still_symbolize)
     ms_snapshot_free(snap);
 }
 
-CHECKED_TEST(trace_symbols, inlined_functions_get_their_own_frames)
+TRACED_TEST(trace_symbols, inlined_functions_get_their_own_frames, 4)
 {
-    cr_assert_eq(ms_trace_start(4), 0);
     void *p = outer_of_inline(24);
     KEEP_FRAME();
     ms_traceback *tb = ms_trace_get_object_traceback(p);

@@ -13,15 +13,8 @@
 #include <memscope/memscope.h>
 
 #include "leakcheck.h"
+#include "testnode.h"
 
-typedef struct node {
-    MS_OBJECT_HEAD;
-    ms_object *next;  /* strong; may hold an ms_weakref */
-    ms_object *other; /* strong */
-    long value;
-} node;
-
-static const size_t node_refs[] = { offsetof(node, next), offsetof(node, other), 0 };
 static const ms_type node_type = {
     .name = "Node", .size = sizeof(node), .flags = MS_TYPE_GC, .ref_offsets = node_refs,
 };
@@ -31,34 +24,15 @@ static const ms_type legacy_type = {
     .ref_offsets = node_refs,
 };
 
-static leak_baseline leak_start;
-
-static void setup(void)
-{
-    leak_start = leak_baseline_take();
-}
+LEAK_CHECKED_SUITE(weakref);
 
 static void no_leaks(void)
 {
     leak_check(leak_start);
 }
 
-TestSuite(weakref, .init = setup);
 
 
-static node *new_node(const ms_type *t, long value)
-{
-    node *n = (node *)ms_new(t);
-    cr_assert_not_null(n);
-    n->value = value;
-    return n;
-}
-
-static uint64_t live(const ms_type *t)
-{
-    ms_type_stats ts;
-    return ms_type_stats_find(t, &ts) == 0 ? ts.live_count : 0;
-}
 
 /* The callback log: which weakref (by its arg, an int) was called, and whether it still saw a referent. */
 static int calls[16];
@@ -188,10 +162,7 @@ CHECKED_TEST(weakref, weakref_to_weakref_and_to_itself_die_cleanly)
 CHECKED_TEST(weakref, collection_calls_back_only_surviving_weakrefs)
 {
     node *a = new_node(&node_type, 1), *b = new_node(&node_type, 2);
-    ms_incref((ms_object *)b);
-    a->next = (ms_object *)b;
-    ms_incref((ms_object *)a);
-    b->next = (ms_object *)a;
+    link_pair(a, b);
     ms_weakref *outside = ms_weakref_new((ms_object *)a, record, (void *)(intptr_t)1);
     /* A weak reference owned by the cycle itself: garbage with it. */
     a->other = (ms_object *)ms_weakref_new((ms_object *)b, record, (void *)(intptr_t)2);
@@ -222,10 +193,7 @@ static const ms_type final_type = {
 CHECKED_TEST(weakref, cleared_before_finalizers)
 {
     node *a = new_node(&final_type, 1), *b = new_node(&node_type, 2);
-    ms_incref((ms_object *)b);
-    a->next = (ms_object *)b;
-    ms_incref((ms_object *)a);
-    b->next = (ms_object *)a;
+    link_pair(a, b);
     partner_ref = ms_weakref_new((ms_object *)b, NULL, NULL);
     ms_decref((ms_object *)a);
     ms_decref((ms_object *)b);
@@ -237,10 +205,7 @@ CHECKED_TEST(weakref, cleared_before_finalizers)
 CHECKED_TEST(weakref, uncollectable_objects_keep_their_weakrefs)
 {
     node *l = new_node(&legacy_type, 1), *b = new_node(&node_type, 2);
-    ms_incref((ms_object *)b);
-    l->next = (ms_object *)b;
-    ms_incref((ms_object *)l);
-    b->next = (ms_object *)l;
+    link_pair(l, b);
     ms_weakref *w = ms_weakref_new((ms_object *)b, record, NULL);
     ms_decref((ms_object *)l);
     ms_decref((ms_object *)b);
