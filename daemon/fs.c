@@ -12,6 +12,8 @@
 
 int msd_mkdir_private(const char *path)
 {
+    if (path[0] == '\0') /* as mkdir(""): the walk below starts after the first byte */
+        return -ENOENT;
     char *p = strdup(path);
     if (!p)
         return -ENOMEM;

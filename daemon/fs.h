@@ -6,7 +6,8 @@
 #define MEMSCOPE_DAEMON_FS_H
 
 /* mkdir -p: creates every missing directory of path with mode 0700 (existing ones are left as they are).
- * 0, or the negative errno of the first mkdir that failed for another reason than EEXIST (-ENOMEM included). */
+ * 0, or the negative errno of the first mkdir that failed for another reason than EEXIST (-ENOMEM included);
+ * -ENOENT for "", as mkdir(2) says. */
 int msd_mkdir_private(const char *path);
 
 /* Reads the whole regular file open on fd (at most max bytes) into a malloc'ed buffer followed by a NUL, and

@@ -10,7 +10,11 @@
 
 #include <criterion/criterion.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "frame.h"
+#include "fs.h"
 #include "history.h"
 #include "message.h"
 #include "scratch_model.h"
@@ -184,4 +188,35 @@ Test(frame, growth_lists_every_suspect_fastest_first)
     cr_expect_float_eq(g.types[0].rate_per_s, 3.0, 1e-9);
     msd_growth_free(&g);
     msd_history_free(&h);
+}
+
+/* mkdir -p with mode 0700: every missing level made private, existing ones left alone, "" refused (it used to be
+ * read past its NUL: ASan's heap-buffer-overflow in the sanitizer run). */
+Test(fs, mkdir_private_makes_each_missing_level_and_refuses_an_empty_path)
+{
+    cr_expect_eq(msd_mkdir_private(""), -ENOENT);
+    char top[] = "/tmp/msd-fs-XXXXXX", path[128];
+    cr_assert(mkdtemp(top));
+    chmod(top, 0755);
+    snprintf(path, sizeof(path), "%s/a/b/c", top);
+    cr_assert_eq(msd_mkdir_private(path), 0);
+    cr_expect_eq(msd_mkdir_private(path), 0, "existing directories are fine");
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700, "mode %o", st.st_mode & 0777);
+    cr_assert_eq(stat(top, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0755, "an existing level keeps its mode");
+    snprintf(path, sizeof(path), "%s/f", top);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/f/sub", top);
+    cr_expect_eq(msd_mkdir_private(path), -ENOTDIR, "a file in the way is the error");
+    for (const char *rm[] = {"/a/b/c", "/a/b", "/a"}, **r = rm; r < rm + 3; r++) {
+        snprintf(path, sizeof(path), "%s%s", top, *r);
+        rmdir(path);
+    }
+    snprintf(path, sizeof(path), "%s/f", top);
+    unlink(path);
+    rmdir(top);
 }
