@@ -15,6 +15,8 @@
 
 #include <memscope/memscope.h>
 
+#include "../test_then.h"
+
 typedef struct leak_baseline {
     uint64_t objects;
     uint64_t pool_blocks;
@@ -50,13 +52,6 @@ static inline void leak_check(leak_baseline b)
 #define LEAK_CHECKED_SUITE(suite) LEAK_START TestSuite(suite, .init = leak_start_take)
 
 /* A test whose body is followed by the file's no_leaks(). */
-#define CHECKED_TEST(suite, name)                                                                              \
-    static void name##_body(void);                                                                             \
-    Test(suite, name)                                                                                          \
-    {                                                                                                          \
-        name##_body();                                                                                         \
-        no_leaks();                                                                                            \
-    }                                                                                                          \
-    static void name##_body(void)
+#define CHECKED_TEST(suite, name) TEST_THEN(suite, name, no_leaks, .disabled = false)
 
 #endif /* MEMSCOPE_TESTS_LEAKCHECK_H */
