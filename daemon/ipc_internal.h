@@ -56,7 +56,9 @@ struct msd_request {
  * the read) cost as much as reading it. So when the set wakes the loop more than BATCH_RATE times a second, the
  * uv_poll is stopped and the set is read on a BATCH_MS timer instead, as long as each beat finds something: one
  * wakeup then serves about ten messages. Stats wait at most BATCH_MS longer; HTTP, on its own poll, not at all.
- * Below that rate (1000 apps at 1 Hz) every message is read as it comes, which costs the same.
+ * Below that rate (1000 apps at 1 Hz) every message is read as it comes, which costs the same. The set is
+ * edge-triggered: a level-triggered one polls each socket it reported once more, only to find it empty (see
+ * conn_read() in ipc.c for what that asks of the reader).
  */
 struct msd_ipc {
     uv_pipe_t server;

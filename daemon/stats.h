@@ -11,7 +11,7 @@
  * pid, name, time), which is how sections and members this daemon does not know reach the user.
  *
  * Memory: a model owns its arrays and keeps them when it is reset, so a model that is refilled every second
- * (the ipc's scratch model swapped with the app's, registry.c) allocates only when an app grows. Bounded by
+ * (the ipc's scratch model exchanged for the app's, registry.c) allocates only when an app grows. Bounded by
  * the message: at most one entry per byte of a 1 MiB frame, in practice tens of types and 16 or 32 pools.
  */
 #ifndef MEMSCOPE_DAEMON_STATS_H
