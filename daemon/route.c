@@ -60,8 +60,23 @@ bool msd_route_needs_token(const char *method)
     return strcmp(method, "POST") == 0;
 }
 
-/* True when pattern matches the n segments seg[]; fills r's params and rest. */
-static bool match(const char *pattern, char *const *seg, const size_t *seg_at, size_t n, msd_req *r)
+/* The path's non-empty segments: where each starts in r->segs (NUL-terminated there) and in r->path, its length. */
+typedef struct segments {
+    char *at[SEGS_MAX];
+    size_t off[SEGS_MAX], len[SEGS_MAX], n;
+} segments;
+
+static size_t segment_len(const char *p)
+{
+    size_t len = 0;
+    while (p[len] && p[len] != '/')
+        len++;
+    return len;
+}
+
+/* True when pattern matches the segments; fills r's params and rest. Every request is matched against the
+ * table in order, so this is a byte loop over short strings rather than calls to strcspn and strncmp. */
+static bool match(const char *pattern, const segments *sg, msd_req *r)
 {
     const char *p = pattern;
     size_t i = 0, np = 0;
@@ -69,20 +84,18 @@ static bool match(const char *pattern, char *const *seg, const size_t *seg_at, s
         while (*p == '/')
             p++;
         if (!*p)
-            return i == n;
-        size_t len = strcspn(p, "/");
-        if (p[0] == '{' && len >= 5 && strncmp(p + len - 4, "...}", 4) == 0) { /* the rest: one segment or more */
-            if (i >= n)
-                return false;
-            r->rest = r->path + seg_at[i];
+            return i == sg->n;
+        size_t len = segment_len(p);
+        if (i >= sg->n)
+            return false;
+        if (p[0] == '{' && len >= 5 && memcmp(p + len - 4, "...}", 4) == 0) { /* the rest: one segment or more */
+            r->rest = r->path + sg->off[i];
             return true;
         }
-        if (i >= n)
-            return false;
         if (p[0] == '{') {
             if (np < MSD_ROUTE_PARAMS)
-                r->params[np++] = seg[i];
-        } else if (strlen(seg[i]) != len || strncmp(seg[i], p, len) != 0) {
+                r->params[np++] = sg->at[i];
+        } else if (sg->len[i] != len || memcmp(sg->at[i], p, len) != 0) {
             return false;
         }
         i++;
@@ -97,27 +110,29 @@ void msd_route_dispatch(msd_daemon *d, const msd_route *table, size_t n, msd_req
         msd_req_error(r, 414, "path too long");
         return;
     }
-    /* The path's non-empty segments, NUL-terminated in r->segs. */
     memcpy(r->segs, r->path, plen + 1);
-    char *seg[SEGS_MAX];
-    size_t seg_at[SEGS_MAX], nseg = 0;
+    segments sg;
+    sg.n = 0;
     for (char *s = r->segs; *s;) {
         if (*s == '/') {
             *s++ = '\0';
             continue;
         }
-        if (nseg == SEGS_MAX) {
+        if (sg.n == SEGS_MAX) {
             msd_req_error(r, 404, "no such endpoint");
             return;
         }
-        seg_at[nseg] = (size_t)(s - r->segs);
-        seg[nseg++] = s;
-        s += strcspn(s, "/");
+        size_t len = segment_len(s);
+        sg.at[sg.n] = s;
+        sg.off[sg.n] = (size_t)(s - r->segs);
+        sg.len[sg.n++] = len;
+        s += len;
     }
     const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
     for (size_t i = 0; i < n; i++) {
         r->rest = NULL;
-        if (strcmp(table[i].method, method) != 0 || !match(table[i].pattern, seg, seg_at, nseg, r))
+        /* the first byte tells GET from POST: most rows are passed over without a call */
+        if (table[i].method[0] != method[0] || strcmp(table[i].method, method) != 0 || !match(table[i].pattern, &sg, r))
             continue;
         if (msd_route_needs_token(r->method) && !r->authorized) {
             msd_req_error(r, 401, "missing or wrong token: send Authorization: Bearer <token>");

@@ -5,19 +5,29 @@
  * A job has up to three steps:
  *   start   on the loop, when the job reaches the head of the queue: checks against the index, prepares what
  *           the worker needs (paths, the id); may finish the job at once (a list, a refused diff)
- *   run     on a thread of libuv's pool: the disk work and the parsing, on data the job owns alone
+ *   run     on the store's worker thread: the disk work and the parsing, on data the job owns alone
  *   after   on the loop: updates the index, calls the caller back
  * The queue runs one job at a time, so the index changes only between jobs and a worker never shares data with
  * the loop. A job cancelled by msd_snapstore_stop() while its run step is on a worker keeps only its memory:
  * its caller was told -ECANCELED already, and `after` just frees it.
+ *
+ * The worker is a thread of the store's own, not libuv's pool: it is started when a job needs it and leaves after
+ * WORKER_IDLE_MS without one. A process that has threads pays for them on every system call on a descriptor
+ * (the kernel then counts the references to the open file, fget/fput, instead of taking its single-threaded
+ * fast path): with libuv's pool, whose threads live until exit, that was 3% of the CPU of every GET and every
+ * read of an app's socket, for a store that is idle nearly always.
+ *
+ *   loop:   next_job --hand(j)--> [todo] --cond--> worker: run(j) --> [done] --uv_async--> loop: on_back: after
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -28,13 +38,13 @@
 #include "snapstore.h"
 
 #define SNAPSHOT_FILE_MAX (8u << 20) /* a larger file is not a snapshot of ours (a frame is 1 MiB) */
+#define WORKER_IDLE_MS 200           /* the worker leaves after this long without a job (a new one is cheap next to an fsync) */
 
 typedef enum job_kind { J_INDEX, J_PUT, J_LIST, J_DIFF } job_kind;
 
 typedef struct job {
     struct msd_snapstore *st;
     job_kind kind;
-    uv_work_t work;
     msc_list link;          /* the queue */
     bool cancelled;
     int status;             /* 0 or a negative errno, set by run or start */
@@ -66,9 +76,19 @@ typedef struct msd_snapstore {
     bool ready;             /* the index is loaded */
     int64_t next_id;
     msc_list queue;         /* job.link; the head runs */
-    bool running;           /* the head's run step is on a worker */
+    bool running;           /* the head's run step is with the worker */
     bool stopped;
     uv_timer_t kick;        /* starts the queue on the next loop turn */
+    /* The worker (see the top of the file). mu guards todo, done, alive and quit. */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;    /* the worker waits on it for todo or quit (CLOCK_MONOTONIC) */
+    job *todo;              /* handed to the worker */
+    job *done;              /* handed back, with a uv_async_send of back */
+    bool alive;             /* a worker thread is there to take todo (it clears this itself as it leaves) */
+    bool quit;              /* msd_snapstore_free(): leave now */
+    bool joinable;          /* tid is a thread not joined yet (alive or gone) */
+    pthread_t tid;
+    uv_async_t back;
 } msd_snapstore;
 
 static void next_job(msd_snapstore *st);
@@ -242,15 +262,62 @@ static void run_diff(job *j)
     cJSON_Delete(b);
 }
 
-static void on_work(uv_work_t *w)
+static void run(job *j)
 {
-    job *j = w->data;
     switch (j->kind) {
     case J_INDEX: run_index(j); break;
     case J_PUT: run_put(j); break;
     case J_DIFF: run_diff(j); break;
     case J_LIST: break;
     }
+}
+
+static void *worker_main(void *arg)
+{
+    msd_snapstore *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += WORKER_IDLE_MS / 1000;
+        until.tv_nsec += (WORKER_IDLE_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L)
+            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        int rc = 0;
+        while (!st->todo && !st->quit && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&st->wake, &st->mu, &until);
+        if (!st->todo) { /* idle for WORKER_IDLE_MS, or told to quit */
+            st->alive = false;
+            pthread_mutex_unlock(&st->mu);
+            return NULL;
+        }
+        job *j = st->todo;
+        st->todo = NULL;
+        pthread_mutex_unlock(&st->mu);
+        run(j);
+        pthread_mutex_lock(&st->mu);
+        st->done = j;
+        uv_async_send(&st->back);
+    }
+}
+
+/* Gives j to the worker, starting one when none is there: 0, or a negative errno (no thread). */
+static int hand(msd_snapstore *st, job *j)
+{
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    if (!st->alive) {
+        if (st->joinable) /* the previous worker has left or is leaving: reap it (at once) */
+            pthread_join(st->tid, NULL);
+        st->joinable = false;
+        rc = -pthread_create(&st->tid, NULL, worker_main, st);
+        st->joinable = st->alive = rc == 0;
+    }
+    if (rc == 0)
+        st->todo = j;
+    pthread_cond_signal(&st->wake);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
 }
 
 /* ---- Jobs (loop side) ------------------------------------------------------------------------------------------ */
@@ -305,15 +372,23 @@ static void finish(job *j)
     job_free(j);
 }
 
-static void on_after_work(uv_work_t *w, int status)
+/* The worker handed a job back. */
+static void on_back(uv_async_t *a)
 {
-    job *j = w->data;
-    msd_snapstore *st = j->st;
+    msd_snapstore *st = a->data;
+    pthread_mutex_lock(&st->mu);
+    job *j = st->done;
+    st->done = NULL;
+    pthread_mutex_unlock(&st->mu);
+    if (!j) /* uv_async_send() calls may coalesce, and one may come after the job was taken */
+        return;
     st->running = false;
     msc_list_remove(&j->link);
     finish(j);
     if (!st->stopped)
         next_job(st);
+    else
+        uv_close((uv_handle_t *)&st->back, NULL); /* the job msd_snapstore_stop() waited for */
 }
 
 /* The start step: 0 when the job needs its run step, else it is finished here. */
@@ -382,13 +457,13 @@ static void next_job(msd_snapstore *st)
     while (!st->running && !msc_list_empty(&st->queue)) {
         job *j = msc_list_entry(msc_list_first(&st->queue), job, link);
         if (start(j) == 0) {
-            j->work.data = j;
-            if (uv_queue_work(st->d->loop, &j->work, on_work, on_after_work) == 0) {
+            int rc = hand(st, j);
+            if (rc == 0) {
                 st->running = true;
                 return;
             }
-            j->status = -ENOMEM;
-            snprintf(j->why, sizeof(j->why), "cannot start a disk job");
+            j->status = rc;
+            snprintf(j->why, sizeof(j->why), "cannot start the disk worker: %s", strerror(-rc));
         }
         msc_list_remove(&j->link);
         finish(j);
@@ -434,8 +509,16 @@ int msd_snapstore_start(msd_daemon *d)
     st->d = d;
     st->next_id = 1;
     msc_list_init(&st->queue);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&st->mu, NULL);
     uv_timer_init(d->loop, &st->kick);
     st->kick.data = st;
+    uv_async_init(d->loop, &st->back, on_back);
+    st->back.data = st;
     d->snaps = st;
     job *j = new_job(d, J_INDEX);
     if (j)
@@ -452,7 +535,9 @@ void msd_snapstore_stop(msd_daemon *d)
         return;
     st->stopped = true;
     uv_close((uv_handle_t *)&st->kick, NULL); /* closing a timer stops it */
-    /* Every caller hears now; the job on a worker (the head, when running) is freed by on_after_work. */
+    if (!st->running) /* else on_back() closes it when the worker hands its job back */
+        uv_close((uv_handle_t *)&st->back, NULL);
+    /* Every caller hears now; the job with the worker (the head, when running) is freed by on_back(). */
     msc_list_foreach_safe (it, next, &st->queue) {
         job *j = msc_list_entry(it, job, link);
         j->status = -ECANCELED;
@@ -470,6 +555,14 @@ void msd_snapstore_free(msd_daemon *d)
     msd_snapstore *st = d->snaps;
     if (!st)
         return;
+    pthread_mutex_lock(&st->mu);
+    st->quit = true; /* an idle worker leaves now rather than after WORKER_IDLE_MS */
+    pthread_cond_signal(&st->wake);
+    pthread_mutex_unlock(&st->mu);
+    if (st->joinable)
+        pthread_join(st->tid, NULL);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->wake);
     for (size_t i = 0; i < st->n; i++)
         msd_snapinfo_free(&st->index[i]);
     free(st->index);

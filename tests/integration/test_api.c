@@ -455,6 +455,38 @@ DAEMON_TEST(api, snapshots_survive_a_daemon_restart)
     cr_expect_eq(system(cmd), 0);
 }
 
+static bool one_thread(void *arg)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)*(const pid_t *)arg);
+    FILE *f = fopen(path, "r");
+    int threads = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %d", &threads) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return threads == 1;
+}
+
+/* Disk work runs on a thread that leaves when there is none: an idle daemon is single-threaded, so the kernel
+ * takes its fast path on every socket call (snapstore.c). */
+DAEMON_TEST(api, the_disk_worker_leaves_when_the_store_is_idle)
+{
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "disk", NULL});
+    take_snapshot(id);
+    cr_expect(wait_until(one_thread, &D.pid, 10000), "memscoped is single-threaded again after a snapshot");
+    long b = take_snapshot(id); /* and the next job starts a worker again */
+    cJSON *r = NULL;
+    cr_expect_eq(http_json(&D, "GET", app_path(id, "/trace/snapshots"), NULL, NULL, &r), 200);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "snapshots")), 2);
+    cJSON_Delete(r);
+    cr_expect_gt(b, 0);
+    cr_expect(wait_until(one_thread, &D.pid, 10000));
+    proc_kill(app);
+}
+
 DAEMON_TEST(api, oversized_bodies_are_refused)
 {
     size_t n = 100000;
