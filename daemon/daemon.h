@@ -5,8 +5,9 @@
  * Threads: memscoped has one loop thread. libuv drives everything — the Unix socket of the apps (ipc.c), the
  * HTTP server (http.c runs libmicrohttpd in external-epoll mode from a uv_poll on MHD's epoll fd), timers and
  * signals — so the registry, the pending requests and every cached document are touched from the loop thread
- * only and need no lock. Slow work (the snapshot store's disk I/O, snapstore.c) runs on libuv's thread pool on
- * data it owns, and hands its result back to the loop. No callback on the loop blocks: no fsync, no directory
+ * only and need no lock. Slow work (the snapshot store's disk I/O, snapstore.c) runs on a worker thread on data
+ * it owns, and hands its result back to the loop; the worker leaves when idle, so that an idle daemon is one
+ * thread (a process with threads pays on every socket call). No callback on the loop blocks: no fsync, no directory
  * walk, no large read. One exception, by design: --web-dir (for whoever edits the dashboard) reads the
  * requested file on the loop, a few KiB from the page cache; the embedded dashboard is served from memory.
  *
