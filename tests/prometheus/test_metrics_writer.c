@@ -4,6 +4,7 @@
  * (name, pid), the OpenMetrics variant (family names, UNIT, info, # EOF) and content negotiation.
  */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +51,7 @@ static char *render(const msd_metrics_app *apps, size_t n, msd_metrics_format fm
  * lives until the test's process ends (Criterion runs every test in a process of its own). */
 static const msd_stats *model(const char *text)
 {
-    static msd_stats models[8];
+    static msd_stats models[32];
     static size_t used;
     if (!text)
         return NULL;
@@ -297,4 +298,33 @@ Test(metrics_writer, openmetrics_structure)
     }
     cr_assert(eof);
     free(s);
+}
+
+/* Numbers print as the shortest text that reads back to the model's value: integers digit for digit at every
+ * magnitude (the writer formats them itself, two digits at a time), the others as %.15g or %.17g would. */
+Test(metrics_writer, numbers_print_exactly_at_every_magnitude)
+{
+    static const char *values[] = {"0", "7", "10", "99", "100", "101", "999", "1000", "65536", "1234567",
+                                   "100000000000", "9007199254740991", "-1", "-42", "-1000", "0.5", "0.0015",
+                                   "123456.789", "1e300", "-2.5e-7", "9007199254740993"};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char doc[200];
+        snprintf(doc, sizeof(doc), "{\"type\":\"stats\",\"heap\":{\"pools_in_use\":%s}}", values[i]);
+        msd_metrics_app a = app("x", 42, true, doc);
+        char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 20);
+        const char *key = "memscope_heap_pools{app=\"x\",pid=\"42\"} ";
+        const char *at = strstr(s, key);
+        cr_assert(at, "%s: %s", values[i], s);
+        at += strlen(key);
+        char printed[64];
+        size_t n = strcspn(at, "\n");
+        cr_assert_lt(n, sizeof(printed));
+        memcpy(printed, at, n);
+        printed[n] = '\0';
+        double want = strtod(values[i], NULL);
+        cr_expect_eq(strtod(printed, NULL), want, "%s printed as %s", values[i], printed);
+        if (strchr(values[i], '.') == NULL && strchr(values[i], 'e') == NULL && fabs(want) < 9007199254740992.0)
+            cr_expect_str_eq(printed, values[i], "an integer prints as its digits");
+        free(s);
+    }
 }
