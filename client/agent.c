@@ -352,7 +352,7 @@ static void on_message(const cJSON *msg, uint64_t now)
     }
     if (strcmp(t, "request") == 0)
         on_request(msg, now);
-    /* Anything else is ignored: newer daemons may send more (PROTOCOL.md section 6). */
+    /* Anything else is ignored: newer daemons may send more (PROTOCOL.md section 7). */
 }
 
 /* Reads what the socket has and handles every complete frame. */

@@ -26,4 +26,15 @@
 #define MSC_TOP_LIMIT_MAX 10000
 #define MSC_TOP_LIMIT_DEFAULT 10
 
+/* Binary frames (docs/PROTOCOL.md section 6): bit 31 of the length word set; the payload (1 .. MSC_FRAME_MAX
+ * bytes, the length without the bit) is a u32 big-endian request id and then bytes of that request's binary
+ * result (a heap graph's wire image, common/heapgraph.h), in order. Only an agent sends them, and only for a
+ * request whose method says so (heapsnapshot). */
+#define MSC_FRAME_BINARY 0x80000000u
+#define MSC_BINARY_ID_BYTES 4u
+
+/* heapsnapshot: the agent abandons a transfer the daemon has not read from for this long (and answers
+ * ok: false); the daemon extends the request's deadline by --request-timeout at every binary frame. */
+#define MSC_HEAPSNAPSHOT_STALL_MS 10000
+
 #endif /* MEMSCOPE_COMMON_PROTOCOL_H */

@@ -15,5 +15,6 @@
 #include <memscope/builtins.h>
 #include <memscope/trace.h>
 #include <memscope/agent.h>
+#include <memscope/heapsnapshot.h>
 
 #endif /* MEMSCOPE_MEMSCOPE_H */

@@ -100,6 +100,11 @@ struct ms_type {
      * reaches 0, without a call to clear() or through ms_object_dealloc (bench/gc: the garbage column). clear()
      * is still required: every other teardown calls it. */
     ms_object **(*detach_refs)(ms_object *self, size_t *n, void **buffer);
+    /* Optional: the names of the ref_offsets fields, in the same order (one per non-zero offset; NULL entries
+     * and a NULL array mean unnamed). Heap snapshots and retainer paths show an edge through a named field as
+     * `Folder -.parent-> Folder` (memscope/heapsnapshot.h). It lengthens ms_type: a type compiled against a
+     * header without it must be recompiled (the library reads the field of every type). */
+    const char *const *ref_names;
 };
 
 /* Private flag bits in ms_object.type_bits; types are at least 8-byte aligned. */
