@@ -6,7 +6,8 @@
  *   resolve.c  APP (an id, a pid or a name) -> app id, through GET /api/v1/apps
  *   json.c     reading members of the daemon's documents without a NULL check at every step
  *   format.c   units (KiB/MiB, ns/us/ms) and aligned tables
- *   cmd_*.c    one file per verb family (cmd_stats.c: ls, stats, growth, version; cmd_gc.c; cmd_trace.c)
+ *   cmd_*.c    one file per verb family (cmd_stats.c: ls, stats, growth, version; cmd_gc.c; cmd_trace.c;
+ *              cmd_heap.c: why, heapsnapshot)
  *   cmd_history.c  the time series;  watch.c  the refreshing view
  *
  * Exit codes are the contract with scripts: 0 ok, 1 the daemon (or the way to it) failed, 2 usage. Every error is
@@ -108,6 +109,19 @@ int cli_fetch(cli_ctx *c, const char *method, const char *body, cli_reply *r, co
 /* GET /api/v1/apps for resolving APP and for watch, never printed: 0 with *r filled, or CLI_FAIL as above. */
 int cli_get_apps(cli_ctx *c, cli_reply *r);
 void cli_reply_free(cli_reply *r);
+/* A download (GET of a file the daemon serves as an attachment, e.g. a .heapsnapshot), streamed to disk: never
+ * held in memory whole, and never left half-written (it goes to FILE.tmp, renamed when complete). */
+typedef struct cli_download {
+    const char *file;     /* -o: the file to write ("-": stdout); NULL: the name the daemon suggests */
+    const char *fallback; /* the name when file is NULL and the daemon suggests none (or an unsafe one) */
+    char saved[4096];     /* out: the file written ("-" for stdout) */
+    unsigned long long bytes; /* out: bytes written */
+} cli_download;
+/* GETs URL+path (formatted from path_fmt) into d's file. The suggested name is taken from Content-Disposition's
+ * filename, reduced to its last path component; a name starting with '.' or empty falls back. CLI_OK, or
+ * CLI_FAIL with the one error line printed (unreachable daemon, the daemon's JSON error, a file that cannot be
+ * written: then nothing is left behind). */
+int cli_download_to(cli_ctx *c, cli_download *d, const char *path_fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The --json output: prints the reply's body on stdout (the daemon's document unchanged) and a newline, frees the
  * reply. Returns CLI_OK. */
 int cli_print_json(cli_reply *r);
@@ -168,5 +182,7 @@ int cmd_gc(cli_ctx *c, int argc, char **argv);
 int cmd_trace(cli_ctx *c, int argc, char **argv);
 int cmd_watch(cli_ctx *c, int argc, char **argv);
 int cmd_version(cli_ctx *c, int argc, char **argv);
+int cmd_why(cli_ctx *c, int argc, char **argv);
+int cmd_heapsnapshot(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -354,4 +355,211 @@ int cli_fetch(cli_ctx *c, const char *method, const char *body, cli_reply *r, co
     if (rc != CLI_OK)
         return rc;
     return c->json ? cli_print_json(r) : -1;
+}
+
+/* ---- Downloads ---------------------------------------------------------------------------------------------- */
+
+/* Where a download's bytes go: decided at the first byte of the body (the headers, and so the status and the
+ * suggested name, are all in by then), or at the end for an empty body. */
+typedef struct dl {
+    cli_download *d;
+    CURL *curl;
+    char suggested[256]; /* Content-Disposition's filename, already reduced to a safe name; "" when none */
+    char tmp[4096 + 8];  /* the file being written, "" for stdout */
+    FILE *out;           /* NULL until decided */
+    bool failed_status;  /* a non-2xx answer: its body goes to err_body, for the message */
+    msc_buf err_body;
+    int err;       /* errno of a failed open/write, or -ENOBUFS/-ENOMEM for err_body */
+    bool started;  /* the destination was decided */
+} dl;
+
+/* The filename parameter of a Content-Disposition header line (RFC 6266: filename="x" or filename=x), reduced
+ * to its last path component. An empty, hidden ('.') or control-character name is refused: "" is stored. */
+static void take_filename(dl *s, const char *v, size_t n)
+{
+    const char *end = v + n;
+    const char *p = NULL;
+    for (const char *q = v; q + 9 <= end; q++)
+        if (strncasecmp(q, "filename=", 9) == 0 && (q == v || q[-1] == ';' || q[-1] == ' ')) {
+            p = q + 9;
+            break;
+        }
+    if (!p)
+        return;
+    char name[256];
+    size_t k = 0;
+    bool quoted = p < end && *p == '"';
+    if (quoted)
+        p++;
+    for (; p < end && k + 1 < sizeof(name); p++) {
+        if (quoted ? *p == '"' : (*p == ';' || *p == ' ' || *p == '\r' || *p == '\n'))
+            break;
+        if (quoted && *p == '\\' && p + 1 < end)
+            p++;
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return;
+        name[k++] = *p;
+    }
+    name[k] = '\0';
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (!base[0] || base[0] == '.')
+        return;
+    snprintf(s->suggested, sizeof(s->suggested), "%s", base);
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    dl *s = ud;
+    size_t n = size * nmemb;
+    static const char key[] = "content-disposition:";
+    if (n > sizeof(key) - 1 && strncasecmp(ptr, key, sizeof(key) - 1) == 0)
+        take_filename(s, ptr + sizeof(key) - 1, n - (sizeof(key) - 1));
+    return n;
+}
+
+/* Decides where the body goes, once. 0, or -1 when the file cannot be created (s->err set). */
+static int dl_start(dl *s)
+{
+    if (s->started)
+        return s->out || s->failed_status ? 0 : -1;
+    s->started = true;
+    long status = 0;
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) {
+        s->failed_status = true;
+        return 0;
+    }
+    cli_download *d = s->d;
+    const char *name = d->file ? d->file : s->suggested[0] ? s->suggested : d->fallback;
+    snprintf(d->saved, sizeof(d->saved), "%s", name);
+    if (strcmp(name, "-") == 0) {
+        s->out = stdout;
+        return 0;
+    }
+    snprintf(s->tmp, sizeof(s->tmp), "%s.tmp", name);
+    if (!(s->out = fopen(s->tmp, "wbe"))) {
+        s->err = errno;
+        s->tmp[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static size_t on_file_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    dl *s = ud;
+    size_t n = size * nmemb;
+    if (dl_start(s) < 0)
+        return 0;
+    if (s->failed_status) {
+        int rc = msc_buf_append_max(&s->err_body, ptr, n, 1u << 20);
+        if (rc < 0) {
+            s->err = rc;
+            return 0;
+        }
+        return n;
+    }
+    if (fwrite(ptr, 1, n, s->out) != n) {
+        s->err = errno ? errno : EIO;
+        return 0;
+    }
+    s->d->bytes += n;
+    return n;
+}
+
+/* Ends the file: closes it and renames it into place (ok), or removes what was written. -1 when closing or
+ * renaming failed (s->err set). */
+static int dl_finish(dl *s, bool ok)
+{
+    int rc = 0;
+    if (s->out && s->out != stdout) {
+        if (fclose(s->out) != 0 && ok) {
+            s->err = errno;
+            rc = -1;
+        }
+        if (ok && rc == 0 && rename(s->tmp, s->d->saved) != 0) {
+            s->err = errno;
+            rc = -1;
+        }
+        if (!ok || rc < 0)
+            unlink(s->tmp);
+    } else if (s->out == stdout && fflush(stdout) != 0 && ok) {
+        s->err = errno;
+        rc = -1;
+    }
+    s->out = NULL;
+    return rc;
+}
+
+int cli_download_to(cli_ctx *c, cli_download *d, const char *path_fmt, ...)
+{
+    d->saved[0] = '\0';
+    d->bytes = 0;
+    char *path = NULL, *url = NULL, *auth = NULL;
+    va_list ap;
+    va_start(ap, path_fmt);
+    int n = vasprintf(&path, path_fmt, ap);
+    va_end(ap);
+    struct curl_slist *hdr = NULL;
+    if (n < 0)
+        path = NULL;
+    if (!path || asprintf(&url, "%s%s", c->url, path) < 0)
+        url = NULL;
+    free(path);
+    if (!url || open_http(c) != CLI_OK || build_headers(c, false, &hdr, &auth) < 0) {
+        free(url);
+        if (!url)
+            cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    cli_http *h = c->http;
+    CURL *e = h->curl;
+    dl s = {.d = d, .curl = e, .err_body = MSC_BUF_INIT};
+    curl_easy_reset(e);
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_s < 10 ? c->timeout_s * 1000 : 10000));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &s);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_file_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "memscope/" CLI_VERSION);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdr);
+    free(auth);
+    free(url);
+    int out = CLI_FAIL;
+    if (rc == CURLE_OK)
+        (void)dl_start(&s); /* an empty body: the file is created now (a failure sets s.err) */
+    if (s.err > 0 && !s.failed_status) {
+        cli_error("cannot write %s: %s", s.tmp[0] ? s.tmp : d->saved, strerror(s.err));
+    } else if (s.err == -ENOMEM) {
+        cli_error("out of memory reading the reply of memscoped at %s", c->url);
+    } else if (rc != CURLE_OK && s.err == 0) {
+        sink k = {MSC_BUF_INIT, 0};
+        transport_error(c, rc, &k);
+    } else if (s.failed_status) {
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        const char *text = msc_buf_cstr(&s.err_body);
+        cJSON *json = text ? cJSON_ParseWithLength(text, s.err_body.len) : NULL;
+        http_error(c, status, json);
+        cJSON_Delete(json);
+    } else {
+        out = CLI_OK;
+    }
+    if (dl_finish(&s, out == CLI_OK) < 0) {
+        cli_error("cannot write %s: %s", d->saved, strerror(s.err));
+        out = CLI_FAIL;
+    }
+    msc_buf_free(&s.err_body);
+    return out;
 }

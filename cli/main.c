@@ -30,6 +30,8 @@ static const struct verb {
     {"gc", cmd_gc, "run a collection in the app and show what it freed, by type"},
     {"trace", cmd_trace, "allocation tracing: start, stop, top, snapshot, snapshots, diff"},
     {"watch", cmd_watch, "a live view of an app, refreshed like top (q or Ctrl-C quits)"},
+    {"why", cmd_why, "what keeps a type's objects alive: their retainer paths in a heap snapshot"},
+    {"heapsnapshot", cmd_heapsnapshot, "take a heap snapshot and download it (.heapsnapshot, for DevTools)"},
     {"growth", cmd_growth, "leak suspects: types whose live count rose steadily"},
     {"history", cmd_history, "the app's recent time series: heap, objects, collections, pauses"},
     {"version", cmd_version, "the client's and the daemon's versions"},
@@ -43,7 +45,7 @@ static void usage(FILE *out)
             "\n"
             "Verbs:\n");
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        fprintf(out, "  %-8s  %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(out, "  %-12s  %s\n", verbs[i].name, verbs[i].summary);
     fprintf(out,
             "\n"
             "APP is an app id, a pid or a name (as `memscope ls` shows them).\n"
