@@ -11,6 +11,8 @@
 //   5. "Collect (gen 2)": the result shows collected > 0, equal to what the API then reports for generation 2
 //   6. start tracing: the top-N table names examples/docstore.c with a line number; the frames and rows fields
 //      take the protocol's ranges (common/protocol.h), send 0 as 0 (every entry), and show the daemon's 400
+//   6b. "Why alive?" on AuditEntry's row: the first retainer path reads `audit (list, 1 external ref) -[i]->
+//      AuditEntry`, as the daemon's retainers document says, and the snapshot downloads as a .heapsnapshot
 //   7. an agent written here sends stats too large for the event stream (announced as `stats-skipped`): the
 //      page fetches them and shows that app's numbers, saying the stream skipped them
 //   8. kill the app: its row says disconnected
@@ -154,6 +156,62 @@ async function streamEvent(base, name, pred, timeoutMs) {
     ac.abort();
   }
   throw new Error(`no \`${name}\` event on the stream within ${timeoutMs} ms`);
+}
+
+// Clicks "Why alive?" in AuditEntry's row and checks what the page shows against the daemon's own answer for the
+// same snapshot. The first group is the audit list: docstore appends every AuditEntry to it and labels it.
+async function whyAlive(page, appId, base, api) {
+  const type = 'AuditEntry';
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/api/v1/apps/${appId}/heapsnapshot`) && r.request().method() === 'POST',
+                         { timeout: 30000 }),
+    page.locator(`#types tbody tr[data-type="${type}"] button.why`).click(),
+  ]);
+  if (resp.status() !== 200) throw new Error(`POST heapsnapshot answered ${resp.status()}: ${await resp.text()}`);
+  const snap = await resp.json();
+  for (const k of ['id', 'objects', 'edges', 'bytes', 'pause_ms']) {
+    if (typeof snap[k] !== 'number') throw new Error(`the snapshot's answer has no number ${k}: ${JSON.stringify(snap)}`);
+  }
+  await waitFor('the retainer paths on the page', async () => {
+    if ((await page.getAttribute('#why', 'data-status')) !== 'ok' && (await page.getAttribute('#why', 'data-status'))) {
+      throw new Error('the page shows an error: ' + (await page.textContent('#why')));
+    }
+    return (await page.getAttribute('#why', 'data-snapshot')) === String(snap.id);
+  }, 30000);
+  const doc = await api(`/api/v1/apps/${appId}/heapsnapshots/${snap.id}/retainers?type=${type}&limit=10`);
+  const g = doc.paths && doc.paths[0];
+  if (!g) throw new Error(`no retainer path for ${type}: ${JSON.stringify(doc).slice(0, 400)}`);
+  const ext = g.root && g.root.external_refs;
+  if (!(g.root.name === 'audit' && g.root.type === 'list' && ext >= 1 && g.path.length === 2 &&
+        g.path[0].type === 'list' && g.path[0].edge === '[i]' && g.path[1].type === type)) {
+    throw new Error(`the first group of ${type} is not the audit list: ${JSON.stringify(g)}`);
+  }
+  const want = `audit (list, ${ext} external ref${ext === 1 ? '' : 's'}) -[i]-> ${type}`;
+  const first = page.locator('#why-paths tbody tr').first();
+  const shown = await first.locator('td.path').textContent();
+  if (shown !== want) throw new Error(`the first path reads "${shown}", expected "${want}"`);
+  const cells = await first.locator('td.num').allTextContents();
+  if (cells[0] !== g.count.toLocaleString('en-US')) throw new Error(`the first group shows ${cells[0]} objects, the API ${g.count}`);
+  if ((await page.locator('#why-paths tbody tr').count()) !== doc.paths.length) {
+    throw new Error('the page shows another number of groups than the API');
+  }
+  // The download link: the snapshot itself, as an attachment, a V8 heap snapshot whose node count is the API's.
+  const href = await page.getAttribute('#why a.download', 'href');
+  const dl = await fetch(base + href);
+  if (dl.status !== 200 || !/attachment/.test(dl.headers.get('content-disposition') || '')) {
+    throw new Error(`the download link ${href} answered ${dl.status}, ${dl.headers.get('content-disposition')}`);
+  }
+  const hs = await dl.json();
+  const fields = hs.snapshot.meta.node_fields.length;
+  if (hs.nodes.length !== hs.snapshot.node_count * fields || hs.strings[0] !== '<dummy>') {
+    throw new Error('the download is not a well-formed .heapsnapshot');
+  }
+  const nameAt = hs.snapshot.meta.node_fields.indexOf('name');
+  let audits = 0;
+  for (let i = 0; i < hs.nodes.length; i += fields) audits += hs.strings[hs.nodes[i + nameAt]] === type;
+  if (audits !== doc.objects) throw new Error(`the download has ${audits} ${type} nodes, the API counts ${doc.objects}`);
+  log(`why alive: "${shown}" for ${g.count} of ${doc.objects} ${type} objects; snapshot #${snap.id} downloads`);
+  await page.locator('#why').screenshot({ path: path.join(args.out, 'dashboard-why.png') });
 }
 
 async function cleanup() {
@@ -322,6 +380,11 @@ async function main() {
   await page.locator('#diff tbody tr').first().waitFor({ timeout: 10000 });
   log('snapshot diff shown');
 
+  // "Why alive?" for the demo's leak (issue 15): a heap snapshot, then AuditEntry's retainer paths. The first
+  // path must read at a glance as the audit list the demo labels (examples/docstore.c), exactly as the daemon's
+  // first group renders, and the snapshot must download as a .heapsnapshot.
+  await whyAlive(page, appInfo.id, base, api);
+
   // 7. Stats too large for the event stream are only announced (`stats-skipped`): the page fetches the selected
   //    app's and shows its numbers as if the stream had carried them, and says the stream skipped them.
   const big = fakeAgent(sock, { pid: process.pid, app: 'bigdoc', interval_ms: 300 });
@@ -388,6 +451,9 @@ async function main() {
   if (!(await rp.getByRole('button', { name: 'Collect (gen 2)' }).isDisabled())) {
     throw new Error('Collect is enabled without a token');
   }
+  const rowWhy = rp.locator('#types tbody tr button.why').first();
+  await rowWhy.waitFor({ timeout: 10000 });
+  if (!(await rowWhy.isDisabled())) throw new Error('"Why alive?" is enabled without a token');
   log('read-only mode shown');
   await rp.close();
 

@@ -7,6 +7,7 @@
 import { adoptTokenFromUrl, token, forgetToken, setUnauthorizedHandler, get, post, ApiError } from './api.js';
 import { bytes, count, signed, duration, percent, ago, clock } from './format.js';
 import { loadCharts, ChartSet, Series } from './charts.js';
+import { pathParts } from './why.js';
 
 adoptTokenFromUrl();
 
@@ -243,6 +244,7 @@ function select(id) {
   $('#top').hidden = true;
   $('#diff').hidden = true;
   for (const r of document.querySelectorAll('.result')) r.hidden = true;
+  whyRun++; // an answer still on its way was for the app shown before
   fillThresholds = true;
   loadHistory(id);
   loadGrowth(id);
@@ -441,7 +443,11 @@ function renderTypes(a, types) {
       el('td', { class: 'num', text: count(t.created) }),
       el('td', { class: 'num', text: count(t.destroyed) }),
       el('td', { class: 'num' + (t.growth > 0 ? ' up' : ''), text: signed(t.growth) }),
-      el('td', { class: 'num', text: t.rate == null ? '' : `${t.rate.toFixed(t.rate < 10 ? 2 : 0)}/s` }));
+      el('td', { class: 'num', text: t.rate == null ? '' : `${t.rate.toFixed(t.rate < 10 ? 2 : 0)}/s` }),
+      // .act: disabled without the token (a snapshot pauses the app) or for a disconnected app (renderDetail).
+      el('td', { class: 'why-cell' }, el('button', { type: 'button', class: 'act why', data: { type: t.name },
+                                                     title: `what keeps the ${t.name} objects alive`,
+                                                     text: 'Why alive?' })));
   }));
   const suspects = rows.filter((r) => r.suspect).length;
   // Two sources, said plainly: the daemon judges leak suspects over its whole history window; for the other
@@ -449,12 +455,12 @@ function renderTypes(a, types) {
   $('#types-note').textContent = `${types.length} types · growth since this page opened (${Math.round(span)} s)` +
     (suspects ? ` · ${suspects} leak suspect${suspects === 1 ? '' : 's'}: live count rising steadily over the ` +
                 `last ${Math.round(state.growthSpan)} s` : '');
-  for (const th of document.querySelectorAll('#types th')) {
+  for (const th of document.querySelectorAll('#types th[data-key]')) {
     th.setAttribute('aria-sort', th.dataset.key === key ? (dir < 0 ? 'descending' : 'ascending') : 'none');
   }
 }
 
-for (const th of document.querySelectorAll('#types th')) {
+for (const th of document.querySelectorAll('#types th[data-key]')) {
   th.querySelector('button').addEventListener('click', () => {
     const key = th.dataset.key;
     state.sort = state.sort.key === key ? { key, dir: -state.sort.dir } : { key, dir: key === 'name' ? 1 : -1 };
@@ -627,6 +633,71 @@ $('#snap-diff').addEventListener('click', async () => {
     $('#diff').hidden = false;
     showResult(box, `#${from} → #${to}: ${count(stats.length)} lines differ, growing first`);
   } catch (err) { showError(box, err); }
+});
+
+// ---- Why alive? ------------------------------------------------------------------------------------------------
+// A heap snapshot (POST: the app pauses for the walk of its heap), then the type's objects grouped by their
+// shortest retainer path (GET .../retainers), with a link to the snapshot itself for Chrome DevTools.
+
+const WHY_LIMIT = 10;
+let whyRun = 0; // a newer click wins: an older answer arriving late is dropped
+
+function whyView(appId, type, snap, r) {
+  const paths = r.paths || [];
+  const groups = r.groups ?? paths.length;
+  const href = `/api/v1/apps/${appId}/heapsnapshots/${snap.id}`;
+  const rows = paths.map((g) => {
+    const cell = el('td', { class: 'path' }, ...pathParts(g).map(([text, kind]) => el('span', { class: kind, text })));
+    // One object of the group with its real indices and node ids: DevTools finds an object by its @id.
+    if (g.example) {
+      cell.title = 'e.g. ' + g.example.map((s) => `${s.type} @${s.id}` + (s.edge ? ` ${s.edge}` : '')).join(' → ');
+    }
+    return el('tr', {}, el('td', { class: 'num', text: count(g.count) }),
+              el('td', { class: 'num', text: bytes(g.retained_bytes) }), cell);
+  });
+  return el('div', {},
+    el('div', { class: 'big' }, el('strong', { text: `${r.type ?? type}: ` }),
+      el('span', { text: `${count(r.objects)} objects · ${count(groups)} retainer path${groups === 1 ? '' : 's'}` +
+                         (groups > paths.length ? ` (the ${paths.length} largest)` : '') })),
+    el('div', { class: 'muted' },
+      el('span', { text: `heap snapshot #${snap.id}: ${count(snap.objects)} objects, ${count(snap.edges)} edges, ` +
+                         `${bytes(snap.bytes)}; the app paused ${duration((snap.pause_ms ?? NaN) * 1e6)} ·` }),
+      el('a', { class: 'download', href, download: '', text: 'download the .heapsnapshot' }),
+      el('span', { text: ' (Chrome DevTools: Memory tab, Load)' })),
+    el('table', { id: 'why-paths', class: 'grid small' },
+      el('thead', {}, el('tr', {}, el('th', { class: 'num', text: 'Objects' }),
+                                   el('th', { class: 'num', text: 'Retained' }), el('th', { text: 'Path from a root' }))),
+      el('tbody', {}, ...rows)),
+    el('p', { class: 'muted', text: 'Each object counts once, on its shortest path from a root (an object held from ' +
+      'outside the heap, named when the app labels it). Retained: the bytes freed if the group went. ' +
+      '(unreachable): garbage the collector has not freed yet.' }));
+}
+
+async function whyAlive(type, button) {
+  const id = state.selected, run = ++whyRun;
+  const box = $('#why');
+  box.dataset.type = type;
+  delete box.dataset.snapshot;
+  await busy(button, async () => {
+    showResult(box, `taking a heap snapshot to see what keeps ${type} alive…`);
+    try {
+      const snap = await post(`/api/v1/apps/${id}/heapsnapshot`);
+      if (run !== whyRun) return;
+      showResult(box, `heap snapshot #${snap.id} taken: grouping the ${type} objects by retainer path…`);
+      const r = await get(`/api/v1/apps/${id}/heapsnapshots/${snap.id}/retainers?type=` +
+                          `${encodeURIComponent(type)}&limit=${WHY_LIMIT}`);
+      if (run !== whyRun) return;
+      showResult(box, whyView(id, type, snap, r));
+      box.dataset.snapshot = String(snap.id);
+    } catch (e) {
+      if (run === whyRun) showError(box, e);
+    }
+  });
+}
+
+$('#types tbody').addEventListener('click', (e) => {
+  const b = e.target.closest('button.why');
+  if (b && !b.disabled) whyAlive(b.dataset.type, b);
 });
 
 // ---- Start ------------------------------------------------------------------------------------------------------
