@@ -37,3 +37,11 @@ cd "$(dirname "$0")/../web"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi
+
+# memlab, for the .heapsnapshot validation (tests/heapsnapshot, issue 15), pinned by its package-lock.json. It
+# depends on puppeteer, whose install script would download a browser: no scripts run, and PUPPETEER_SKIP_DOWNLOAD
+# says the same to any that would. memlab only parses files here; it never starts a browser.
+cd ../tests/heapsnapshot
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  PUPPETEER_SKIP_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+fi
