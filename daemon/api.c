@@ -14,6 +14,8 @@
 
 #include "api.h"
 #include "appdoc.h"
+#include "heapgraph.h"
+#include "heapstore.h"
 #include "ipc.h"
 #include "registry.h"
 #include "snapstore.h"
@@ -69,7 +71,7 @@ static bool member_int(const cJSON *o, const char *name, double lo, double hi, d
 
 /* ---- Forwarding to an app ------------------------------------------------------------------------------------ */
 
-typedef enum fwd_kind { FWD_PLAIN, FWD_SNAPSHOT } fwd_kind;
+typedef enum fwd_kind { FWD_PLAIN, FWD_SNAPSHOT, FWD_HEAP } fwd_kind;
 
 typedef struct fwd {
     msd_daemon *d;
@@ -78,7 +80,16 @@ typedef struct fwd {
     uint64_t app_id;
     int64_t pid;
     char app[MSC_APP_NAME_MAX + 1];
+    msc_buf wire;           /* FWD_HEAP: the binary frames' bytes so far (off 0: the malloc'ed block, aligned) */
 } fwd;
+
+static void fwd_free(fwd *f)
+{
+    msc_buf_free(&f->wire);
+    free(f);
+}
+
+static void on_heap_reply(fwd *f, int status, msd_msg *reply);
 
 static void on_snapshot_stored(void *arg, int64_t id, size_t traces)
 {
@@ -102,6 +113,10 @@ static void on_snapshot_stored(void *arg, int64_t id, size_t traces)
 static void on_app_reply(void *arg, int status, msd_msg *reply)
 {
     fwd *f = arg;
+    if (f->kind == FWD_HEAP) {
+        on_heap_reply(f, status, reply);
+        return;
+    }
     if (status == -ETIMEDOUT) {
         msd_req_error(f->r, 504, "the app did not answer in time");
     } else if (status < 0) {
@@ -123,6 +138,8 @@ static void on_app_reply(void *arg, int status, msd_msg *reply)
     free(f);
 }
 
+static int on_heap_bytes(void *arg, const uint8_t *data, size_t len);
+
 /* Sends method(params) to app; the answer comes later from on_app_reply, or now on failure. params is consumed. */
 static void forward(msd_daemon *d, msd_req *r, msd_app *app, const char *method, cJSON *params, fwd_kind kind)
 {
@@ -139,10 +156,12 @@ static void forward(msd_daemon *d, msd_req *r, msd_app *app, const char *method,
     }
     *f = (fwd){.d = d, .r = r, .kind = kind, .app_id = app->id, .pid = app->pid};
     snprintf(f->app, sizeof(f->app), "%s", app->name);
-    int rc = msd_ipc_request(d, app, method, params, d->cfg.request_timeout_ms, on_app_reply, f);
+    int rc = kind == FWD_HEAP ? msd_ipc_request_bytes(d, app, method, params, d->cfg.request_timeout_ms,
+                                                      on_heap_bytes, on_app_reply, f)
+                              : msd_ipc_request(d, app, method, params, d->cfg.request_timeout_ms, on_app_reply, f);
     if (rc == 0)
         return;
-    free(f);
+    fwd_free(f);
     if (rc == -ENOTCONN)
         msd_req_error(r, 409, "the app is disconnected");
     else if (rc == -ENOBUFS)
@@ -175,6 +194,7 @@ void msd_api_healthz(msd_daemon *d, msd_req *r)
                       cJSON_AddNumberToObject(o, "connected", (double)msd_registry_connected(d->reg)) &&
                       cJSON_AddNumberToObject(o, "connections", (double)msd_ipc_connections(d)) &&
                       cJSON_AddNumberToObject(o, "pending_requests", (double)msd_ipc_pending(d)) &&
+                      cJSON_AddNumberToObject(o, "heap_jobs", (double)msd_heapstore_jobs(d)) &&
                       cJSON_AddNumberToObject(o, "frames_received", (double)d->counters.frames_received));
 }
 
@@ -446,8 +466,8 @@ void msd_api_snapshot_take(msd_daemon *d, msd_req *r)
         forward(d, r, app, "trace.snapshot", NULL, FWD_SNAPSHOT);
 }
 
-/* The app whose snapshots the path names: the registry's, else (an app that has gone) the one whose snapshots
- * carry that app id or pid. NULL after answering 404. */
+/* The app whose snapshots (trace or heap) the path names: the registry's, else (an app that has gone) the one
+ * whose snapshots carry that app id or pid. NULL after answering 404. */
 static const char *snapshot_owner(msd_daemon *d, msd_req *r)
 {
     msd_app *app = msd_registry_find(d->reg, r->params[0]);
@@ -457,6 +477,8 @@ static const char *snapshot_owner(msd_daemon *d, msd_req *r)
     const char *name = NULL;
     if (key[0] && strlen(key) <= 19 && strspn(key, "0123456789") == strlen(key))
         name = msd_snapstore_app_of(d, strtoull(key, NULL, 10));
+    if (!name && key[0] && strlen(key) <= 19 && strspn(key, "0123456789") == strlen(key))
+        name = msd_heapstore_app_of(d, strtoull(key, NULL, 10));
     if (!name)
         msd_req_error(r, 404, "no such app");
     return name;
@@ -512,5 +534,218 @@ void msd_api_trace_diff(msd_daemon *d, msd_req *r)
     }
     const char *app = snapshot_owner(d, r);
     if (app && msd_snapstore_diff(d, app, from, to, key, (size_t)limit, on_diff, r) < 0)
+        msd_req_error(r, 500, "out of memory");
+}
+
+/* ---- Heap snapshots ---------------------------------------------------------------------------------------------
+ * POST .../heapsnapshot forwards "heapsnapshot" {} (docs/PROTOCOL.md section 6): the graph arrives in binary frames
+ * (on_heap_bytes appends them, within --heapsnapshot-max), then the reply (on_heap_reply checks graph_bytes and
+ * hands the bytes to the heap snapshot store, whose callback answers). The other endpoints ask the store. */
+
+/* The size a wire image's 24-byte header announces (common/heapgraph.h's layout), or 0 when it is not one. */
+static uint64_t wire_size(const uint8_t *h)
+{
+    uint32_t w[6];
+    for (int i = 0; i < 6; i++)
+        w[i] = (uint32_t)h[4 * i] | (uint32_t)h[4 * i + 1] << 8 | (uint32_t)h[4 * i + 2] << 16 |
+               (uint32_t)h[4 * i + 3] << 24;
+    if (memcmp(h, MSC_HG_MAGIC, 4) != 0)
+        return 0;
+    return 24 + ((uint64_t)w[4] + 1) * 4 + (((uint64_t)w[5] + 3) & ~(uint64_t)3) + (uint64_t)w[2] * 24 +
+           (uint64_t)w[3] * 12;
+}
+
+static int on_heap_bytes(void *arg, const uint8_t *data, size_t len)
+{
+    fwd *f = arg;
+    uint64_t max = f->d->cfg.heapsnapshot_max;
+    size_t had = f->wire.len;
+    if (len > max || had > max - len)
+        return -EFBIG;
+    int rc = msc_buf_append_max(&f->wire, data, len, (size_t)max);
+    if (rc < 0)
+        return rc == -ENOBUFS ? -EFBIG : rc;
+    /* Once the header is in, the whole size is known: refuse at once what will not fit, and allocate the rest
+     * once instead of doubling up to it (a lying header only costs what --heapsnapshot-max allows). */
+    if (had < 24 && f->wire.len >= 24) {
+        uint64_t want = wire_size((const uint8_t *)msc_buf_bytes(&f->wire));
+        if (want > max)
+            return -EFBIG;
+        if (want > f->wire.len && msc_buf_reserve_max(&f->wire, (size_t)(want - f->wire.len), (size_t)max) == -ENOMEM)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void on_heap_stored(void *arg, int status, const char *why, const msd_heapinfo *info)
+{
+    msd_req *r = arg;
+    if (status == -EPROTO) {
+        msd_req_error(r, 502, why);
+    } else if (status == -ECANCELED) {
+        msd_req_error(r, 503, "daemon shutting down");
+    } else if (status < 0) {
+        msd_req_error(r, 500, why[0] ? why : "cannot store the heap snapshot (see the daemon's log)");
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        msd_req_built(r, 200, o,
+                      o && cJSON_AddNumberToObject(o, "id", (double)info->id) &&
+                          cJSON_AddNumberToObject(o, "objects", (double)info->objects) &&
+                          cJSON_AddNumberToObject(o, "edges", (double)info->edges) &&
+                          cJSON_AddNumberToObject(o, "bytes", (double)info->bytes) &&
+                          cJSON_AddNumberToObject(o, "pause_ms", info->pause_ms));
+    }
+}
+
+static void on_heap_reply(fwd *f, int status, msd_msg *reply)
+{
+    char msg[200];
+    const cJSON *res = reply ? reply->result : NULL;
+    const cJSON *gb = cJSON_GetObjectItemCaseSensitive(res, "graph_bytes");
+    const cJSON *pause = cJSON_GetObjectItemCaseSensitive(res, "pause_ms");
+    if (status == -EFBIG) {
+        snprintf(msg, sizeof(msg), "the heap graph is larger than --heapsnapshot-max (%llu bytes)",
+                 (unsigned long long)f->d->cfg.heapsnapshot_max);
+        msd_req_error(f->r, 507, msg);
+    } else if (status == -ETIMEDOUT && f->wire.len) {
+        snprintf(msg, sizeof(msg), "the app stopped sending its heap graph after %zu bytes (nothing for %d ms)",
+                 f->wire.len, f->d->cfg.request_timeout_ms);
+        msd_req_error(f->r, 504, msg);
+    } else if (status == -ETIMEDOUT) {
+        msd_req_error(f->r, 504, "the app did not answer in time");
+    } else if (status == -ENOMEM) {
+        msd_req_error(f->r, 500, "out of memory");
+    } else if (status < 0) {
+        msd_req_error(f->r, 409, "the app disconnected before answering");
+    } else if (!reply->ok) {
+        msd_req_error(f->r, 502, reply->error);
+    } else if (!cJSON_IsNumber(gb) || gb->valuedouble != (double)f->wire.len) {
+        snprintf(msg, sizeof(msg), "the app says its heap graph has %.0f bytes (graph_bytes) but sent %zu",
+                 cJSON_IsNumber(gb) ? gb->valuedouble : -1.0, f->wire.len);
+        msd_req_error(f->r, 502, msg);
+    } else {
+        double p = cJSON_IsNumber(pause) && pause->valuedouble >= 0 ? pause->valuedouble : 0;
+        void *wire = f->wire.data; /* off is 0: the block malloc returned, aligned as msc_hg_parse needs */
+        size_t len = f->wire.len;
+        f->wire = (msc_buf)MSC_BUF_INIT;
+        if (msd_heapstore_put(f->d, wire, len, f->app, f->pid, f->app_id, p, on_heap_stored, f->r) < 0)
+            msd_req_error(f->r, 500, "out of memory");
+    }
+    fwd_free(f);
+}
+
+void msd_api_heapsnapshot_take(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (app)
+        forward(d, r, app, "heapsnapshot", NULL, FWD_HEAP);
+}
+
+/* A heap snapshot store's document, or its error. */
+static void on_heap_doc(void *arg, int status, const char *why, msd_blob *json)
+{
+    msd_req *r = arg;
+    switch (status) {
+    case 0: msd_req_json(r, 200, json); return;
+    case -ENOENT: case -EPERM: msd_req_error(r, 404, why); return;
+    case -ECANCELED: msd_req_error(r, 503, why); return;
+    case -ENOMEM: msd_req_error(r, 500, "out of memory"); return;
+    default: msd_req_error(r, 500, why[0] ? why : "cannot read the heap snapshot (see the daemon's log)"); return;
+    }
+}
+
+void msd_api_heapsnapshot_list(msd_daemon *d, msd_req *r)
+{
+    const char *app = snapshot_owner(d, r);
+    if (app && msd_heapstore_list(d, app, on_heap_doc, r) < 0)
+        msd_req_error(r, 500, "out of memory");
+}
+
+/* The {sid} of the path (params[1]), or -1 after answering 400. */
+static int64_t heap_sid(msd_req *r)
+{
+    const char *v = r->params[1];
+    char *end;
+    errno = 0;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x <= 0 || strspn(v, "0123456789") != strlen(v)) {
+        msd_req_error(r, 400, "the heap snapshot id must be a positive integer");
+        return -1;
+    }
+    return x;
+}
+
+typedef struct heap_download {
+    msd_req *r;
+    char name[MSC_APP_NAME_MAX + 64]; /* the file name to save as */
+} heap_download;
+
+static void on_heap_file(void *arg, int status, const char *why, int fd, uint64_t size)
+{
+    heap_download *h = arg;
+    if (status < 0) {
+        on_heap_doc(h->r, status, why, NULL);
+    } else {
+        char disp[sizeof(h->name) + 40];
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", h->name);
+        msd_resp resp = {.status = 200, .type = "application/json", .file = true, .file_fd = fd, .file_size = size,
+                         .headers = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}}, .nheaders = 2};
+        msd_req_answer(h->r, &resp);
+    }
+    free(h);
+}
+
+void msd_api_heapsnapshot_get(msd_daemon *d, msd_req *r)
+{
+    const char *app = snapshot_owner(d, r);
+    int64_t sid = app ? heap_sid(r) : -1;
+    if (sid < 0)
+        return;
+    heap_download *h = malloc(sizeof(*h));
+    if (!h) {
+        msd_req_error(r, 500, "out of memory");
+        return;
+    }
+    h->r = r;
+    /* "<app>-<sid>.heapsnapshot", the app's name kept to bytes that need no quoting in any file system or header */
+    int n = snprintf(h->name, sizeof(h->name), "%s-%lld.heapsnapshot", app, (long long)sid);
+    for (int i = 0; i < n && h->name[i]; i++) {
+        char c = h->name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '_'))
+            h->name[i] = '_';
+    }
+    if (msd_heapstore_open(d, app, sid, on_heap_file, h) < 0) {
+        free(h);
+        msd_req_error(r, 500, "out of memory");
+    }
+}
+
+void msd_api_heapsnapshot_types(msd_daemon *d, msd_req *r)
+{
+    const char *app = snapshot_owner(d, r);
+    int64_t sid = app ? heap_sid(r) : -1;
+    if (sid > 0 && msd_heapstore_query(d, app, sid, NULL, 0, 0, on_heap_doc, r) < 0)
+        msd_req_error(r, 500, "out of memory");
+}
+
+#define RETAINERS_LIMIT_MAX 1000
+#define RETAINERS_LIMIT_DEFAULT 10
+
+void msd_api_heapsnapshot_retainers(msd_daemon *d, msd_req *r)
+{
+    const char *type = msd_req_query(r, "type");
+    long long limit = arg_int(r, "limit", RETAINERS_LIMIT_DEFAULT, RETAINERS_LIMIT_MAX);
+    if (!type || !type[0] || strlen(type) > 4096) {
+        msd_req_error(r, 400, "need type=TYPE (the name of a type of the snapshot)");
+        return;
+    }
+    if (limit < 1) {
+        msd_req_error(r, 400, "limit must be an integer from 1 to " XSTR(RETAINERS_LIMIT_MAX));
+        return;
+    }
+    const char *app = snapshot_owner(d, r);
+    int64_t sid = app ? heap_sid(r) : -1;
+    if (sid > 0 && msd_heapstore_query(d, app, sid, type, strlen(type), (unsigned)limit, on_heap_doc, r) < 0)
         msd_req_error(r, 500, "out of memory");
 }

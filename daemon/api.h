@@ -14,10 +14,16 @@
  *   POST /api/v1/apps/{id}/trace/snapshots       forwarded: trace.snapshot, stored on disk; answers its id
  *   GET  /api/v1/apps/{id}/trace/snapshots       the stored snapshots of this app (by name)
  *   GET  /api/v1/apps/{id}/trace/diff?from&to&key&limit   computed from two stored snapshots of this app
+ *   POST /api/v1/apps/{id}/heapsnapshot          forwarded: heapsnapshot (binary frames), stored; its id and sizes
+ *   GET  /api/v1/apps/{id}/heapsnapshots         the stored heap snapshots of this app (by name)
+ *   GET  /api/v1/apps/{id}/heapsnapshots/{sid}   the .heapsnapshot file (an attachment, for Chrome DevTools)
+ *   GET  /api/v1/apps/{id}/heapsnapshots/{sid}/types              per type: count, self and retained bytes
+ *   GET  /api/v1/apps/{id}/heapsnapshots/{sid}/retainers?type&limit   the type's objects by retainer path
  * {id} is the app id or, failing that, a pid. Status codes: 400 bad body or query (the message gives the range,
  * from common/protocol.h), 401 no token, 404 unknown app, path or snapshot (or a snapshot of another app), 409 app
- * disconnected, 429 too many collections, 502 the app answered with an error, 503 the app is not reading its
- * socket, 504 the app did not answer in --request-timeout.
+ * disconnected, 429 too many collections, 502 the app answered with an error (or a heap graph that is not one),
+ * 503 the app is not reading its socket, 504 the app did not answer in --request-timeout (or its heap graph
+ * stopped arriving for that long), 507 a heap graph larger than --heapsnapshot-max.
  */
 #ifndef MEMSCOPE_DAEMON_API_H
 #define MEMSCOPE_DAEMON_API_H
@@ -39,5 +45,10 @@ void msd_api_trace_top(msd_daemon *d, msd_req *r);
 void msd_api_snapshot_take(msd_daemon *d, msd_req *r);
 void msd_api_snapshot_list(msd_daemon *d, msd_req *r);
 void msd_api_trace_diff(msd_daemon *d, msd_req *r);
+void msd_api_heapsnapshot_take(msd_daemon *d, msd_req *r);
+void msd_api_heapsnapshot_list(msd_daemon *d, msd_req *r);
+void msd_api_heapsnapshot_get(msd_daemon *d, msd_req *r);
+void msd_api_heapsnapshot_types(msd_daemon *d, msd_req *r);
+void msd_api_heapsnapshot_retainers(msd_daemon *d, msd_req *r);
 
 #endif /* MEMSCOPE_DAEMON_API_H */

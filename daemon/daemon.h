@@ -5,8 +5,9 @@
  * Threads: memscoped has one loop thread. libuv drives everything — the Unix socket of the apps (ipc.c), the
  * HTTP server (http.c runs libmicrohttpd in external-epoll mode from a uv_poll on MHD's epoll fd), timers and
  * signals — so the registry, the pending requests and every cached document are touched from the loop thread
- * only and need no lock. Slow work (the snapshot store's disk I/O, snapstore.c) runs on a worker thread on data
- * it owns, and hands its result back to the loop; the worker leaves when idle, so that an idle daemon is one
+ * only and need no lock. Slow work (the snapshot stores' disk I/O and the heap analysis: snapstore.c, heapstore.c)
+ * runs on one worker thread (worker.c) on data it owns, and hands its result back to the loop; the worker leaves
+ * when idle, so that an idle daemon is one
  * thread (a process with threads pays on every socket call). No callback on the loop blocks: no fsync, no directory
  * walk, no large read. One exception, by design: --web-dir (for whoever edits the dashboard) reads the
  * requested file on the loop, a few KiB from the page cache; the embedded dashboard is served from memory.
@@ -41,7 +42,7 @@ typedef struct msd_config {
     char *http_host;       /* numeric address to bind the HTTP server to ("127.0.0.1") */
     int http_port;         /* 0: let the kernel choose (printed on stdout) */
     char *token_file;      /* read the token from here instead of generating one (NULL: generate) */
-    char *data_dir;        /* where trace snapshots are stored */
+    char *data_dir;        /* where trace and heap snapshots are stored */
     char *web_dir;         /* --web-dir resolved (realpath), or NULL: the embedded dashboard */
     double retain_s;       /* keep disconnected apps this long */
     double history_s;      /* length of the per-app history window */
@@ -50,6 +51,7 @@ typedef struct msd_config {
     int max_apps;          /* connections accepted at once */
     int http_connections;  /* HTTP connections accepted at once */
     int metrics_top_types; /* per-type /metrics series for this many types per app */
+    uint64_t heapsnapshot_max; /* largest heap graph (wire image bytes) accepted from an app */
     bool verbose;
 } msd_config;
 
@@ -106,6 +108,8 @@ struct msd_ipc;
 struct msd_http;
 struct msd_sse;
 struct msd_snapstore;
+struct msd_heapstore;
+struct msd_worker;
 struct msd_route;
 struct uv_loop_s;
 
@@ -122,6 +126,8 @@ typedef struct msd_daemon {
     struct msd_http *http;
     struct msd_sse *sse;
     struct msd_snapstore *snaps;
+    struct msd_heapstore *heaps;
+    struct msd_worker *worker;     /* the disk and analysis thread the stores share (worker.h) */
     const struct msd_route *routes; /* the URL table (routes.c), handed to the HTTP driver */
     size_t nroutes;
     bool stopping;

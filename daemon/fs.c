@@ -2,6 +2,8 @@
  * daemon/fs.c — see fs.h.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,5 +64,71 @@ int msd_read_fd(int fd, size_t max, char **data, size_t *len)
     buf[n] = '\0';
     *data = buf;
     *len = n;
+    return 0;
+}
+
+int msd_tmpfile_open(msd_tmpfile *t, const char *path)
+{
+    *t = (msd_tmpfile){.fd = -1, .path = path};
+    if (asprintf(&t->tmp, "%s.tmp", path) < 0) {
+        t->tmp = NULL;
+        return -ENOMEM;
+    }
+    t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (t->fd < 0) {
+        int e = errno;
+        free(t->tmp);
+        t->tmp = NULL;
+        return -e;
+    }
+    return 0;
+}
+
+int msd_tmpfile_write(msd_tmpfile *t, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(t->fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        c += w;
+        n -= (size_t)w;
+        t->size += (uint64_t)w;
+    }
+    return 0;
+}
+
+void msd_tmpfile_abort(msd_tmpfile *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    if (t->tmp)
+        unlink(t->tmp);
+    free(t->tmp);
+    t->tmp = NULL;
+}
+
+int msd_tmpfile_commit(msd_tmpfile *t, const char *dir)
+{
+    int rc = fsync(t->fd) < 0 ? -errno : 0;
+    if (close(t->fd) < 0 && rc == 0)
+        rc = -errno;
+    t->fd = -1;
+    if (rc == 0 && rename(t->tmp, t->path) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        msd_tmpfile_abort(t);
+        return rc;
+    }
+    free(t->tmp);
+    t->tmp = NULL;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the rename itself, durably */
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
     return 0;
 }

@@ -229,6 +229,12 @@ static void make_response(msd_http *h, hreq *hr, msd_resp *a)
         }
         hr->refs++;
         h->streams++;
+    } else if (a->file) {
+        resp = MHD_create_response_from_fd64(a->file_size, a->file_fd); /* MHD closes the fd with the response */
+        if (!resp) {
+            close(a->file_fd);
+            return;
+        }
     } else if (b && a->status == 200 && !a->type && !a->nheaders && b->refs > 1) {
         hr->shared = b;
         return;
@@ -282,6 +288,8 @@ static void answer(msd_req *r, msd_resp *a)
         msd_blob_unref(a->body);
         if (a->stream)
             a->stream->done(a->stream_cls);
+        if (a->file)
+            close(a->file_fd);
         return;
     }
     hr->answered = true;

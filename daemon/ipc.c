@@ -174,19 +174,25 @@ static long handle_frames(msd_conn *c, const uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (!c->closing && !c->close_after_write) {
-        const uint8_t *p;
-        size_t n;
-        long r = msd_frame_decode(data + off, len - off, MSD_FRAME_MAX, &p, &n);
+        msd_frame f;
+        long r = msd_frame_decode(data + off, len - off, MSD_FRAME_MAX, &f);
         if (r == 0)
             break;
         if (r < 0) {
             c->d->counters.frames_malformed++;
-            msd_conn_close(c, "frame length is 0 or larger than 1 MiB");
+            msd_conn_close(c, "frame length is 0 or larger than 1 MiB (or a binary frame without data)");
             return -1;
         }
         off += (size_t)r;
         c->d->counters.frames_received++;
-        handle_payload(c, p, n);
+        if (!f.binary)
+            handle_payload(c, f.payload, f.len);
+        else if (!c->app) {
+            c->d->counters.frames_malformed++;
+            msd_conn_close(c, "binary frame before welcome");
+        }
+        else
+            msd_requests_binary(c, f.id, f.data, f.data_len);
     }
     return c->closing ? -1 : (long)off;
 }

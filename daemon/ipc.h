@@ -3,7 +3,7 @@
  * out, and requests from the API to an app with their replies and deadlines.
  *
  * Loop thread only. Request callbacks run from the loop (on the reply, on the deadline, or when the app goes
- * away) and never from inside msd_ipc_request() itself.
+ * away; a binary frame's, as it is read) and never from inside msd_ipc_request() itself.
  */
 #ifndef MEMSCOPE_DAEMON_IPC_H
 #define MEMSCOPE_DAEMON_IPC_H
@@ -40,6 +40,17 @@ void msd_ipc_free(msd_daemon *d);
  */
 int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
                     msd_reply_fn cb, void *arg);
+
+/*
+ * msd_ipc_request() for a method whose result comes in binary frames (docs/PROTOCOL.md section 6: heapsnapshot).
+ * bytes(arg, data, len) is called for each binary frame carrying the request's id, in order, before cb; each one
+ * moves the deadline to timeout_ms from now (a large result is not cut off by the timeout meant for a missing
+ * reply). When bytes returns a negative errno, the request fails at once: cb(arg, that status, NULL), and the
+ * rest of the transfer (frames and reply) is ignored as belonging to an unknown request.
+ */
+typedef int (*msd_bytes_fn)(void *arg, const uint8_t *data, size_t len);
+int msd_ipc_request_bytes(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
+                          msd_bytes_fn bytes, msd_reply_fn cb, void *arg);
 
 /* Connections open now (with or without hello), and requests waiting for a reply. O(1). */
 size_t msd_ipc_connections(const msd_daemon *d);

@@ -44,6 +44,8 @@ struct msd_request {
     msd_conn *c;
     uint64_t id;
     double deadline;    /* monotonic */
+    int timeout_ms;     /* each binary frame moves the deadline this far from now */
+    msd_bytes_fn bytes; /* NULL: binary frames with this id are ignored */
     msd_reply_fn cb;
     void *arg;
     msc_list link;      /* ipc->requests */
@@ -95,6 +97,9 @@ void msd_conn_close(msd_conn *c, const char *why);
 void msd_requests_fail(msd_ipc *ipc, msd_conn *c, int status);
 /* Hands a reply to its request; an unknown id is logged and ignored. (request.c) */
 void msd_requests_reply(msd_conn *c, msd_msg *m);
+/* Hands a binary frame's data to its request; an unknown id (or a request that takes no bytes) is ignored.
+ * (request.c) */
+void msd_requests_binary(msd_conn *c, uint32_t id, const uint8_t *data, size_t len);
 /* Fails the requests whose deadline is before now with -ETIMEDOUT. (request.c) */
 void msd_requests_expire(msd_ipc *ipc, double now);
 

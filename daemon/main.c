@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "daemon.h"
+#include "heapstore.h"
 #include "http.h"
 #include "ipc.h"
 #include "metrics.h"
@@ -36,6 +37,7 @@
 #include "sse.h"
 #include "token.h"
 #include "web.h"
+#include "worker.h"
 
 static void usage(FILE *out)
 {
@@ -48,11 +50,14 @@ static void usage(FILE *out)
             "  --http ADDR:PORT        HTTP address (default 127.0.0.1:7070; port 0 picks a free port;\n"
             "                          IPv6 as [::1]:7070)\n"
             "  --token-file FILE       read the API token from FILE instead of generating one\n"
-            "  --data-dir DIR          where trace snapshots are stored (default $XDG_STATE_HOME/memscope,\n"
+            "  --data-dir DIR          where trace and heap snapshots are stored (default $XDG_STATE_HOME/memscope,\n"
             "                          ~/.local/state/memscope, /var/lib/memscope for root)\n"
             "  --retain SECONDS        keep disconnected apps this long (default 600)\n"
             "  --history SECONDS       per-app history window (default 900)\n"
-            "  --request-timeout MS    how long an API request waits for the app (default 5000)\n"
+            "  --request-timeout MS    how long an API request waits for the app (default 5000); a heap snapshot\n"
+            "                          waits this long after each of its frames\n"
+            "  --heapsnapshot-max BYTES  largest heap graph accepted from an app (default 2147483648: 2 GiB;\n"
+            "                          suffixes K, M, G); a larger one fails with HTTP 507\n"
             "  --gc-rate N             remote collections allowed per second per app, 0 = unlimited (default 2)\n"
             "  --max-apps N            app connections accepted at once (default 10000)\n"
             "  --max-http N            HTTP connections accepted at once (default 256)\n"
@@ -140,7 +145,28 @@ static char *default_data_dir(void)
 }
 
 enum { O_SOCKET = 256, O_HTTP, O_TOKEN, O_DATA, O_RETAIN, O_HISTORY, O_TIMEOUT, O_GCRATE, O_MAXAPPS, O_MAXHTTP,
-       O_VERSION, O_WEBDIR, O_TOPTYPES };
+       O_VERSION, O_WEBDIR, O_TOPTYPES, O_HEAPMAX };
+
+#define HEAPSNAPSHOT_MAX_DEFAULT (2ull << 30)
+#define HEAPSNAPSHOT_MAX_LIMIT (1ull << 40) /* far above any graph of MSC_HG_NODES_MAX nodes */
+
+/* --heapsnapshot-max: bytes, with an optional K, M or G (powers of 1024). 0, or -EINVAL after saying why. */
+static int parse_bytes(const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    unsigned shift = 0;
+    if (end != v && (*end == 'K' || *end == 'k')) shift = 10, end++;
+    else if (end != v && (*end == 'M' || *end == 'm')) shift = 20, end++;
+    else if (end != v && (*end == 'G' || *end == 'g')) shift = 30, end++;
+    if (errno || end == v || *end || v[0] == '-' || x == 0 || x > (HEAPSNAPSHOT_MAX_LIMIT >> shift)) {
+        fprintf(stderr, "memscoped: --heapsnapshot-max: \"%s\" is not a size from 1 byte to 1024G\n", v);
+        return -EINVAL;
+    }
+    *out = (uint64_t)x << shift;
+    return 0;
+}
 
 /* The numeric options: their range, whether they are whole numbers, and the field of the config they set. */
 static const struct {
@@ -193,11 +219,13 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
         {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION}, {"web-dir", required_argument, NULL, O_WEBDIR},
         {"metrics-top-types", required_argument, NULL, O_TOPTYPES},
+        {"heapsnapshot-max", required_argument, NULL, O_HEAPMAX},
         {NULL, 0, NULL, 0},
     };
     *cfg = (msd_config){.retain_s = 600, .history_s = 900, .request_timeout_ms = 5000, .gc_rate = 2,
                         .max_apps = 10000, .http_connections = 256, .http_port = 7070,
-                        .metrics_top_types = MSD_METRICS_TOP_TYPES_DEFAULT};
+                        .metrics_top_types = MSD_METRICS_TOP_TYPES_DEFAULT,
+                        .heapsnapshot_max = HEAPSNAPSHOT_MAX_DEFAULT};
     int c, li = -1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vh", opts, &li)) != -1) {
@@ -216,6 +244,10 @@ static int parse_flags(int argc, char **argv, msd_config *cfg)
             break;
         case O_RETAIN: case O_HISTORY: case O_TIMEOUT: case O_GCRATE: case O_MAXAPPS: case O_MAXHTTP: case O_TOPTYPES:
             if (parse_number(c, optarg, cfg) < 0)
+                return -EINVAL;
+            break;
+        case O_HEAPMAX:
+            if (parse_bytes(optarg, &cfg->heapsnapshot_max) < 0)
                 return -EINVAL;
             break;
         case 'v': cfg->verbose = true; break;
@@ -279,8 +311,9 @@ static void on_housekeeping(uv_timer_t *t)
     msd_registry_sweep(p->d.reg, msd_now_mono());
 }
 
-/* Shutdown: every module that answers HTTP requests late (ipc: the apps' replies; the snapshot store: its jobs;
- * the event streams) answers or ends them before the HTTP driver stops. */
+/* Shutdown: every module that answers HTTP requests late (ipc: the apps' replies; the snapshot stores: their jobs;
+ * the event streams) answers or ends them before the HTTP driver stops. The worker finishes the item it is
+ * running (its result dropped), and the loop ends once it has handed it back. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     process *p = s->data;
@@ -291,6 +324,8 @@ static void on_signal(uv_signal_t *s, int signum)
     msd_log("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
     msd_ipc_stop(d);
     msd_snapstore_stop(d);
+    msd_heapstore_stop(d);
+    msd_worker_stop(d);
     msd_sse_stop(d);
     msd_http_stop(d);
     uv_close((uv_handle_t *)&p->sig_int, NULL);
@@ -327,7 +362,7 @@ int main(int argc, char **argv)
         goto fail_token;
     if (msd_ipc_start(d, listen_fd) < 0)
         goto fail_registry;
-    if (msd_snapstore_start(d) < 0 || msd_sse_start(d) < 0) {
+    if (msd_worker_start(d) < 0 || msd_snapstore_start(d) < 0 || msd_heapstore_start(d) < 0 || msd_sse_start(d) < 0) {
         msd_log("out of memory");
         goto fail_ipc;
     }
@@ -355,6 +390,8 @@ int main(int argc, char **argv)
     msd_http_free(d);
     msd_sse_free(d);
     msd_snapstore_free(d);
+    msd_heapstore_free(d);
+    msd_worker_free(d);
     msd_ipc_free(d);
     msd_registry_free(d->reg);
     d->reg = NULL;
@@ -369,10 +406,14 @@ int main(int argc, char **argv)
 fail_ipc:
     msd_sse_stop(d);
     msd_snapstore_stop(d);
+    msd_heapstore_stop(d);
+    msd_worker_stop(d);
     msd_ipc_stop(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
     msd_sse_free(d);
     msd_snapstore_free(d);
+    msd_heapstore_free(d);
+    msd_worker_free(d);
     msd_ipc_free(d);
     listen_fd = -1; /* closed with the ipc handle */
 fail_registry:

@@ -1,6 +1,6 @@
 /*
- * daemon/request.c — requests from the API to apps (docs/PROTOCOL.md §5): sending them, matching replies by id,
- * deadlines. Entry point: msd_ipc_request().
+ * daemon/request.c — requests from the API to apps (docs/PROTOCOL.md §5): sending them, matching replies and
+ * binary frames (§6) by id, deadlines. Entry point: msd_ipc_request().
  *
  * Invariants: every request is on ipc->requests (npending of them) from msd_ipc_request() until its callback
  * has run — exactly once: on the reply, on the deadline (msd_requests_expire, from ipc.c's tick) or when its
@@ -43,6 +43,12 @@ void msd_requests_fail(msd_ipc *ipc, msd_conn *c, int status)
 int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
                     msd_reply_fn cb, void *arg)
 {
+    return msd_ipc_request_bytes(d, app, method, params, timeout_ms, NULL, cb, arg);
+}
+
+int msd_ipc_request_bytes(msd_daemon *d, msd_app *app, const char *method, cJSON *params, int timeout_ms,
+                          msd_bytes_fn bytes, msd_reply_fn cb, void *arg)
+{
     msd_ipc *ipc = d->ipc;
     msd_conn *c = app->conn;
     if (!app->connected || !c || c->closing) {
@@ -62,6 +68,8 @@ int msd_ipc_request(msd_daemon *d, msd_app *app, const char *method, cJSON *para
     r->c = c;
     r->id = ++c->next_id;
     r->deadline = msd_now_mono() + timeout_ms / 1000.0;
+    r->timeout_ms = timeout_ms;
+    r->bytes = bytes;
     r->cb = cb;
     r->arg = arg;
     int rc = -ENOMEM;
@@ -95,6 +103,24 @@ void msd_requests_reply(msd_conn *c, msd_msg *m)
     }
     msd_debug(c->d, "app %llu: reply to unknown or expired request %llu ignored", (unsigned long long)c->app->id,
               (unsigned long long)m->id);
+}
+
+void msd_requests_binary(msd_conn *c, uint32_t id, const uint8_t *data, size_t len)
+{
+    msd_ipc *ipc = c->d->ipc;
+    msc_list_foreach (it, &ipc->requests) {
+        msd_request *r = msc_list_entry(it, msd_request, link);
+        if (r->c != c || r->id != id || !r->bytes)
+            continue;
+        r->deadline = msd_now_mono() + r->timeout_ms / 1000.0;
+        int rc = r->bytes(r->arg, data, len);
+        if (rc < 0)
+            request_finish(ipc, r, rc, NULL);
+        return;
+    }
+    /* A request that timed out or failed (over --heapsnapshot-max) while its app went on sending. */
+    msd_debug(c->d, "app %llu: binary frame for unknown or finished request %u ignored",
+              (unsigned long long)c->app->id, (unsigned)id);
 }
 
 void msd_requests_expire(msd_ipc *ipc, double now)

@@ -60,6 +60,9 @@ typedef struct msd_resp {
     size_t nheaders;
     const msd_stream_ops *stream;   /* a stream instead of a body (then body and static_body are unused) */
     void *stream_cls;
+    bool file;                      /* a file instead of a body: file_size bytes of file_fd, sent from the page */
+    int file_fd;                    /* cache by the driver (never read into memory), which closes the fd */
+    uint64_t file_size;
 } msd_resp;
 
 struct msd_req {

@@ -31,6 +31,12 @@ const msd_route msd_routes[] = {
     {"POST", "/api/v1/apps/{id}/trace/snapshots", msd_api_snapshot_take},
     {"GET", "/api/v1/apps/{id}/trace/snapshots", msd_api_snapshot_list},
     {"GET", "/api/v1/apps/{id}/trace/diff", msd_api_trace_diff},
+    /* heap snapshots: taken in the app, stored and analysed in the daemon */
+    {"POST", "/api/v1/apps/{id}/heapsnapshot", msd_api_heapsnapshot_take},
+    {"GET", "/api/v1/apps/{id}/heapsnapshots", msd_api_heapsnapshot_list},
+    {"GET", "/api/v1/apps/{id}/heapsnapshots/{sid}", msd_api_heapsnapshot_get},
+    {"GET", "/api/v1/apps/{id}/heapsnapshots/{sid}/types", msd_api_heapsnapshot_types},
+    {"GET", "/api/v1/apps/{id}/heapsnapshots/{sid}/retainers", msd_api_heapsnapshot_retainers},
     /* the dashboard */
     {"GET", "/", msd_web_file},
     {"GET", "/index.html", msd_web_file},

@@ -11,23 +11,19 @@
  * the loop. A job cancelled by msd_snapstore_stop() while its run step is on a worker keeps only its memory:
  * its caller was told -ECANCELED already, and `after` just frees it.
  *
- * The worker is a thread of the store's own, not libuv's pool: it is started when a job needs it and leaves after
- * WORKER_IDLE_MS without one. A process that has threads pays for them on every system call on a descriptor
- * (the kernel then counts the references to the open file, fget/fput, instead of taking its single-threaded
- * fast path): with libuv's pool, whose threads live until exit, that was 3% of the CPU of every GET and every
- * read of an app's socket, for a store that is idle nearly always.
+ * The run step goes to the daemon's worker thread (worker.h: one thread, shared with the heap snapshot store,
+ * that exists only while there is work), not libuv's pool, whose threads would live until exit and tax every
+ * system call of the daemon.
  *
- *   loop:   next_job --hand(j)--> [todo] --cond--> worker: run(j) --> [done] --uv_async--> loop: on_back: after
+ *   loop:   next_job --msd_worker_submit--> worker thread: job_run(j) --> loop: job_back: after
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -36,13 +32,14 @@
 #include "fs.h"
 #include "list.h"
 #include "snapstore.h"
+#include "worker.h"
 
 #define SNAPSHOT_FILE_MAX (8u << 20) /* a larger file is not a snapshot of ours (a frame is 1 MiB) */
-#define WORKER_IDLE_MS 200           /* the worker leaves after this long without a job (a new one is cheap next to an fsync) */
 
 typedef enum job_kind { J_INDEX, J_PUT, J_LIST, J_DIFF } job_kind;
 
 typedef struct job {
+    msd_work work;          /* the run step, on the worker */
     struct msd_snapstore *st;
     job_kind kind;
     msc_list link;          /* the queue */
@@ -79,16 +76,6 @@ typedef struct msd_snapstore {
     bool running;           /* the head's run step is with the worker */
     bool stopped;
     uv_timer_t kick;        /* starts the queue on the next loop turn */
-    /* The worker (see the top of the file). mu guards todo, done, alive and quit. */
-    pthread_mutex_t mu;
-    pthread_cond_t wake;    /* the worker waits on it for todo or quit (CLOCK_MONOTONIC) */
-    job *todo;              /* handed to the worker */
-    job *done;              /* handed back, with a uv_async_send of back */
-    bool alive;             /* a worker thread is there to take todo (it clears this itself as it leaves) */
-    bool quit;              /* msd_snapstore_free(): leave now */
-    bool joinable;          /* tid is a thread not joined yet (alive or gone) */
-    pthread_t tid;
-    uv_async_t back;
 } msd_snapstore;
 
 static void next_job(msd_snapstore *st);
@@ -217,33 +204,15 @@ static void run_put(job *j)
         return;
     }
     int rc = msd_mkdir_private(j->st->dir);
-    char *tmp = NULL;
-    if (rc == 0 && asprintf(&tmp, "%s.tmp", j->path[0]) < 0) {
-        tmp = NULL;
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        size_t n = strlen(text);
-        if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 || close(fd) < 0 ||
-            rename(tmp, j->path[0]) < 0) {
-            rc = errno ? -errno : -EIO;
-            if (fd >= 0)
-                close(fd);
-            unlink(tmp);
-        } else {
-            int dfd = open(j->st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the rename itself, durably */
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
+    msd_tmpfile t;
+    if (rc == 0 && (rc = msd_tmpfile_open(&t, j->path[0])) == 0) {
+        rc = msd_tmpfile_write(&t, text, strlen(text));
+        rc = rc < 0 ? (msd_tmpfile_abort(&t), rc) : msd_tmpfile_commit(&t, j->st->dir);
     }
     if (rc < 0) {
         j->status = rc;
         snprintf(j->why, sizeof(j->why), "cannot write %s: %s", j->path[0], strerror(-rc));
     }
-    free(tmp);
     free(text);
 }
 
@@ -272,52 +241,9 @@ static void run(job *j)
     }
 }
 
-static void *worker_main(void *arg)
+static void job_run(msd_work *w)
 {
-    msd_snapstore *st = arg;
-    pthread_mutex_lock(&st->mu);
-    for (;;) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += WORKER_IDLE_MS / 1000;
-        until.tv_nsec += (WORKER_IDLE_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L)
-            until.tv_sec++, until.tv_nsec -= 1000000000L;
-        int rc = 0;
-        while (!st->todo && !st->quit && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&st->wake, &st->mu, &until);
-        if (!st->todo) { /* idle for WORKER_IDLE_MS, or told to quit */
-            st->alive = false;
-            pthread_mutex_unlock(&st->mu);
-            return NULL;
-        }
-        job *j = st->todo;
-        st->todo = NULL;
-        pthread_mutex_unlock(&st->mu);
-        run(j);
-        pthread_mutex_lock(&st->mu);
-        st->done = j;
-        uv_async_send(&st->back);
-    }
-}
-
-/* Gives j to the worker, starting one when none is there: 0, or a negative errno (no thread). */
-static int hand(msd_snapstore *st, job *j)
-{
-    int rc = 0;
-    pthread_mutex_lock(&st->mu);
-    if (!st->alive) {
-        if (st->joinable) /* the previous worker has left or is leaving: reap it (at once) */
-            pthread_join(st->tid, NULL);
-        st->joinable = false;
-        rc = -pthread_create(&st->tid, NULL, worker_main, st);
-        st->joinable = st->alive = rc == 0;
-    }
-    if (rc == 0)
-        st->todo = j;
-    pthread_cond_signal(&st->wake);
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    run(msc_list_entry(w, job, work));
 }
 
 /* ---- Jobs (loop side) ------------------------------------------------------------------------------------------ */
@@ -372,23 +298,20 @@ static void finish(job *j)
     job_free(j);
 }
 
-/* The worker handed a job back. */
-static void on_back(uv_async_t *a)
+/* The worker handed a job back (ran false: the worker was stopped, or had no thread, before it ran). */
+static void job_back(msd_work *w)
 {
-    msd_snapstore *st = a->data;
-    pthread_mutex_lock(&st->mu);
-    job *j = st->done;
-    st->done = NULL;
-    pthread_mutex_unlock(&st->mu);
-    if (!j) /* uv_async_send() calls may coalesce, and one may come after the job was taken */
-        return;
+    job *j = msc_list_entry(w, job, work);
+    msd_snapstore *st = j->st;
+    if (!w->ran && !j->cancelled) {
+        j->status = -ECANCELED;
+        snprintf(j->why, sizeof(j->why), "the disk worker could not run the job");
+    }
     st->running = false;
     msc_list_remove(&j->link);
     finish(j);
     if (!st->stopped)
         next_job(st);
-    else
-        uv_close((uv_handle_t *)&st->back, NULL); /* the job msd_snapstore_stop() waited for */
 }
 
 /* The start step: 0 when the job needs its run step, else it is finished here. */
@@ -457,13 +380,15 @@ static void next_job(msd_snapstore *st)
     while (!st->running && !msc_list_empty(&st->queue)) {
         job *j = msc_list_entry(msc_list_first(&st->queue), job, link);
         if (start(j) == 0) {
-            int rc = hand(st, j);
+            j->work.run = job_run;
+            j->work.done = job_back;
+            int rc = msd_worker_submit(st->d, &j->work);
             if (rc == 0) {
                 st->running = true;
                 return;
             }
             j->status = rc;
-            snprintf(j->why, sizeof(j->why), "cannot start the disk worker: %s", strerror(-rc));
+            snprintf(j->why, sizeof(j->why), "daemon shutting down");
         }
         msc_list_remove(&j->link);
         finish(j);
@@ -509,16 +434,8 @@ int msd_snapstore_start(msd_daemon *d)
     st->d = d;
     st->next_id = 1;
     msc_list_init(&st->queue);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&st->wake, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&st->mu, NULL);
     uv_timer_init(d->loop, &st->kick);
     st->kick.data = st;
-    uv_async_init(d->loop, &st->back, on_back);
-    st->back.data = st;
     d->snaps = st;
     job *j = new_job(d, J_INDEX);
     if (j)
@@ -535,9 +452,7 @@ void msd_snapstore_stop(msd_daemon *d)
         return;
     st->stopped = true;
     uv_close((uv_handle_t *)&st->kick, NULL); /* closing a timer stops it */
-    if (!st->running) /* else on_back() closes it when the worker hands its job back */
-        uv_close((uv_handle_t *)&st->back, NULL);
-    /* Every caller hears now; the job with the worker (the head, when running) is freed by on_back(). */
+    /* Every caller hears now; the job with the worker (the head, when running) is freed by job_back(). */
     msc_list_foreach_safe (it, next, &st->queue) {
         job *j = msc_list_entry(it, job, link);
         j->status = -ECANCELED;
@@ -555,14 +470,6 @@ void msd_snapstore_free(msd_daemon *d)
     msd_snapstore *st = d->snaps;
     if (!st)
         return;
-    pthread_mutex_lock(&st->mu);
-    st->quit = true; /* an idle worker leaves now rather than after WORKER_IDLE_MS */
-    pthread_cond_signal(&st->wake);
-    pthread_mutex_unlock(&st->mu);
-    if (st->joinable)
-        pthread_join(st->tid, NULL);
-    pthread_mutex_destroy(&st->mu);
-    pthread_cond_destroy(&st->wake);
     for (size_t i = 0; i < st->n; i++)
         msd_snapinfo_free(&st->index[i]);
     free(st->index);

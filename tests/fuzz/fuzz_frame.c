@@ -15,6 +15,10 @@
 #include <string.h>
 
 #include "appdoc.h"
+#include "buf.h"
+#include "frame.h"
+#include "heapanalysis.h"
+#include "heapgraph.h"
 #include "json.h"
 #include "message.h"
 #include "registry.h"
@@ -61,8 +65,50 @@ static void check_document(msd_app *app)
     msd_blob_unref(doc);
 }
 
+/* A heap graph's wire image is at most this large here (the daemon's bound is --heapsnapshot-max). */
+#define FUZZ_WIRE_MAX (1u << 20)
+
+static int count_bytes(void *ctx, const void *bytes, size_t n)
+{
+    (void)bytes;
+    *(size_t *)ctx += n;
+    return 0;
+}
+
+/* Appends a binary frame's bytes to the transfer, as request.c hands them to the heapsnapshot request. */
+static void check_binary(const msd_frame *f, msc_buf *wire)
+{
+    if (msc_buf_append_max(wire, f->data, f->data_len, FUZZ_WIRE_MAX) == -ENOBUFS)
+        msc_buf_clear(wire); /* over the bound: the daemon answers 507 and drops the transfer */
+}
+
+/* What the daemon does with a finished transfer: parse it in place (malloc'ed, so 4-byte aligned), then, when
+ * it is a graph, write its .heapsnapshot and analyse it, as the heap snapshot store does on its worker. */
+static void check_transfer(msc_buf *wire)
+{
+    msc_hg g;
+    char err[200] = "";
+    const char *bytes = msc_buf_bytes(wire);
+    if (bytes && ((uintptr_t)bytes & 3) == 0 && msc_hg_parse(bytes, wire->len, &g, err, sizeof(err)) == 0) {
+        size_t out = 0;
+        if (msc_hg_write_v8(&g, count_bytes, &out) == 0 && out == 0)
+            abort(); /* a graph has at least its two synthetic nodes: the document cannot be empty */
+        msd_heap_analysis *a = NULL;
+        if (msd_heap_analyse(&g, &a, err, sizeof(err)) == 0) {
+            msc_buf doc = MSC_BUF_INIT;
+            (void)msd_heap_types_json(a, &doc);
+            msc_buf_free(&doc);
+            msd_heap_analysis_free(a);
+        }
+    } else if (bytes && ((uintptr_t)bytes & 3) == 0 && !err[0]) {
+        abort(); /* every refusal says why */
+    }
+    msc_buf_clear(wire);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    msc_buf wire = MSC_BUF_INIT;
     msd_config cfg = {.retain_s = 600, .history_s = 900, .gc_rate = 0};
     msd_registry *reg = msd_registry_new(&cfg);
     if (!reg)
@@ -76,15 +122,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     double t = 1000.0; /* a fake clock: every message one second later, so the history and growth fill up */
     size_t off = 0;
     for (;;) {
-        const uint8_t *p;
-        size_t n;
-        long r = msd_frame_decode(data + off, size - off, FUZZ_FRAME_MAX, &p, &n);
+        msd_frame f;
+        long r = msd_frame_decode(data + off, size - off, FUZZ_FRAME_MAX, &f);
         if (r <= 0) {
             assert(r == 0 || r == -EMSGSIZE);
             break;
         }
-        assert((size_t)r <= size - off && n + MSD_FRAME_HEADER == (size_t)r && p == data + off + MSD_FRAME_HEADER);
+        assert((size_t)r <= size - off && f.len + MSD_FRAME_HEADER == (size_t)r &&
+               f.payload == data + off + MSD_FRAME_HEADER);
         off += (size_t)r;
+        if (f.binary) {
+            /* As ipc.c: before hello (welcome) a protocol error; after it, the bytes of a request's transfer. */
+            if (f.len < MSD_FRAME_BINARY_MIN || f.data != f.payload + MSC_BINARY_ID_BYTES ||
+                f.data_len + MSC_BINARY_ID_BYTES != f.len)
+                abort();
+            if (!app)
+                break;
+            check_binary(&f, &wire);
+            continue;
+        }
+        const uint8_t *p = f.payload;
+        size_t n = f.len;
         msd_msg m;
         char err[200];
         bool json = check_scanner(p, n);
@@ -99,6 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!json) /* accepted: it must be JSON */
             abort();
         t += 1.0;
+        if (m.type == MSD_MSG_REPLY && app)
+            check_transfer(&wire); /* a reply ends the transfer of its request */
         if (m.type == MSD_MSG_HELLO && !app && m.protocol == MSD_PROTOCOL_VERSION) {
             app = msd_registry_add(reg, &m);
         } else if (m.type == MSD_MSG_STATS && app) {
@@ -107,6 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         msd_msg_free(&m);
     }
+    check_transfer(&wire);
+    msc_buf_free(&wire);
     if (app) {
         cJSON_Delete(msd_appdoc_summary(app));
         msd_growth g;

@@ -32,32 +32,76 @@ Test(frame, decodes_whole_frames_and_waits_for_more)
 {
     uint8_t buf[256];
     size_t n = frame(buf, "{\"type\":\"bye\"}");
-    const uint8_t *p;
-    size_t pl;
+    msd_frame f;
     for (size_t cut = 0; cut < n; cut++)
-        cr_expect_eq(msd_frame_decode(buf, cut, MSD_FRAME_MAX, &p, &pl), 0, "truncated at %zu: need more", cut);
-    cr_assert_eq(msd_frame_decode(buf, n, MSD_FRAME_MAX, &p, &pl), (long)n);
-    cr_expect_eq(pl, n - 4);
-    cr_expect_eq(p, buf + 4);
+        cr_expect_eq(msd_frame_decode(buf, cut, MSD_FRAME_MAX, &f), 0, "truncated at %zu: need more", cut);
+    cr_assert_eq(msd_frame_decode(buf, n, MSD_FRAME_MAX, &f), (long)n);
+    cr_expect_eq(f.len, n - 4);
+    cr_expect_eq(f.payload, buf + 4);
+    cr_expect_not(f.binary);
     /* Two frames back to back: the first is returned alone. */
     size_t m = frame(buf + n, "{\"type\":\"x\"}");
-    cr_expect_eq(msd_frame_decode(buf, n + m, MSD_FRAME_MAX, &p, &pl), (long)n);
+    cr_expect_eq(msd_frame_decode(buf, n + m, MSD_FRAME_MAX, &f), (long)n);
 }
 
 Test(frame, rejects_zero_and_oversized_lengths)
 {
-    const uint8_t *p;
-    size_t pl;
+    msd_frame f;
     uint8_t zero[4] = {0, 0, 0, 0};
-    cr_expect_eq(msd_frame_decode(zero, 4, MSD_FRAME_MAX, &p, &pl), -EMSGSIZE);
+    cr_expect_eq(msd_frame_decode(zero, 4, MSD_FRAME_MAX, &f), -EMSGSIZE);
     uint8_t big[4];
     msd_frame_header(big, MSD_FRAME_MAX + 1);
-    cr_expect_eq(msd_frame_decode(big, 4, MSD_FRAME_MAX, &p, &pl), -EMSGSIZE, "decided from the header alone");
+    cr_expect_eq(msd_frame_decode(big, 4, MSD_FRAME_MAX, &f), -EMSGSIZE, "decided from the header alone");
     uint8_t huge[4] = {0xff, 0xff, 0xff, 0xff};
-    cr_expect_eq(msd_frame_decode(huge, 4, MSD_FRAME_MAX, &p, &pl), -EMSGSIZE);
+    cr_expect_eq(msd_frame_decode(huge, 4, MSD_FRAME_MAX, &f), -EMSGSIZE);
     uint8_t max[4];
     msd_frame_header(max, MSD_FRAME_MAX);
-    cr_expect_eq(msd_frame_decode(max, 4, MSD_FRAME_MAX, &p, &pl), 0, "exactly the maximum is allowed");
+    cr_expect_eq(msd_frame_decode(max, 4, MSD_FRAME_MAX, &f), 0, "exactly the maximum is allowed");
+}
+
+/* A binary frame (bit 31 of the length word, docs/PROTOCOL.md section 6) of payload len: id, then data bytes. */
+static size_t binary_frame(uint8_t *out, uint32_t len, uint32_t id, const char *data)
+{
+    uint32_t word = len | MSC_FRAME_BINARY;
+    uint8_t h[8] = {word >> 24, word >> 16, word >> 8, word, id >> 24, id >> 16, id >> 8, id};
+    memcpy(out, h, 8);
+    if (data)
+        memcpy(out + 8, data, len - 4);
+    return 4 + len;
+}
+
+Test(frame, binary_frames_carry_an_id_and_bytes)
+{
+    uint8_t buf[64];
+    size_t n = binary_frame(buf, 4 + 5, 0x01020304, "MSHG!");
+    msd_frame f;
+    for (size_t cut = 0; cut < n; cut++)
+        cr_expect_eq(msd_frame_decode(buf, cut, MSD_FRAME_MAX, &f), 0, "truncated at %zu: need more", cut);
+    cr_assert_eq(msd_frame_decode(buf, n, MSD_FRAME_MAX, &f), (long)n);
+    cr_expect(f.binary);
+    cr_expect_eq(f.id, 0x01020304u, "the id is big-endian");
+    cr_expect_eq(f.len, 9);
+    cr_expect_eq(f.data, buf + 8);
+    cr_expect_eq(f.data_len, 5);
+    cr_expect_arr_eq(f.data, "MSHG!", 5);
+    /* The smallest: an id and one byte. */
+    n = binary_frame(buf, 5, 7, "x");
+    cr_expect_eq(msd_frame_decode(buf, n, MSD_FRAME_MAX, &f), (long)n);
+    cr_expect_eq(f.data_len, 1);
+}
+
+Test(frame, binary_frames_without_data_or_too_large_are_refused)
+{
+    msd_frame f;
+    uint8_t buf[16];
+    for (uint32_t len = 0; len < MSD_FRAME_BINARY_MIN; len++) {
+        binary_frame(buf, len, 1, NULL);
+        cr_expect_eq(msd_frame_decode(buf, 4, MSD_FRAME_MAX, &f), -EMSGSIZE, "payload of %u bytes", len);
+    }
+    binary_frame(buf, MSD_FRAME_MAX + 1, 1, NULL);
+    cr_expect_eq(msd_frame_decode(buf, 8, MSD_FRAME_MAX, &f), -EMSGSIZE, "decided from the header alone");
+    binary_frame(buf, MSD_FRAME_MAX, 1, NULL);
+    cr_expect_eq(msd_frame_decode(buf, 8, MSD_FRAME_MAX, &f), 0, "exactly the maximum is allowed");
 }
 
 static int parse(const char *s, msd_msg *m)

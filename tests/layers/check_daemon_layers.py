@@ -14,11 +14,11 @@ import sys
 
 # The layers, lowest first: a module may include its own layer and the ones before it.
 LAYERS = [
-    ("common", {"array", "buf", "list", "protocol", "stats_schema"}),
+    ("common", {"array", "buf", "list", "protocol", "stats_schema", "heapgraph"}),
     ("core", {"daemon", "blob", "log", "fs", "json", "frame", "message", "stats", "history", "snapshot",
-              "metrics", "host", "token"}),
+              "metrics", "host", "token", "heapanalysis"}),
     ("registry", {"registry", "route"}),
-    ("services", {"ipc", "request", "sockpath", "snapstore", "appdoc", "http"}),
+    ("services", {"ipc", "request", "sockpath", "worker", "snapstore", "heapstore", "appdoc", "http"}),
     ("views", {"api", "sse", "web", "metrics_view"}),
     ("table", {"routes"}),
     ("main", {"main"}),
