@@ -70,12 +70,13 @@ class Fixture(fixture.Fixture):
         self.procs.append(p)
         return p
 
-    def cli(self, *args, url=True, env=None, timeout=60):
+    def cli(self, *args, url=True, env=None, timeout=60, cwd=None):
         cmd = [MEMSCOPE] + (["--url", self.url] if url else []) + list(args)
         e = dict(self.env)
         e.update(env or {})
         try:
-            p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                               cwd=cwd)
         except subprocess.TimeoutExpired:
             check(False, f"memscope {' '.join(args)} finished within {timeout} s")
             return Run(-1, "", "")
@@ -150,6 +151,57 @@ def apps_named(f, name):
     return [a for a in r.json()["apps"] if a["name"] == name]
 
 
+def heapsnapshot_nodes(path):
+    """The node names of a .heapsnapshot file (by index), and whether its arrays are as its meta says."""
+    with open(path) as fh:
+        hs = json.load(fh)
+    meta = hs["snapshot"]["meta"]
+    nf = len(meta["node_fields"])
+    name = meta["node_fields"].index("name")
+    ok = (len(hs["nodes"]) == hs["snapshot"]["node_count"] * nf and hs["strings"][0] == "<dummy>"
+          and len(hs["edges"]) == hs["snapshot"]["edge_count"] * len(meta["edge_fields"]))
+    return ok, [hs["strings"][hs["nodes"][i + name]] for i in range(0, len(hs["nodes"]), nf)]
+
+
+def why_and_heapsnapshot(f):
+    """`memscope why` on docstore's leak: the first group is its audit list, which it labels (ms_root_name); the
+    human lines agree with --json of the same snapshot; `memscope heapsnapshot` downloads that snapshot."""
+    r = f.cli("why", APP, "AuditEntry")
+    m = re.search(r"^\S+ \(id \d+\): heap snapshot (\d+): \d+ objects, \d+ edges, [\d.]+ [KMG]?i?B, pause ", r.out, re.M)
+    groups = re.findall(r"^  +(\d+) objects, +[\d.]+ [KMG]?i?B retained: (.*)$", r.out, re.M)
+    check(r.rc == 0 and m is not None and groups and groups[0][1] == "audit (list, 1 external ref) -[i]-> AuditEntry",
+          "why docstore AuditEntry: a snapshot, then `audit (list, 1 external ref) -[i]-> AuditEntry` first", repr(r))
+    if not m:
+        return
+    sid = m.group(1)
+    r = f.cli("why", APP, "AuditEntry", "--snapshot", sid, "--json")
+    doc = r.json() or {}
+    paths = doc.get("paths") or [{}]
+    check(r.rc == 0 and doc.get("type") == "AuditEntry" and paths[0].get("root", {}).get("name") == "audit"
+          and str(paths[0].get("count")) == groups[0][0] and len(paths) == len(groups)
+          and sum(p["count"] for p in paths) <= doc.get("objects", -1),
+          "why --snapshot SID --json: the same groups as the human output, of the same snapshot", repr(r))
+    out = os.path.join(f.tmp, "why.heapsnapshot")
+    r = f.cli("heapsnapshot", APP, "--snapshot", sid, "-o", out)
+    ok, names = heapsnapshot_nodes(out) if r.rc == 0 and os.path.exists(out) else (False, [])
+    check(r.rc == 0 and f"saved {out} " in r.out and ok and names.count("AuditEntry") == doc.get("objects"),
+          "heapsnapshot --snapshot SID -o FILE: a well-formed .heapsnapshot with as many AuditEntry nodes as why "
+          "counted", repr(r))
+    r = f.cli("heapsnapshot", APP, "--json", cwd=f.tmp)
+    j = r.json() or {}
+    saved = os.path.join(f.tmp, j.get("file", "?"))
+    check(r.rc == 0 and isinstance(j.get("id"), int) and j.get("objects", 0) > 0 and os.path.exists(saved)
+          and os.path.getsize(saved) == j.get("file_bytes") and "/" not in j.get("file", "/"),
+          "heapsnapshot --json: a new snapshot, downloaded under a plain name in the current directory", repr(r))
+    r = f.cli("why", APP, "NoSuchType", "--snapshot", sid)
+    check(r.rc == 1 and one_error_line(r, "(HTTP 404)"), "why of a type the heap has not: exit 1, the 404", repr(r))
+    bad = os.path.join(f.tmp, "bad-why.token")
+    with open(bad, "w") as fh:
+        fh.write("0" * 48 + "\n")
+    r = f.cli("why", APP, "AuditEntry", "--token-file", bad)
+    check(r.rc == 1 and one_error_line(r, "HTTP 401"), "why with a wrong token: exit 1 (401)", repr(r))
+
+
 def main():
     missing = [p for p in (MEMSCOPE, MEMSCOPED, DOCSTORE) if not os.access(p, os.X_OK)]
     if missing:
@@ -175,7 +227,7 @@ def main():
 
 def run_tests(f):
     # ---- Usage errors and help (no app needed) -------------------------------------------------------------
-    for verb in ["ls", "stats", "gc", "trace", "watch", "growth", "history", "version"]:
+    for verb in ["ls", "stats", "gc", "trace", "watch", "growth", "history", "version", "why", "heapsnapshot"]:
         r = f.cli(verb, "--help")
         check(r.rc == 0 and f"Usage: memscope {verb}" in r.out, f"memscope {verb} --help", repr(r))
     r = f.cli("--help")
@@ -361,6 +413,9 @@ def run_tests(f):
         check(t.get("rate_per_s", 0) > 0 and t.get("delta", 0) > 0, "growth --json: rate_per_s, delta", json.dumps(t))
     r = f.cli("growth", APP)
     check(r.rc == 0 and "AuditEntry" in r.out and "RATE" in r.out, "growth: table", repr(r))
+
+    # ---- why and heapsnapshot (issue 15) -------------------------------------------------------------------
+    why_and_heapsnapshot(f)
 
     # ---- history -----------------------------------------------------------------------------------------
     r = f.cli("history", APP, "--seconds", "60", "--json")

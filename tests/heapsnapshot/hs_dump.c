@@ -445,7 +445,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hs_dump heap|graph OUT SEED\n");
         return 2;
     }
-    uint64_t rng = strtoull(argv[3], NULL, 10) | 1;
+    uint64_t rng = strtoull(argv[3], NULL, 10) << 1 | 1; /* odd and distinct per seed: xorshift never leaves 0 */
     char snap[4096], ours[4096];
     snprintf(snap, sizeof snap, "%s.heapsnapshot", argv[2]);
     snprintf(ours, sizeof ours, "%s.ours.json", argv[2]);
