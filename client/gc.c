@@ -706,6 +706,8 @@ static inline void free_done(gc_head *g, const ms_type *t)
 {
     MS_ASSERT_1(FROM_GC(g)->refcnt == 0 && !(FROM_GC(g)->type_bits & MS__OBJ_HAS_WEAKREFS));
     ms__gc_list_remove(g);
+    if (MS_UNLIKELY(FROM_GC(g)->type_bits & MS__OBJ_HAS_SIDE))
+        ms__heapgraph_forget(FROM_GC(g)); /* runs no code: a table removal */
     if (MS_UNLIKELY(t != pend_type)) {
         flush_destroyed();
         pend_type = t;
@@ -945,6 +947,17 @@ void ms__gc_on_alloc(void)
         collect_generations();
 }
 
+
+int ms__gc_lists(gc_head *out[MS__GC_NLISTS])
+{
+    ensure_init();
+    if (gcs.collecting)
+        return -EBUSY;
+    for (int i = 0; i < NGEN; i++)
+        out[i] = &gcs.gens[i].head;
+    out[NGEN] = &gcs.permanent;
+    return 0;
+}
 
 void ms__gc_link(ms_object *o)
 {

@@ -11,7 +11,7 @@
  *     | prev   prev header | COLLECTING(b1) | FINALIZED(b0)          |  during a collection: gc_refs << 2 | bits
  *     +--------------------------------------------------------------+  <- ms_object * (MS__GC_OBJ)
  *     | refcnt                                                       |
- *     | type | HAS_WEAKREFS(b0)                                     |
+ *     | type | HAS_SIDE(b1) | HAS_WEAKREFS(b0)                      |
  *     +--------------------------------------------------------------+
  *     | the type's fields ...                                        |
  *
@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <memscope/gc.h>
 #include <memscope/object.h>
 #include <memscope/weakref.h>
 
@@ -84,6 +85,12 @@ static inline void ms__gc_on_free(void)
 }
 /* Appends the tracked-to-be object to generation 0. */
 void ms__gc_link(ms_object *o);
+/* The heads of every list of tracked objects: the generations, youngest first, then the permanent one
+ * (ms_gc_freeze). 0, or -EBUSY while a collection runs (its prev words hold gc_refs then, and objects move
+ * between lists). The heap graph walk (heapgraph.c) borrows the prev words of every object on them meanwhile
+ * and restores them before it returns. */
+#define MS__GC_NLISTS (MS_GC_GENERATIONS + 1)
+int ms__gc_lists(ms__gc_head *out[MS__GC_NLISTS]);
 
 /* ---- weakref.c ------------------------------------------------------------------------------------------ */
 /* Weak references waiting for their callback, in call order, each holding a reference to itself. */
@@ -102,6 +109,11 @@ void ms__weakref_detach_all(ms_object *o, ms__wr_pending *pending, bool skip_col
 /* Runs the pending callbacks in order and drops their references; returns how many weak references died when
  * their reference was dropped. */
 size_t ms__weakref_run_pending(ms__wr_pending *pending);
+
+/* ---- heapgraph.c ---------------------------------------------------------------------------------------- */
+/* o dies (it has MS__OBJ_HAS_SIDE): its id and label leave the side table, and the bit goes. O(1). Called where
+ * an object's memory is freed: object.c's destroy() and gc.c's free_done(). */
+void ms__heapgraph_forget(ms_object *o);
 
 /* ---- object.c ------------------------------------------------------------------------------------------- */
 /* Drops the references o owns: its type's clear, or the ref_offsets fields. */

@@ -273,6 +273,9 @@ static inline __attribute__((always_inline)) void destroy(ms_object *o, const ms
     /* clear or dealloc may have created a weak reference to o: it must not outlive the memory. */
     if (MS_UNLIKELY(o->type_bits & MS__OBJ_HAS_WEAKREFS))
         run_weakref_callbacks(o);
+    /* Its heap snapshot id and label go with the memory: a new object at this address is someone else. */
+    if (MS_UNLIKELY(o->type_bits & MS__OBJ_HAS_SIDE))
+        ms__heapgraph_forget(o);
 
     type_entry *e = type_entry_for(t); /* cannot fail: registered by ms_new */
     if (MS_UNLIKELY(t->flags & MS_TYPE_VAR))

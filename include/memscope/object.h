@@ -107,8 +107,11 @@ struct ms_type {
     const char *const *ref_names;
 };
 
-/* Private flag bits in ms_object.type_bits; types are at least 8-byte aligned. */
+/* Private flag bits in ms_object.type_bits; types are at least 8-byte aligned. HAS_WEAKREFS: weak references to
+ * the object exist (client/weakref.c); HAS_SIDE: the object has a heap snapshot id or a root label
+ * (client/heapgraph.c), so that the death of an object without either costs one bit test. */
 #define MS__OBJ_HAS_WEAKREFS ((uintptr_t)1)
+#define MS__OBJ_HAS_SIDE ((uintptr_t)2)
 #define MS__OBJ_FLAGS_MASK ((uintptr_t)7)
 
 /* Inside a traverse function: MS_VISIT(self->next); */

@@ -14,4 +14,9 @@ internal=$(printf '%s\n' "$syms" | grep '^ms__' || true)
 if [ -n "$internal" ]; then
   echo "internal ms__ symbols exported (missing hidden visibility?):"; printf '%s\n' "$internal"; exit 1
 fi
+# Functions that must be exported, not only well named (issue 15's): without MS_API a function is hidden, and a
+# program built against the header fails to load with the shared library.
+for want in ms_root_name ms_heapsnapshot_write; do
+  printf '%s\n' "$syms" | grep -qx "$want" || { echo "$want is not exported"; exit 1; }
+done
 echo "$(printf '%s\n' "$syms" | wc -l) public symbols, all ms_"

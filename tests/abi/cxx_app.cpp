@@ -2,6 +2,7 @@
 // program links and runs against the library.
 #include <memscope/memscope.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -19,6 +20,8 @@ int main()
     ms_free(q);
     ms_object *l = ms_list_new();
     if (!l || ms_list_append_take(l, ms_int_new(1000)) != 0)
+        return 1;
+    if (ms_root_name(l, "cxx") != 0 || ms_heapsnapshot_write(nullptr) != -EINVAL)
         return 1;
     ms_decref(l);
     return ms_gc_collect(2) < 0;
