@@ -9,7 +9,10 @@
  *     queued behind a daemon that does not read;
  *   - the daemon may be absent or restart: the agent reconnects with a backoff of 100 ms doubling to 1 s;
  *   - the app thread and the agent thread share only atomics and the request queue, whose mutex is held for a few
- *     pointer moves (agent_internal.h).
+ *     pointer moves (agent_internal.h);
+ *   - a heap graph (heapsnapshot, docs/PROTOCOL.md section 6) leaves in binary frames, appended only while the
+ *     outgoing buffer is less than half full, so that stats and replies always find room behind them; a daemon
+ *     that reads nothing for MSC_HEAPSNAPSHOT_STALL_MS loses the transfer (pump_transfer).
  *
  * Connection states:   DOWN --connect()--> HELLO_SENT --welcome--> READY --error/EOF--> DOWN (after backoff)
  *                                                     --refused--> DOWN (30 s backoff: retrying will not help)
@@ -32,6 +35,7 @@
 
 #include "agent_internal.h"
 #include "buf.h"
+#include "heapgraph_internal.h"
 #include "internal.h"
 #include "protocol.h"
 
@@ -58,6 +62,16 @@ static struct {
     msc_buf in, out; /* frames received and not yet handled; frames queued for the socket */
     uint64_t next_connect_ns, next_stats_ns, seq;
     unsigned backoff_ms;
+    /* The heap graph being sent (graph != NULL), one at a time; hs_busy from the moment a heapsnapshot request is
+     * queued until its reply is queued (or its connection gone). */
+    struct {
+        ms__heapgraph *graph;
+        cJSON *reply;           /* sent after the last byte */
+        uint32_t id;            /* the request's, in every frame */
+        uint64_t sent, total;   /* wire image bytes queued so far / in all */
+        uint64_t progress_ns;   /* when the socket last took a byte (or the transfer started) */
+    } xfer;
+    bool hs_busy;
 
     /* Lifecycle (under lifecycle_lock). */
     pthread_t thread;
@@ -101,6 +115,7 @@ static void request_free(ms__request *r)
 {
     cJSON_Delete(r->params);
     cJSON_Delete(r->result);
+    ms__heapgraph_free(r->graph);
     free(r);
 }
 
@@ -214,6 +229,15 @@ static int send_frame(const cJSON *msg, bool droppable)
     return rc;
 }
 
+/* Forgets the transfer, if any (the reply was sent, or never will be). */
+static void xfer_end(void)
+{
+    ms__heapgraph_free(agent.xfer.graph);
+    cJSON_Delete(agent.xfer.reply);
+    agent.xfer.graph = NULL;
+    agent.xfer.reply = NULL;
+}
+
 static void disconnect(bool refused)
 {
     if (agent.fd >= 0)
@@ -222,6 +246,8 @@ static void disconnect(bool refused)
     agent.state = DOWN;
     msc_buf_clear(&agent.in);
     msc_buf_clear(&agent.out);
+    xfer_end();
+    agent.hs_busy = false;
     agent.generation++;
     atomic_store(&status.connected, false);
     atomic_store(&status.app_id, 0);
@@ -311,9 +337,18 @@ static void on_request(const cJSON *msg, uint64_t now)
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
     r->params = params ? cJSON_Duplicate(params, 1) : NULL;
     r->deadline_ns = now + (uint64_t)agent.request_timeout_ms * 1000000u;
+    bool busy = false;
+    if (strcmp(r->method, "heapsnapshot") == 0) {
+        busy = agent.hs_busy;
+        agent.hs_busy = true;
+    }
 
     pthread_mutex_lock(&agent.queue_lock);
-    if (agent.npending >= PENDING_MAX) {
+    if (busy) {
+        snprintf(r->error, sizeof r->error,
+                 "busy: a heap snapshot is already being taken or sent (one at a time: retry when it is done)");
+        list_append(&agent.done, r);
+    } else if (agent.npending >= PENDING_MAX) {
         snprintf(r->error, sizeof r->error, "too many requests waiting for a safe point (%d)", PENDING_MAX);
         list_append(&agent.done, r);
     } else {
@@ -406,6 +441,8 @@ static void flush_out(void)
             return;
         }
         msc_buf_consume(&agent.out, (size_t)n);
+        if (n > 0)
+            agent.xfer.progress_ns = ms__now_ns();
     }
 }
 
@@ -419,12 +456,33 @@ static void send_replies(void)
     for (ms__request *r = list; r; r = r->next) {
         if (r->generation != agent.generation)
             continue; /* asked on a connection that is gone */
+        bool snapshot = strcmp(r->method, "heapsnapshot") == 0;
         cJSON *reply = cJSON_CreateObject();
-        if (reply == NULL)
+        if (reply == NULL) {
+            agent.hs_busy &= !snapshot;
             continue;
+        }
         cJSON_AddStringToObject(reply, "type", "reply");
         cJSON_AddNumberToObject(reply, "id", r->id);
-        if (r->result) {
+        if (r->graph && r->result && !agent.xfer.graph) {
+            /* The graph goes first (pump_transfer), this reply after its last byte. */
+            cJSON_AddBoolToObject(reply, "ok", 1);
+            cJSON_AddItemToObject(reply, "result", r->result);
+            r->result = NULL;
+            agent.xfer.graph = r->graph;
+            r->graph = NULL;
+            agent.xfer.reply = reply;
+            agent.xfer.id = (uint32_t)r->id; /* checked by the executor: an integer in 1 .. 2^32 - 1 */
+            agent.xfer.sent = 0;
+            agent.xfer.total = msc_hg_wire_size(&agent.xfer.graph->g);
+            agent.xfer.progress_ns = ms__now_ns();
+            continue;
+        }
+        if (r->graph) /* cannot happen: hs_busy admits one heapsnapshot at a time */
+            snprintf(r->error, sizeof r->error, "busy: a heap snapshot is already being sent");
+        else if (snapshot)
+            agent.hs_busy = false; /* failed: answered now */
+        if (r->result && r->graph == NULL) {
             cJSON_AddBoolToObject(reply, "ok", 1);
             cJSON_AddItemToObject(reply, "result", r->result);
             r->result = NULL;
@@ -445,6 +503,65 @@ static void send_replies(void)
         atomic_fetch_add(&status.requests_done, 1);
     }
     free_list(list);
+}
+
+/*
+ * Appends the next binary frames of the transfer while the outgoing buffer is below half its bound (the other half
+ * stays for stats, which are dropped rather than queued when they do not fit, and replies), then the reply once
+ * the last byte is queued. Each frame: the length word with MSC_FRAME_BINARY, the request id (u32 BE), and up to
+ * MSC_FRAME_MAX - 4 bytes copied from the wire image straight into the buffer. A transfer whose socket took
+ * nothing for MSC_HEAPSNAPSHOT_STALL_MS is abandoned: the graph freed, the daemon told "dropped" (after whatever
+ * frames are queued already: it may still read them). Never blocks. O(bytes appended).
+ */
+static void pump_transfer(uint64_t now)
+{
+    if (!agent.xfer.graph || agent.state != READY)
+        return;
+    /* progress_ns may be a moment after `now` (flush_out reads the clock again). */
+    if (now > agent.xfer.progress_ns && now - agent.xfer.progress_ns >= (uint64_t)MSC_HEAPSNAPSHOT_STALL_MS * 1000000u) {
+        cJSON *reply = cJSON_CreateObject();
+        if (reply) {
+            cJSON_AddStringToObject(reply, "type", "reply");
+            cJSON_AddNumberToObject(reply, "id", agent.xfer.id);
+            cJSON_AddBoolToObject(reply, "ok", 0);
+            cJSON_AddStringToObject(reply, "error", "dropped: the daemon read nothing for 10 s");
+            send_frame(reply, false);
+            cJSON_Delete(reply);
+        }
+        xfer_end();
+        agent.hs_busy = false;
+        atomic_fetch_add(&status.requests_done, 1);
+        return;
+    }
+    size_t budget = agent.out_max / 2;
+    size_t min_chunk = budget / 4 < 65536 ? budget / 4 : 65536;
+    while (agent.xfer.sent < agent.xfer.total) {
+        uint64_t left = agent.xfer.total - agent.xfer.sent;
+        size_t room = budget > agent.out.len + 2 * MSC_FRAME_HEADER ? budget - agent.out.len - 2 * MSC_FRAME_HEADER : 0;
+        size_t n = MSC_FRAME_MAX - MSC_BINARY_ID_BYTES;
+        if (left < n)
+            n = (size_t)left;
+        if (room < n) {
+            if (room < min_chunk || room == 0)
+                return; /* the socket drains it first (POLLOUT) */
+            n = room;
+        }
+        size_t frame = MSC_FRAME_HEADER + MSC_BINARY_ID_BYTES + n;
+        if (msc_buf_reserve(&agent.out, frame) != 0)
+            return; /* out of memory: retried at the next turn, or dropped by the stall rule */
+        uint32_t len = (uint32_t)(MSC_BINARY_ID_BYTES + n) | MSC_FRAME_BINARY, id = agent.xfer.id;
+        unsigned char h[8] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+                              (unsigned char)len,         (unsigned char)(id >> 24),  (unsigned char)(id >> 16),
+                              (unsigned char)(id >> 8),   (unsigned char)id};
+        msc_buf_append(&agent.out, h, sizeof h);
+        msc_hg_wire_copy(&agent.xfer.graph->g, agent.xfer.sent, msc_buf_tail(&agent.out), n);
+        msc_buf_commit(&agent.out, n);
+        agent.xfer.sent += n;
+    }
+    send_frame(agent.xfer.reply, false);
+    xfer_end();
+    agent.hs_busy = false;
+    atomic_fetch_add(&status.requests_done, 1);
 }
 
 static void send_stats(void)
@@ -495,8 +612,10 @@ static void *agent_main(void *arg)
         expire_requests(now);
         if (agent.state != DOWN)
             send_replies();
+        pump_transfer(now);
         if (agent.fd >= 0 && agent.out.len)
             flush_out();
+        pump_transfer(ms__now_ns()); /* refill what the socket just took */
 
         int timeout = 60000;
         if (agent.state == DOWN)
@@ -505,6 +624,10 @@ static void *agent_main(void *arg)
             timeout = ms_until(agent.next_stats_ns, now);
         if (atomic_load(&ms__agent_pending)) {
             int t = atomic_load(&ms__lock_adopted) ? 5 : 50; /* retry the lock, or check deadlines */
+            timeout = timeout < t ? timeout : t;
+        }
+        if (agent.xfer.graph) { /* the stall rule's deadline */
+            int t = ms_until(agent.xfer.progress_ns + (uint64_t)MSC_HEAPSNAPSHOT_STALL_MS * 1000000u, now);
             timeout = timeout < t ? timeout : t;
         }
         struct pollfd pfd[2] = {{.fd = agent.wake[0], .events = POLLIN}, {.fd = agent.fd, .events = POLLIN}};

@@ -9,6 +9,10 @@
  *                                  |                                                 ^
  *                                  +-- deadline passed (agent thread) --> timeout ---+
  *
+ * A heapsnapshot's reply waits for its graph: the agent thread sends the graph's wire image in binary frames as
+ * the outgoing buffer drains, then the reply (agent.c, the transfer). The deadline only covers the wait for a safe
+ * point; a transfer has its own limit, MSC_HEAPSNAPSHOT_STALL_MS without progress.
+ *
  * The mutex is held only to move list nodes, never while executing or doing I/O, so neither side can stall the
  * other. `ms__agent_pending` mirrors "pending is non-empty" for the safe points' one-load check.
  */
@@ -27,6 +31,7 @@
 #pragma GCC visibility push(hidden)
 
 typedef struct ms__request ms__request;
+struct ms__heapgraph;
 struct ms__request {
     ms__request *next;
     double id;             /* the daemon's id, echoed back */
@@ -36,6 +41,9 @@ struct ms__request {
     uint64_t deadline_ns;  /* CLOCK_MONOTONIC */
     cJSON *result;         /* set by the executor on success (owned) */
     char error[200];       /* set by the executor on failure */
+    /* heapsnapshot: the graph the executor built (owned), which the agent thread sends in binary frames before
+     * the reply (docs/PROTOCOL.md section 6), then frees. */
+    struct ms__heapgraph *graph;
 };
 
 /* Non-zero while requests wait for a safe point. */

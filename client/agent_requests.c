@@ -13,6 +13,7 @@
 #include <memscope/trace.h>
 
 #include "agent_internal.h"
+#include "heapgraph_internal.h"
 #include "internal.h"
 #include "protocol.h"
 
@@ -342,6 +343,39 @@ static void trace_top(ms__request *r)
 /* Largest traces first, so that a snapshot cut at the frame limit keeps what matters. */
 static void trace_snapshot(ms__request *r) { reply_statistics(r, MS_STAT_TRACEBACK, NULL, 0); }
 
+/* ---- heapsnapshot ---------------------------------------------------------------------------------------------- */
+
+/* The walk is the app's whole pause (pause_ms): the agent thread sends the graph afterwards, and frees it. */
+static void heapsnapshot(ms__request *r)
+{
+    /* Binary frames carry the id as a u32 (PROTOCOL.md section 6): checked on the double before any conversion. */
+    if (!(r->id >= 1 && r->id <= (double)UINT32_MAX) || r->id != (double)(uint32_t)r->id) {
+        snprintf(r->error, sizeof r->error, "a heapsnapshot request's id must be an integer from 1 to %u",
+                 UINT32_MAX);
+        return;
+    }
+    ms__heapgraph *hg;
+    uint64_t t0 = ms__now_ns();
+    int rc = ms__heapgraph_build(&hg);
+    uint64_t t1 = ms__now_ns();
+    if (rc != 0) {
+        snprintf(r->error, sizeof r->error, "cannot take a heap snapshot: %s%s", ms_strerror(rc),
+                 rc == -EBUSY ? " (a collection is running: the safe point is inside it)" : "");
+        return;
+    }
+    cJSON *res = cJSON_CreateObject();
+    if (res == NULL || !cJSON_AddNumberToObject(res, "objects", (double)(hg->g.node_count - 2)) ||
+        !cJSON_AddNumberToObject(res, "edges", (double)hg->g.edge_count) ||
+        !cJSON_AddNumberToObject(res, "graph_bytes", (double)msc_hg_wire_size(&hg->g)) ||
+        !cJSON_AddNumberToObject(res, "pause_ms", (double)(t1 - t0) / 1e6)) {
+        cJSON_Delete(res);
+        ms__heapgraph_free(hg);
+        return; /* "out of memory" */
+    }
+    r->result = res;
+    r->graph = hg;
+}
+
 /* ---- Dispatch ------------------------------------------------------------------------------------------------- */
 
 void ms__agent_execute(ms__request *r)
@@ -352,6 +386,7 @@ void ms__agent_execute(ms__request *r)
     } methods[] = {
         {"gc.collect", gc_collect},     {"gc.set_threshold", gc_set_threshold}, {"trace.start", trace_start},
         {"trace.stop", trace_stop},     {"trace.top", trace_top},               {"trace.snapshot", trace_snapshot},
+        {"heapsnapshot", heapsnapshot},
     };
     if (r->params != NULL && !cJSON_IsObject(r->params)) {
         snprintf(r->error, sizeof r->error, "'params' must be an object");

@@ -1,23 +1,1094 @@
-/* daemon/heapanalysis.c — placeholder of the contracts commit: the analysis helper replaces it. */
+/*
+ * daemon/heapanalysis.c — dominators, retained sizes, shortest retainer paths and their grouping, over a heap
+ * graph (contract: heapanalysis.h). Entry point: msd_heap_analyse(); read dominators() first.
+ *
+ * Phases, each O(nodes + edges) but the semidominators' path compression (O(m log n), near-linear in practice):
+ *
+ *   1. first[]      prefix sums of edge_count: node v owns edges [first[v], first[v+1]).
+ *   2. dfs()        an iterative depth-first search from node 0 over strong edges: preorder numbers pre[v],
+ *                   vert[p] (the node of number p) and the DFS tree's parent par[p] (a number < p).
+ *   3. dominators() predecessors (CSR, by preorder number, built once), semidominators in reverse preorder with an
+ *                   iteratively path-compressed forest, then SEMI-NCA's second pass: idom(w) is the nearest
+ *                   ancestor of par(w) in the dominator tree whose number is <= semi(w). Both passes rely on
+ *                   "idom(w) and semi(w) are DFS-tree ancestors of w, so their numbers are < w".
+ *   4. retained     reverse preorder: every node is added to its idom after all it dominates was added to it.
+ *   5. bfs()        breadth-first from node 0 (strong edges, first edge in edge order wins): each node's parent and
+ *                   edge, and its path signature, interned as it is discovered (see "Signatures").
+ *   6. tops()       one DFS over the dominator tree, counting for each type and each signature how many objects
+ *                   of it are on the current dominator path: an object with none above it is a "top", and the
+ *                   retained bytes of a type (a group) are the sum of its tops' retained sizes. The tops'
+ *                   dominated sets are disjoint (two overlap only if one dominates the other), so nothing counts
+ *                   twice, and their union is everything some object of the type dominates.
+ *   7. examples     the BFS-tree paths of each group's first object (in BFS order), kept as a tree of the nodes
+ *                   on them (shared prefixes once: a 1M chain keeps 1M nodes, not 1M paths).
+ *
+ * Signatures: the path of object w is the BFS tree path from node 0, without its leading synthetic nodes (node 0,
+ * and node 1 for objects no root reaches); its first object is the root. sig(w) is interned as the triple
+ * (sig(parent), label of the edge into w, type of w), where a root's "label" is its root label (property name of
+ * the edge from node 0, none, or "(unreachable)") and SIG_EMPTY / SIG_UNREACH stand for the synthetic prefix.
+ * Since sig(parent) is itself a canonical id, two triples are equal exactly when the two whole sequences are
+ * (induction on the depth): the table's exact comparison of triples is the comparison of the actual paths, so two
+ * different paths never merge, in O(1) per node instead of O(depth).
+ *
+ * Strings are interned by their bytes (two string indices with equal bytes are one type), into a pool the result
+ * owns: the graph may be freed after msd_heap_analyse().
+ *
+ * Memory while it runs, per reached node: 4 (first) + 4 (pre) + 4 (type) + 8 (vert, par) + 12 (semi, label, anc)
+ * + 4 (compression stack) + 4 (pred offsets), then 4 per strong edge; the BFS and dominator-tree phases reuse freed
+ * arrays. The result: idom (4) + retained (8) per node, 24 bytes per signature, 28 per example-tree node, the
+ * strings used as type names and path labels.
+ */
 #include "heapanalysis.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define NONE UINT32_MAX
+#define EXIT_BIT 0x80000000u /* tops()' stack: the node's exit, after its subtree */
+
+/* Label kinds of a signature step (and of an example node: the edge into it). */
+enum {
+    L_ROOT_NONE,    /* a root reached from node 0 by an element or internal edge: no name */
+    L_ROOT_NAMED,   /* a root with a label (property edge from node 0): val = its string */
+    L_ROOT_UNREACH, /* a root below node 1 */
+    L_ELEMENT,      /* val: the index (example) or 0 (signature: "[i]") */
+    L_PROPERTY,     /* val: string; ".name", or as is for a dict key "['k']" */
+    L_INTERNAL,     /* val: string, as named ("<ref 0>") */
+};
+
+#define SIG_EMPTY 0u   /* the synthetic prefix from node 0 */
+#define SIG_UNREACH 1u /* the synthetic prefix through node 1 */
+
+typedef struct sig {
+    uint32_t parent; /* signature id, SIG_EMPTY or SIG_UNREACH for a root */
+    uint32_t type;   /* string id of the type name */
+    uint32_t kind;   /* L_* */
+    uint32_t val;    /* string id, or 0 for L_ELEMENT / L_ROOT_NONE / L_ROOT_UNREACH */
+    uint32_t count;  /* objects with this path */
+    uint32_t example;/* index in ex[] of the group's first object, NONE while count == 0 */
+    uint64_t retained;
+} sig;
+
+typedef struct exnode {
+    uint32_t parent;        /* index in ex[], NONE for the root */
+    uint32_t id;            /* the node's id in the graph */
+    uint32_t type;          /* string id */
+    uint32_t kind, val;     /* the edge into it, as a signature step, with the real element index */
+    uint32_t external_refs; /* for a root */
+    uint32_t pad;
+} exnode;
+
+typedef struct tinfo {
+    uint32_t count;
+    uint64_t self_bytes, retained_bytes;
+} tinfo;
+
+/* An open-addressing table of ids: slot = hash << 32 | (id + 1), 0 empty; at most half full. */
+typedef struct idtable {
+    uint64_t *slot;
+    uint32_t mask;
+    uint32_t count;
+} idtable;
+
+struct msd_heap_analysis {
+    uint32_t node_count, edge_count, objects;
+    uint32_t *idom;
+    uint64_t *retained;
+    /* Strings: id i is bytes[off[i] .. off[i+1]). */
+    uint32_t nstr, capstr;
+    uint32_t *str_off;
+    msc_buf str_bytes;
+    idtable strtab;
+    tinfo *types; /* by string id < ntypes; count 0: not a type */
+    uint32_t ntypes;
+    /* Signatures 0 and 1 are SIG_EMPTY and SIG_UNREACH. */
+    sig *sigs;
+    size_t nsig, capsig;
+    idtable sigtab;
+    uint32_t *tg_off, *tg; /* the groups (signatures with count > 0) of type t: tg[tg_off[t] .. tg_off[t+1]) */
+    exnode *ex;
+    uint32_t nex;
+};
+
+/* ---- Hashing and the id tables ------------------------------------------------------------------------------ */
+
+static inline uint64_t fmix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint32_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ fmix64(w)) * 0x9E3779B97F4A7C15ULL;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    return (uint32_t)(fmix64(h ^ w ^ 0x5bd1e995) >> 32);
+}
+
+static inline uint32_t hash_sig(uint32_t parent, uint32_t kind, uint32_t val, uint32_t type)
+{
+    uint64_t h = fmix64(((uint64_t)parent << 32 | type) ^ 0x9E3779B97F4A7C15ULL);
+    return (uint32_t)(fmix64(h ^ ((uint64_t)kind << 32 | val)) >> 32);
+}
+
+static int table_init(idtable *t, uint32_t cap)
+{
+    t->slot = calloc(cap, sizeof *t->slot);
+    t->mask = cap - 1;
+    t->count = 0;
+    return t->slot ? 0 : -ENOMEM;
+}
+
+/* Doubles t (rehashing by the stored hashes): 0 or -ENOMEM (t unchanged). */
+static int table_grow(idtable *t)
+{
+    uint32_t cap = (t->mask + 1) * 2;
+    uint64_t *s = calloc(cap, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        uint64_t v = t->slot[i];
+        if (!v)
+            continue;
+        uint32_t j = (uint32_t)(v >> 32) & (cap - 1);
+        while (s[j])
+            j = (j + 1) & (cap - 1);
+        s[j] = v;
+    }
+    free(t->slot);
+    t->slot = s;
+    t->mask = cap - 1;
+    return 0;
+}
+
+/* Counts the slot just filled; grows past half full: 0 or -ENOMEM. */
+static int table_added(idtable *t)
+{
+    return ++t->count * 2 > t->mask + 1 ? table_grow(t) : 0;
+}
+
+/* ---- Strings -------------------------------------------------------------------------------------------------- */
+
+static const char *str_of(const msd_heap_analysis *a, uint32_t id, size_t *len)
+{
+    *len = a->str_off[id + 1] - a->str_off[id];
+    return a->str_bytes.data + a->str_off[id];
+}
+
+/* The string id of bytes p[0..n) in a's pool, NONE when absent. */
+static uint32_t str_find(const msd_heap_analysis *a, const char *p, size_t n, uint32_t h, uint64_t **slotp)
+{
+    const idtable *t = &a->strtab;
+    for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        uint64_t v = t->slot[i];
+        if (!v) {
+            if (slotp)
+                *slotp = &t->slot[i];
+            return NONE;
+        }
+        if ((uint32_t)(v >> 32) != h)
+            continue;
+        uint32_t id = (uint32_t)v - 1;
+        size_t len;
+        const char *s = str_of(a, id, &len);
+        if (len == n && memcmp(s, p, n) == 0)
+            return id;
+    }
+}
+
+/* Interns p[0..n): its id, or NONE when out of memory. */
+static uint32_t str_intern(msd_heap_analysis *a, const char *p, size_t n)
+{
+    uint32_t h = hash_bytes(p, n);
+    uint64_t *slot;
+    uint32_t id = str_find(a, p, n, h, &slot);
+    if (id != NONE)
+        return id;
+    if (a->nstr + 2 > a->capstr) {
+        uint32_t cap = a->capstr ? a->capstr * 2 : 256;
+        uint32_t *o = realloc(a->str_off, (size_t)cap * sizeof *o);
+        if (!o)
+            return NONE;
+        a->str_off = o;
+        a->capstr = cap;
+    }
+    if (a->str_bytes.len + n > UINT32_MAX || msc_buf_append(&a->str_bytes, p, n) < 0)
+        return NONE;
+    id = a->nstr++;
+    a->str_off[id + 1] = (uint32_t)a->str_bytes.len;
+    *slot = (uint64_t)h << 32 | (id + 1);
+    if (table_added(&a->strtab) < 0)
+        return NONE; /* the string stays in the pool, findable: the caller fails anyway */
+    return id;
+}
+
+/* ---- The analysis' working state ------------------------------------------------------------------------------ */
+
+typedef struct work {
+    const msc_hg *g;
+    msd_heap_analysis *a;
+    char *err;
+    size_t errlen;
+    uint32_t N, n;      /* nodes; nodes node 0 reaches */
+    uint32_t *first;    /* N + 1 */
+    uint32_t *canon;    /* g's string index -> string id, NONE until interned (string_count) */
+    uint32_t *typ;      /* node -> string id of its name */
+    uint32_t *pre;      /* node -> preorder number, NONE when unreached */
+    uint32_t *vert;     /* number -> node */
+    uint32_t *par;      /* number -> DFS parent's number; after dominators(): idom's number */
+    uint32_t *stk;      /* N: the DFS stack, then the compression stack, then the BFS queue */
+    uint32_t *tmp;      /* N: the DFS edge cursors, then semi */
+    uint32_t *sigof;    /* node -> signature id (BFS) */
+    uint32_t *bpar;     /* node -> BFS parent, NONE when unreached */
+    uint32_t *bedge;    /* node -> the edge BFS took to it */
+} work;
+
+static int fail(work *w, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(work *w, int rc, const char *fmt, ...)
+{
+    if (w->err && w->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->err, w->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int nomem(work *w, const char *what)
+{
+    return fail(w, -ENOMEM, "out of memory for the heap analysis (%s, %u nodes)", what, w->N);
+}
+
+/* The string id of g's string s: NONE when s is not a string index (the error is set) or memory ran out. */
+static uint32_t canon(work *w, uint32_t s, int *rc)
+{
+    if (s >= w->g->string_count) {
+        *rc = fail(w, -EINVAL, "string index %u out of range (%u strings)", s, w->g->string_count);
+        return NONE;
+    }
+    uint32_t c = w->canon[s];
+    if (c != NONE)
+        return c;
+    size_t len;
+    const char *p = msc_hg_string(w->g, s, &len);
+    if ((c = str_intern(w->a, p, len)) == NONE) {
+        *rc = nomem(w, "strings");
+        return NONE;
+    }
+    return w->canon[s] = c;
+}
+
+static inline bool strong(const msc_hg_edge *e) { return e->type != MSC_HG_EDGE_WEAK; }
+static inline bool is_object(const msc_hg *g, uint32_t v) { return g->nodes[v].type != MSC_HG_NODE_SYNTHETIC; }
+
+/* ---- 1, 2: edge offsets, types and the depth-first search ---------------------------------------------------------- */
+
+static int offsets_and_types(work *w)
+{
+    const msc_hg *g = w->g;
+    uint64_t sum = 0;
+    for (uint32_t v = 0; v < w->N; v++) {
+        w->first[v] = (uint32_t)sum;
+        sum += g->nodes[v].edge_count;
+        if (sum > g->edge_count)
+            break;
+    }
+    if (sum != g->edge_count)
+        return fail(w, -EINVAL, "the nodes' edge counts do not add up to the graph's %u edges", g->edge_count);
+    w->first[w->N] = (uint32_t)sum;
+    int rc = 0;
+    tinfo *types = NULL;
+    uint32_t ntypes = 0;
+    for (uint32_t v = 0; v < w->N; v++) {
+        uint32_t t = canon(w, g->nodes[v].name, &rc);
+        if (t == NONE)
+            return rc;
+        w->typ[v] = t;
+        if (!is_object(g, v))
+            continue;
+        if (t >= ntypes) {
+            uint32_t cap = ntypes ? ntypes : 64;
+            while (cap <= t)
+                cap *= 2;
+            tinfo *nt = realloc(types, cap * sizeof *nt);
+            if (!nt) {
+                free(types);
+                return nomem(w, "types");
+            }
+            memset(nt + ntypes, 0, (cap - ntypes) * sizeof *nt);
+            types = nt;
+            ntypes = cap;
+        }
+        types[t].count++;
+        types[t].self_bytes += g->nodes[v].self_size;
+        w->a->objects++;
+    }
+    w->a->types = types; /* strings interned later (labels) are no types: ids >= ntypes */
+    w->a->ntypes = ntypes;
+    return 0;
+}
+
+/* Iterative: the stack holds preorder numbers, tmp[p] the next edge of vert[p] to look at. O(reached edges). */
+static int dfs(work *w)
+{
+    const msc_hg *g = w->g;
+    uint32_t *pre = w->pre, *vert = w->vert, *par = w->par, *stk = w->stk, *cur = w->tmp;
+    memset(pre, 0xff, (size_t)w->N * sizeof *pre);
+    uint32_t n = 1, sp = 1;
+    pre[0] = 0;
+    vert[0] = 0;
+    par[0] = 0;
+    cur[0] = w->first[0];
+    stk[0] = 0;
+    while (sp) {
+        uint32_t p = stk[sp - 1], v = vert[p], e = cur[p], end = w->first[v + 1];
+        bool pushed = false;
+        while (e < end) {
+            const msc_hg_edge *ed = &g->edges[e++];
+            if (!strong(ed))
+                continue;
+            uint32_t to = ed->to;
+            if (to >= w->N)
+                return fail(w, -EINVAL, "edge %u leads to node %u of %u", e - 1, to, w->N);
+            if (pre[to] != NONE)
+                continue;
+            pre[to] = n;
+            vert[n] = to;
+            par[n] = p;
+            cur[n] = w->first[to];
+            stk[sp++] = n++;
+            pushed = true;
+            break;
+        }
+        cur[p] = e;
+        if (!pushed)
+            sp--;
+    }
+    w->n = n;
+    return 0;
+}
+
+/* ---- 3, 4: dominators and retained sizes -------------------------------------------------------------------- */
+
+/*
+ * The minimum semidominator on the path of the compressed forest from v (> i, so linked) up to, not including,
+ * the first node not yet linked (<= i). Path compression without recursion: the path goes on stk, then each node,
+ * nearest the top first, takes its ancestor's label and ancestor. Amortized O(log n).
+ */
+static inline uint32_t eval(uint32_t v, uint32_t i, uint32_t *anc, uint32_t *label, uint32_t *stk)
+{
+    uint32_t sp = 0, u = v;
+    while (anc[u] > i) {
+        stk[sp++] = u;
+        u = anc[u];
+    }
+    while (sp) {
+        uint32_t x = stk[--sp], a = anc[x];
+        if (label[a] < label[x])
+            label[x] = label[a];
+        anc[x] = anc[a];
+    }
+    return label[v];
+}
+
+static int dominators(work *w)
+{
+    const msc_hg *g = w->g;
+    uint32_t n = w->n, *pre = w->pre, *vert = w->vert, *par = w->par;
+    uint32_t *poff = calloc((size_t)n + 1, sizeof *poff);
+    if (!poff)
+        return nomem(w, "predecessors");
+    /* Predecessors by preorder number: count, prefix sums, fill (each list in edge order; any order would do). */
+    uint64_t m = 0;
+    for (uint32_t p = 0; p < n; p++) {
+        uint32_t v = vert[p];
+        for (uint32_t e = w->first[v]; e < w->first[v + 1]; e++)
+            if (strong(&g->edges[e])) {
+                poff[pre[g->edges[e].to] + 1]++;
+                m++;
+            }
+    }
+    for (uint32_t p = 0; p < n; p++)
+        poff[p + 1] += poff[p];
+    uint32_t *pred = malloc((m ? m : 1) * sizeof *pred), *label = malloc((size_t)n * sizeof *label),
+             *anc = malloc((size_t)n * sizeof *anc);
+    if (!pred || !label || !anc) {
+        free(poff);
+        free(pred);
+        free(label);
+        free(anc);
+        return nomem(w, "dominators");
+    }
+    uint32_t *fill = anc; /* a cursor per list, before anc is needed */
+    memcpy(fill, poff, (size_t)n * sizeof *fill);
+    for (uint32_t p = 0; p < n; p++) {
+        uint32_t v = vert[p];
+        for (uint32_t e = w->first[v]; e < w->first[v + 1]; e++)
+            if (strong(&g->edges[e]))
+                pred[fill[pre[g->edges[e].to]]++] = p;
+    }
+    /* Semidominators, in reverse preorder. Nodes > i are linked: anc[x] is their parent in the forest (or, once
+     * compressed, an ancestor), label[x] the minimum semi on the compressed path. A predecessor v <= w is itself
+     * a candidate (semi(w) = min over preds of v, or of eval(v) for v > w); the DFS parent is a predecessor, so
+     * semi starts there. */
+    uint32_t *semi = w->tmp;
+    semi[0] = 0;
+    for (uint32_t i = n - 1; i >= 1; i--) {
+        uint32_t s = par[i];
+        for (uint32_t k = poff[i]; k < poff[i + 1]; k++) {
+            uint32_t v = pred[k];
+            uint32_t c = v <= i ? v : eval(v, i, anc, label, w->stk);
+            if (c < s)
+                s = c;
+        }
+        semi[i] = s;
+        label[i] = s;
+        anc[i] = par[i];
+    }
+    free(pred);
+    free(poff);
+    free(label);
+    free(anc);
+    /* SEMI-NCA: in preorder, par[d] for d < i already holds idom(d); idom(i) is the nearest dominator-tree
+     * ancestor of par(i) not below semi(i). */
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t d = par[i];
+        while (d > semi[i])
+            d = par[d];
+        par[i] = d;
+    }
+    /* The result, by node index. */
+    msd_heap_analysis *a = w->a;
+    for (uint32_t v = 0; v < w->N; v++)
+        a->idom[v] = NONE;
+    a->idom[0] = 0;
+    memset(a->retained, 0, (size_t)w->N * sizeof *a->retained);
+    for (uint32_t p = 0; p < n; p++)
+        a->retained[vert[p]] = g->nodes[vert[p]].self_size;
+    for (uint32_t i = n - 1; i >= 1; i--) {
+        uint32_t v = vert[i], d = vert[par[i]];
+        a->idom[v] = d;
+        a->retained[d] += a->retained[v];
+    }
+    return 0;
+}
+
+/* ---- 5: breadth-first paths and their signatures ----------------------------------------------------------------- */
+
+/* The id of signature (parent, kind, val, type), interned: NONE when out of memory. */
+static uint32_t sig_intern(msd_heap_analysis *a, uint32_t parent, uint32_t kind, uint32_t val, uint32_t type)
+{
+    uint32_t h = hash_sig(parent, kind, val, type);
+    idtable *t = &a->sigtab;
+    uint32_t i = h & t->mask;
+    for (;; i = (i + 1) & t->mask) {
+        uint64_t v = t->slot[i];
+        if (!v)
+            break;
+        if ((uint32_t)(v >> 32) != h)
+            continue;
+        const sig *s = &a->sigs[(uint32_t)v - 1];
+        if (s->parent == parent && s->type == type && s->kind == kind && s->val == val)
+            return (uint32_t)v - 1;
+    }
+    if (a->nsig == a->capsig) {
+        size_t cap = a->capsig * 2;
+        sig *ns = realloc(a->sigs, cap * sizeof *ns);
+        if (!ns)
+            return NONE;
+        a->sigs = ns;
+        a->capsig = cap;
+    }
+    uint32_t id = (uint32_t)a->nsig++;
+    a->sigs[id] = (sig){.parent = parent, .type = type, .kind = kind, .val = val, .example = NONE};
+    t->slot[i] = (uint64_t)h << 32 | (id + 1);
+    if (table_added(t) < 0)
+        return NONE;
+    return id;
+}
+
+static int bfs(work *w)
+{
+    const msc_hg *g = w->g;
+    msd_heap_analysis *a = w->a;
+    uint32_t *q = w->stk, *bpar = w->bpar, *sg = w->sigof;
+    int rc = 0;
+    memset(bpar, 0xff, (size_t)w->N * sizeof *bpar);
+    bpar[0] = 0;
+    sg[0] = SIG_EMPTY;
+    q[0] = 0;
+    uint32_t qh = 0, qt = 1;
+    while (qh < qt) {
+        uint32_t v = q[qh++], sv = sg[v];
+        for (uint32_t e = w->first[v]; e < w->first[v + 1]; e++) {
+            const msc_hg_edge *ed = &g->edges[e];
+            uint32_t to = ed->to;
+            if (!strong(ed) || bpar[to] != NONE)
+                continue;
+            bpar[to] = v;
+            w->bedge[to] = e;
+            q[qt++] = to;
+            bool prefix = sv <= SIG_UNREACH;
+            if (prefix && !is_object(g, to)) { /* still in the synthetic prefix */
+                sg[to] = (to == MSC_HG_UNREACHABLE || sv == SIG_UNREACH) ? SIG_UNREACH : SIG_EMPTY;
+                continue;
+            }
+            uint32_t kind, val = 0;
+            if (prefix) {
+                kind = sv == SIG_UNREACH ? L_ROOT_UNREACH : L_ROOT_NONE;
+                if (sv == SIG_EMPTY && v == MSC_HG_ROOT && ed->type == MSC_HG_EDGE_PROPERTY) {
+                    kind = L_ROOT_NAMED;
+                    if ((val = canon(w, ed->name_or_index, &rc)) == NONE)
+                        return rc;
+                }
+            } else if (ed->type == MSC_HG_EDGE_ELEMENT) {
+                kind = L_ELEMENT;
+            } else {
+                kind = ed->type == MSC_HG_EDGE_PROPERTY ? L_PROPERTY : L_INTERNAL;
+                if ((val = canon(w, ed->name_or_index, &rc)) == NONE)
+                    return rc;
+            }
+            uint32_t s = sig_intern(a, sv, kind, val, w->typ[to]);
+            if (s == NONE)
+                return nomem(w, "signatures");
+            sg[to] = s;
+            if (is_object(g, to) && a->sigs[s].count++ == 0)
+                a->sigs[s].example = to; /* a node index until examples() */
+        }
+    }
+    return 0;
+}
+
+/* ---- 6: tops of each type and group ------------------------------------------------------------------------------ */
+
+static int tops(work *w)
+{
+    const msc_hg *g = w->g;
+    msd_heap_analysis *a = w->a;
+    uint32_t n = w->n, *vert = w->vert, *idom = w->par;
+    uint32_t *coff = calloc((size_t)n + 1, sizeof *coff), *kids = malloc((size_t)n * sizeof *kids),
+             *st = malloc((size_t)n * 2 * sizeof *st), *tcnt = calloc(a->nstr, sizeof *tcnt),
+             *gcnt = calloc(a->nsig, sizeof *gcnt);
+    int rc = 0;
+    if (!coff || !kids || !st || !tcnt || !gcnt) {
+        rc = nomem(w, "dominator tree");
+        goto out;
+    }
+    for (uint32_t i = 1; i < n; i++)
+        coff[idom[i] + 1]++;
+    for (uint32_t p = 0; p < n; p++)
+        coff[p + 1] += coff[p];
+    memcpy(st, coff, (size_t)n * sizeof *st); /* fill cursors */
+    for (uint32_t i = 1; i < n; i++)
+        kids[st[idom[i]]++] = i;
+    uint32_t sp = 0;
+    st[sp++] = 0;
+    while (sp) {
+        uint32_t x = st[--sp], p = x & ~EXIT_BIT, v = vert[p];
+        bool obj = is_object(g, v);
+        if (x & EXIT_BIT) {
+            tcnt[w->typ[v]]--;
+            gcnt[w->sigof[v]]--;
+            continue;
+        }
+        if (obj) {
+            uint32_t t = w->typ[v], s = w->sigof[v];
+            if (tcnt[t]++ == 0)
+                a->types[t].retained_bytes += a->retained[v];
+            if (gcnt[s]++ == 0)
+                a->sigs[s].retained += a->retained[v];
+            st[sp++] = p | EXIT_BIT;
+        }
+        for (uint32_t k = coff[p]; k < coff[p + 1]; k++)
+            st[sp++] = kids[k];
+    }
+out:
+    free(coff);
+    free(kids);
+    free(st);
+    free(tcnt);
+    free(gcnt);
+    return rc;
+}
+
+/* ---- 7: the example paths, and the groups of each type ------------------------------------------------------------- */
+
+static int examples(work *w)
+{
+    const msc_hg *g = w->g;
+    msd_heap_analysis *a = w->a;
+    uint32_t *q = w->stk, *exid = w->tmp; /* node -> index in ex[], NONE; first marked 0 */
+    memset(exid, 0xff, (size_t)w->N * sizeof *exid);
+    uint32_t marked = 0;
+    for (size_t s = 2; s < a->nsig; s++) {
+        if (!a->sigs[s].count)
+            continue;
+        for (uint32_t x = a->sigs[s].example; exid[x] == NONE && w->sigof[x] > SIG_UNREACH; x = w->bpar[x]) {
+            exid[x] = 0;
+            marked++;
+        }
+    }
+    a->ex = malloc((marked ? marked : 1) * sizeof *a->ex);
+    if (!a->ex)
+        return nomem(w, "examples");
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < w->n; i++) { /* q[0..n) is the BFS order: parents before children */
+        uint32_t v = q[i];
+        if (exid[v] == NONE)
+            continue;
+        uint32_t p = w->bpar[v];
+        const sig *s = &a->sigs[w->sigof[v]];
+        uint32_t val = s->val;
+        if (s->kind == L_ELEMENT)
+            val = g->edges[w->bedge[v]].name_or_index;
+        a->ex[k] = (exnode){.parent = w->sigof[p] > SIG_UNREACH ? exid[p] : NONE, .id = g->nodes[v].id,
+                            .type = w->typ[v], .kind = s->kind, .val = val,
+                            .external_refs = g->nodes[v].external_refs};
+        exid[v] = k++;
+    }
+    a->nex = k;
+    for (size_t s = 2; s < a->nsig; s++)
+        if (a->sigs[s].count)
+            a->sigs[s].example = exid[a->sigs[s].example];
+    /* The groups of each type: counting sort of the signatures by type. */
+    a->tg_off = calloc((size_t)a->nstr + 1, sizeof *a->tg_off);
+    a->tg = malloc((a->nsig ? a->nsig : 1) * sizeof *a->tg);
+    if (!a->tg_off || !a->tg)
+        return nomem(w, "groups");
+    for (size_t s = 2; s < a->nsig; s++)
+        if (a->sigs[s].count)
+            a->tg_off[a->sigs[s].type + 1]++;
+    for (uint32_t t = 0; t < a->nstr; t++)
+        a->tg_off[t + 1] += a->tg_off[t];
+    uint32_t *fill = malloc(((size_t)a->nstr + 1) * sizeof *fill);
+    if (!fill)
+        return nomem(w, "groups");
+    memcpy(fill, a->tg_off, (size_t)a->nstr * sizeof *fill);
+    for (size_t s = 2; s < a->nsig; s++)
+        if (a->sigs[s].count)
+            a->tg[fill[a->sigs[s].type]++] = (uint32_t)s;
+    free(fill);
+    return 0;
+}
+
+/* ---- The entry point ------------------------------------------------------------------------------------------ */
 
 int msd_heap_analyse(const msc_hg *g, msd_heap_analysis **out, char *err, size_t errlen)
 {
-    (void)g;
-    (void)err;
-    (void)errlen;
     *out = NULL;
-    return -ENOSYS;
+    work w = {.g = g, .err = err, .errlen = errlen, .N = g->node_count};
+    if (g->node_count < 1 || g->node_count > MSC_HG_NODES_MAX)
+        return fail(&w, -EINVAL, "a heap graph has 1 to %u nodes, not %u", MSC_HG_NODES_MAX, g->node_count);
+    msd_heap_analysis *a = calloc(1, sizeof *a);
+    if (!a)
+        return nomem(&w, "result");
+    w.a = a;
+    a->node_count = g->node_count;
+    a->edge_count = g->edge_count;
+    size_t N = g->node_count, S = g->string_count ? g->string_count : 1;
+    int rc;
+    a->idom = malloc(N * sizeof *a->idom);
+    a->retained = malloc(N * sizeof *a->retained);
+    a->capstr = 256;
+    a->str_off = malloc(a->capstr * sizeof *a->str_off);
+    a->capsig = 64;
+    a->sigs = malloc(a->capsig * sizeof *a->sigs);
+    w.first = malloc((N + 1) * sizeof *w.first);
+    w.canon = malloc(S * sizeof *w.canon);
+    w.typ = malloc(N * sizeof *w.typ);
+    w.pre = malloc(N * sizeof *w.pre);
+    w.vert = malloc(N * sizeof *w.vert);
+    w.par = malloc(N * sizeof *w.par);
+    w.stk = malloc(N * sizeof *w.stk);
+    w.tmp = malloc(N * sizeof *w.tmp);
+    if (!a->idom || !a->retained || !a->str_off || !a->sigs || !w.first || !w.canon || !w.typ || !w.pre ||
+        !w.vert || !w.par || !w.stk || !w.tmp || table_init(&a->strtab, 256) < 0 ||
+        table_init(&a->sigtab, 256) < 0) {
+        rc = nomem(&w, "work arrays");
+        goto out;
+    }
+    a->str_off[0] = 0;
+    memset(w.canon, 0xff, S * sizeof *w.canon);
+    a->sigs[SIG_EMPTY] = (sig){.parent = SIG_EMPTY, .example = NONE};
+    a->sigs[SIG_UNREACH] = (sig){.parent = SIG_UNREACH, .example = NONE};
+    a->nsig = 2;
+    if ((rc = offsets_and_types(&w)) < 0 || (rc = dfs(&w)) < 0 || (rc = dominators(&w)) < 0)
+        goto out;
+    /* pre[] is spent (it served the predecessors): its memory holds the BFS parents. */
+    w.bpar = w.pre;
+    w.pre = NULL;
+    if (!(w.sigof = malloc(N * sizeof *w.sigof)) || !(w.bedge = malloc(N * sizeof *w.bedge))) {
+        rc = nomem(&w, "signatures");
+        goto out;
+    }
+    if ((rc = bfs(&w)) < 0 || (rc = tops(&w)) < 0 || (rc = examples(&w)) < 0)
+        goto out;
+out:
+    free(w.first);
+    free(w.canon);
+    free(w.typ);
+    free(w.pre);
+    free(w.bpar);
+    free(w.vert);
+    free(w.par);
+    free(w.stk);
+    free(w.tmp);
+    free(w.sigof);
+    free(w.bedge);
+    if (rc < 0) {
+        msd_heap_analysis_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
 }
-void msd_heap_analysis_free(msd_heap_analysis *a) { (void)a; }
-const uint32_t *msd_heap_idom(const msd_heap_analysis *a) { (void)a; return NULL; }
-const uint64_t *msd_heap_retained(const msd_heap_analysis *a) { (void)a; return NULL; }
-int msd_heap_types_json(const msd_heap_analysis *a, msc_buf *out) { (void)a; (void)out; return -ENOSYS; }
+
+void msd_heap_analysis_free(msd_heap_analysis *a)
+{
+    if (!a)
+        return;
+    free(a->idom);
+    free(a->retained);
+    free(a->str_off);
+    free(a->str_bytes.data);
+    free(a->strtab.slot);
+    free(a->types);
+    free(a->sigs);
+    free(a->sigtab.slot);
+    free(a->tg_off);
+    free(a->tg);
+    free(a->ex);
+    free(a);
+}
+
+const uint32_t *msd_heap_idom(const msd_heap_analysis *a) { return a->idom; }
+const uint64_t *msd_heap_retained(const msd_heap_analysis *a) { return a->retained; }
+
+/* ---- JSON ------------------------------------------------------------------------------------------------------ */
+
+/* A writer that stops at the first failure (rc): the documents are built with no check per member. */
+typedef struct jw {
+    msc_buf *b;
+    int rc;
+} jw;
+
+static void put(jw *j, const char *s, size_t n)
+{
+    if (j->rc == 0)
+        j->rc = msc_buf_append(j->b, s, n);
+}
+
+#define PUT(j, lit) put((j), "" lit, sizeof(lit) - 1) /* "" lit: string literals only */
+
+static void put_u64(jw *j, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    char d[20];
+    for (int i = 0; i < n; i++)
+        d[i] = tmp[n - 1 - i];
+    put(j, d, (size_t)n);
+}
+
+/*
+ * prefix (ASCII, no escape needed) and then bytes p[0..n) as one JSON string: '"', '\\' and control bytes
+ * escaped, valid UTF-8 as it is, each byte that starts no valid sequence as U+FFFD — type names and dict keys are
+ * whatever bytes the program had, and the document must stay valid JSON.
+ */
+static void put_str(jw *j, const char *prefix, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t pl = strlen(prefix);
+    if (j->rc || (j->rc = msc_buf_reserve(j->b, 6 * n + pl + 2)) < 0)
+        return;
+    char *w = msc_buf_tail(j->b), *w0 = w;
+    *w++ = '"';
+    memcpy(w, prefix, pl);
+    w += pl;
+    const unsigned char *s = (const unsigned char *)p, *e = s + n;
+    while (s < e) {
+        unsigned c = *s;
+        if (c >= 0x80) {
+            size_t k = msd_utf8_len(s, e);
+            if (k) {
+                memcpy(w, s, k);
+                w += k;
+                s += k;
+            } else {
+                memcpy(w, "\xEF\xBF\xBD", 3);
+                w += 3;
+                s++;
+            }
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            *w++ = '\\';
+            *w++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(w, "\\u00", 4);
+            w[4] = hex[c >> 4];
+            w[5] = hex[c & 15];
+            w += 6;
+        } else {
+            *w++ = (char)c;
+        }
+        s++;
+    }
+    *w++ = '"';
+    msc_buf_commit(j->b, (size_t)(w - w0));
+}
+
+static void put_id(jw *j, const msd_heap_analysis *a, uint32_t id)
+{
+    size_t n;
+    const char *s = str_of(a, id, &n);
+    put_str(j, "", s, n);
+}
+
+/* The edge of a path step: "[i]" (collapsed) or "[1532]", ".parent", "['cache']", "<ref 0>". */
+static void put_edge(jw *j, const msd_heap_analysis *a, uint32_t kind, uint32_t val, bool collapse)
+{
+    size_t n;
+    const char *s;
+    switch (kind) {
+    case L_ELEMENT:
+        if (collapse) {
+            PUT(j, "\"[i]\"");
+        } else {
+            PUT(j, "\"[");
+            put_u64(j, val);
+            PUT(j, "]\"");
+        }
+        return;
+    case L_PROPERTY:
+        s = str_of(a, val, &n);
+        put_str(j, n && s[0] == '[' ? "" : ".", s, n);
+        return;
+    default:
+        put_id(j, a, val);
+        return;
+    }
+}
+
+/* Ends j's document: on failure the buffer is cut back to where it started (len0). */
+static int finish(jw *j, size_t len0)
+{
+    if (j->rc < 0)
+        j->b->len = len0 < j->b->len ? len0 : j->b->len;
+    return j->rc;
+}
+
+typedef struct trow {
+    uint64_t retained;
+    const char *name;
+    size_t len;
+    uint32_t id;
+} trow;
+
+static int trow_cmp(const void *x, const void *y)
+{
+    const trow *a = x, *b = y;
+    if (a->retained != b->retained)
+        return a->retained > b->retained ? -1 : 1;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->name, b->name, n);
+    if (c)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+int msd_heap_types_json(const msd_heap_analysis *a, msc_buf *out)
+{
+    uint32_t nt = 0;
+    for (uint32_t t = 0; t < a->ntypes; t++)
+        nt += a->types[t].count > 0;
+    trow *rows = malloc((nt ? nt : 1) * sizeof *rows);
+    if (!rows)
+        return -ENOMEM;
+    uint32_t k = 0;
+    for (uint32_t t = 0; t < a->ntypes; t++)
+        if (a->types[t].count) {
+            rows[k] = (trow){.retained = a->types[t].retained_bytes, .id = t};
+            rows[k].name = str_of(a, t, &rows[k].len);
+            k++;
+        }
+    qsort(rows, nt, sizeof *rows, trow_cmp);
+    jw j = {out, 0};
+    size_t len0 = out->len;
+    PUT(&j, "{\"objects\":");
+    put_u64(&j, a->objects);
+    PUT(&j, ",\"edges\":");
+    put_u64(&j, a->edge_count);
+    PUT(&j, ",\"types\":[");
+    for (uint32_t i = 0; i < nt && j.rc == 0; i++) {
+        const tinfo *ti = &a->types[rows[i].id];
+        if (i)
+            PUT(&j, ",");
+        PUT(&j, "{\"type\":");
+        put_str(&j, "", rows[i].name, rows[i].len);
+        PUT(&j, ",\"count\":");
+        put_u64(&j, ti->count);
+        PUT(&j, ",\"self_bytes\":");
+        put_u64(&j, ti->self_bytes);
+        PUT(&j, ",\"retained_bytes\":");
+        put_u64(&j, ti->retained_bytes);
+        PUT(&j, "}");
+    }
+    PUT(&j, "]}");
+    free(rows);
+    return finish(&j, len0);
+}
+
+typedef struct grow {
+    uint64_t retained;
+    uint32_t count, sig;
+} grow;
+
+static int grow_cmp(const void *x, const void *y)
+{
+    const grow *a = x, *b = y;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    if (a->retained != b->retained)
+        return a->retained > b->retained ? -1 : 1;
+    return a->sig < b->sig ? -1 : a->sig > b->sig; /* first seen in BFS order first */
+}
+
+/* One group: its root, its collapsed path and its example. chain is scratch room for the path's signatures. */
+static void put_group(jw *j, const msd_heap_analysis *a, uint32_t s, uint32_t **chain, size_t *cap)
+{
+    size_t d = 0;
+    for (uint32_t x = s; x > SIG_UNREACH; x = a->sigs[x].parent) {
+        if (d == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            uint32_t *c = realloc(*chain, nc * sizeof *c);
+            if (!c) {
+                j->rc = -ENOMEM;
+                return;
+            }
+            *chain = c;
+            *cap = nc;
+        }
+        (*chain)[d++] = x;
+    }
+    uint32_t *c = *chain;
+    for (size_t i = 0; i < d / 2; i++) { /* root first */
+        uint32_t t = c[i];
+        c[i] = c[d - 1 - i];
+        c[d - 1 - i] = t;
+    }
+    const sig *g = &a->sigs[s], *root = &a->sigs[c[0]];
+    const exnode *ex = &a->ex[g->example];
+    const exnode *exroot = ex;
+    while (exroot->parent != NONE)
+        exroot = &a->ex[exroot->parent];
+    PUT(j, "{\"count\":");
+    put_u64(j, g->count);
+    PUT(j, ",\"retained_bytes\":");
+    put_u64(j, g->retained);
+    PUT(j, ",\"root\":{\"name\":");
+    if (root->kind == L_ROOT_NAMED)
+        put_id(j, a, root->val);
+    else if (root->kind == L_ROOT_UNREACH)
+        PUT(j, "\"(unreachable)\"");
+    else
+        PUT(j, "null");
+    PUT(j, ",\"type\":");
+    put_id(j, a, root->type);
+    PUT(j, ",\"external_refs\":");
+    put_u64(j, exroot->external_refs);
+    PUT(j, "},\"path\":[");
+    for (size_t i = 0; i < d && j->rc == 0; i++) {
+        if (i)
+            PUT(j, ",");
+        PUT(j, "{\"type\":");
+        put_id(j, a, a->sigs[c[i]].type);
+        if (i + 1 < d) {
+            PUT(j, ",\"edge\":");
+            const sig *next = &a->sigs[c[i + 1]];
+            put_edge(j, a, next->kind, next->val, true);
+        }
+        PUT(j, "}");
+    }
+    PUT(j, "],\"example\":[");
+    /* The example's nodes, root first: the same depth as the signature chain, reusing its room. */
+    size_t k = d;
+    for (uint32_t x = g->example; x != NONE && k > 0; x = a->ex[x].parent)
+        c[--k] = x;
+    for (size_t i = 0; i < d && j->rc == 0; i++) {
+        const exnode *e = &a->ex[c[i]];
+        if (i)
+            PUT(j, ",");
+        PUT(j, "{\"type\":");
+        put_id(j, a, e->type);
+        if (i + 1 < d) {
+            PUT(j, ",\"edge\":");
+            const exnode *next = &a->ex[c[i + 1]];
+            put_edge(j, a, next->kind, next->val, false);
+        }
+        PUT(j, ",\"id\":");
+        put_u64(j, e->id);
+        PUT(j, "}");
+    }
+    PUT(j, "]}");
+}
+
 int msd_heap_retainers_json(const msd_heap_analysis *a, const char *type, size_t type_len, unsigned limit,
                             msc_buf *out)
 {
-    (void)a; (void)type; (void)type_len; (void)limit; (void)out;
-    return -ENOSYS;
+    uint32_t t = str_find(a, type, type_len, hash_bytes(type, type_len), NULL);
+    if (t == NONE || t >= a->ntypes || a->types[t].count == 0)
+        return -ENOENT;
+    uint32_t ng = a->tg_off[t + 1] - a->tg_off[t];
+    grow *rows = malloc((ng ? ng : 1) * sizeof *rows);
+    if (!rows)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < ng; i++) {
+        const sig *s = &a->sigs[a->tg[a->tg_off[t] + i]];
+        rows[i] = (grow){.retained = s->retained, .count = s->count, .sig = a->tg[a->tg_off[t] + i]};
+    }
+    qsort(rows, ng, sizeof *rows, grow_cmp);
+    jw j = {out, 0};
+    size_t len0 = out->len;
+    PUT(&j, "{\"type\":");
+    put_id(&j, a, t);
+    PUT(&j, ",\"objects\":");
+    put_u64(&j, a->types[t].count);
+    PUT(&j, ",\"groups\":");
+    put_u64(&j, ng);
+    PUT(&j, ",\"paths\":[");
+    uint32_t *chain = NULL;
+    size_t cap = 0;
+    for (uint32_t i = 0; i < ng && i < limit && j.rc == 0; i++) {
+        if (i)
+            PUT(&j, ",");
+        put_group(&j, a, rows[i].sig, &chain, &cap);
+    }
+    PUT(&j, "]}");
+    free(chain);
+    free(rows);
+    return finish(&j, len0);
 }

@@ -7,8 +7,9 @@
  * started). In memory: an index of every stored snapshot (snapshot.h's msd_snapinfo), loaded once at startup
  * and kept up to date, so that listing costs O(snapshots) and reads no file.
  *
- * Disk work never runs on the loop: every operation is a job that runs on the store's worker thread (started when
- * there is a job, gone when there is none) on data it owns, and reports on the loop. Jobs run one at a time, in the order they were asked for, so they
+ * Disk work never runs on the loop: every operation is a job that runs on the daemon's worker thread (worker.h:
+ * started when there is work, gone when there is none; shared with the heap snapshot store) on data it owns, and
+ * reports on the loop. Jobs run one at a time, in the order they were asked for, so they
  * see each other's effects (a diff asked for after a store sees the new snapshot; anything asked for at startup
  * waits for the index).
  *

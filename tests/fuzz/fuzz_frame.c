@@ -5,7 +5,10 @@
  * each payload goes through msd_msg_parse() into a model, and the parsed messages reach the same registry
  * calls ipc.c makes (a hello registers an app, stats replace its model and feed its history). The documents
  * and analyses built from what a hostile agent stored are then produced too: the app summary, the latest
- * document (which must be compact, valid JSON), the history and the growth. One registry per input.
+ * document (which must be compact, valid JSON), the history and the growth. Binary frames (docs/PROTOCOL.md
+ * section 6) are a protocol error before hello; after it their bytes are collected as a heapsnapshot request's
+ * are, and each reply hands what came to the heap snapshot store's steps: msc_hg_parse(), then, for a graph,
+ * the V8 writer and the analysis. One registry per input.
  */
 #include <assert.h>
 #include <errno.h>

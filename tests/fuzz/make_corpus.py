@@ -58,6 +58,39 @@ put("frame", "stats_before_hello", frame(stats) + frame(hello))
 put("frame", "bad_types", frame(hello) + frame({"type": "stats", "types": [{"alive": 1}]}))
 put("frame", "bad_sections", frame(hello) + frame({"type": "stats", "heap": [], "pools": {}}))
 put("frame", "unknown_type", frame(hello) + frame({"type": "future", "x": [1, 2, {"y": None}]}))
+
+
+def binary(rid, data):
+    """A binary frame (docs/PROTOCOL.md section 6): bit 31 of the length word, the request id, the bytes."""
+    return struct.pack(">II", (len(data) + 4) | 0x80000000, rid) + data
+
+
+def wire(strings, nodes, edges):
+    """A heap graph's wire image (common/heapgraph.h): little-endian words, sections 4-byte aligned."""
+    blob = b"".join(x.encode() for x in strings)
+    offs, o = [], 0
+    for x in strings:
+        offs.append(o)
+        o += len(x.encode())
+    offs.append(o)
+    out = b"MSHG" + struct.pack("<5I", 1, len(nodes), len(edges), len(strings), len(blob))
+    out += struct.pack("<%dI" % len(offs), *offs) + blob + b"\0" * (-len(blob) % 4)
+    out += b"".join(struct.pack("<6I", *n) for n in nodes) + b"".join(struct.pack("<3I", *e) for e in edges)
+    return out
+
+
+# (roots) -[0]-> X -<ref 0>-> X, (roots) -[1]-> (unreachable)
+graph = wire(["<dummy>", "(roots)", "(unreachable)", "X", "<ref 0>"],
+             [(9, 1, 1, 0, 2, 0), (9, 2, 3, 0, 0, 0), (3, 3, 5, 16, 1, 1)],
+             [(1, 0, 2), (1, 1, 1), (3, 4, 2)])
+heap_reply = {"type": "reply", "id": 1, "ok": True,
+              "result": {"objects": 1, "edges": 3, "graph_bytes": len(graph), "pause_ms": 0.1}}
+put("frame", "heap_transfer", frame(hello) + frame(stats) + binary(1, graph[:40]) + frame(stats) +
+    binary(1, graph[40:]) + frame(heap_reply))
+put("frame", "heap_unknown_id", frame(hello) + binary(7, b"junk") + binary(1, graph) + frame(heap_reply))
+put("frame", "heap_corrupt", frame(hello) + binary(1, graph[:-4] + b"\xff\x00\x00\x00") + frame(heap_reply))
+put("frame", "binary_before_hello", binary(1, graph) + frame(hello))
+put("frame", "binary_too_short", frame(hello) + struct.pack(">II", 4 | 0x80000000, 1))
 put("frame", "nested_strings", frame(hello) + frame('{"type":"stats","k\\"ey":"v\\\\","z":[{"a":"}"}]}'))
 
 # ---- api: flags byte, then path \n query \n authorization \n host \n reply \n body (fuzz_api.c)

@@ -10,7 +10,14 @@
  *       | wrong-version (hello with protocol 99) | never-read (never reads the socket) | die-mid-frame (half a
  *       stats frame, then exits) | no-reply (ignores requests) | no-hello (connects and says nothing)
  *       | indented (stats printed with newlines and tabs, as json.dumps(indent=2) would)
- *       | lenient (after the first stats, one that cJSON reads but RFC 8259 forbids: a leading zero).
+ *       | lenient (after the first stats, one that cJSON reads but RFC 8259 forbids: a leading zero)
+ *       | binary-first (a binary frame instead of hello).
+ * heapsnapshot (docs/PROTOCOL.md section 6): the answer is a small graph built by hand (heap_graph() below: its
+ * retained sizes are known) with --heap-objects K AuditEntry objects, sent in binary frames of --frame-bytes N
+ * bytes of data each (default 65536), then the reply. --heap-mode MODE misbehaves: stall (half the frames, then
+ * nothing: no more frames, no reply) | lie (graph_bytes 4 more than sent) | corrupt (an edge points past the
+ * last node) | unknown-id (three frames with another request's id first, then the real transfer) | error (replies
+ * ok: false, "busy: ...").
  * Exit codes: 0 done (--count reached), 3 refused by the daemon (reason on stdout), 4 the daemon closed the
  * connection, 1 other errors, 2 bad flags.
  */
@@ -28,13 +35,16 @@
 
 #include <cjson/cJSON.h>
 
+#include "heapgraph.h"
+
 #define FRAME_MAX (1u << 20)
 #define NODE_ALLOC_LINE 4242 /* the "source line" the tracer attributes Node allocations to */
 
 static struct {
-    const char *socket, *name, *mode;
-    long interval_ms, objects, grow, cycles, count, reply_delay_ms, types;
-} opt = {.name = "fake_app", .mode = "normal", .interval_ms = 100, .objects = 100, .cycles = 42};
+    const char *socket, *name, *mode, *heap_mode;
+    long interval_ms, objects, grow, cycles, count, reply_delay_ms, types, heap_objects, frame_bytes;
+} opt = {.name = "fake_app", .mode = "normal", .heap_mode = "normal", .interval_ms = 100, .objects = 100, .cycles = 42,
+         .heap_objects = 3, .frame_bytes = 65536};
 
 static struct {
     double alive, created, destroyed;
@@ -275,6 +285,139 @@ static cJSON *run_request(const char *method, const cJSON *params, const char **
     return r;
 }
 
+/* ---- heapsnapshot ------------------------------------------------------------------------------------------- */
+
+/* The graph (common/heapgraph.h's rules), K = --heap-objects:
+ *   (roots) -audit-> list -[i]-> AuditEntry x K -.user-> User       the labelled root "audit", 1 external ref
+ *           -[0]-> dict -['cache']-> Document -<ref 0>-> Folder <-.parent-> Folder
+ *                       -<weak>-> Node                               2 external refs; weak: keeps nothing
+ *           -[1]-> (unreachable) -[0], [1]-> Node <-<ref 0>-> Node  a cycle no root reaches
+ * self sizes: list 56, AuditEntry 100, User 40, dict 200, Document 500, Folder 64, Node 32. So, K >= 2, retained:
+ * list 96 + 100 K, AuditEntry 100 K (as a type), dict 828, Document 628, Folder 128, User 40, Node 64. */
+enum { S_DUMMY, S_ROOTS, S_UNREACHABLE, S_LIST, S_ENTRY, S_USER, S_DICT, S_DOC, S_FOLDER, S_NODE, S_AUDIT,
+       S_USER_FIELD, S_CACHE, S_REF0, S_PARENT, S_WEAK, S_COUNT };
+static const char *const heap_strings[S_COUNT] = {"<dummy>", "(roots)", "(unreachable)", "list", "AuditEntry",
+    "User", "dict", "Document", "Folder", "Node", "audit", "user", "['cache']", "<ref 0>", "parent", "<weak>"};
+
+typedef struct heap {
+    msc_hg g;
+    msc_hg_node *nodes;
+    msc_hg_edge *edges;
+    uint32_t offsets[S_COUNT + 1];
+    char bytes[256];
+} heap;
+
+static void heap_build(heap *h, uint32_t k)
+{
+    uint32_t off = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        h->offsets[i] = off;
+        memcpy(h->bytes + off, heap_strings[i], strlen(heap_strings[i]));
+        off += (uint32_t)strlen(heap_strings[i]);
+    }
+    h->offsets[S_COUNT] = off;
+    uint32_t n = 10 + k, e = 12 + 2 * k;
+    h->nodes = calloc(n, sizeof(*h->nodes));
+    h->edges = calloc(e, sizeof(*h->edges));
+    if (!h->nodes || !h->edges)
+        exit(1);
+    static const struct { uint32_t type, name, self, nedges, ext; } fixed[10] = {
+        {MSC_HG_NODE_SYNTHETIC, S_ROOTS, 0, 3, 0}, {MSC_HG_NODE_SYNTHETIC, S_UNREACHABLE, 0, 2, 0},
+        {MSC_HG_NODE_OBJECT, S_LIST, 56, 0, 1}, {MSC_HG_NODE_OBJECT, S_DICT, 200, 2, 2},
+        {MSC_HG_NODE_OBJECT, S_USER, 40, 0, 0}, {MSC_HG_NODE_OBJECT, S_DOC, 500, 1, 0},
+        {MSC_HG_NODE_OBJECT, S_FOLDER, 64, 1, 0}, {MSC_HG_NODE_OBJECT, S_FOLDER, 64, 1, 0},
+        {MSC_HG_NODE_OBJECT, S_NODE, 32, 1, 0}, {MSC_HG_NODE_OBJECT, S_NODE, 32, 1, 0},
+    };
+    for (uint32_t i = 0; i < n; i++) {
+        msc_hg_node *x = &h->nodes[i];
+        if (i < 10)
+            *x = (msc_hg_node){fixed[i].type, fixed[i].name, 0, fixed[i].self, fixed[i].nedges, fixed[i].ext};
+        else
+            *x = (msc_hg_node){MSC_HG_NODE_OBJECT, S_ENTRY, 0, 100, 1, 0};
+        x->id = 1 + 2 * i;
+    }
+    h->nodes[2].edge_count = k;
+    msc_hg_edge *d = h->edges;
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_PROPERTY, S_AUDIT, 2};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_ELEMENT, 0, 3};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_ELEMENT, 1, 1};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_ELEMENT, 0, 8};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_ELEMENT, 1, 9};
+    for (uint32_t i = 0; i < k; i++)
+        *d++ = (msc_hg_edge){MSC_HG_EDGE_ELEMENT, i, 10 + i};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_PROPERTY, S_CACHE, 5};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_WEAK, S_WEAK, 8};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_INTERNAL, S_REF0, 6};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_PROPERTY, S_PARENT, 7};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_PROPERTY, S_PARENT, 6};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_INTERNAL, S_REF0, 9};
+    *d++ = (msc_hg_edge){MSC_HG_EDGE_INTERNAL, S_REF0, 8};
+    for (uint32_t i = 0; i < k; i++)
+        *d++ = (msc_hg_edge){MSC_HG_EDGE_PROPERTY, S_USER_FIELD, 4};
+    h->g = (msc_hg){.node_count = n, .edge_count = e, .string_count = S_COUNT, .nodes = h->nodes,
+                    .edges = h->edges, .string_offsets = h->offsets, .string_bytes = h->bytes};
+}
+
+static int send_binary(uint32_t id, const void *p, size_t n)
+{
+    uint32_t word = (uint32_t)(n + 4) | 0x80000000u;
+    uint8_t h[8] = {(uint8_t)(word >> 24), (uint8_t)(word >> 16), (uint8_t)(word >> 8), (uint8_t)word,
+                    (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
+    return write_all(h, 8) < 0 || write_all(p, n) < 0 ? -1 : 0;
+}
+
+static int send_reply(double id, cJSON *result, const char *err)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "type", "reply");
+    cJSON_AddNumberToObject(r, "id", id);
+    cJSON_AddBoolToObject(r, "ok", result != NULL);
+    if (result)
+        cJSON_AddItemToObject(r, "result", result);
+    else
+        cJSON_AddStringToObject(r, "error", err);
+    return send_json(r);
+}
+
+/* Answers heapsnapshot request `id` as --heap-mode says. */
+static int heapsnapshot(double id)
+{
+    if (!strcmp(opt.heap_mode, "error"))
+        return send_reply(id, NULL, "busy: a heap snapshot is already being sent");
+    double t0 = now_ms();
+    heap h;
+    heap_build(&h, (uint32_t)opt.heap_objects);
+    uint64_t size = msc_hg_wire_size(&h.g);
+    size_t chunk = opt.frame_bytes > 0 && opt.frame_bytes < (1 << 20) - 4 ? (size_t)opt.frame_bytes : (1 << 20) - 4;
+    uint8_t *buf = malloc(chunk);
+    if (!buf)
+        return -1;
+    if (!strcmp(opt.heap_mode, "corrupt")) /* an edge to a node that does not exist */
+        h.edges[h.g.edge_count - 1].to = h.g.node_count + 5;
+    double pause = now_ms() - t0;
+    int rc = 0;
+    if (!strcmp(opt.heap_mode, "unknown-id"))
+        for (int i = 0; i < 3 && rc == 0; i++)
+            rc = send_binary((uint32_t)id + 1000, "MSHG garbage", 12);
+    uint64_t stop = !strcmp(opt.heap_mode, "stall") ? size / 2 : size;
+    for (uint64_t off = 0; rc == 0 && off < stop; off += chunk) {
+        size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
+        msc_hg_wire_copy(&h.g, off, buf, n);
+        rc = send_binary((uint32_t)id, buf, n);
+    }
+    free(buf);
+    free(h.nodes);
+    free(h.edges);
+    if (rc < 0 || stop < size)
+        return rc; /* stall: neither the rest nor a reply */
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "objects", h.g.node_count - 2);
+    cJSON_AddNumberToObject(res, "edges", h.g.edge_count);
+    cJSON_AddNumberToObject(res, "graph_bytes", (double)size + (!strcmp(opt.heap_mode, "lie") ? 4 : 0));
+    cJSON_AddNumberToObject(res, "pause_ms", pause);
+    return send_reply(id, res, NULL);
+}
+
 static int handle(cJSON *m)
 {
     const cJSON *type = cJSON_GetObjectItem(m, "type");
@@ -283,6 +426,8 @@ static int handle(cJSON *m)
     if (opt.reply_delay_ms)
         usleep((useconds_t)opt.reply_delay_ms * 1000);
     const cJSON *id = cJSON_GetObjectItem(m, "id"), *method = cJSON_GetObjectItem(m, "method");
+    if (cJSON_IsString(method) && !strcmp(method->valuestring, "heapsnapshot") && cJSON_IsNumber(id))
+        return heapsnapshot(id->valuedouble);
     const char *err = "bad request";
     cJSON *res = cJSON_IsString(method) ? run_request(method->valuestring, cJSON_GetObjectItem(m, "params"), &err)
                                         : NULL;
@@ -327,6 +472,9 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--count")) opt.count = flag_long(v);
         else if (!strcmp(f, "--reply-delay-ms")) opt.reply_delay_ms = flag_long(v);
         else if (!strcmp(f, "--types")) opt.types = flag_long(v);
+        else if (!strcmp(f, "--heap-objects")) opt.heap_objects = flag_long(v);
+        else if (!strcmp(f, "--frame-bytes")) opt.frame_bytes = flag_long(v);
+        else if (!strcmp(f, "--heap-mode")) opt.heap_mode = v;
         else {
             fprintf(stderr, "fake_app: unknown flag %s\n", f);
             return 2;
@@ -343,6 +491,12 @@ int main(int argc, char **argv)
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         perror("fake_app: connect");
         return 1;
+    }
+    if (!strcmp(opt.mode, "binary-first")) {
+        char c;
+        if (send_binary(1, "MSHG", 4) < 0)
+            return 1;
+        return read(fd, &c, 1) == 0 ? 4 : 1; /* a protocol error: the daemon closes the connection */
     }
     if (!strcmp(opt.mode, "no-hello")) {
         char c;

@@ -1,7 +1,8 @@
 /*
  * test_agent.c — the agent against a fake daemon played by the test itself (a Unix listener in a temporary
  * directory): handshake, stats content, requests at safe points, timeouts, a daemon that never reads, reconnects,
- * malformed frames, and the start from the environment (ms_init(), and with no code at all: agent_app.c).
+ * malformed frames, the start from the environment (ms_init(), and with no code at all: agent_app.c), and the
+ * heap graph in binary frames (heapsnapshot).
  *
  * Every wait is a poll() with a deadline on a socket or a status counter; none is a sleep.
  */
@@ -23,6 +24,9 @@
 
 #include <memscope/memscope.h>
 
+#include "buf.h"
+#include "heapgraph.h"
+#include "protocol.h"
 #include "stats_schema.h"
 #include "testnode.h"
 
@@ -753,4 +757,277 @@ Test(agent, stats_members_are_the_schemas)
     cJSON_Delete(stats);
     ms_decref(o);
     close(fd);
+}
+
+/* ---- heapsnapshot: the graph in binary frames (docs/PROTOCOL.md section 6) -------------------------------- */
+
+/* One frame of either kind: JSON (json set) or binary (bin, len bytes after the request id `id`). */
+typedef struct frame {
+    cJSON *json;
+    unsigned char *bin;
+    size_t len;
+    uint32_t id;
+} frame;
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The next frame within ms milliseconds; false on timeout or EOF. */
+static bool read_any_frame(int fd, int ms, frame *f)
+{
+    memset(f, 0, sizeof *f);
+    unsigned char h[4];
+    if (read_full(fd, h, 4, now_ms() + (uint64_t)ms) != 0)
+        return false;
+    uint32_t word = be32(h), len = word & ~MSC_FRAME_BINARY;
+    bool binary = (word & MSC_FRAME_BINARY) != 0;
+    cr_assert(len >= (binary ? 5u : 1u) && len <= MSC_FRAME_MAX, "frame length %u out of range", len);
+    unsigned char *buf = malloc(len);
+    cr_assert_not_null(buf);
+    cr_assert_eq(read_full(fd, buf, len, now_ms() + 5000), 0, "truncated frame");
+    if (binary) {
+        f->id = be32(buf);
+        f->len = len - MSC_BINARY_ID_BYTES;
+        f->bin = malloc(f->len);
+        cr_assert_not_null(f->bin);
+        memcpy(f->bin, buf + MSC_BINARY_ID_BYTES, f->len);
+    } else {
+        f->json = cJSON_ParseWithLength((const char *)buf, len);
+        cr_assert(cJSON_IsObject(f->json), "a JSON frame is one object");
+    }
+    free(buf);
+    return true;
+}
+
+/* What came for one heapsnapshot request: its binary bytes in order, the stats seen meanwhile, its reply. */
+typedef struct transfer {
+    unsigned char *bytes;
+    size_t len, cap;
+    int frames, stats_between; /* binary frames; stats frames after the first binary one, before the reply */
+    cJSON *reply;
+} transfer;
+
+/* Reads frames (running the app's safe point) until the reply to `id`, collecting its binary frames. Frames for
+ * other ids would be a bug here: nothing else is in flight. */
+static void collect(int fd, uint32_t id, transfer *t)
+{
+    uint64_t deadline = now_ms() + 20000;
+    while (!t->reply && now_ms() < deadline) {
+        ms_poll();
+        frame f;
+        if (!read_any_frame(fd, 10, &f))
+            continue;
+        if (f.bin) {
+            cr_assert_eq(f.id, id, "binary frames carry the request's id");
+            if (t->len + f.len > t->cap) {
+                t->cap = (t->len + f.len) * 2;
+                t->bytes = realloc(t->bytes, t->cap);
+                cr_assert_not_null(t->bytes);
+            }
+            memcpy(t->bytes + t->len, f.bin, f.len);
+            t->len += f.len;
+            t->frames++;
+            free(f.bin);
+        } else if (strcmp(type_of(f.json), "reply") == 0) {
+            cr_assert_eq(num(f.json, "id"), id);
+            t->reply = f.json;
+        } else {
+            if (strcmp(type_of(f.json), "stats") == 0 && t->frames > 0)
+                t->stats_between++;
+            cJSON_Delete(f.json);
+        }
+    }
+    cr_assert_not_null(t->reply, "the heapsnapshot is answered");
+}
+
+static const char *const agent_node_names[] = {"next", "other"};
+static const ms_type chain_type = {.name = "ChainNode", .size = sizeof(node), .flags = MS_TYPE_GC,
+                                   .ref_offsets = node_refs, .ref_names = agent_node_names};
+
+/* A chain of n nodes, labelled "chain": the caller holds the head. */
+static node *make_chain(int n)
+{
+    node *head = (node *)ms_new(&chain_type), *p = head;
+    cr_assert_not_null(head);
+    for (int i = 1; i < n; i++) {
+        node *x = (node *)ms_new(&chain_type);
+        cr_assert_not_null(x);
+        p->next = (ms_object *)x;
+        p = x;
+    }
+    cr_assert_eq(ms_root_name((ms_object *)head, "chain"), 0);
+    return head;
+}
+
+static int to_buf(void *ctx, const void *bytes, size_t n)
+{
+    msc_buf *b = ctx;
+    return msc_buf_append(b, bytes, n);
+}
+
+/* The graph that crossed the socket is the heap's: its .heapsnapshot is byte for byte what ms_heapsnapshot_write
+ * writes of the same, unchanged heap (same ids, same order), and it parses. */
+Test(agent, heapsnapshot_sends_the_graph_in_binary_frames_then_the_reply)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    node *head = make_chain(60000); /* about 2 MB of wire image: three frames */
+    int fd = connect_agent(&cfg);
+    write_json(fd, "{\"type\":\"request\",\"id\":21,\"method\":\"heapsnapshot\",\"params\":{}}");
+    transfer t = {0};
+    collect(fd, 21, &t);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t.reply, "ok")), "ok: %s",
+              cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t.reply, "error"))
+                  ? cJSON_GetObjectItemCaseSensitive(t.reply, "error")->valuestring
+                  : "");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(t.reply, "result");
+    cr_expect_gt(t.frames, 1, "a graph larger than a frame comes in several");
+    cr_expect_eq(num(res, "graph_bytes"), (double)t.len, "graph_bytes is what was sent");
+    cr_expect_geq(num(res, "pause_ms"), 0);
+
+    void *img = malloc(t.len); /* 4-byte aligned for msc_hg_parse */
+    cr_assert_not_null(img);
+    memcpy(img, t.bytes, t.len);
+    msc_hg g;
+    char err[200] = "";
+    cr_assert_eq(msc_hg_parse(img, t.len, &g, err, sizeof err), 0, "the image parses: %s", err);
+    cr_expect_eq(num(res, "objects"), (double)(g.node_count - 2));
+    cr_expect_eq(num(res, "edges"), (double)g.edge_count);
+    cr_expect_geq(g.node_count - 2, 60000);
+
+    msc_buf sent = MSC_BUF_INIT;
+    cr_assert_eq(msc_hg_write_v8(&g, to_buf, &sent), 0);
+    char file[128];
+    snprintf(file, sizeof file, "%s/local.heapsnapshot", dir);
+    cr_assert_eq(ms_heapsnapshot_write(file), 0);
+    FILE *fp = fopen(file, "rb");
+    cr_assert_not_null(fp);
+    char *local = malloc(sent.len + 1);
+    size_t got = fread(local, 1, sent.len + 1, fp);
+    fclose(fp);
+    unlink(file);
+    cr_expect_eq(got, sent.len, "same size as the local snapshot");
+    cr_expect(got == sent.len && memcmp(local, msc_buf_bytes(&sent), got) == 0, "same bytes as the local snapshot");
+    free(local);
+    msc_buf_free(&sent);
+    free(img);
+    free(t.bytes);
+    cJSON_Delete(t.reply);
+    ms_decref((ms_object *)head);
+    close(fd);
+}
+
+/* One transfer at a time: a second request while the first waits for its safe point is refused at once. */
+Test(agent, a_second_heapsnapshot_in_flight_is_busy)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    node *head = make_chain(10);
+    int fd = connect_agent(&cfg);
+    write_json(fd, "{\"type\":\"request\",\"id\":31,\"method\":\"heapsnapshot\",\"params\":{}}");
+    write_json(fd, "{\"type\":\"request\",\"id\":32,\"method\":\"heapsnapshot\"}");
+    /* No safe point yet: 31 is pending, so 32 meets a snapshot in flight whatever the timing. */
+    cJSON *busy = read_frame_of(fd, "reply", 5000);
+    cr_assert_not_null(busy);
+    cr_expect_eq(num(busy, "id"), 32);
+    const char *e = error_of(busy);
+    cr_expect(e && strncmp(e, "busy: ", 6) == 0, "error '%s' starts with 'busy: '", e ? e : "(ok)");
+    cJSON_Delete(busy);
+    transfer t = {0};
+    collect(fd, 31, &t);
+    cr_expect_null(error_of(t.reply), "the first one completes");
+    cr_expect_gt(t.len, 0);
+    free(t.bytes);
+    cJSON_Delete(t.reply);
+    /* Done: the next one is accepted. */
+    write_json(fd, "{\"type\":\"request\",\"id\":33,\"method\":\"heapsnapshot\"}");
+    transfer t2 = {0};
+    collect(fd, 33, &t2);
+    cr_expect_null(error_of(t2.reply));
+    cr_expect_eq(t2.len, t.len, "the same heap, the same size");
+    free(t2.bytes);
+    cJSON_Delete(t2.reply);
+    ms_decref((ms_object *)head);
+    close(fd);
+}
+
+Test(agent, heapsnapshot_refuses_bad_requests)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    expect_error(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"heapsnapshot\",\"params\":[1]}",
+                 "'params' must be an object");
+    expect_error(fd, "{\"type\":\"request\",\"id\":2.5,\"method\":\"heapsnapshot\"}", "id must be an integer");
+    expect_error(fd, "{\"type\":\"request\",\"id\":5e9,\"method\":\"heapsnapshot\"}", "id must be an integer");
+    close(fd);
+}
+
+static uint64_t stats_mark;
+static bool three_more_stats(const ms_agent_status *st) { return st->stats_sent >= stats_mark + 3; }
+
+/* A daemon that stops reading in the middle of a transfer: the graph waits, stats still find room in the outgoing
+ * buffer (they are queued, not dropped), and they arrive between the binary frames once it reads again. Then a
+ * disconnect in the middle of a second transfer abandons it (the graph freed: ASan's leak check sees it). */
+Test(agent, stats_keep_flowing_during_a_transfer)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 10, .max_buffered = 256 << 10};
+    node *head = make_chain(200000); /* about 7 MB: far more than the buffers hold */
+    int fd = connect_agent(&cfg);
+    write_json(fd, "{\"type\":\"request\",\"id\":41,\"method\":\"heapsnapshot\"}");
+    transfer t = {0};
+    /* Until the first binary frame: the snapshot was taken and its transfer began. */
+    uint64_t deadline = now_ms() + 10000;
+    while (t.frames == 0 && now_ms() < deadline) {
+        ms_poll();
+        frame f;
+        if (!read_any_frame(fd, 10, &f))
+            continue;
+        if (f.bin) {
+            t.bytes = f.bin;
+            t.len = t.cap = f.len;
+            t.frames = 1;
+        } else {
+            cJSON_Delete(f.json);
+        }
+    }
+    cr_assert_eq(t.frames, 1);
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    stats_mark = st.stats_sent;
+    uint64_t dropped0 = st.stats_dropped;
+    cr_assert(wait_status(three_more_stats, 10000), "stats are queued while the transfer waits for the daemon");
+    ms_agent_status_get(&st);
+    cr_expect_eq(st.stats_dropped, dropped0, "and not dropped: the transfer leaves them room");
+    collect(fd, 41, &t);
+    cr_expect_null(error_of(t.reply));
+    cr_expect_geq(t.stats_between, 3, "the stats came between the binary frames");
+    msc_hg g;
+    char err[200] = "";
+    void *img = malloc(t.len);
+    memcpy(img, t.bytes, t.len);
+    cr_expect_eq(msc_hg_parse(img, t.len, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(num(cJSON_GetObjectItemCaseSensitive(t.reply, "result"), "graph_bytes"), (double)t.len);
+    free(img);
+    free(t.bytes);
+    cJSON_Delete(t.reply);
+
+    write_json(fd, "{\"type\":\"request\",\"id\":42,\"method\":\"heapsnapshot\"}");
+    frame f = {0};
+    deadline = now_ms() + 10000;
+    while (!f.bin && now_ms() < deadline) {
+        ms_poll();
+        if (read_any_frame(fd, 10, &f) && f.json) {
+            cJSON_Delete(f.json);
+            f.json = NULL;
+        }
+    }
+    cr_assert_not_null(f.bin, "the second transfer began");
+    free(f.bin);
+    close(fd); /* mid-transfer */
+    cr_assert(wait_status(disconnected, 5000));
+    ms_decref((ms_object *)head);
 }
