@@ -38,7 +38,7 @@ static void why_usage(FILE *out)
                  "  audit (list, 1 external ref) -[i]-> AuditEntry    a root labelled 'audit' (ms_root_name): a list\n"
                  "                                                    held by 1 reference from outside the heap\n"
                  "  Folder -.parent-> Folder   a field;   dict ['cache'] -> Document   a dict entry\n"
-                 "  (unreachable) ...          garbage the collector has not freed yet\n");
+                 "  (unreachable) Folder       garbage the collector has not freed yet (no root reaches it)\n");
 }
 
 static void snap_usage(FILE *out)
@@ -166,7 +166,9 @@ static int put_path(msc_buf *b, const cJSON *group)
     if (ext > 0)
         snprintf(refs, sizeof(refs), "%.0f external ref%s", ext, ext == 1 ? "" : "s");
     int rc;
-    if (name)
+    if (name && ext == 0 && strcmp(name, "(unreachable)") == 0)
+        rc = msc_buf_printf(b, "(unreachable) %s", type); /* garbage: hangs from the synthetic node directly */
+    else if (name)
         rc = msc_buf_printf(b, "%s (%s%s%s)", name, type, refs[0] ? ", " : "", refs);
     else if (refs[0])
         rc = msc_buf_printf(b, "%s (%s)", type, refs);

@@ -148,7 +148,7 @@ check(len(lines) > 1 and lines[1] == "AuditEntry: 9812 objects, 4 retainer paths
 want = ["  9805 objects, 1.2 MiB retained: audit (list, 1 external ref) -[i]-> AuditEntry",
         "     4 objects,   512 B retained: dict (2 external refs) ['cache'] -> Folder -.parent-> Folder "
         "-<ref 0>-> AuditEntry",
-        "     2 objects,   128 B retained: (unreachable) (Folder) [<int>] -> AuditEntry"]
+        "     2 objects,   128 B retained: (unreachable) Folder [<int>] -> AuditEntry"]
 check(lines[2:] == want, "why: groups aligned, paths read like code (index, dict key, field, <ref>, roots)",
       "\n".join(lines[2:]) + "\n--- wanted ---\n" + "\n".join(want))
 post = [r for r in requests if r[0] == "POST"]

@@ -4,6 +4,7 @@
 //   audit (list, 1 external ref) -[i]-> AuditEntry      a labelled root (ms_root_name), a list index
 //   Folder -.parent-> Folder                            a field (ms_type.ref_names)
 //   dict ['cache'] -> Document                          a dict entry
+//   (unreachable) Folder                                garbage the collector has not freed yet
 //
 // pathParts returns the pieces with a kind each ('root', 'type', 'edge', 'refs'), for styling; their texts joined
 // are pathText. Nothing here becomes markup: the caller renders the pieces with textContent.
@@ -22,7 +23,9 @@ export function pathParts(group) {
   const ext = Number(root.external_refs) || 0;
   const refs = ext > 0 ? `${ext} external ref${ext === 1 ? '' : 's'}` : '';
   const parts = [];
-  if (root.name != null) {
+  if (root.name === '(unreachable)' && ext === 0) {
+    parts.push(['(unreachable) ', 'root'], [type, 'type']); // garbage: hangs from the synthetic node directly
+  } else if (root.name != null) {
     parts.push([root.name, 'root'], [' (', 'refs'], [type, 'type'], [(refs ? ', ' + refs : '') + ')', 'refs']);
   } else if (refs) {
     parts.push([type, 'type'], [` (${refs})`, 'refs']);
