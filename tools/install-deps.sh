@@ -38,7 +38,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-# memlab, for the .heapsnapshot validation (tests/heapsnapshot, issue 15), pinned by its package-lock.json. It
+# memlab and Chrome DevTools' frontend (with esbuild, which bundles its heap snapshot loader), for the
+# .heapsnapshot validation (tests/heapsnapshot, issue 15), pinned by its package-lock.json. memlab
 # depends on puppeteer, whose install script would download a browser: no scripts run, and PUPPETEER_SKIP_DOWNLOAD
 # says the same to any that would. memlab only parses files here; it never starts a browser.
 cd ../tests/heapsnapshot
