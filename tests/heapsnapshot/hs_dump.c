@@ -66,7 +66,7 @@ static node *node_new(ms_object *next)
 }
 
 #define RANDOM_LISTS 3000
-#define HELD_MAX 64
+#define HELD_MAX 64 /* registry, cache, weak refs, alone, and the random lists held */
 
 /* Everything the program holds from C (its roots), released at the end. */
 static ms_object *held[HELD_MAX];
@@ -158,8 +158,9 @@ static int build_heap(uint64_t *rng)
         ms_xdecref((ms_object *)b);
     }
 
-    /* A random digraph of lists: each gets 0..4 references to random others; a few are held from C (two of them
-     * labelled), the rest only by each other; those nothing held reaches become garbage when dropped. */
+    /* A random digraph of lists: each gets 0..4 references to random others; 48 are held from C (two of them
+     * labelled), the rest only by each other. Those no held list reaches are freed when dropped, or stay as
+     * garbage when they are in a cycle. */
     ms_object **lists = calloc(RANDOM_LISTS, sizeof *lists);
     if (!lists)
         return -ENOMEM;
@@ -173,7 +174,7 @@ static int build_heap(uint64_t *rng)
                 ms_list_append(lists[i], to);
         }
     }
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 48; i++) {
         ms_object *o = lists[test_xorshift64(rng) % RANDOM_LISTS];
         if (!o)
             continue;
