@@ -218,7 +218,7 @@ static uint32_t str_find(const msd_heap_analysis *a, const char *p, size_t n, ui
 static uint32_t str_intern(msd_heap_analysis *a, const char *p, size_t n)
 {
     uint32_t h = hash_bytes(p, n);
-    uint64_t *slot;
+    uint64_t *slot = NULL;
     uint32_t id = str_find(a, p, n, h, &slot);
     if (id != NONE)
         return id;
@@ -537,6 +537,8 @@ static int bfs(work *w)
     sg[0] = SIG_EMPTY;
     q[0] = 0;
     uint32_t qh = 0, qt = 1;
+    /* The last step interned: a list's elements, a node's edges of one name to one type, share it. */
+    uint32_t last_p = NONE, last_k = 0, last_v = 0, last_t = 0, last_s = 0;
     while (qh < qt) {
         uint32_t v = q[qh++], sv = sg[v];
         for (uint32_t e = w->first[v]; e < w->first[v + 1]; e++) {
@@ -567,9 +569,16 @@ static int bfs(work *w)
                 if ((val = canon(w, ed->name_or_index, &rc)) == NONE)
                     return rc;
             }
-            uint32_t s = sig_intern(a, sv, kind, val, w->typ[to]);
-            if (s == NONE)
-                return nomem(w, "signatures");
+            uint32_t t = w->typ[to], s = last_s;
+            if (sv != last_p || kind != last_k || val != last_v || t != last_t) {
+                if ((s = sig_intern(a, sv, kind, val, t)) == NONE)
+                    return nomem(w, "signatures");
+                last_p = sv;
+                last_k = kind;
+                last_v = val;
+                last_t = t;
+                last_s = s;
+            }
             sg[to] = s;
             if (is_object(g, to) && a->sigs[s].count++ == 0)
                 a->sigs[s].example = to; /* a node index until examples() */
