@@ -429,15 +429,13 @@ static int dominators(work *w)
     }
     for (uint32_t p = 0; p < n; p++)
         poff[p + 1] += poff[p];
-    uint32_t *pred = malloc((m ? m : 1) * sizeof *pred), *label = malloc((size_t)n * sizeof *label),
-             *anc = malloc((size_t)n * sizeof *anc);
-    if (!pred || !label || !anc) {
+    uint32_t *pred = malloc((m ? m : 1) * sizeof *pred);
+    if (!pred) {
         free(poff);
-        free(pred);
-        free(label);
-        free(anc);
         return nomem(w, "dominators");
     }
+    /* The forest lives in the result's arrays until the result is written: fewer fresh pages to fault in. */
+    uint32_t *label = (uint32_t *)w->a->retained, *anc = w->a->idom;
     uint32_t *fill = anc; /* a cursor per list, before anc is needed */
     memcpy(fill, poff, (size_t)n * sizeof *fill);
     for (uint32_t p = 0; p < n; p++) {
@@ -466,8 +464,6 @@ static int dominators(work *w)
     }
     free(pred);
     free(poff);
-    free(label);
-    free(anc);
     /* SEMI-NCA: in preorder, par[d] for d < i already holds idom(d); idom(i) is the nearest dominator-tree
      * ancestor of par(i) not below semi(i). */
     for (uint32_t i = 1; i < n; i++) {
@@ -602,10 +598,10 @@ static int tops(work *w)
     const msc_hg *g = w->g;
     msd_heap_analysis *a = w->a;
     uint32_t n = w->n, *vert = w->vert, *idom = w->par;
-    uint32_t *coff = calloc((size_t)n + 1, sizeof *coff), *kids = malloc((size_t)n * sizeof *kids),
+    uint32_t *coff = calloc((size_t)n + 1, sizeof *coff), *kids = w->tmp, /* semi's room: spent */
              *st = malloc((size_t)n * 2 * sizeof *st), *tcnt = calloc(a->ntypes ? a->ntypes : 1, sizeof *tcnt);
     int rc = 0;
-    if (!coff || !kids || !st || !tcnt) {
+    if (!coff || !st || !tcnt) {
         rc = nomem(w, "dominator tree");
         goto out;
     }
@@ -637,7 +633,6 @@ static int tops(work *w)
     }
 out:
     free(coff);
-    free(kids);
     free(st);
     free(tcnt);
     return rc;
@@ -998,6 +993,46 @@ static int grow_cmp(const void *x, const void *y)
     return a->sig < b->sig ? -1 : a->sig > b->sig; /* first seen in BFS order first */
 }
 
+/* Moves the k = min(limit, n) first rows in grow_cmp's order to rows[0..k), in any order, and returns k: a heap
+ * of k rows whose root is the last of them, so a type with a million groups costs O(n log k), not a sort. */
+static uint32_t select_top(grow *rows, uint32_t n, unsigned limit)
+{
+    uint32_t k = limit < n ? limit : n;
+    if (k == n || k == 0)
+        return k;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c;
+        if (i < k) { /* sift up */
+            c = i;
+            while (c && grow_cmp(&rows[(c - 1) / 2], &rows[c]) < 0) {
+                grow t = rows[c];
+                rows[c] = rows[(c - 1) / 2];
+                rows[(c - 1) / 2] = t;
+                c = (c - 1) / 2;
+            }
+            continue;
+        }
+        if (grow_cmp(&rows[i], &rows[0]) >= 0)
+            continue;
+        rows[0] = rows[i]; /* replaces the last of the k; sift down */
+        c = 0;
+        for (;;) {
+            uint32_t l = 2 * c + 1, r = l + 1, m = c;
+            if (l < k && grow_cmp(&rows[m], &rows[l]) < 0)
+                m = l;
+            if (r < k && grow_cmp(&rows[m], &rows[r]) < 0)
+                m = r;
+            if (m == c)
+                break;
+            grow t = rows[c];
+            rows[c] = rows[m];
+            rows[m] = t;
+            c = m;
+        }
+    }
+    return k;
+}
+
 /* One group: its root, its collapsed path and its example. chain is scratch room for the path's signatures. */
 static void put_group(jw *j, const msd_heap_analysis *a, uint32_t s, uint32_t **chain, size_t *cap)
 {
@@ -1091,7 +1126,8 @@ int msd_heap_retainers_json(const msd_heap_analysis *a, const char *type, size_t
         const sig *s = &a->sigs[a->tg[a->tg_off[t] + i]];
         rows[i] = (grow){.retained = s->retained, .count = s->count, .sig = a->tg[a->tg_off[t] + i]};
     }
-    qsort(rows, ng, sizeof *rows, grow_cmp);
+    uint32_t k = select_top(rows, ng, limit);
+    qsort(rows, k, sizeof *rows, grow_cmp);
     jw j = {out, 0};
     size_t len0 = out->len;
     PUT(&j, "{\"type\":");
@@ -1103,7 +1139,7 @@ int msd_heap_retainers_json(const msd_heap_analysis *a, const char *type, size_t
     PUT(&j, ",\"paths\":[");
     uint32_t *chain = NULL;
     size_t cap = 0;
-    for (uint32_t i = 0; i < ng && i < limit && j.rc == 0; i++) {
+    for (uint32_t i = 0; i < k && j.rc == 0; i++) {
         if (i)
             PUT(&j, ",");
         put_group(&j, a, rows[i].sig, &chain, &cap);
