@@ -33,10 +33,12 @@
  * Strings are interned by their bytes (two string indices with equal bytes are one type), into a pool the result
  * owns: the graph may be freed after msd_heap_analyse().
  *
- * Memory while it runs, per reached node: 4 (first) + 4 (pre) + 4 (type) + 8 (vert, par) + 12 (semi, label, anc)
- * + 4 (compression stack) + 4 (pred offsets), then 4 per strong edge; the BFS and dominator-tree phases reuse freed
- * arrays. The result: idom (4) + retained (8) per node, 24 bytes per signature, 28 per example-tree node, the
- * strings used as type names and path labels.
+ * Memory while it runs (4-byte arrays unless said): during dominators(), first, typ, pre, vert, par, the stack,
+ * semi, the predecessors' offsets and the result's idom and retained (8: the forest's anc and label live there
+ * until the result is written) — 44 bytes per node and 4 per strong edge; during bfs() and tops(), 60 per node
+ * (pre's room holds the BFS parents, semi's the dominator tree's children) plus 24 per signature and its table.
+ * Measured on the docstore heaps of bench/heapsnapshot (3 edges per node): 76-83 bytes per node at the peak, the
+ * result 37 (12 per node, the rest the audit log's one group per depth and their example tree).
  */
 #include "heapanalysis.h"
 
@@ -89,7 +91,10 @@ typedef struct tinfo {
     uint64_t self_bytes, retained_bytes;
 } tinfo;
 
-/* An open-addressing table of ids: slot = hash << 32 | (id + 1), 0 empty; at most half full. */
+/* An open-addressing table of ids (linear probing, at most half full): slot = hash << 32 | (id + 1), 0 empty; the
+ * caller compares the keys the ids stand for. The daemon has no hash table to reuse (client/hashtable.h is
+ * private to libmemscope, and snapshot.c sorts instead), and a sort of a million signatures would cost more than
+ * the rest of the analysis. */
 typedef struct idtable {
     uint64_t *slot;
     uint32_t mask;
