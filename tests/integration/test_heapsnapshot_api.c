@@ -1,5 +1,5 @@
 /*
- * tests/integration/test_heapsnapshot.c — heap snapshots (issue 15) against a real memscoped and fake_app, whose
+ * tests/integration/test_heapsnapshot_api.c — heap snapshots (issue 15) against a real memscoped and fake_app, whose
  * graph is built by hand with known retained sizes (fake_app.c, heap_build): the POST and its numbers, the list,
  * the download, the types and retainers, the transfer in many binary frames, every way an app can get the
  * transfer wrong (stalled, oversized, lying, corrupt, an unknown id, an error), the daemon staying responsive
@@ -501,8 +501,12 @@ DAEMON_TEST(heapsnapshot, the_daemon_answers_while_a_large_snapshot_is_stored)
     }
     pthread_join(th, NULL);
     cr_expect_eq(t.status, 200);
-    cr_expect_gt(during_transfer + during_store, 0, "/healthz was answered while the snapshot was in flight "
-                 "(%d times during the transfer, %d while stored, %d in all)", during_transfer, during_store, answered);
+    cr_expect_gt(during_transfer, 0, "/healthz was answered during the transfer (%d of %d answers)", during_transfer,
+                 answered);
+    /* Writing 30 MB with three fsyncs and analysing 300,000 objects takes far longer than a /healthz round trip:
+     * had it run on the loop, no answer could have seen the job. */
+    cr_expect_gt(during_store, 0, "/healthz was answered while the snapshot was written and analysed (%d of %d)",
+                 during_store, answered);
     cJSON *l = NULL;
     cr_assert_eq(http_json(&D, "GET", app_path(id, "/heapsnapshots"), NULL, NULL, &l), 200);
     const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(l, "snapshots"), 0);
