@@ -14,11 +14,11 @@
  *   4. retained     reverse preorder: every node is added to its idom after all it dominates was added to it.
  *   5. bfs()        breadth-first from node 0 (strong edges, first edge in edge order wins): each node's parent and
  *                   edge, and its path signature, interned as it is discovered (see "Signatures").
- *   6. tops()       one DFS over the dominator tree, counting for each type and each signature how many objects
- *                   of it are on the current dominator path: an object with none above it is a "top", and the
- *                   retained bytes of a type (a group) are the sum of its tops' retained sizes. The tops'
- *                   dominated sets are disjoint (two overlap only if one dominates the other), so nothing counts
- *                   twice, and their union is everything some object of the type dominates.
+ *   6. tops()       one DFS over the dominator tree, counting for each type how many objects of it are on the
+ *                   current dominator path: an object with none above it is a "top", and the retained bytes of
+ *                   a type are the sum of its tops' retained sizes. The tops' dominated sets are disjoint (two
+ *                   overlap only if one dominates the other), so nothing counts twice, and their union is
+ *                   everything some object of the type dominates. Groups never nest (see tops()).
  *   7. examples     the BFS-tree paths of each group's first object (in BFS order), kept as a tree of the nodes
  *                   on them (shared prefixes once: a 1M chain keeps 1M nodes, not 1M paths).
  *
@@ -33,10 +33,12 @@
  * Strings are interned by their bytes (two string indices with equal bytes are one type), into a pool the result
  * owns: the graph may be freed after msd_heap_analyse().
  *
- * Memory while it runs, per reached node: 4 (first) + 4 (pre) + 4 (type) + 8 (vert, par) + 12 (semi, label, anc)
- * + 4 (compression stack) + 4 (pred offsets), then 4 per strong edge; the BFS and dominator-tree phases reuse freed
- * arrays. The result: idom (4) + retained (8) per node, 24 bytes per signature, 28 per example-tree node, the
- * strings used as type names and path labels.
+ * Memory while it runs (4-byte arrays unless said): during dominators(), first, typ, pre, vert, par, the stack,
+ * semi, the predecessors' offsets and the result's idom and retained (8: the forest's anc and label live there
+ * until the result is written) — 44 bytes per node and 4 per strong edge; during bfs() and tops(), 60 per node
+ * (pre's room holds the BFS parents, semi's the dominator tree's children) plus 24 per signature and its table.
+ * Measured on the docstore heaps of bench/heapsnapshot (3 edges per node): 76-83 bytes per node at the peak, the
+ * result 37 (12 per node, the rest the audit log's one group per depth and their example tree).
  */
 #include "heapanalysis.h"
 
@@ -89,7 +91,10 @@ typedef struct tinfo {
     uint64_t self_bytes, retained_bytes;
 } tinfo;
 
-/* An open-addressing table of ids: slot = hash << 32 | (id + 1), 0 empty; at most half full. */
+/* An open-addressing table of ids (linear probing, at most half full): slot = hash << 32 | (id + 1), 0 empty; the
+ * caller compares the keys the ids stand for. The daemon has no hash table to reuse (client/hashtable.h is
+ * private to libmemscope, and snapshot.c sorts instead), and a sort of a million signatures would cost more than
+ * the rest of the analysis. */
 typedef struct idtable {
     uint64_t *slot;
     uint32_t mask;
@@ -110,7 +115,7 @@ struct msd_heap_analysis {
     /* Signatures 0 and 1 are SIG_EMPTY and SIG_UNREACH. */
     sig *sigs;
     size_t nsig, capsig;
-    idtable sigtab;
+    idtable sigtab;     /* while msd_heap_analyse() runs */
     uint32_t *tg_off, *tg; /* the groups (signatures with count > 0) of type t: tg[tg_off[t] .. tg_off[t+1]) */
     exnode *ex;
     uint32_t nex;
@@ -218,7 +223,7 @@ static uint32_t str_find(const msd_heap_analysis *a, const char *p, size_t n, ui
 static uint32_t str_intern(msd_heap_analysis *a, const char *p, size_t n)
 {
     uint32_t h = hash_bytes(p, n);
-    uint64_t *slot;
+    uint64_t *slot = NULL;
     uint32_t id = str_find(a, p, n, h, &slot);
     if (id != NONE)
         return id;
@@ -429,15 +434,13 @@ static int dominators(work *w)
     }
     for (uint32_t p = 0; p < n; p++)
         poff[p + 1] += poff[p];
-    uint32_t *pred = malloc((m ? m : 1) * sizeof *pred), *label = malloc((size_t)n * sizeof *label),
-             *anc = malloc((size_t)n * sizeof *anc);
-    if (!pred || !label || !anc) {
+    uint32_t *pred = malloc((m ? m : 1) * sizeof *pred);
+    if (!pred) {
         free(poff);
-        free(pred);
-        free(label);
-        free(anc);
         return nomem(w, "dominators");
     }
+    /* The forest lives in the result's arrays until the result is written: fewer fresh pages to fault in. */
+    uint32_t *label = (uint32_t *)w->a->retained, *anc = w->a->idom;
     uint32_t *fill = anc; /* a cursor per list, before anc is needed */
     memcpy(fill, poff, (size_t)n * sizeof *fill);
     for (uint32_t p = 0; p < n; p++) {
@@ -466,8 +469,6 @@ static int dominators(work *w)
     }
     free(pred);
     free(poff);
-    free(label);
-    free(anc);
     /* SEMI-NCA: in preorder, par[d] for d < i already holds idom(d); idom(i) is the nearest dominator-tree
      * ancestor of par(i) not below semi(i). */
     for (uint32_t i = 1; i < n; i++) {
@@ -537,6 +538,8 @@ static int bfs(work *w)
     sg[0] = SIG_EMPTY;
     q[0] = 0;
     uint32_t qh = 0, qt = 1;
+    /* The last step interned: a list's elements, a node's edges of one name to one type, share it. */
+    uint32_t last_p = NONE, last_k = 0, last_v = 0, last_t = 0, last_s = 0;
     while (qh < qt) {
         uint32_t v = q[qh++], sv = sg[v];
         for (uint32_t e = w->first[v]; e < w->first[v + 1]; e++) {
@@ -567,9 +570,16 @@ static int bfs(work *w)
                 if ((val = canon(w, ed->name_or_index, &rc)) == NONE)
                     return rc;
             }
-            uint32_t s = sig_intern(a, sv, kind, val, w->typ[to]);
-            if (s == NONE)
-                return nomem(w, "signatures");
+            uint32_t t = w->typ[to], s = last_s;
+            if (sv != last_p || kind != last_k || val != last_v || t != last_t) {
+                if ((s = sig_intern(a, sv, kind, val, t)) == NONE)
+                    return nomem(w, "signatures");
+                last_p = sv;
+                last_k = kind;
+                last_v = val;
+                last_t = t;
+                last_s = s;
+            }
             sg[to] = s;
             if (is_object(g, to) && a->sigs[s].count++ == 0)
                 a->sigs[s].example = to; /* a node index until examples() */
@@ -580,16 +590,23 @@ static int bfs(work *w)
 
 /* ---- 6: tops of each type and group ------------------------------------------------------------------------------ */
 
+/*
+ * A group needs no counter: if u dominates v (u != v), u lies on every path to v, the breadth-first one included,
+ * at a smaller depth; two objects of one group have paths of one length, so neither dominates the other, and a
+ * group's retained bytes are the plain sum of its objects' retained sizes (the test's oracle checks it by the
+ * definition). A type's objects do nest (a linked list): those with an object of the type above them on the
+ * dominator path count nothing.
+ */
+
 static int tops(work *w)
 {
     const msc_hg *g = w->g;
     msd_heap_analysis *a = w->a;
     uint32_t n = w->n, *vert = w->vert, *idom = w->par;
-    uint32_t *coff = calloc((size_t)n + 1, sizeof *coff), *kids = malloc((size_t)n * sizeof *kids),
-             *st = malloc((size_t)n * 2 * sizeof *st), *tcnt = calloc(a->nstr, sizeof *tcnt),
-             *gcnt = calloc(a->nsig, sizeof *gcnt);
+    uint32_t *coff = calloc((size_t)n + 1, sizeof *coff), *kids = w->tmp, /* semi's room: spent */
+             *st = malloc((size_t)n * 2 * sizeof *st), *tcnt = calloc(a->ntypes ? a->ntypes : 1, sizeof *tcnt);
     int rc = 0;
-    if (!coff || !kids || !st || !tcnt || !gcnt) {
+    if (!coff || !st || !tcnt) {
         rc = nomem(w, "dominator tree");
         goto out;
     }
@@ -607,15 +624,13 @@ static int tops(work *w)
         bool obj = is_object(g, v);
         if (x & EXIT_BIT) {
             tcnt[w->typ[v]]--;
-            gcnt[w->sigof[v]]--;
             continue;
         }
         if (obj) {
-            uint32_t t = w->typ[v], s = w->sigof[v];
-            if (tcnt[t]++ == 0)
+            uint32_t t = w->typ[v];
+            if (tcnt[t]++ == 0) /* a top: no object of its type dominates it */
                 a->types[t].retained_bytes += a->retained[v];
-            if (gcnt[s]++ == 0)
-                a->sigs[s].retained += a->retained[v];
+            a->sigs[w->sigof[v]].retained += a->retained[v]; /* groups never nest: see above */
             st[sp++] = p | EXIT_BIT;
         }
         for (uint32_t k = coff[p]; k < coff[p + 1]; k++)
@@ -623,10 +638,8 @@ static int tops(work *w)
     }
 out:
     free(coff);
-    free(kids);
     free(st);
     free(tcnt);
-    free(gcnt);
     return rc;
 }
 
@@ -742,6 +755,14 @@ int msd_heap_analyse(const msc_hg *g, msd_heap_analysis **out, char *err, size_t
     }
     if ((rc = bfs(&w)) < 0 || (rc = tops(&w)) < 0 || (rc = examples(&w)) < 0)
         goto out;
+    /* Signatures are all interned: their table is not needed to read the result. */
+    free(a->sigtab.slot);
+    a->sigtab.slot = NULL;
+    sig *fit = realloc(a->sigs, a->nsig * sizeof *fit);
+    if (fit) {
+        a->sigs = fit;
+        a->capsig = a->nsig;
+    }
 out:
     free(w.first);
     free(w.canon);
@@ -977,6 +998,46 @@ static int grow_cmp(const void *x, const void *y)
     return a->sig < b->sig ? -1 : a->sig > b->sig; /* first seen in BFS order first */
 }
 
+/* Moves the k = min(limit, n) first rows in grow_cmp's order to rows[0..k), in any order, and returns k: a heap
+ * of k rows whose root is the last of them, so a type with a million groups costs O(n log k), not a sort. */
+static uint32_t select_top(grow *rows, uint32_t n, unsigned limit)
+{
+    uint32_t k = limit < n ? limit : n;
+    if (k == n || k == 0)
+        return k;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c;
+        if (i < k) { /* sift up */
+            c = i;
+            while (c && grow_cmp(&rows[(c - 1) / 2], &rows[c]) < 0) {
+                grow t = rows[c];
+                rows[c] = rows[(c - 1) / 2];
+                rows[(c - 1) / 2] = t;
+                c = (c - 1) / 2;
+            }
+            continue;
+        }
+        if (grow_cmp(&rows[i], &rows[0]) >= 0)
+            continue;
+        rows[0] = rows[i]; /* replaces the last of the k; sift down */
+        c = 0;
+        for (;;) {
+            uint32_t l = 2 * c + 1, r = l + 1, m = c;
+            if (l < k && grow_cmp(&rows[m], &rows[l]) < 0)
+                m = l;
+            if (r < k && grow_cmp(&rows[m], &rows[r]) < 0)
+                m = r;
+            if (m == c)
+                break;
+            grow t = rows[c];
+            rows[c] = rows[m];
+            rows[m] = t;
+            c = m;
+        }
+    }
+    return k;
+}
+
 /* One group: its root, its collapsed path and its example. chain is scratch room for the path's signatures. */
 static void put_group(jw *j, const msd_heap_analysis *a, uint32_t s, uint32_t **chain, size_t *cap)
 {
@@ -1070,7 +1131,8 @@ int msd_heap_retainers_json(const msd_heap_analysis *a, const char *type, size_t
         const sig *s = &a->sigs[a->tg[a->tg_off[t] + i]];
         rows[i] = (grow){.retained = s->retained, .count = s->count, .sig = a->tg[a->tg_off[t] + i]};
     }
-    qsort(rows, ng, sizeof *rows, grow_cmp);
+    uint32_t k = select_top(rows, ng, limit);
+    qsort(rows, k, sizeof *rows, grow_cmp);
     jw j = {out, 0};
     size_t len0 = out->len;
     PUT(&j, "{\"type\":");
@@ -1082,7 +1144,7 @@ int msd_heap_retainers_json(const msd_heap_analysis *a, const char *type, size_t
     PUT(&j, ",\"paths\":[");
     uint32_t *chain = NULL;
     size_t cap = 0;
-    for (uint32_t i = 0; i < ng && i < limit && j.rc == 0; i++) {
+    for (uint32_t i = 0; i < k && j.rc == 0; i++) {
         if (i)
             PUT(&j, ",");
         put_group(&j, a, rows[i].sig, &chain, &cap);

@@ -16,11 +16,18 @@
  *   - Retainer groups of a type: its objects grouped by their shortest path's signature — the root (its label,
  *     or none, and its type), then for each step the edge (element indices collapsed to "[i]") and the type it
  *     leads to. retained_bytes of a group counts, like the type's, the objects no other object of the group
- *     dominates. Objects reached only through node 1 have the root "(unreachable)".
+ *     dominates (which is all of them: a dominator lies on the shortest path, so it is shallower, and a group's
+ *     paths have one length). Objects reached only through node 1 have the root "(unreachable)". Two groups
+ *     are one only when their whole sequences are equal (the signature interns (parent's signature, edge,
+ *     type) triples, compared exactly). An object node 0 does not reach at all (a graph without node 1's
+ *     edges to it) counts in its type's count and self_bytes, in no group and in no retained size.
  *   - Edge labels in paths: element "[1532]" ("[i]" when grouped), property "parent" -> ".parent", a property
  *     whose name starts with '[' (a dict key: "['cache']") as is, internal edges as named ("<ref 0>").
- *   - Costs: O(nodes + edges) time and about 40 bytes per node of memory while it runs; the result keeps 12
- *     bytes per node (idom, retained) plus the groups.
+ *   - Costs: O(nodes + edges) time but the semidominators' path compression (O(m log n) at worst; SEMI-NCA's
+ *     second pass is quadratic only on contrived graphs); while it runs, about 60 bytes per node plus 4 per
+ *     strong edge (measured: bench/heapsnapshot); the result keeps 12 bytes per node (idom, retained) plus 24
+ *     per group, 28 per node on the groups' example paths and the strings it names.
+ *   - The documents may be built from one result by several threads at once (they only read it).
  */
 #ifndef MEMSCOPE_DAEMON_HEAPANALYSIS_H
 #define MEMSCOPE_DAEMON_HEAPANALYSIS_H
@@ -33,7 +40,8 @@
 
 typedef struct msd_heap_analysis msd_heap_analysis;
 
-/* 0, or -ENOMEM (err says so). */
+/* 0; -EINVAL when g breaks heapgraph.h's invariants (no node, edge counts that do not add up, an edge to no node,
+ * a string index out of range: what msc_hg_parse refuses); -ENOMEM. err says which. *out is NULL on failure. */
 int msd_heap_analyse(const msc_hg *g, msd_heap_analysis **out, char *err, size_t errlen);
 void msd_heap_analysis_free(msd_heap_analysis *a);
 
@@ -43,11 +51,13 @@ const uint32_t *msd_heap_idom(const msd_heap_analysis *a);
 const uint64_t *msd_heap_retained(const msd_heap_analysis *a);
 
 /* {"objects": N, "edges": M, "types": [{"type", "count", "self_bytes", "retained_bytes"}, ...]}, largest
- * retained_bytes first (ties: by name). Appends to out: 0 or -ENOMEM. */
+ * retained_bytes first (ties: by name, bytewise). N counts the object (non-synthetic) nodes, M every edge, weak
+ * ones included. Strings are escaped, invalid UTF-8 bytes replaced by U+FFFD. Appends to out: 0, or -ENOMEM
+ * with out as it was. */
 int msd_heap_types_json(const msd_heap_analysis *a, msc_buf *out);
 
 /* The document of GET .../retainers for type (type_len bytes), at most limit groups, largest count first (ties:
- * larger retained_bytes, then signature order):
+ * larger retained_bytes, then the order the paths were first met breadth-first); "groups" counts them all:
  *   {"type": T, "objects": N, "groups": G, "paths": [{"count", "retained_bytes",
  *     "root": {"name": "audit" | null, "type": "list", "external_refs": 1},
  *     "path": [{"type": "list", "edge": "[i]"}, ..., {"type": "AuditEntry"}],

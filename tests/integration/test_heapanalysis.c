@@ -523,8 +523,14 @@ Test(heapanalysis, grouping_collapses_indices_not_dict_keys)
     cJSON_Delete(doc);
     /* limit: the first groups only; "groups" still counts them all. */
     doc = retainers_doc(a, "Document", 2);
-    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "paths")), 2);
+    paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+    cr_expect_eq(cJSON_GetArraySize(paths), 2);
     cr_expect_eq(num(doc, "groups"), 5);
+    for (int i = 0; i < 2; i++) {
+        char text[256];
+        path_text(cJSON_GetArrayItem(paths, i), text, sizeof text);
+        cr_expect_str_eq(text, want[i], "limited, group %d", i);
+    }
     cJSON_Delete(doc);
     doc = retainers_doc(a, "Document", 0);
     cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "paths")), 0);
@@ -873,6 +879,18 @@ Test(heapanalysis, random_graphs_against_oracles)
                 reached += o.reach[w] && msc_hg_string(g, g->nodes[w].name, &(size_t){0})[0] == rtypes[t][0];
             cr_assert_eq(total, (double)reached, "round %d: every reached object of %s in one group", round, rtypes[t]);
             cr_assert_eq(num(doc, "groups"), ngroups);
+            /* A limit keeps the first groups of the whole order. */
+            unsigned limit = 1 + (unsigned)round % 3;
+            cJSON *lim = retainers_doc(a, rtypes[t], limit);
+            const cJSON *lp = cJSON_GetObjectItemCaseSensitive(lim, "paths");
+            cr_assert_eq(cJSON_GetArraySize(lp), ngroups < (int)limit ? ngroups : (int)limit);
+            for (int i = 0; i < cJSON_GetArraySize(lp); i++) {
+                char x[2048], y[2048];
+                path_text(cJSON_GetArrayItem(lp, i), x, sizeof x);
+                path_text(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "paths"), i), y, sizeof y);
+                cr_assert_str_eq(x, y, "round %d: limit %u, group %d", round, limit, i);
+            }
+            cJSON_Delete(lim);
             cJSON_Delete(doc);
         }
         cJSON_Delete(types);
