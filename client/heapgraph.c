@@ -617,8 +617,11 @@ static int finish(builder *b, ms__heapgraph **out)
         goto out;
     size_t nroot = nfront;
 
-    /* What the roots reach through strong edges: a depth-first walk with an explicit stack (each node is pushed
-     * at most once), over each node's edges, which start at first[i]. */
+    /* What the roots reach through strong edges. A scan in node order processes each marked node's edges; a
+     * node marked behind the scan (an edge to a lower index) goes on a stack and is processed at once, so every
+     * marked node is processed exactly once and each node is pushed at most once. When most edges point ahead
+     * (to nodes found later, or allocated later) the edges are read mostly in order, where a depth-first walk
+     * reads them in the order of the stack. (Not measured apart yet: the machine was too busy to tell.) */
     first = malloc((nn + 1) * sizeof *first);
     stack = malloc(nn * sizeof *stack);
     seen = calloc(nn, 1);
@@ -630,19 +633,25 @@ static int finish(builder *b, ms__heapgraph **out)
         at += b->nodes[i].edge_count;
     }
     first[nn] = at;
-    size_t top = 0;
-    for (size_t k = 0; k + 1 < nroot; k++) {
+    for (size_t k = 0; k + 1 < nroot; k++)
         seen[front[k].to] = 1;
-        stack[top++] = front[k].to;
-    }
-    while (top) {
-        uint32_t v = stack[--top];
-        for (uint32_t k = first[v]; k < first[v + 1]; k++) {
-            const msc_hg_edge *e = &b->edges[k];
-            if (e->type != MSC_HG_EDGE_WEAK && !seen[e->to]) {
-                seen[e->to] = 1;
-                stack[top++] = e->to;
+    for (size_t i = 2; i < nn; i++) {
+        if (!seen[i])
+            continue;
+        size_t top = 0;
+        uint32_t v = (uint32_t)i;
+        for (;;) {
+            for (uint32_t k = first[v]; k < first[v + 1]; k++) {
+                const msc_hg_edge *e = &b->edges[k];
+                if (e->type != MSC_HG_EDGE_WEAK && !seen[e->to]) {
+                    seen[e->to] = 1;
+                    if (e->to < i)
+                        stack[top++] = e->to;
+                }
             }
+            if (!top)
+                break;
+            v = stack[--top];
         }
     }
     element = 0;

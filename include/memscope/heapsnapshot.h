@@ -22,10 +22,13 @@
  *     type's name, with self_size = ms_sizeof() and an extra node field external_refs. An object keeps its node
  *     id in every snapshot of the process (DevTools' Comparison view). The file is written to path + ".tmp" and
  *     renamed, so a reader never sees half a snapshot. 0, or a negative errno (-EBUSY when called from inside a
- *     collection, e.g. by a finalizer; -ENOMEM; what open/write/rename failed with).
- *   - Cost: the walk visits every object and reference once (bench/heapsnapshot). The first snapshot gives every
- *     object an id: from then on an object in a snapshot costs a side-table entry (16 bytes) until it dies, and
- *     its death a table removal.
+ *     collection, e.g. by a finalizer or a gc callback; -ENOMEM; -E2BIG for a graph past the layout's limits,
+ *     2^28 nodes or 2^30 edges; what open/write/fsync/rename failed with). The file is created with mode 0666
+ *     less the umask, as fopen() would; the graph's memory is the C library's and is freed before it returns.
+ *   - Cost: the walk visits every object and reference once (bench/heapsnapshot), plus a pass over the nodes for
+ *     their ids and one over the edges for what the roots reach. The first snapshot gives every object an id:
+ *     from then on an object in a snapshot costs a side-table entry (16 bytes) until it dies, and its death a
+ *     table removal. An untracked object (an int, a str) costs a hash lookup in the walk, a tracked one none.
  *   - Threads: the runtime holder only (memscope/runtime.h), like every other heap call.
  */
 #ifndef MEMSCOPE_HEAPSNAPSHOT_H
