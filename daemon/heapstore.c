@@ -73,6 +73,7 @@ typedef struct job {
     msd_blob *doc;
     int fd;
     uint64_t size;
+    double run_s;               /* how long run took (for the log) */
 } job;
 
 typedef struct cache_entry {
@@ -359,12 +360,14 @@ static void run_query(job *j)
 static void job_run(msd_work *w)
 {
     job *j = msc_list_entry(w, job, work);
+    double t0 = msd_now_mono();
     switch (j->kind) {
     case J_INDEX: run_index(j); break;
     case J_PUT: run_put(j); break;
     case J_QUERY: run_query(j); break;
     case J_LIST: case J_OPEN: break;
     }
+    j->run_s = msd_now_mono() - t0;
 }
 
 /* ---- Jobs (loop side) ---------------------------------------------------------------------------------------- */
@@ -554,6 +557,10 @@ static void job_back(msd_work *w)
             msd_log("heap snapshot index: out of memory: snapshot %lld is stored but not listed",
                     (long long)j->info.s.id);
         }
+        msd_log("heap snapshot %lld of %s (pid %lld): %llu objects, %llu edges, %llu bytes; parsed, written and "
+                "analysed in %.0f ms", (long long)j->info.s.id, j->info.s.app, (long long)j->info.s.pid,
+                (unsigned long long)j->info.objects, (unsigned long long)j->info.edges,
+                (unsigned long long)j->info.bytes, j->run_s * 1000);
         if (j->analysis) {
             cache_put(st, j->info.s.id, j->analysis);
             j->analysis = NULL;
@@ -561,6 +568,7 @@ static void job_back(msd_work *w)
     } else if (!j->cancelled && j->kind == J_PUT && j->status != -EPROTO) {
         msd_log("heap snapshot not stored: %s", j->why);
     } else if (!j->cancelled && j->kind == J_QUERY && j->status == 0) {
+        msd_debug(st->d, "heap snapshot %lld: read and analysed again in %.0f ms", (long long)j->sid, j->run_s * 1000);
         cache_put(st, j->sid, j->analysis);
         const msd_heap_analysis *a = j->analysis;
         j->analysis = NULL;
