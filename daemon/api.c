@@ -589,7 +589,7 @@ static void on_heap_stored(void *arg, int status, const char *why, const msd_hea
     } else {
         cJSON *o = cJSON_CreateObject();
         msd_req_built(r, 200, o,
-                      o && cJSON_AddNumberToObject(o, "id", (double)info->id) &&
+                      o && cJSON_AddNumberToObject(o, "id", (double)info->s.id) &&
                           cJSON_AddNumberToObject(o, "objects", (double)info->objects) &&
                           cJSON_AddNumberToObject(o, "edges", (double)info->edges) &&
                           cJSON_AddNumberToObject(o, "bytes", (double)info->bytes) &&

@@ -16,8 +16,10 @@
  *   main.c                           wiring and configuration
  *   ipc.c request.c | http.c          the apps' socket | the HTTP driver, dispatching through route.h's table
  *   api.c sse.c web.c metrics_view.c  the views (routes.c lists their URLs), appdoc.c (documents), snapstore.c
+ *                                    and heapstore.c (trace and heap snapshots), worker.c (their thread)
  *   registry.c                       apps, their typed models and history, listeners
  *   core (msd_core, pure)            blob log json frame message stats history snapshot metrics host token
+ *                                    heapanalysis
  *
  * Read main.c first (startup and shutdown order), then ipc.c (apps), then routes.c (what users see).
  */

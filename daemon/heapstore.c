@@ -35,6 +35,7 @@
 #include "heapgraph.h"
 #include "heapstore.h"
 #include "list.h"
+#include "snapindex.h"
 #include "worker.h"
 
 #define META_FILE_MAX 65536 /* a larger .json is not one of ours */
@@ -72,6 +73,7 @@ typedef struct job {
     msd_blob *doc;
     int fd;
     uint64_t size;
+    double run_s;               /* how long run took (for the log) */
 } job;
 
 typedef struct cache_entry {
@@ -83,10 +85,8 @@ typedef struct cache_entry {
 typedef struct msd_heapstore {
     msd_daemon *d;
     char *dir;                  /* <data-dir>/heapsnapshots */
-    msd_heapinfo *index;        /* sorted by id */
-    size_t n, cap;
+    msd_snapindex ix;           /* of msd_heapinfo */
     bool ready;
-    int64_t next_id;
     msc_list queue;             /* job.link */
     size_t njobs;
     bool running;               /* a job is with the worker */
@@ -100,43 +100,10 @@ static void next_jobs(msd_heapstore *st);
 
 static void info_free(msd_heapinfo *i)
 {
-    free(i->app);
-    i->app = NULL;
+    msd_snapinfo_free(&i->s);
 }
 
 /* ---- The index and the cache (loop side) ------------------------------------------------------------------ */
-
-static const msd_heapinfo *find(const msd_heapstore *st, int64_t id)
-{
-    size_t lo = 0, hi = st->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (st->index[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < st->n && st->index[lo].id == id ? &st->index[lo] : NULL;
-}
-
-/* Adds an entry (taking its app string); ids arrive in increasing order after the load. 0 or -ENOMEM. */
-static int index_add(msd_heapstore *st, msd_heapinfo *info)
-{
-    msd_heapinfo *slot = msc_array_push(&st->index, &st->n, &st->cap, sizeof(*slot));
-    if (!slot)
-        return -ENOMEM;
-    *slot = *info;
-    info->app = NULL;
-    if (info->id >= st->next_id)
-        st->next_id = info->id + 1;
-    return 0;
-}
-
-static int by_id(const void *a, const void *b)
-{
-    const msd_heapinfo *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
-}
 
 static msd_heap_analysis *cache_get(msd_heapstore *st, int64_t sid)
 {
@@ -168,15 +135,7 @@ static void cache_put(msd_heapstore *st, int64_t sid, msd_heap_analysis *a)
 const char *msd_heapstore_app_of(const msd_daemon *d, uint64_t key)
 {
     const msd_heapstore *st = d->heaps;
-    if (!st || !st->ready)
-        return NULL;
-    for (size_t i = st->n; i-- > 0;)
-        if (st->index[i].app_id == key)
-            return st->index[i].app;
-    for (size_t i = st->n; i-- > 0;)
-        if ((uint64_t)st->index[i].pid == key)
-            return st->index[i].app;
-    return NULL;
+    return st && st->ready ? msd_snapindex_app_of(&st->ix, key) : NULL;
 }
 
 size_t msd_heapstore_jobs(const msd_daemon *d)
@@ -200,9 +159,9 @@ static int fail(job *j, int status, const char *fmt, ...)
 static cJSON *meta_document(const msd_heapinfo *i)
 {
     cJSON *o = cJSON_CreateObject();
-    if (o && cJSON_AddNumberToObject(o, "id", (double)i->id) && cJSON_AddStringToObject(o, "app", i->app) &&
-        cJSON_AddNumberToObject(o, "pid", (double)i->pid) && cJSON_AddNumberToObject(o, "app_id", (double)i->app_id) &&
-        cJSON_AddNumberToObject(o, "time", i->time) && cJSON_AddNumberToObject(o, "objects", (double)i->objects) &&
+    if (o && cJSON_AddNumberToObject(o, "id", (double)i->s.id) && cJSON_AddStringToObject(o, "app", i->s.app) &&
+        cJSON_AddNumberToObject(o, "pid", (double)i->s.pid) &&
+        cJSON_AddNumberToObject(o, "app_id", (double)i->s.app_id) && cJSON_AddNumberToObject(o, "time", i->s.time) && cJSON_AddNumberToObject(o, "objects", (double)i->objects) &&
         cJSON_AddNumberToObject(o, "edges", (double)i->edges) && cJSON_AddNumberToObject(o, "bytes", (double)i->bytes) &&
         cJSON_AddNumberToObject(o, "pause_ms", i->pause_ms))
         return o;
@@ -238,10 +197,11 @@ static int meta_load(const char *path, msd_heapinfo *out)
         meta_number(o, "app_id", true, &app_id) && meta_number(o, "time", false, &time) &&
         meta_number(o, "objects", true, &objects) && meta_number(o, "edges", true, &edges) &&
         meta_number(o, "bytes", true, &bytes) && meta_number(o, "pause_ms", false, &pause)) {
-        *out = (msd_heapinfo){.id = (int64_t)id, .pid = (int64_t)pid, .app_id = (uint64_t)app_id, .time = time,
+        *out = (msd_heapinfo){.s = {.id = (int64_t)id, .pid = (int64_t)pid, .app_id = (uint64_t)app_id,
+                                    .time = time, .app = strdup(app->valuestring)},
                               .objects = (uint64_t)objects, .edges = (uint64_t)edges, .bytes = (uint64_t)bytes,
-                              .pause_ms = pause, .app = strdup(app->valuestring)};
-        rc = out->app ? 0 : -ENOMEM;
+                              .pause_ms = pause};
+        rc = out->s.app ? 0 : -ENOMEM;
     }
     cJSON_Delete(o);
     return rc;
@@ -265,7 +225,7 @@ static void run_index(job *j)
         msd_heapinfo info;
         int rc = meta_load(path, &info);
         free(path);
-        if (rc < 0 || info.id != v) { /* not a snapshot of ours: left alone, not listed */
+        if (rc < 0 || info.s.id != v) { /* not a snapshot of ours: left alone, not listed */
             if (rc == 0)
                 info_free(&info);
             continue;
@@ -278,8 +238,7 @@ static void run_index(job *j)
         *slot = info;
     }
     closedir(dp);
-    if (j->nfound)
-        qsort(j->found, j->nfound, sizeof(*j->found), by_id);
+    msd_snapindex_sort(j->found, j->nfound, sizeof(*j->found));
 }
 
 static int sink_file(void *ctx, const void *bytes, size_t n)
@@ -401,12 +360,14 @@ static void run_query(job *j)
 static void job_run(msd_work *w)
 {
     job *j = msc_list_entry(w, job, work);
+    double t0 = msd_now_mono();
     switch (j->kind) {
     case J_INDEX: run_index(j); break;
     case J_PUT: run_put(j); break;
     case J_QUERY: run_query(j); break;
     case J_LIST: case J_OPEN: break;
     }
+    j->run_s = msd_now_mono() - t0;
 }
 
 /* ---- Jobs (loop side) ---------------------------------------------------------------------------------------- */
@@ -481,15 +442,9 @@ static void query_document(job *j, const msd_heap_analysis *a)
 }
 
 /* The index entry of j's snapshot, or NULL after failing j (no such snapshot, or another app's). */
-static const msd_heapinfo *owned(job *j)
+static const msd_snapinfo *owned(job *j)
 {
-    const msd_heapinfo *s = find(j->st, j->sid);
-    if (!s)
-        fail(j, -ENOENT, "no such heap snapshot %lld", (long long)j->sid);
-    else if (strcmp(s->app, j->app) != 0)
-        fail(j, -EPERM, "heap snapshot %lld belongs to another app (%.64s, pid %lld), not to %.64s", (long long)j->sid,
-             s->app, (long long)s->pid, j->app);
-    return j->status == 0 ? s : NULL;
+    return msd_snapindex_owned(&j->st->ix, j->sid, j->app, "heap snapshot", &j->status, j->why, sizeof(j->why));
 }
 
 static cJSON *list_document(const msd_heapstore *st, const char *app)
@@ -499,9 +454,9 @@ static cJSON *list_document(const msd_heapstore *st, const char *app)
         cJSON_Delete(o);
         return NULL;
     }
-    for (size_t i = 0; i < st->n; i++) {
-        const msd_heapinfo *s = &st->index[i];
-        if (strcmp(s->app, app) != 0)
+    for (size_t i = 0; i < st->ix.n; i++) {
+        const msd_heapinfo *s = (const msd_heapinfo *)msd_snapindex_at(&st->ix, i);
+        if (strcmp(s->s.app, app) != 0)
             continue;
         cJSON *e = meta_document(s);
         if (!e || !cJSON_AddItemToArray(arr, e)) {
@@ -521,9 +476,9 @@ static bool start(job *j)
     case J_INDEX:
         return true;
     case J_PUT:
-        if (!j->info.id)
-            j->info.id = st->next_id++;
-        if (!j->base && asprintf(&j->base, "%s/%lld", st->dir, (long long)j->info.id) < 0) {
+        if (!j->info.s.id)
+            j->info.s.id = st->ix.next_id++;
+        if (!j->base && asprintf(&j->base, "%s/%lld", st->dir, (long long)j->info.s.id) < 0) {
             j->base = NULL;
             fail(j, -ENOMEM, "out of memory");
             return false;
@@ -590,24 +545,30 @@ static void job_back(msd_work *w)
         fail(j, -ECANCELED, "daemon shutting down");
     if (!j->cancelled && j->kind == J_INDEX) {
         for (size_t i = 0; i < j->nfound; i++)
-            if (index_add(st, &j->found[i]) < 0)
-                msd_log("heap snapshot index: out of memory: snapshot %lld is not listed", (long long)j->found[i].id);
-        if (st->n)
-            msd_log("%zu heap snapshots in %s", st->n, st->dir);
+            if (msd_snapindex_add(&st->ix, &j->found[i]) < 0)
+                msd_log("heap snapshot index: out of memory: snapshot %lld is not listed", (long long)j->found[i].s.id);
+        if (st->ix.n)
+            msd_log("%zu heap snapshots in %s", st->ix.n, st->dir);
         st->ready = true;
     } else if (!j->cancelled && j->kind == J_PUT && j->status == 0) {
-        msd_heapinfo copy = j->info;
-        if (!(copy.app = strdup(j->info.app)) || index_add(st, &copy) < 0) {
-            free(copy.app);
-            msd_log("heap snapshot index: out of memory: snapshot %lld is stored but not listed", (long long)j->info.id);
+        msd_heapinfo copy = j->info; /* j->info stays whole for the caller */
+        if (!(copy.s.app = strdup(j->info.s.app)) || msd_snapindex_add(&st->ix, &copy) < 0) {
+            free(copy.s.app);
+            msd_log("heap snapshot index: out of memory: snapshot %lld is stored but not listed",
+                    (long long)j->info.s.id);
         }
+        msd_log("heap snapshot %lld of %s (pid %lld): %llu objects, %llu edges, %llu bytes; parsed, written and "
+                "analysed in %.0f ms", (long long)j->info.s.id, j->info.s.app, (long long)j->info.s.pid,
+                (unsigned long long)j->info.objects, (unsigned long long)j->info.edges,
+                (unsigned long long)j->info.bytes, j->run_s * 1000);
         if (j->analysis) {
-            cache_put(st, j->info.id, j->analysis);
+            cache_put(st, j->info.s.id, j->analysis);
             j->analysis = NULL;
         }
     } else if (!j->cancelled && j->kind == J_PUT && j->status != -EPROTO) {
         msd_log("heap snapshot not stored: %s", j->why);
     } else if (!j->cancelled && j->kind == J_QUERY && j->status == 0) {
+        msd_debug(st->d, "heap snapshot %lld: read and analysed again in %.0f ms", (long long)j->sid, j->run_s * 1000);
         cache_put(st, j->sid, j->analysis);
         const msd_heap_analysis *a = j->analysis;
         j->analysis = NULL;
@@ -690,7 +651,7 @@ int msd_heapstore_start(msd_daemon *d)
         return -ENOMEM;
     }
     st->d = d;
-    st->next_id = 1;
+    msd_snapindex_init(&st->ix, sizeof(msd_heapinfo));
     msc_list_init(&st->queue);
     uv_timer_init(d->loop, &st->kick);
     st->kick.data = st;
@@ -725,11 +686,9 @@ void msd_heapstore_free(msd_daemon *d)
     msd_heapstore *st = d->heaps;
     if (!st)
         return;
-    for (size_t i = 0; i < st->n; i++)
-        info_free(&st->index[i]);
+    msd_snapindex_free(&st->ix);
     for (size_t i = 0; i < MSD_HEAP_CACHE; i++)
         msd_heap_analysis_free(st->cache[i].a);
-    free(st->index);
     free(st->dir);
     free(st);
     d->heaps = NULL;
@@ -739,16 +698,16 @@ int msd_heapstore_put(msd_daemon *d, void *wire, size_t len, const char *app, in
                       double pause_ms, msd_heap_put_fn done, void *arg)
 {
     job *j = new_job(d, J_PUT, NULL);
-    if (!j || !(j->info.app = strdup(app))) {
+    if (!j || !(j->info.s.app = strdup(app))) {
         free(j);
         free(wire);
         return -ENOMEM;
     }
     j->wire = wire;
     j->wire_len = len;
-    j->info.pid = pid;
-    j->info.app_id = app_id;
-    j->info.time = msd_now_wall();
+    j->info.s.pid = pid;
+    j->info.s.app_id = app_id;
+    j->info.s.time = msd_now_wall();
     j->info.pause_ms = pause_ms;
     j->put_done = done;
     j->arg = arg;

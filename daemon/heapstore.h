@@ -27,16 +27,13 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "snapshot.h"
 
 #define MSD_HEAP_CACHE 4 /* analyses kept in memory (about 12 bytes per node each, heapanalysis.h) */
 
 /* What the index keeps of a stored heap snapshot (GET .../heapsnapshots lists these). */
 typedef struct msd_heapinfo {
-    int64_t id;
-    char *app;          /* malloc'ed */
-    int64_t pid;
-    uint64_t app_id;
-    double time;        /* wall, when it was stored */
+    msd_snapinfo s;     /* id, app (malloc'ed), pid, app_id, time (wall, when stored): snapindex.h; traces 0 */
     uint64_t objects;   /* the graph's nodes but the two synthetic ones */
     uint64_t edges;     /* every edge of the graph (the roots' included) */
     uint64_t bytes;     /* size of the .heapsnapshot file */

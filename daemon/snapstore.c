@@ -31,6 +31,7 @@
 #include "array.h"
 #include "fs.h"
 #include "list.h"
+#include "snapindex.h"
 #include "snapstore.h"
 #include "worker.h"
 
@@ -68,10 +69,8 @@ typedef struct job {
 typedef struct msd_snapstore {
     msd_daemon *d;
     char *dir;              /* <data-dir>/snapshots */
-    msd_snapinfo *index;    /* sorted by id */
-    size_t n, cap;
+    msd_snapindex ix;       /* of msd_snapinfo */
     bool ready;             /* the index is loaded */
-    int64_t next_id;
     msc_list queue;         /* job.link; the head runs */
     bool running;           /* the head's run step is with the worker */
     bool stopped;
@@ -83,50 +82,10 @@ static void on_kick(uv_timer_t *t);
 
 /* ---- The index -------------------------------------------------------------------------------------------- */
 
-static const msd_snapinfo *find(const msd_snapstore *st, int64_t id)
-{
-    size_t lo = 0, hi = st->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (st->index[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < st->n && st->index[lo].id == id ? &st->index[lo] : NULL;
-}
-
-/* Adds an entry (taking its app string); ids arrive in increasing order after the load. 0 or -ENOMEM. */
-static int index_add(msd_snapstore *st, msd_snapinfo *info)
-{
-    msd_snapinfo *slot = msc_array_push(&st->index, &st->n, &st->cap, sizeof(*slot));
-    if (!slot)
-        return -ENOMEM;
-    *slot = *info;
-    info->app = NULL;
-    if (info->id >= st->next_id)
-        st->next_id = info->id + 1;
-    return 0;
-}
-
-static int by_id(const void *a, const void *b)
-{
-    const msd_snapinfo *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 const char *msd_snapstore_app_of(const msd_daemon *d, uint64_t key)
 {
     const msd_snapstore *st = d->snaps;
-    if (!st || !st->ready)
-        return NULL;
-    for (size_t i = st->n; i-- > 0;)
-        if (st->index[i].app_id == key)
-            return st->index[i].app;
-    for (size_t i = st->n; i-- > 0;)
-        if ((uint64_t)st->index[i].pid == key)
-            return st->index[i].app;
-    return NULL;
+    return st && st->ready ? msd_snapindex_app_of(&st->ix, key) : NULL;
 }
 
 /* ---- Files (worker side) ------------------------------------------------------------------------------------ */
@@ -186,8 +145,7 @@ static void run_index(job *j)
         *slot = info;
     }
     closedir(dp);
-    if (j->nfound)
-        qsort(j->found, j->nfound, sizeof(*j->found), by_id);
+    msd_snapindex_sort(j->found, j->nfound, sizeof(*j->found));
 }
 
 static void run_put(job *j)
@@ -283,13 +241,13 @@ static void finish(job *j)
     msd_snapstore *st = j->st;
     if (!j->cancelled && j->kind == J_INDEX) {
         for (size_t i = 0; i < j->nfound; i++)
-            if (index_add(st, &j->found[i]) < 0)
+            if (msd_snapindex_add(&st->ix, &j->found[i]) < 0)
                 msd_log("snapshot index: out of memory: snapshot %lld is not listed", (long long)j->found[i].id);
-        if (st->n)
-            msd_log("%zu trace snapshots in %s", st->n, st->dir);
+        if (st->ix.n)
+            msd_log("%zu trace snapshots in %s", st->ix.n, st->dir);
         st->ready = true;
     } else if (!j->cancelled && j->kind == J_PUT) {
-        if (j->status == 0 && index_add(st, &j->info) < 0)
+        if (j->status == 0 && msd_snapindex_add(&st->ix, &j->info) < 0)
             msd_log("snapshot index: out of memory: snapshot %lld is stored but not listed", (long long)j->info.id);
         else if (j->status < 0 && j->status != -EPROTO)
             msd_log("trace snapshot not stored: %s", j->why);
@@ -319,7 +277,7 @@ static int start(job *j)
 {
     msd_snapstore *st = j->st;
     if (j->kind == J_PUT) {
-        j->info.id = st->next_id++;
+        j->info.id = st->ix.next_id++;
         if (asprintf(&j->path[0], "%s/%lld.json", st->dir, (long long)j->info.id) < 0) {
             j->path[0] = NULL;
             j->status = -ENOMEM;
@@ -329,8 +287,8 @@ static int start(job *j)
     }
     if (j->kind == J_LIST) {
         cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr && i < st->n; i++) {
-            const msd_snapinfo *s = &st->index[i];
+        for (size_t i = 0; arr && i < st->ix.n; i++) {
+            const msd_snapinfo *s = msd_snapindex_at(&st->ix, i);
             if (j->app && strcmp(s->app, j->app) != 0)
                 continue;
             cJSON *o = cJSON_CreateObject();
@@ -352,18 +310,8 @@ static int start(job *j)
     if (j->kind == J_DIFF) {
         int64_t ids[2] = {j->from, j->to};
         for (int i = 0; i < 2; i++) {
-            const msd_snapinfo *s = find(st, ids[i]);
-            if (!s) {
-                j->status = -ENOENT;
-                snprintf(j->why, sizeof(j->why), "no such snapshot %lld", (long long)ids[i]);
+            if (!msd_snapindex_owned(&st->ix, ids[i], j->app, "snapshot", &j->status, j->why, sizeof(j->why)))
                 return -1;
-            }
-            if (strcmp(s->app, j->app) != 0) {
-                j->status = -EPERM;
-                snprintf(j->why, sizeof(j->why), "snapshot %lld belongs to another app (%.64s, pid %lld), not to %.64s",
-                         (long long)ids[i], s->app, (long long)s->pid, j->app);
-                return -1;
-            }
             if (asprintf(&j->path[i], "%s/%lld.json", st->dir, (long long)ids[i]) < 0) {
                 j->path[i] = NULL;
                 j->status = -ENOMEM;
@@ -432,7 +380,7 @@ int msd_snapstore_start(msd_daemon *d)
         return -ENOMEM;
     }
     st->d = d;
-    st->next_id = 1;
+    msd_snapindex_init(&st->ix, sizeof(msd_snapinfo));
     msc_list_init(&st->queue);
     uv_timer_init(d->loop, &st->kick);
     st->kick.data = st;
@@ -470,9 +418,7 @@ void msd_snapstore_free(msd_daemon *d)
     msd_snapstore *st = d->snaps;
     if (!st)
         return;
-    for (size_t i = 0; i < st->n; i++)
-        msd_snapinfo_free(&st->index[i]);
-    free(st->index);
+    msd_snapindex_free(&st->ix);
     free(st->dir);
     free(st);
     d->snaps = NULL;

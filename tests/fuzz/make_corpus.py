@@ -127,6 +127,18 @@ put("api", "gc_enable", api(POST | AUTH, "/api/v1/apps/1/gc/enable"))
 put("api", "gc_disable", api(POST | AUTH, "/api/v1/apps/3/gc/disable"))
 put("api", "threshold", api(POST | AUTH, "/api/v1/apps/1/gc/threshold", body='{"thresholds":[700,10,10]}'))
 put("api", "threshold_bad", api(POST | AUTH, "/api/v1/apps/1/gc/threshold", body='{"thresholds":[1.5,"x",-1,4]}'))
+put("api", "heapsnapshot", api(POST | AUTH, "/api/v1/apps/1/heapsnapshot",
+    rep='{"type":"reply","id":1,"ok":true,"result":{"objects":0,"edges":0,"graph_bytes":0,"pause_ms":1}}'))
+put("api", "heapsnapshot_lie", api(POST | AUTH, "/api/v1/apps/1/heapsnapshot",
+    rep='{"type":"reply","id":1,"ok":true,"result":{"graph_bytes":24}}'))
+put("api", "heapsnapshot_busy", api(POST | AUTH, "/api/v1/apps/1/heapsnapshot",
+    rep='{"type":"reply","id":1,"ok":false,"error":"busy: x"}'))
+put("api", "heapsnapshot_timeout", api(POST | AUTH | TIMEOUT, "/api/v1/apps/1/heapsnapshot"))
+put("api", "heapsnapshots", api(GET, "/api/v1/apps/1/heapsnapshots"))
+put("api", "heapsnapshot_get", api(GET, "/api/v1/apps/1/heapsnapshots/1"))
+put("api", "heapsnapshot_types", api(GET, "/api/v1/apps/2/heapsnapshots/7/types"))
+put("api", "heapsnapshot_retainers", api(GET, "/api/v1/apps/1/heapsnapshots/1/retainers", "type=Node&limit=5"))
+put("api", "heapsnapshot_bad_sid", api(GET, "/api/v1/apps/1/heapsnapshots/x1/retainers", "limit=0"))
 put("api", "trace_start", api(POST | AUTH, "/api/v1/apps/1/trace", body='{"action":"start","nframes":5}'))
 put("api", "trace_stop", api(POST | AUTH, "/api/v1/apps/1/trace", body='{"action":"stop"}'))
 put("api", "trace_top", api(GET, "/api/v1/apps/1/trace/top", "key=traceback&limit=3"))

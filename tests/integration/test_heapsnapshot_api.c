@@ -3,13 +3,16 @@
  * graph is built by hand with known retained sizes (fake_app.c, heap_build): the POST and its numbers, the list,
  * the download, the types and retainers, the transfer in many binary frames, every way an app can get the
  * transfer wrong (stalled, oversized, lying, corrupt, an unknown id, an error), the daemon staying responsive
- * while a large one is stored, and snapshots surviving a restart. Suite "integration".
+ * while a large one is stored, snapshots surviving a restart, and the demo app's real agent. Suite "integration".
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -513,6 +516,55 @@ DAEMON_TEST(heapsnapshot, the_daemon_answers_while_a_large_snapshot_is_stored)
     cr_expect_eq(num(e, "objects"), NODES(300000) - 2);
     cJSON_Delete(l);
     proc_kill(app);
+}
+
+/* ---- A real agent ------------------------------------------------------------------------------------------- */
+
+/* The demo app (examples/docstore.c) with libmemscope's own agent: its walk, its frames, its reply. The audit log
+ * is its leak: a list that keeps every AuditEntry, so that is their one retainer path. */
+DAEMON_TEST(heapsnapshot, the_demo_app_answers_why_its_audit_entries_are_alive)
+{
+    const char *docstore = getenv("DOCSTORE");
+    if (!docstore)
+        cr_skip_test("DOCSTORE is not set (run through meson test)");
+    char sock_env[400];
+    snprintf(sock_env, sizeof(sock_env), "MEMSCOPE_SOCKET=%s", D.socket);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* it dies with the test, as the harness's children do */
+        putenv(sock_env);
+        execl(docstore, "docstore", "--quiet", "--leak", "50", "--duration", "60", (char *)NULL);
+        _exit(127);
+    }
+    long id = wait_app(&D, "docstore", true, 1, 10000);
+    cr_assert_gt(id, 0, "docstore connects");
+    cJSON *r = NULL;
+    cr_assert_eq(take(id, &r), 200, "%s", str(r, "error"));
+    long sid = (long)num(r, "id");
+    cr_expect_gt(num(r, "objects"), 100);
+    cr_expect_gt(num(r, "bytes"), 0);
+    cJSON_Delete(r);
+    cJSON *t = analysis(app_path(id, "/heapsnapshots/%ld/types", sid));
+    const cJSON *audit = type_row(t, "AuditEntry");
+    cr_expect_gt(num(audit, "count"), 0);
+    cr_expect_geq(num(audit, "retained_bytes"), num(audit, "self_bytes"));
+    cJSON_Delete(t);
+    cJSON *w = analysis(app_path(id, "/heapsnapshots/%ld/retainers?type=AuditEntry", sid));
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(w, "paths"), 0);
+    const cJSON *steps = cJSON_GetObjectItem(first, "path");
+    cr_assert_geq(cJSON_GetArraySize(steps), 2);
+    cr_expect_str_eq(str(cJSON_GetArrayItem(steps, 0), "type"), "list", "held by the audit list");
+    cr_expect_str_eq(str(cJSON_GetArrayItem(steps, cJSON_GetArraySize(steps) - 1), "type"), "AuditEntry");
+    cr_expect_eq(num(first, "count"), num(w, "objects"), "one path for every entry");
+    cJSON_Delete(w);
+    download d;
+    cr_expect_eq(get_file(app_path(id, "/heapsnapshots/%ld", sid), &d), 200);
+    cJSON *doc = cJSON_ParseWithLength(d.body, d.len);
+    cr_expect_not_null(doc, "the download is JSON");
+    cJSON_Delete(doc);
+    free(d.body);
+    proc_kill(pid);
 }
 
 /* ---- Restarts ------------------------------------------------------------------------------------------------ */

@@ -16,7 +16,7 @@ import sys
 LAYERS = [
     ("common", {"array", "buf", "list", "protocol", "stats_schema", "heapgraph"}),
     ("core", {"daemon", "blob", "log", "fs", "json", "frame", "message", "stats", "history", "snapshot",
-              "metrics", "host", "token", "heapanalysis"}),
+              "metrics", "host", "token", "snapindex", "heapanalysis"}),
     ("registry", {"registry", "route"}),
     ("services", {"ipc", "request", "sockpath", "worker", "snapstore", "heapstore", "appdoc", "http"}),
     ("views", {"api", "sse", "web", "metrics_view"}),
