@@ -116,6 +116,7 @@ static void request_free(ms__request *r)
     cJSON_Delete(r->params);
     cJSON_Delete(r->result);
     ms__heapgraph_free(r->graph);
+    ms__heapgraph_reserve_free(r->reserve);
     free(r);
 }
 
@@ -343,6 +344,9 @@ static void on_request(const cJSON *msg, uint64_t now)
         agent.hs_busy = true;
     }
 
+    /* The snapshot's memory, touched here so that the app's pause is only its walk (heapgraph_internal.h). */
+    if (!busy && strcmp(r->method, "heapsnapshot") == 0)
+        r->reserve = ms__heapgraph_reserve_new();
     pthread_mutex_lock(&agent.queue_lock);
     if (busy) {
         snprintf(r->error, sizeof r->error,
@@ -447,6 +451,28 @@ static void flush_out(void)
 }
 
 /* Turns executed requests into reply frames. */
+/* A heapsnapshot's graph, walked at the safe point, made whole here, off the app's pause; its sizes join the
+ * result. On failure the request becomes an error. */
+static void finish_graph(ms__request *r)
+{
+    ms__heapgraph_reserve_free(r->reserve); /* what the walk did not use */
+    r->reserve = NULL;
+    int rc = ms__heapgraph_finish(r->graph);
+    const msc_hg *g = &r->graph->g;
+    if (rc == 0 && r->result &&
+        (!cJSON_AddNumberToObject(r->result, "objects", (double)(g->node_count - 2)) ||
+         !cJSON_AddNumberToObject(r->result, "edges", (double)g->edge_count) ||
+         !cJSON_AddNumberToObject(r->result, "graph_bytes", (double)msc_hg_wire_size(g))))
+        rc = -ENOMEM;
+    if (rc != 0) {
+        snprintf(r->error, sizeof r->error, "cannot take a heap snapshot: %s", ms_strerror(rc));
+        cJSON_Delete(r->result);
+        r->result = NULL;
+        ms__heapgraph_free(r->graph);
+        r->graph = NULL;
+    }
+}
+
 static void send_replies(void)
 {
     pthread_mutex_lock(&agent.queue_lock);
@@ -464,6 +490,8 @@ static void send_replies(void)
         }
         cJSON_AddStringToObject(reply, "type", "reply");
         cJSON_AddNumberToObject(reply, "id", r->id);
+        if (r->graph)
+            finish_graph(r);
         if (r->graph && r->result && !agent.xfer.graph) {
             /* The graph goes first (pump_transfer), this reply after its last byte. */
             cJSON_AddBoolToObject(reply, "ok", 1);

@@ -32,6 +32,7 @@
 
 typedef struct ms__request ms__request;
 struct ms__heapgraph;
+struct ms__heapgraph_reserve;
 struct ms__request {
     ms__request *next;
     double id;             /* the daemon's id, echoed back */
@@ -44,6 +45,9 @@ struct ms__request {
     /* heapsnapshot: the graph the executor built (owned), which the agent thread sends in binary frames before
      * the reply (docs/PROTOCOL.md section 6), then frees. */
     struct ms__heapgraph *graph;
+    /* heapsnapshot: the graph's memory, made ready by the agent thread when the request came (NULL: none); after
+     * the build it holds the walk's work arrays, freed with the request on the agent thread. */
+    struct ms__heapgraph_reserve *reserve;
 };
 
 /* Non-zero while requests wait for a safe point. */

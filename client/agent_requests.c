@@ -345,7 +345,8 @@ static void trace_snapshot(ms__request *r) { reply_statistics(r, MS_STAT_TRACEBA
 
 /* ---- heapsnapshot ---------------------------------------------------------------------------------------------- */
 
-/* The walk is the app's whole pause (pause_ms): the agent thread sends the graph afterwards, and frees it. */
+/* The walk is the app's whole pause (pause_ms): the agent thread finishes the graph afterwards (adding the
+ * result's sizes, agent.c), sends it and frees it. */
 static void heapsnapshot(ms__request *r)
 {
     /* Binary frames carry the id as a u32 (PROTOCOL.md section 6): checked on the double before any conversion. */
@@ -356,7 +357,7 @@ static void heapsnapshot(ms__request *r)
     }
     ms__heapgraph *hg;
     uint64_t t0 = ms__now_ns();
-    int rc = ms__heapgraph_build(&hg);
+    int rc = ms__heapgraph_build(r->reserve, &hg);
     uint64_t t1 = ms__now_ns();
     if (rc != 0) {
         snprintf(r->error, sizeof r->error, "cannot take a heap snapshot: %s%s", ms_strerror(rc),
@@ -364,10 +365,7 @@ static void heapsnapshot(ms__request *r)
         return;
     }
     cJSON *res = cJSON_CreateObject();
-    if (res == NULL || !cJSON_AddNumberToObject(res, "objects", (double)(hg->g.node_count - 2)) ||
-        !cJSON_AddNumberToObject(res, "edges", (double)hg->g.edge_count) ||
-        !cJSON_AddNumberToObject(res, "graph_bytes", (double)msc_hg_wire_size(&hg->g)) ||
-        !cJSON_AddNumberToObject(res, "pause_ms", (double)(t1 - t0) / 1e6)) {
+    if (res == NULL || !cJSON_AddNumberToObject(res, "pause_ms", (double)(t1 - t0) / 1e6)) {
         cJSON_Delete(res);
         ms__heapgraph_free(hg);
         return; /* "out of memory" */

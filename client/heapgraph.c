@@ -3,23 +3,25 @@
  * (memscope/heapsnapshot.h has the contract, common/heapgraph.h the layout). Read ms__heapgraph_build() first.
  *
  * The walk (the runtime held, never inside a collection):
- *   1. number_tracked  every object of every GC list becomes node 2, 3, ... in list order. The node index goes
- *                      into the object's GC header, where the collector keeps gc_refs: prev = index << 2 |
- *                      COLLECTING | the FINALIZED bit it had. "Is this referent tracked, and which node is it?",
- *                      the walk's commonest question, is then one load from the referent's header, no lookup.
- *   2. walk_node       for node 2, 3, ...: its id (side table), its type's name, its size, and its edges in the
- *                      order its type reports them. A referent that is not tracked (an int, a str, an object of a
- *                      type without MS_TYPE_GC, an untracked container) is found in `untracked` (address ->
- *                      index) or appended as a new node, whose own references the same loop reaches later.
- *                      Every strong edge counts one reference in indeg[target].
- *   3. restore_lists   one walk per list puts the prev pointers back. Between 1 and 3 nothing runs that looks
- *                      at a list: the program's code runs only in traverse and size_extra, which must not.
- *   4. finish          external_refs = refcount - indeg, clamped at 0; the nodes where it is > 0 are the roots
- *                      (CPython's gc_refs after subtract_refs, over the whole heap). Node 0 gets an edge to each
- *                      and one to node 1; a depth-first walk from the roots over strong edges finds what they
- *                      reach, and node 1 gets an edge to every object it did not. The edges of nodes 0 and 1 go
- *                      in front of the objects' (one memmove): the layout keeps each node's edges together in
- *                      node order, and those two are known last.
+ *   1. walk            every object of every GC list, in list order, and every object reached from one becomes a
+ *                      node when first met (new_node): appended, its count moved to saved_rc and its header's
+ *                      refcnt holding its node index, flag MS__OBJ_IN_WALK. "Is this referent in the graph yet,
+ *                      and which node is it?", the walk's commonest question, is then one load from the
+ *                      referent's header, which the edge needs anyway: no table. The nodes are walked in index
+ *                      order (walk_node: its type's name, its size, its edges in the order its type reports them),
+ *                      each list object's new referents right after it, while they are likely in the cache;
+ *                      leaves (an int, a str) are filled when met. Every strong edge counts one reference in
+ *                      indeg[target]. The GC lists are only read.
+ *   2. close_walk      one pass over the nodes puts every count back and gives each node its id (side table).
+ *                      Between 1 and 2 nothing runs that looks at a count: the program's code runs only in
+ *                      traverse and size_extra, which must not (memscope/object.h).
+ *   3. finish          (ms__heapgraph_finish, on any thread: it reads only the walk's arrays) external_refs =
+ *                      refcount - indeg, clamped at 0; the nodes where it is > 0 are the roots (CPython's gc_refs
+ *                      after subtract_refs, over the whole heap). Node 0 gets an edge to each and one to node 1;
+ *                      a walk from the roots over strong edges finds what they reach, and node 1 gets an edge to
+ *                      every object it did not. The edges of nodes 0 and 1 go in front of the objects', in the
+ *                      room left for them: the layout keeps each node's edges together in node order, and those
+ *                      two are known last.
  *
  * Ids and labels: a side table address -> {id, labelled} (16 bytes an entry) and, for the few labelled objects,
  * a second one address -> label. MS__OBJ_HAS_SIDE in type_bits says an object has an entry, so the death of any
@@ -64,16 +66,16 @@ typedef struct side_slot {
 _Static_assert(sizeof(side_slot) == 16, "an id costs 16 bytes (memscope/heapsnapshot.h)");
 
 static bool side_match(const void *s, const void *key) { return ((const side_slot *)s)->key == key; }
-/* The key is the slot's first member, as in ms__ht_ptr_slot: its used() and hash() fit. */
-static const ms__ht_type side_type = {sizeof(side_slot), 64, ms__ht_ptr_used, ms__ht_ptr_hash, &ms__libc_mem};
-static ms__hashtable side = MS__HASHTABLE_INIT;
-static const ms__ht_type label_type = MS__HT_PTR_TYPE(16, &ms__libc_mem);
-static ms__hashtable labels = MS__HASHTABLE_INIT; /* object -> its label (malloc'd) */
+/* The key is the slot's first member, as in msc_ht_ptr_slot: its used() and hash() fit. */
+static const msc_ht_type side_type = {sizeof(side_slot), 64, msc_ht_ptr_used, msc_ht_ptr_hash, &ms__huge_mem};
+static msc_hashtable side = MSC_HASHTABLE_INIT;
+static const msc_ht_type label_type = MSC_HT_PTR_TYPE(16, &msc_libc_mem);
+static msc_hashtable labels = MSC_HASHTABLE_INIT; /* object -> its label (malloc'd) */
 static uint32_t next_id = 5;
 
 static inline side_slot *side_find(const ms_object *o)
 {
-    return ms__ht_find(&side, &side_type, (uintptr_t)o, side_match, o);
+    return msc_ht_find(&side, &side_type, (uintptr_t)o, side_match, o);
 }
 
 /* o's slot, made with a new id when o has none. NULL when out of memory. O(1). */
@@ -81,35 +83,35 @@ static inline side_slot *side_get(ms_object *o)
 {
     if (o->type_bits & MS__OBJ_HAS_SIDE)
         return side_find(o);
-    if (ms__ht_reserve(&side, &side_type) < 0)
+    if (msc_ht_reserve(&side, &side_type) < 0)
         return NULL;
-    side_slot *s = ms__ht_probe(&side, &side_type, (uintptr_t)o, side_match, o);
+    side_slot *s = msc_ht_probe(&side, &side_type, (uintptr_t)o, side_match, o);
     *s = (side_slot){o, next_id, 0};
     next_id = next_id >= UINT32_MAX - 2 ? 5 : next_id + 2;
-    ms__ht_added(&side);
+    msc_ht_added(&side);
     o->type_bits |= MS__OBJ_HAS_SIDE;
     return s;
 }
 
-/* o's id, given now when o has none: side_get without the look at o's flag, for the walk's id pass, whose slots
- * are prefetched (and whose objects mostly are not). 0 when out of memory. */
-static inline uint32_t side_id(ms_object *o)
+/* o's slot, made with a new id when o has none: side_get without the look at o's flag, for the walk's id pass,
+ * whose slots are prefetched. NULL when out of memory. */
+static inline side_slot *side_take(ms_object *o)
 {
-    if (MS_UNLIKELY(ms__ht_reserve(&side, &side_type) < 0))
-        return 0;
-    side_slot *s = ms__ht_probe(&side, &side_type, (uintptr_t)o, side_match, o);
+    if (MS_UNLIKELY(msc_ht_reserve(&side, &side_type) < 0))
+        return NULL;
+    side_slot *s = msc_ht_probe(&side, &side_type, (uintptr_t)o, side_match, o);
     if (MS_LIKELY(s->key != NULL))
-        return s->id;
+        return s;
     *s = (side_slot){o, next_id, 0};
     next_id = next_id >= UINT32_MAX - 2 ? 5 : next_id + 2;
-    ms__ht_added(&side);
+    msc_ht_added(&side);
     o->type_bits |= MS__OBJ_HAS_SIDE;
-    return s->id;
+    return s;
 }
 
 static const char *label_of(const ms_object *o)
 {
-    ms__ht_ptr_slot *l = ms__ht_ptr_find(&labels, &label_type, o);
+    msc_ht_ptr_slot *l = msc_ht_ptr_find(&labels, &label_type, o);
     return l ? l->value : NULL;
 }
 
@@ -119,14 +121,14 @@ void ms__heapgraph_forget(ms_object *o)
     MS_ASSERT_1(s != NULL);
     if (s) {
         if (s->labelled) {
-            ms__ht_ptr_slot *l = ms__ht_ptr_find(&labels, &label_type, o);
+            msc_ht_ptr_slot *l = msc_ht_ptr_find(&labels, &label_type, o);
             MS_ASSERT_1(l != NULL);
             if (l) {
                 free(l->value);
-                ms__ht_remove(&labels, &label_type, l);
+                msc_ht_remove(&labels, &label_type, l);
             }
         }
-        ms__ht_remove(&side, &side_type, s);
+        msc_ht_remove(&side, &side_type, s);
     }
     o->type_bits &= ~MS__OBJ_HAS_SIDE;
 }
@@ -149,16 +151,16 @@ int ms_root_name(ms_object *o, const char *name)
     if (!copy)
         return -ENOMEM;
     side_slot *s = NULL;
-    if (ms__ht_reserve(&labels, &label_type) < 0 || !(s = side_get(o))) {
+    if (msc_ht_reserve(&labels, &label_type) < 0 || !(s = side_get(o))) {
         free(copy);
         return -ENOMEM;
     }
-    ms__ht_ptr_slot *l = ms__ht_ptr_probe(&labels, &label_type, o);
+    msc_ht_ptr_slot *l = msc_ht_ptr_probe(&labels, &label_type, o);
     if (l->key) {
         free(l->value);
     } else {
         l->key = o;
-        ms__ht_added(&labels);
+        msc_ht_added(&labels);
     }
     l->value = copy;
     s->labelled = 1;
@@ -179,8 +181,11 @@ typedef struct type_info {
 
 /* "<ref i>" names for i below this are interned once per graph. */
 #define REF_NAMES_CACHED 64
-#define TYPE_CACHE 16
-#define KEY_CACHE 256
+#define TYPE_CACHE 16 /* 2^4 */
+#define KEY_CACHE 256 /* 2^8 */
+/* A cache slot of pointer p, for caches of 2^bits slots: Fibonacci hashing, whose top bits depend on every bit of
+ * p (the low bits of statically allocated types are alike, and (p >> 4) % 16 put two of the demo's in one slot). */
+#define CACHE_SLOT(p, bits) ((size_t)(((uintptr_t)(p) * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - (bits))))
 
 /* A string of the graph: its hash, index + 1 (0: the slot is empty) and length; the bytes are in `bytes`. */
 typedef struct str_slot {
@@ -189,23 +194,28 @@ typedef struct str_slot {
     uint32_t len;
 } str_slot;
 
-typedef struct builder {
-    /* Nodes: objs[i] is node i's object (i >= 2); nodes[i] is filled when node i is walked; indeg[i] counts the
-     * strong edges into it so far. nn <= ncap, the capacity of all three. */
+typedef struct ms__heapgraph_builder {
+    /* Nodes: objs[i] is node i's object (i >= 2); nodes[i] is filled when node i is walked (its type is
+     * MSC_HG_NODE_HIDDEN until then); indeg[i] counts the strong edges into it so far; saved_rc[i] is its
+     * reference count, which its header gets back in close_walk. nn <= ncap, the capacity of the four; indeg has
+     * one more (finish() puts the edges' offsets there, nn + 1 of them). */
     ms_object **objs;
     msc_hg_node *nodes;
     uint32_t *indeg;
+    intptr_t *saved_rc;
     size_t nn, ncap;
-    /* Edges of the object nodes, in node order. */
-    msc_hg_edge *edges;
-    size_t ne, ecap;
+    /* The edges of the object nodes, in node order, at ebase[room ..]: the first `room` slots are left for the
+     * edges of nodes 0 and 1, which finish() writes in front of them when it knows them (no memmove of them all).
+     * ne <= ecap, both counted from ebase + room. */
+    msc_hg_edge *ebase;
+    size_t room, ne, ecap;
+    unsigned char *seen; /* finish(): what the roots reach; NULL, or the reserve's (ncap bytes) */
     /* Strings: string i is bytes[offsets[i] .. offsets[i + 1]); noff = strings + 1. */
     msc_buf bytes;
     uint32_t *offsets;
     size_t noff, offcap;
-    ms__hashtable strings;   /* str_slot: every string once */
-    ms__hashtable untracked; /* object -> node index, for the objects that are not on a GC list */
-    ms__hashtable types;     /* ms_type -> type_info */
+    msc_hashtable strings;   /* str_slot: every string once */
+    msc_hashtable types;     /* ms_type -> type_info */
     type_info **infos;       /* every type_info, to free them */
     size_t ninfos, infocap;
     struct {
@@ -220,10 +230,16 @@ typedef struct builder {
     uint32_t ref_names[REF_NAMES_CACHED]; /* NONE until interned */
     uint32_t s_weak, s_key, s_roots, s_unreachable;
     msc_buf scratch; /* a dict key's edge name being built */
-    int rc;          /* the first failure: the walk stops */
+    /* The labelled nodes, in node order, with their label's string: close_walk finds them, finish() names the
+     * roots among them without a look at the heap. */
+    struct labelled {
+        uint32_t node, name;
+    } *labelled;
+    size_t nlabelled, labelledcap;
+    int rc; /* the first failure: the walk stops */
 } builder;
 
-static const ms__ht_type ptr_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
+static const msc_ht_type ptr_type = MSC_HT_PTR_TYPE(64, &msc_libc_mem);
 
 static uint32_t fail(builder *b, int rc)
 {
@@ -234,7 +250,7 @@ static uint32_t fail(builder *b, int rc)
 
 static bool str_used(const void *s) { return ((const str_slot *)s)->index1 != 0; }
 static uint64_t str_hash(const void *s) { return ((const str_slot *)s)->hash; }
-static const ms__ht_type str_type = {sizeof(str_slot), 256, str_used, str_hash, &ms__libc_mem};
+static const msc_ht_type str_type = {sizeof(str_slot), 256, str_used, str_hash, &msc_libc_mem};
 
 typedef struct str_key {
     const char *s;
@@ -256,11 +272,11 @@ static uint32_t intern(builder *b, const char *s, size_t len)
 {
     if (b->rc)
         return NONE;
-    uint64_t h = ms__hash_bytes(s, len, 0);
-    if (ms__ht_reserve(&b->strings, &str_type) < 0)
+    uint64_t h = msc_hash_bytes(s, len, 0);
+    if (msc_ht_reserve(&b->strings, &str_type) < 0)
         return fail(b, -ENOMEM);
     str_key k = {s, len, h, b};
-    str_slot *slot = ms__ht_probe(&b->strings, &str_type, h, str_match, &k);
+    str_slot *slot = msc_ht_probe(&b->strings, &str_type, h, str_match, &k);
     if (slot->index1)
         return slot->index1 - 1;
     if (len > UINT32_MAX - b->bytes.len || b->noff > MSC_HG_EDGES_MAX)
@@ -275,7 +291,7 @@ static uint32_t intern(builder *b, const char *s, size_t len)
     *end = (uint32_t)b->bytes.len;
     uint32_t index = (uint32_t)(b->noff - 2);
     *slot = (str_slot){h, index + 1, (uint32_t)len};
-    ms__ht_added(&b->strings);
+    msc_ht_added(&b->strings);
     return index;
 }
 
@@ -294,8 +310,8 @@ static uint32_t ref_name(builder *b, size_t i)
     return s;
 }
 
-/* Capacity for cap nodes in all three node arrays: false when out of memory (each array keeps what it got; the
- * capacity grows only once all three did). */
+/* Capacity for cap nodes in the four node arrays: false when out of memory (each array keeps what it got; the
+ * capacity grows only once all four did). */
 static bool nodes_reserve(builder *b, size_t cap)
 {
     if (cap <= b->ncap)
@@ -306,11 +322,32 @@ static bool nodes_reserve(builder *b, size_t cap)
     msc_hg_node *nodes = objs ? realloc(b->nodes, cap * sizeof *nodes) : NULL;
     if (nodes)
         b->nodes = nodes;
-    uint32_t *indeg = nodes ? realloc(b->indeg, cap * sizeof *indeg) : NULL;
-    if (!indeg)
+    uint32_t *indeg = nodes ? realloc(b->indeg, (cap + 1) * sizeof *indeg) : NULL;
+    if (indeg)
+        b->indeg = indeg;
+    intptr_t *saved = indeg ? realloc(b->saved_rc, cap * sizeof *saved) : NULL;
+    if (!saved)
         return false;
-    b->indeg = indeg;
+    b->saved_rc = saved;
     b->ncap = cap;
+    free(b->seen); /* a reserve's, too small now: finish() makes one of the size it needs */
+    b->seen = NULL;
+    return true;
+}
+
+/* Room for one more object edge: false when out of memory (b->rc set). Amortized O(1). */
+static inline bool edges_reserve(builder *b)
+{
+    if (MS_LIKELY(b->ne < b->ecap))
+        return true;
+    size_t cap = b->ecap ? b->ecap * 2 : 4096;
+    msc_hg_edge *e = cap <= MSC_HG_EDGES_MAX ? realloc(b->ebase, (b->room + cap) * sizeof *e) : NULL;
+    if (!e) {
+        fail(b, cap <= MSC_HG_EDGES_MAX ? -ENOMEM : -E2BIG);
+        return false;
+    }
+    b->ebase = e;
+    b->ecap = cap;
     return true;
 }
 
@@ -329,8 +366,8 @@ static uint32_t add_node(builder *b, ms_object *o)
 /* What the builder knows of type t, made on first sight. NULL on failure (b->rc set). */
 static __attribute__((noinline)) type_info *info_slow(builder *b, const ms_type *t)
 {
-    ms__ht_ptr_slot *slot = ms__ht_ptr_find(&b->types, &ptr_type, t);
-    size_t c = ((uintptr_t)t >> 4) % TYPE_CACHE;
+    msc_ht_ptr_slot *slot = msc_ht_ptr_find(&b->types, &ptr_type, t);
+    size_t c = CACHE_SLOT(t, 4);
     if (slot) {
         b->type_cache[c].type = t;
         b->type_cache[c].info = slot->value;
@@ -341,7 +378,7 @@ static __attribute__((noinline)) type_info *info_slow(builder *b, const ms_type 
         nfields++;
     type_info **entry = NULL;
     type_info *ti = calloc(1, sizeof *ti + nfields * sizeof(msc_hg_edge));
-    if (!ti || ms__ht_reserve(&b->types, &ptr_type) < 0 ||
+    if (!ti || msc_ht_reserve(&b->types, &ptr_type) < 0 ||
         !(entry = msc_array_push(&b->infos, &b->ninfos, &b->infocap, sizeof *entry))) {
         free(ti);
         fail(b, -ENOMEM);
@@ -365,8 +402,8 @@ static __attribute__((noinline)) type_info *info_slow(builder *b, const ms_type 
         ti->field[j] = name ? (msc_hg_edge){MSC_HG_EDGE_PROPERTY, intern_cstr(b, name), 0}
                             : (msc_hg_edge){MSC_HG_EDGE_INTERNAL, ref_name(b, j), 0};
     }
-    *ms__ht_ptr_probe(&b->types, &ptr_type, t) = (ms__ht_ptr_slot){t, ti};
-    ms__ht_added(&b->types);
+    *msc_ht_ptr_probe(&b->types, &ptr_type, t) = (msc_ht_ptr_slot){t, ti};
+    msc_ht_added(&b->types);
     if (b->rc)
         return NULL;
     b->type_cache[c].type = t;
@@ -376,64 +413,50 @@ static __attribute__((noinline)) type_info *info_slow(builder *b, const ms_type 
 
 static inline type_info *info_for(builder *b, const ms_type *t)
 {
-    size_t c = ((uintptr_t)t >> 4) % TYPE_CACHE;
+    size_t c = CACHE_SLOT(t, 4);
     return MS_LIKELY(b->type_cache[c].type == t) ? b->type_cache[c].info : info_slow(b, t);
 }
 
 static inline uint32_t u32_sat(uint64_t v) { return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; }
 
-/* Node i, but its id (give_ids). external_refs holds the reference count until finish() subtracts indeg. */
-static inline void fill_node(builder *b, uint32_t i, const ms_object *o, const type_info *ti, size_t edges)
+/* Node i, but its id (close_walk). external_refs holds the reference count rc until finish() subtracts indeg. */
+static inline void fill_node(builder *b, uint32_t i, const ms_object *o, intptr_t rc, const type_info *ti,
+                             size_t edges)
 {
-    intptr_t rc = o->refcnt;
     b->nodes[i] = (msc_hg_node){MSC_HG_NODE_OBJECT, ti->name, 0, u32_sat(ms_sizeof(o)), (uint32_t)edges,
                                 rc > 0 ? u32_sat((uint64_t)rc) : 0};
 }
 
-/* The node of an object that is on no GC list: found in `untracked`, or appended. NONE on failure. */
-static __attribute__((noinline)) uint32_t untracked_node(builder *b, ms_object *o)
+/* The node of an object met for the first time: appended, its count saved, its header pointing at it. A leaf
+ * (an int, a str) is filled at once, while its header is in the cache: it has no edges, so its node needs nothing
+ * from the walk's order, which skips it. NONE on failure. */
+static inline uint32_t new_node(builder *b, ms_object *o)
 {
-    if (ms__ht_reserve(&b->untracked, &ptr_type) < 0)
-        return fail(b, -ENOMEM);
-    ms__ht_ptr_slot *s = ms__ht_ptr_probe(&b->untracked, &ptr_type, o);
-    if (s->key)
-        return (uint32_t)(uintptr_t)s->value;
     uint32_t i = add_node(b, o);
     if (i == NONE)
         return NONE;
-    *s = (ms__ht_ptr_slot){o, (void *)(uintptr_t)i};
-    ms__ht_added(&b->untracked);
+    intptr_t rc = b->saved_rc[i] = o->refcnt;
     b->nodes[i].type = MSC_HG_NODE_HIDDEN; /* not filled in yet */
-    /* A leaf (an int, a str) is done at once, while its header is in the cache: it has no edges, so its node
-     * needs nothing from the walk's order. The walk skips it. */
     type_info *ti = info_for(b, ms_type_of(o));
     if (ti && ti->kind == KIND_NONE)
-        fill_node(b, i, o, ti, 0);
+        fill_node(b, i, o, rc, ti, 0);
+    o->refcnt = (intptr_t)i;
+    o->type_bits |= MS__OBJ_IN_WALK;
     return i;
 }
 
-/* o's node index. A tracked object carries it in its GC header (number_tracked). */
+/* o's node index: in its header once it is in the graph (new_node). */
 static inline uint32_t node_of(builder *b, ms_object *o)
 {
-    if (ms_type_of(o)->flags & MS_TYPE_GC) {
-        uintptr_t prev = MS__GC_HEAD(o)->prev;
-        if (prev & MS__GC_PREV_COLLECTING)
-            return (uint32_t)(prev >> MS__GC_PREV_SHIFT);
-    }
-    return untracked_node(b, o);
+    return MS_LIKELY(o->type_bits & MS__OBJ_IN_WALK) ? (uint32_t)o->refcnt : new_node(b, o);
 }
 
 static inline void add_edge(builder *b, uint32_t type, uint32_t name_or_index, ms_object *to)
 {
     uint32_t t = node_of(b, to);
-    if (t == NONE || name_or_index == NONE)
+    if (t == NONE || name_or_index == NONE || !edges_reserve(b))
         return;
-    msc_hg_edge *e = msc_array_push(&b->edges, &b->ne, &b->ecap, sizeof *e);
-    if (!e) {
-        fail(b, -ENOMEM);
-        return;
-    }
-    *e = (msc_hg_edge){type, name_or_index, t};
+    b->ebase[b->room + b->ne++] = (msc_hg_edge){type, name_or_index, t};
     if (type != MSC_HG_EDGE_WEAK)
         b->indeg[t]++;
 }
@@ -442,7 +465,7 @@ static inline void add_edge(builder *b, uint32_t type, uint32_t name_or_index, m
  * "[<type>]" for a key of another type. */
 static uint32_t dict_value_name(builder *b, const ms_object *key)
 {
-    size_t c = ((uintptr_t)key >> 4) % KEY_CACHE;
+    size_t c = CACHE_SLOT(key, 8);
     if (b->key_cache[c].key == key)
         return b->key_cache[c].name;
     if (ms_str_check(key)) {
@@ -539,34 +562,90 @@ static void walk_node(builder *b, uint32_t i)
     default:
         break;
     }
-    fill_node(b, i, o, ti, b->ne - first);
+    fill_node(b, i, o, b->saved_rc[i], ti, b->ne - first);
 }
 
-/* Step 1: node indices into the GC headers of every tracked object. Stops at the first failure; restore_lists
- * repairs every object, numbered or not. */
-static void number_tracked(builder *b, gc_head *const lists[MS__GC_NLISTS])
+/* Step 1: the walk. Each GC list object joins the graph (unless an edge brought it in already), then every node
+ * appended since is walked: its new referents right after it. Stops at the first failure; close_walk repairs
+ * every object that joined. */
+static void walk(builder *b, gc_head *const lists[MS__GC_NLISTS])
 {
-    for (int l = 0; l < MS__GC_NLISTS && !b->rc; l++) {
-        for (gc_head *g = (gc_head *)lists[l]->next; g != lists[l]; g = (gc_head *)g->next) {
-            uint32_t i = add_node(b, MS__GC_OBJ(g));
-            if (i == NONE)
-                return;
-            g->prev = (g->prev & MS__GC_PREV_FINALIZED) | MS__GC_PREV_COLLECTING | ((uintptr_t)i << MS__GC_PREV_SHIFT);
-        }
-    }
-}
-
-/* Step 3: the prev pointers back, FINALIZED bits kept. O(tracked objects). */
-static void restore_lists(gc_head *const lists[MS__GC_NLISTS])
-{
+    size_t next = 2;
     for (int l = 0; l < MS__GC_NLISTS; l++) {
-        gc_head *prev = lists[l];
-        for (gc_head *g = (gc_head *)lists[l]->next; g != lists[l]; g = (gc_head *)g->next) {
-            g->prev = (g->prev & MS__GC_PREV_FINALIZED) | (uintptr_t)prev;
-            prev = g;
+        for (gc_head *g = (gc_head *)lists[l]->next; g != lists[l] && !b->rc; g = (gc_head *)g->next) {
+            ms_object *o = MS__GC_OBJ(g);
+            if (!(o->type_bits & MS__OBJ_IN_WALK) && new_node(b, o) == NONE)
+                return;
+            for (; next < b->nn && !b->rc; next++)
+                if (b->nodes[next].type != MSC_HG_NODE_OBJECT)
+                    walk_node(b, next);
         }
     }
 }
+
+/* Grows t until n more entries fit (best effort: the table grows again on demand). */
+static void presize(msc_hashtable *t, const msc_ht_type *ty, size_t n)
+{
+    while ((t->count + n) * 2 > t->cap && msc_ht_grow(t, ty) == 0) {
+    }
+}
+
+/* How far ahead close_walk asks for the cache lines of a node: the side table's slot for the node's object, and
+ * the object's header. */
+#define PREFETCH 16
+
+/* Node i (object o) is labelled: its label joins the graph's strings and b->labelled. false on failure. */
+static __attribute__((noinline)) bool name_label(builder *b, uint32_t i, const ms_object *o)
+{
+    const char *label = label_of(o);
+    uint32_t name = label ? intern_cstr(b, label) : NONE;
+    struct labelled *l = name != NONE ? msc_array_push(&b->labelled, &b->nlabelled, &b->labelledcap, sizeof *l) : NULL;
+    if (!l)
+        return fail(b, -ENOMEM), false;
+    *l = (struct labelled){i, name};
+    return true;
+}
+
+/*
+ * Step 2: the last pass over the nodes puts every count back and, when `ids`, gives each node its id. It must run
+ * whether the walk failed or not.
+ *
+ * The side table is far larger than the caches once the heap is (16 bytes an object, at most half full), and an
+ * object's slot lies at a random place in it: looked up cold, every id costs a miss to memory (and, but for the
+ * huge pages of ms__huge_mem, one of the TLB). The pass asks for the slot of the node PREFETCH ahead (where a
+ * probe for it starts: its home), so that the misses overlap instead of queueing (bench, 1M objects: the walk
+ * with lookups in line took 550 ms, a separate pass 40); the header it restores is asked for as well.
+ */
+static void close_walk(builder *b, bool ids)
+{
+    const size_t n = b->nn;
+    for (size_t i = 2; i < n; i++) {
+        if (i + PREFETCH < n) {
+            ms_object *ahead = b->objs[i + PREFETCH];
+            if (ids)
+                __builtin_prefetch(msc_ht_slot(&side, &side_type, msc_ht_home(&side, (uintptr_t)ahead)), 1);
+            __builtin_prefetch(ahead, 1);
+        }
+        ms_object *o = b->objs[i];
+        o->refcnt = b->saved_rc[i];
+        o->type_bits &= ~MS__OBJ_IN_WALK;
+        if (!ids)
+            continue;
+        side_slot *slot = side_take(o);
+        if (slot) {
+            b->nodes[i].id = slot->id;
+            if (MS_UNLIKELY(slot->labelled) && !name_label(b, (uint32_t)i, o))
+                ids = false;
+        } else {
+            fail(b, -ENOMEM);
+            ids = false; /* the counts still need the rest of the pass */
+        }
+    }
+}
+
+/* The shape of the last graph, for the next reserve (written by builds, read by any thread), and the id table's
+ * size after it. */
+static _Atomic size_t last_nodes, last_edges, last_front, last_side_count, last_side_cap;
 
 /* Pushes edge e onto the array (*a, *n, *cap); false when out of memory. */
 static bool push_edge(msc_hg_edge **a, size_t *n, size_t *cap, msc_hg_edge e)
@@ -577,36 +656,30 @@ static bool push_edge(msc_hg_edge **a, size_t *n, size_t *cap, msc_hg_edge e)
     return p != NULL;
 }
 
-/* Step 4: external refs, the edges of nodes 0 and 1, the graph. */
-static int finish(builder *b, ms__heapgraph **out)
+/* Step 4, on any thread (it reads nothing of the heap): external refs, the edges of nodes 0 and 1, the graph's
+ * arrays into hg. */
+static int finish(builder *b, ms__heapgraph *hg)
 {
     size_t nn = b->nn;
     msc_hg_edge *front = NULL;
     size_t nfront = 0, fcap = 0;
-    uint32_t *first = NULL, *stack = NULL;
-    unsigned char *seen = NULL;
     int rc = -ENOMEM;
 
     /* Roots: node 0's edges, in node order; the labelled ones by their label. */
     uint32_t element = 0;
+    size_t next_label = 0;
     for (size_t i = 2; i < nn; i++) {
         msc_hg_node *n = &b->nodes[i];
         uint32_t in = b->indeg[i];
         n->external_refs = n->external_refs > in ? n->external_refs - in : 0;
+        while (next_label < b->nlabelled && b->labelled[next_label].node < i)
+            next_label++;
         if (!n->external_refs)
             continue;
-        ms_object *o = b->objs[i];
-        const char *label = NULL;
-        if (o->type_bits & MS__OBJ_HAS_SIDE) {
-            side_slot *s = side_find(o);
-            if (s && s->labelled)
-                label = label_of(o);
-        }
         msc_hg_edge e = {MSC_HG_EDGE_ELEMENT, 0, (uint32_t)i};
-        if (label) {
+        if (next_label < b->nlabelled && b->labelled[next_label].node == i) {
             e.type = MSC_HG_EDGE_PROPERTY;
-            if ((e.name_or_index = intern_cstr(b, label)) == NONE)
-                goto out;
+            e.name_or_index = b->labelled[next_label].name;
         } else {
             e.name_or_index = element++;
         }
@@ -621,12 +694,14 @@ static int finish(builder *b, ms__heapgraph **out)
      * node marked behind the scan (an edge to a lower index) goes on a stack and is processed at once, so every
      * marked node is processed exactly once and each node is pushed at most once. When most edges point ahead
      * (to nodes found later, or allocated later) the edges are read mostly in order, where a depth-first walk
-     * reads them in the order of the stack. (Not measured apart yet: the machine was too busy to tell.) */
-    first = malloc((nn + 1) * sizeof *first);
-    stack = malloc(nn * sizeof *stack);
-    seen = calloc(nn, 1);
-    if (!first || !stack || !seen)
+     * reads them in the order of the stack. Its arrays are the walk's, done with: the edges' offsets go where
+     * indeg was (nn + 1 of them fit), the stack where objs was. */
+    if (!b->seen && !(b->seen = malloc(nn)))
         goto out;
+    memset(b->seen, 0, nn);
+    unsigned char *seen = b->seen;
+    uint32_t *first = b->indeg, *stack = (uint32_t *)(void *)b->objs;
+    const msc_hg_edge *edges = b->ebase + b->room;
     uint32_t at = 0;
     for (size_t i = 2; i < nn; i++) {
         first[i] = at;
@@ -642,7 +717,7 @@ static int finish(builder *b, ms__heapgraph **out)
         uint32_t v = (uint32_t)i;
         for (;;) {
             for (uint32_t k = first[v]; k < first[v + 1]; k++) {
-                const msc_hg_edge *e = &b->edges[k];
+                const msc_hg_edge *e = &edges[k];
                 if (e->type != MSC_HG_EDGE_WEAK && !seen[e->to]) {
                     seen[e->to] = 1;
                     if (e->to < i)
@@ -663,44 +738,173 @@ static int finish(builder *b, ms__heapgraph **out)
     if (b->ne + nfront > MSC_HG_EDGES_MAX)
         goto out;
     rc = -ENOMEM;
-    msc_hg_edge *edges = realloc(b->edges, (b->ne + nfront) * sizeof *edges);
-    ms__heapgraph *hg = malloc(sizeof *hg);
-    if (edges)
-        b->edges = edges;
-    if (!edges || !hg) {
-        free(hg);
-        goto out;
+    if (nfront > b->room) { /* more roots and garbage than the room kept for them: the object edges move */
+        size_t room = nfront;
+        msc_hg_edge *e = realloc(b->ebase, (room + b->ne) * sizeof *e);
+        if (!e)
+            goto out;
+        memmove(e + room, e + b->room, b->ne * sizeof *e);
+        b->ebase = e;
+        b->room = room;
+        b->ecap = b->ne;
     }
-    memmove(edges + nfront, edges, b->ne * sizeof *edges);
-    memcpy(edges, front, nfront * sizeof *edges);
+    msc_hg_edge *all = b->ebase + b->room - nfront;
+    memcpy(all, front, nfront * sizeof *all);
     b->nodes[MSC_HG_ROOT] = (msc_hg_node){MSC_HG_NODE_SYNTHETIC, b->s_roots, 1, 0, (uint32_t)nroot, 0};
     b->nodes[MSC_HG_UNREACHABLE] =
         (msc_hg_node){MSC_HG_NODE_SYNTHETIC, b->s_unreachable, 3, 0, (uint32_t)(nfront - nroot), 0};
 
-    *hg = (ms__heapgraph){
-        .nodes = b->nodes, .edges = edges, .string_offsets = b->offsets, .string_bytes = msc_buf_bytes(&b->bytes)};
-    hg->g = (msc_hg){(uint32_t)nn, (uint32_t)(b->ne + nfront), (uint32_t)(b->noff - 1), hg->nodes, hg->edges,
+    hg->nodes = b->nodes;
+    hg->edges = b->ebase;
+    hg->string_offsets = b->offsets;
+    hg->string_bytes = msc_buf_bytes(&b->bytes);
+    hg->g = (msc_hg){(uint32_t)nn, (uint32_t)(b->ne + nfront), (uint32_t)(b->noff - 1), hg->nodes, all,
                      hg->string_offsets, hg->string_bytes};
     b->nodes = NULL;
-    b->edges = NULL;
+    b->ebase = NULL;
     b->offsets = NULL;
     b->bytes = (msc_buf)MSC_BUF_INIT; /* off is 0: nothing was consumed, data is what was allocated */
-    *out = hg;
     rc = 0;
+    last_front = nfront;
 out:
     free(front);
-    free(first);
-    free(stack);
-    free(seen);
     return rc;
 }
+
+/* ---- The reserve ---------------------------------------------------------------------------------------------- */
+
+/* The arrays a build takes from a reserve (it leaves the id table's when it does not need it). */
+struct ms__heapgraph_reserve {
+    ms_object **objs;
+    msc_hg_node *nodes;
+    uint32_t *indeg; /* ncap + 1 */
+    intptr_t *saved_rc;
+    size_t ncap;
+    msc_hg_edge *ebase; /* room + ecap */
+    size_t room, ecap;
+    unsigned char *seen; /* ncap */
+    void *side_slots;    /* an all-zero array of side_cap slots for the id table, from its memory ops */
+    size_t side_cap;
+};
+
+
+/* Touches every page of p[0 .. n) so that the walk does not take their faults: a write of a zero, which leaves
+ * a fresh array (or calloc's) as it was. */
+static void touch_pages(void *p, size_t n)
+{
+    volatile unsigned char *c = p;
+    for (size_t i = 0; i < n; i += 4096)
+        c[i] = 0;
+    if (n)
+        c[n - 1] = 0;
+}
+
+static void *touched(size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        touch_pages(p, n);
+    return p;
+}
+
+ms__heapgraph_reserve *ms__heapgraph_reserve_new(void)
+{
+    ms__heapgraph_reserve *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return NULL;
+    /* Nodes: at most every object alive (and the few static ones, the small ints), plus nodes 0 and 1. Edges: in
+     * the last graph's proportion, or a docstore's (3 a node) before the first. */
+    ms_object_stats st;
+    ms_object_stats_get(&st);
+    size_t nodes = (size_t)st.alive + 1024, ln = last_nodes;
+    size_t edges = ln ? (size_t)((double)last_edges / (double)ln * (double)nodes) + 1024 : 3 * nodes;
+    if (nodes > MSC_HG_NODES_MAX)
+        nodes = MSC_HG_NODES_MAX;
+    if (edges > MSC_HG_EDGES_MAX)
+        edges = MSC_HG_EDGES_MAX;
+    rs->room = last_front + 1024;
+    rs->objs = touched(nodes * sizeof *rs->objs);
+    rs->nodes = touched(nodes * sizeof *rs->nodes);
+    rs->indeg = touched((nodes + 1) * sizeof *rs->indeg);
+    rs->seen = touched(nodes);
+    rs->saved_rc = touched(nodes * sizeof *rs->saved_rc);
+    rs->ebase = touched((rs->room + edges) * sizeof *rs->ebase);
+    if (!rs->objs || !rs->nodes || !rs->indeg || !rs->seen || !rs->saved_rc || !rs->ebase) {
+        ms__heapgraph_reserve_free(rs);
+        return NULL;
+    }
+    rs->ncap = nodes;
+    rs->ecap = edges;
+    /* The id table, when the build would grow it: at most half full with an entry for every node. */
+    size_t want = last_side_count > nodes ? last_side_count : nodes, cap = side_type.min_cap;
+    while (cap < 2 * want)
+        cap *= 2;
+    if (cap > last_side_cap && (rs->side_slots = side_type.mem->zalloc(cap * side_type.slot_size)) != NULL) {
+        touch_pages(rs->side_slots, cap * side_type.slot_size);
+        rs->side_cap = cap;
+    }
+    return rs;
+}
+
+void ms__heapgraph_reserve_free(ms__heapgraph_reserve *rs)
+{
+    if (!rs)
+        return;
+    free(rs->objs);
+    free(rs->nodes);
+    free(rs->indeg);
+    free(rs->seen);
+    free(rs->saved_rc);
+    free(rs->ebase);
+    if (rs->side_slots)
+        side_type.mem->release(rs->side_slots, rs->side_cap * side_type.slot_size);
+    free(rs);
+}
+
+/* The reserve's arrays become the builder's. */
+static void take_reserve(builder *b, ms__heapgraph_reserve *rs)
+{
+    b->objs = rs->objs;
+    b->nodes = rs->nodes;
+    b->indeg = rs->indeg;
+    b->ncap = rs->ncap;
+    b->saved_rc = rs->saved_rc;
+    b->ebase = rs->ebase;
+    b->room = rs->room;
+    b->ecap = rs->ecap;
+    b->seen = rs->seen;
+    rs->objs = NULL;
+    rs->nodes = NULL;
+    rs->indeg = NULL;
+    rs->saved_rc = NULL;
+    rs->ebase = NULL;
+    rs->seen = NULL;
+}
+
+/* Room in the id table for every node. With a reserve, its array, when it is larger: the table moves there
+ * without allocating (and touching) anything. A failure here is none yet: side_id grows the table as needed,
+ * and fails if it cannot. */
+static void side_presize(size_t nodes, ms__heapgraph_reserve *rs)
+{
+    size_t more = nodes > side.count ? nodes - side.count : 0;
+    if ((side.count + more) * 2 <= side.cap)
+        return;
+    if (rs && rs->side_slots && rs->side_cap > side.cap && (side.count + more) * 2 <= rs->side_cap) {
+        msc_ht_grow_into(&side, &side_type, rs->side_slots, rs->side_cap);
+        rs->side_slots = NULL;
+        return;
+    }
+    presize(&side, &side_type, more);
+}
+
+/* ---- The build -------------------------------------------------------------------------------------------------- */
 
 static void builder_init(builder *b)
 {
     memset(b, 0, sizeof *b);
     b->bytes = (msc_buf)MSC_BUF_INIT;
     b->scratch = (msc_buf)MSC_BUF_INIT;
-    b->strings = b->untracked = b->types = (ms__hashtable)MS__HASHTABLE_INIT;
+    b->strings = b->types = (msc_hashtable)MSC_HASHTABLE_INIT;
     b->list_t = ms_list_type();
     b->dict_t = ms_dict_type();
     b->weakref_t = ms_weakref_type();
@@ -717,92 +921,82 @@ static void builder_init(builder *b)
     b->s_unreachable = intern_cstr(b, "(unreachable)");
     b->s_weak = intern_cstr(b, "<weak>");
     b->s_key = intern_cstr(b, "<key>");
-    add_node(b, NULL); /* 0 and 1: filled by finish() */
-    add_node(b, NULL);
 }
 
 static void builder_free(builder *b)
 {
+    if (!b)
+        return;
     free(b->objs);
     free(b->nodes);
     free(b->indeg);
-    free(b->edges);
+    free(b->saved_rc);
+    free(b->ebase);
+    free(b->seen);
+    free(b->labelled);
     free(b->offsets);
     msc_buf_free(&b->bytes);
     msc_buf_free(&b->scratch);
-    ms__ht_free(&b->strings, &str_type);
-    ms__ht_free(&b->untracked, &ptr_type);
-    ms__ht_free(&b->types, &ptr_type);
+    msc_ht_free(&b->strings, &str_type);
+    msc_ht_free(&b->types, &ptr_type);
     for (size_t i = 0; i < b->ninfos; i++)
         free(b->infos[i]);
     free(b->infos);
+    free(b);
 }
 
-/* The sizes of the last graph: the next one is likely alike, and its arrays start that large. */
-static size_t last_nodes, last_edges, last_untracked;
-
-/* Grows t until n more entries fit (best effort: the table grows again on demand). */
-static void presize(ms__hashtable *t, const ms__ht_type *ty, size_t n)
-{
-    while ((t->count + n) * 2 > t->cap && ms__ht_grow(t, ty) == 0) {
-    }
-}
-
-/*
- * Ids: one pass over the nodes after the walk. The side table is far larger than the caches once the heap is
- * (16 bytes an object, at most half full) and an object's slot lies at a random place in it: looked up cold, every
- * id costs a miss to memory and one of the TLB. The pass asks for the slot of the node ID_PREFETCH ahead (where a
- * probe for it starts: its home), so the misses overlap instead of queueing, and it probes the table without first
- * reading the object's flag, so that a second snapshot does not touch the objects at all (bench, 1M objects:
- * the walk with lookups in line took 550 ms, this pass 40).
- */
-#define ID_PREFETCH 16
-
-static void give_ids(builder *b)
-{
-    /* Room for every node at once rather than doubling the table as they come, counting the entries there as
-     * ours (from the second snapshot on they mostly are). A failure here is none yet: side_id grows the table
-     * as needed, and fails if it cannot. */
-    presize(&side, &side_type, b->nn > side.count ? b->nn - side.count : 0);
-    for (size_t i = 2; i < b->nn; i++) {
-        if (i + ID_PREFETCH < b->nn)
-            __builtin_prefetch(ms__ht_slot(&side, &side_type, ms__ht_home(&side, (uintptr_t)b->objs[i + ID_PREFETCH])),
-                               1);
-        if (!(b->nodes[i].id = side_id(b->objs[i]))) {
-            fail(b, -ENOMEM);
-            return;
-        }
-    }
-}
-
-int ms__heapgraph_build(ms__heapgraph **out)
+int ms__heapgraph_build(ms__heapgraph_reserve *rs, ms__heapgraph **out)
 {
     *out = NULL;
     gc_head *lists[MS__GC_NLISTS];
     int rc = ms__gc_lists(lists);
     if (rc)
         return rc;
-    builder b;
-    builder_init(&b);
-    presize(&b.untracked, &ptr_type, last_untracked);
-    if (last_edges && (b.edges = malloc(last_edges * sizeof *b.edges)) != NULL)
-        b.ecap = last_edges;
-    (void)nodes_reserve(&b, last_nodes); /* best effort, as the two above */
-    if (!b.rc)
-        number_tracked(&b, lists);
-    size_t tracked = b.nn;
-    /* The walk: nodes appended meanwhile (untracked referents) are walked too; leaves were done when found. */
-    for (uint32_t i = 2; i < b.nn && !b.rc; i++)
-        if (i < tracked || b.nodes[i].type != MSC_HG_NODE_OBJECT)
-            walk_node(&b, i);
-    restore_lists(lists);
-    if (!b.rc)
-        give_ids(&b);
-    last_nodes = b.nn;
-    last_edges = b.ne;
-    last_untracked = b.nn - tracked;
-    rc = b.rc ? b.rc : finish(&b, out);
-    builder_free(&b);
+    ms__heapgraph *hg = calloc(1, sizeof *hg);
+    builder *b = malloc(sizeof *b);
+    if (!hg || !b) {
+        free(hg);
+        free(b);
+        return -ENOMEM;
+    }
+    builder_init(b);
+    if (rs) {
+        take_reserve(b, rs);
+    } else { /* the last graph's sizes, best effort: the next one is likely alike */
+        size_t ln = last_nodes, le = last_edges;
+        b->room = last_front + 64;
+        (void)nodes_reserve(b, ln);
+        if (le + b->room <= MSC_HG_EDGES_MAX && (b->ebase = malloc((b->room + le) * sizeof *b->ebase)) != NULL)
+            b->ecap = le;
+    }
+    if (!b->rc && add_node(b, NULL) != NONE) /* 0 and 1: filled by finish() */
+        add_node(b, NULL);
+    if (!b->rc)
+        walk(b, lists);
+    if (!b->rc)
+        side_presize(b->nn, rs);
+    close_walk(b, !b->rc);
+    last_side_count = side.count;
+    last_side_cap = side.cap;
+    if ((rc = b->rc) != 0) {
+        builder_free(b);
+        free(hg);
+        return rc;
+    }
+    last_nodes = b->nn;
+    last_edges = b->ne;
+    hg->walk = b;
+    *out = hg;
+    return 0;
+}
+
+int ms__heapgraph_finish(ms__heapgraph *hg)
+{
+    if (!hg->walk)
+        return 0;
+    int rc = finish(hg->walk, hg);
+    builder_free(hg->walk);
+    hg->walk = NULL;
     return rc;
 }
 
@@ -810,6 +1004,7 @@ void ms__heapgraph_free(ms__heapgraph *hg)
 {
     if (!hg)
         return;
+    builder_free(hg->walk);
     free(hg->nodes);
     free(hg->edges);
     free(hg->string_offsets);
@@ -841,9 +1036,13 @@ int ms_heapsnapshot_write(const char *path)
     if (!path || !*path)
         return -EINVAL;
     ms__heapgraph *hg;
-    int rc = ms__heapgraph_build(&hg);
-    if (rc)
+    int rc = ms__heapgraph_build(NULL, &hg);
+    if (rc == 0)
+        rc = ms__heapgraph_finish(hg);
+    if (rc) {
+        ms__heapgraph_free(hg);
         return rc;
+    }
     size_t n = strlen(path);
     char *tmp = malloc(n + sizeof ".tmp");
     if (!tmp) {

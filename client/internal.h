@@ -18,6 +18,8 @@
 
 #include <memscope/runtime.h>
 
+#include "hashtable.h"
+
 /* Everything declared below is internal to the shared library: direct, GOT-free access from its own code. */
 #pragma GCC visibility push(hidden)
 
@@ -92,13 +94,11 @@ void ms__mem_set_hooks(const ms__mem_hooks *h);
 void ms__mem_update_fast_paths(void);
 
 /* ---- Library memory ---------------------------------------------------------------------------------------
- * Where an internal table or bump allocator (hashtable.h, bump.h) takes its memory: zeroed allocation, and release
- * told the size (so that the tracer's counted memory stays exact). Never the memscope heap. */
-typedef struct ms__mem_ops {
-    void *(*zalloc)(size_t n);
-    void (*release)(void *p, size_t n);
-} ms__mem_ops;
-extern const ms__mem_ops ms__libc_mem; /* calloc/free (bump.c) */
+ * Where an internal table or bump allocator (common/hashtable.h, bump.h) takes its memory (msc_mem_ops, defined
+ * there with msc_libc_mem, calloc/free); never the memscope heap. */
+/* calloc/free below 4 MiB, above it mmap'd in transparent huge pages (bump.c): for a large table probed at random
+ * (the heap snapshot ids), where 4 KiB pages would cost a TLB miss a probe. */
+extern const msc_mem_ops ms__huge_mem;
 
 /* ---- Page mapping (os.c): the only place that knows about mmap ------------------------------------------- */
 /* Maps `size` bytes aligned to `align` (a power of two, multiple of the page size). NULL on failure. */
@@ -107,6 +107,9 @@ void ms__os_unmap(void *p, size_t size);
 /* Maps `size` bytes of zeroes without reserving swap for them (MAP_NORESERVE): for a large, sparsely touched
  * table. NULL on failure. */
 void *ms__os_reserve(size_t size);
+/* Asks for transparent huge pages in [p, p + size) (madvise MADV_HUGEPAGE); a hint, silently ignored where the
+ * kernel has none. */
+void ms__os_advise_huge(void *p, size_t size);
 
 /* ---- Pools (obmalloc.c, fast paths in obmalloc.h) ----------------------------------------------------------- */
 /* Constants of the pool geometry, for statistics. */

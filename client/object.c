@@ -56,22 +56,22 @@ static type_entry *_Atomic type_chunks[TYPE_CHUNKS_MAX];
 static _Atomic size_t type_count;
 
 /* Writer-side map type -> entry (hashtable.h), fronted by a one-entry cache. */
-static const ms__ht_type type_map_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
-static ms__hashtable type_map = MS__HASHTABLE_INIT;
+static const msc_ht_type type_map_type = MSC_HT_PTR_TYPE(64, &msc_libc_mem);
+static msc_hashtable type_map = MSC_HASHTABLE_INIT;
 static const ms_type *cached_type;
 static type_entry *cached_entry;
 
 /* The entry of t, registering t on first use. NULL on out-of-memory or when the registry is full. O(1). */
 static type_entry *type_entry_slow(const ms_type *t)
 {
-    ms__ht_ptr_slot *slot = ms__ht_ptr_find(&type_map, &type_map_type, t);
+    msc_ht_ptr_slot *slot = msc_ht_ptr_find(&type_map, &type_map_type, t);
     if (slot) {
         cached_type = t;
         cached_entry = slot->value;
         return cached_entry;
     }
     size_t n = atomic_load_explicit(&type_count, memory_order_relaxed);
-    if (n / TYPE_CHUNK >= TYPE_CHUNKS_MAX || ms__ht_reserve(&type_map, &type_map_type) < 0)
+    if (n / TYPE_CHUNK >= TYPE_CHUNKS_MAX || msc_ht_reserve(&type_map, &type_map_type) < 0)
         return NULL;
     type_entry *chunk = atomic_load_explicit(&type_chunks[n / TYPE_CHUNK], memory_order_relaxed);
     if (!chunk) {
@@ -83,9 +83,9 @@ static type_entry *type_entry_slow(const ms_type *t)
     type_entry *e = &chunk[n % TYPE_CHUNK];
     e->type = t;
     e->object_bytes = header_size(t) + t->size;
-    slot = ms__ht_ptr_probe(&type_map, &type_map_type, t);
-    *slot = (ms__ht_ptr_slot){t, e};
-    ms__ht_added(&type_map);
+    slot = msc_ht_ptr_probe(&type_map, &type_map_type, t);
+    *slot = (msc_ht_ptr_slot){t, e};
+    msc_ht_added(&type_map);
     /* Publish only after the entry is filled in: readers load type_count with acquire. */
     atomic_store_explicit(&type_count, n + 1, memory_order_release);
     cached_type = t;

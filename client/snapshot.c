@@ -21,7 +21,7 @@
 
 /* A snapshot's bump chunks, and the descriptor of its string set. */
 #define SNAPSHOT_CHUNK (32u * 1024u)
-static const ms__ht_type strings_type = MS__HT_STR_TYPE(64, &ms__libc_mem);
+static const msc_ht_type strings_type = MS__HT_STR_TYPE(64, &msc_libc_mem);
 
 /* ---- Lifecycle ------------------------------------------------------------------------------------------------ */
 
@@ -30,7 +30,7 @@ ms_snapshot *ms__snapshot_new(int traceback_limit)
     ms_snapshot *s = calloc(1, sizeof *s);
     if (s) {
         s->traceback_limit = traceback_limit;
-        s->mem = (ms__bump)MS__BUMP_INIT(SNAPSHOT_CHUNK, &ms__libc_mem);
+        s->mem = (ms__bump)MS__BUMP_INIT(SNAPSHOT_CHUNK, &msc_libc_mem);
     }
     return s;
 }
@@ -40,14 +40,14 @@ void ms_snapshot_free(ms_snapshot *s)
     if (!s)
         return;
     free(s->traces);
-    ms__ht_free(&s->strings, &strings_type);
+    msc_ht_free(&s->strings, &strings_type);
     ms__bump_free(&s->mem);
     free(s);
 }
 
 const char *ms__snapshot_intern(ms_snapshot *s, const char *str, size_t len)
 {
-    return ms__ht_str_intern(&s->strings, &strings_type, &s->mem, str, len);
+    return ms__str_intern(&s->strings, &strings_type, &s->mem, str, len);
 }
 
 ms_traceback *ms__snapshot_add_traceback(ms_snapshot *s, const ms_frame *frames, size_t n)

@@ -80,10 +80,10 @@ static void set_u64(wbuf *w, size_t at, uint64_t v)
 
 /* Snapshot strings are interned, so string identity is pointer identity: a pointer -> index map suffices
  * (hashtable.h; the value is the index). */
-static const ms__ht_type ids_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
+static const msc_ht_type ids_type = MSC_HT_PTR_TYPE(64, &msc_libc_mem);
 
 typedef struct str_ids {
-    ms__hashtable map;
+    msc_hashtable map;
     uint32_t count;
     bool failed; /* out of memory */
 } str_ids;
@@ -92,15 +92,15 @@ static uint32_t str_id(str_ids *m, wbuf *strings, const char *s)
 {
     if (!s)
         return NO_STRING;
-    if (ms__ht_reserve(&m->map, &ids_type) < 0) {
+    if (msc_ht_reserve(&m->map, &ids_type) < 0) {
         m->failed = true;
         return NO_STRING;
     }
-    ms__ht_ptr_slot *slot = ms__ht_ptr_probe(&m->map, &ids_type, s);
+    msc_ht_ptr_slot *slot = msc_ht_ptr_probe(&m->map, &ids_type, s);
     if (slot->key)
         return (uint32_t)(uintptr_t)slot->value;
-    *slot = (ms__ht_ptr_slot){s, (void *)(uintptr_t)m->count};
-    ms__ht_added(&m->map);
+    *slot = (msc_ht_ptr_slot){s, (void *)(uintptr_t)m->count};
+    msc_ht_added(&m->map);
     size_t len = strlen(s);
     put_u32(strings, (uint32_t)len);
     put_bytes(strings, s, len);
@@ -146,7 +146,7 @@ int ms_snapshot_dump(const ms_snapshot *s, const char *path)
     int rc = ms__snapshot_symbolize(s);
     if (rc)
         return rc;
-    str_ids ids = {MS__HASHTABLE_INIT, 0, false};
+    str_ids ids = {MSC_HASHTABLE_INIT, 0, false};
     wbuf strings = {MSC_BUF_INIT, false}, traces = {MSC_BUF_INIT, false}, out = {MSC_BUF_INIT, false};
     for (size_t i = 0; i < s->ntraces; i++) {
         const ms__snap_trace *t = &s->traces[i];
@@ -182,7 +182,7 @@ int ms_snapshot_dump(const ms_snapshot *s, const char *path)
     rc = out.failed ? -ENOMEM : write_file(path, (const unsigned char *)msc_buf_bytes(&out.b), out.b.len);
 
 done:
-    ms__ht_free(&ids.map, &ids_type);
+    msc_ht_free(&ids.map, &ids_type);
     msc_buf_free(&strings.b);
     msc_buf_free(&traces.b);
     msc_buf_free(&out.b);

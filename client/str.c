@@ -45,7 +45,7 @@ MS__BUILTIN_TYPE(str_type, ms_str_type, is_str,
 /* The library's one byte-string hash (hashtable.h), whose every output bit depends on every byte, so that the
  * low bits that dict's power-of-two table uses first are as good as the high ones. Not keyed: dicts here are not
  * exposed to hostile input. O(n). */
-uint64_t ms_str_hash_bytes(const char *s, size_t n) { return ms__hash_bytes(s, n, 0); }
+uint64_t ms_str_hash_bytes(const char *s, size_t n) { return msc_hash_bytes(s, n, 0); }
 
 ms_object *ms_str_new_len_at(const char *s, size_t n, const char *file, int line)
 {

@@ -35,8 +35,8 @@ void *ms__trace_mem_calloc(size_t n);
 void *ms__trace_mem_realloc(void *p, size_t old_n, size_t new_n);
 void ms__trace_mem_free(void *p, size_t n);
 size_t ms__trace_mem_usage(void);
-/* The same as an ms__mem_ops, for the tracer's tables and bump allocators (hashtable.h, bump.h). */
-extern const ms__mem_ops ms__trace_mem;
+/* The same as an msc_mem_ops, for the tracer's tables and bump allocators (hashtable.h, bump.h). */
+extern const msc_mem_ops ms__trace_mem;
 
 /* ---- Raw tracebacks, interned ----------------------------------------------------------------------------- */
 /*
@@ -127,7 +127,7 @@ struct ms_snapshot {
     _Atomic bool symbolized; /* every traces[i].tb is set; written under ms__sym_lock */
     size_t traces_cap;       /* traces is a libc array of this capacity (grown by ms__snapshot_append) */
     ms__bump mem;            /* addresses, tracebacks, strings (libc), released with the snapshot */
-    ms__hashtable strings;   /* the snapshot's strings, interned in mem: equal strings share one pointer */
+    msc_hashtable strings;   /* the snapshot's strings, interned in mem: equal strings share one pointer */
 };
 
 /* An empty snapshot; NULL when out of memory. */

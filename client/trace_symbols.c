@@ -39,14 +39,14 @@ void ms__sym_unlock(void) { pthread_mutex_unlock(&sym_lock); }
 
 /* ---- Interned strings: equal names share one copy (hashtable.h, in bump chunks) ---------------------------- */
 
-static const ms__ht_type strs_type = MS__HT_STR_TYPE(256, &ms__trace_mem);
-static ms__hashtable strs = MS__HASHTABLE_INIT;
+static const msc_ht_type strs_type = MS__HT_STR_TYPE(256, &ms__trace_mem);
+static msc_hashtable strs = MSC_HASHTABLE_INIT;
 static ms__bump strs_mem = MS__BUMP_INIT(16u * 1024u, &ms__trace_mem);
 
 /* The interned copy of s, or NULL when out of memory (or s is NULL). */
 static const char *str_intern(const char *s)
 {
-    return s ? ms__ht_str_intern(&strs, &strs_type, &strs_mem, s, strlen(s)) : NULL;
+    return s ? ms__str_intern(&strs, &strs_type, &strs_mem, s, strlen(s)) : NULL;
 }
 
 /* ---- libdw ------------------------------------------------------------------------------------------------ */
@@ -167,8 +167,8 @@ static bool cache_match(const void *slot, const void *addr)
 {
     return ((const cache_entry *)slot)->addr == *(const uintptr_t *)addr;
 }
-static const ms__ht_type cache_type = {sizeof(cache_entry), 512, cache_used, cache_hash, &ms__trace_mem};
-static ms__hashtable cache = MS__HASHTABLE_INIT;
+static const msc_ht_type cache_type = {sizeof(cache_entry), 512, cache_used, cache_hash, &ms__trace_mem};
+static msc_hashtable cache = MSC_HASHTABLE_INIT;
 static sym_frame *frames;
 static size_t frames_cap, frames_len;
 
@@ -293,8 +293,8 @@ static const cache_entry *lookup(uintptr_t ret, cache_entry *tmp, const sym_fram
 {
     cache_entry *e = tmp;
     /* Out of memory for the cache (or a 0 address, which cannot be a key): resolve without caching. */
-    if (ret && ms__ht_reserve(&cache, &cache_type) == 0) {
-        e = ms__ht_probe(&cache, &cache_type, ret, cache_match, &ret);
+    if (ret && msc_ht_reserve(&cache, &cache_type) == 0) {
+        e = msc_ht_probe(&cache, &cache_type, ret, cache_match, &ret);
         if (e->addr) {
             *chain = frames + e->first;
             return e;
@@ -309,7 +309,7 @@ static const cache_entry *lookup(uintptr_t ret, cache_entry *tmp, const sym_fram
     }
     if (e != tmp) {
         e->addr = ret;
-        ms__ht_added(&cache);
+        msc_ht_added(&cache);
     }
     *chain = frames + e->first;
     return e;
@@ -362,10 +362,10 @@ void ms__sym_release(void)
     dwfl = NULL;
     own_module = NULL;
     own_dir = NULL;
-    ms__ht_free(&cache, &cache_type);
+    msc_ht_free(&cache, &cache_type);
     ms__trace_mem_free(frames, frames_cap * sizeof *frames);
     frames = NULL;
     frames_cap = frames_len = 0;
-    ms__ht_free(&strs, &strs_type);
+    msc_ht_free(&strs, &strs_type);
     ms__bump_free(&strs_mem);
 }

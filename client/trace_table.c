@@ -49,7 +49,7 @@ void ms__trace_mem_free(void *p, size_t n)
 
 size_t ms__trace_mem_usage(void) { return (size_t)MS__STAT_GET(mem_usage); }
 
-const ms__mem_ops ms__trace_mem = {ms__trace_mem_calloc, ms__trace_mem_free};
+const msc_mem_ops ms__trace_mem = {ms__trace_mem_calloc, ms__trace_mem_free};
 
 /* ---- Traces ---------------------------------------------------------------------------------------------- */
 
@@ -88,9 +88,9 @@ static bool dir_match(const void *slot, const void *page)
 {
     return (*(page_rec *const *)slot)->page == *(const uintptr_t *)page;
 }
-static const ms__ht_type dir_type = {sizeof(page_rec *), 256, dir_used, dir_hash, &ms__trace_mem};
+static const msc_ht_type dir_type = {sizeof(page_rec *), 256, dir_used, dir_hash, &ms__trace_mem};
 
-static ms__hashtable dir = MS__HASHTABLE_INIT;
+static msc_hashtable dir = MSC_HASHTABLE_INIT;
 static page_rec *last_rec;        /* the record used last, or NULL; always in the directory */
 static page_rec *spare_recs;      /* emptied records kept for reuse (allocation churn at a page's edge) */
 static unsigned spare_count;
@@ -105,18 +105,18 @@ static size_t big_len, big_cap;
 
 /* Inlined into the hooks' paths: one call less per traced malloc and free (bench/trace, start(1): 2.5 ns per
  * list element when GCC left it out of line). */
-static MS__ALWAYS_INLINE page_rec *dir_find(uintptr_t page)
+static MSC_ALWAYS_INLINE page_rec *dir_find(uintptr_t page)
 {
     if (last_rec && last_rec->page == page)
         return last_rec;
-    page_rec **slot = ms__ht_find(&dir, &dir_type, page, dir_match, &page);
+    page_rec **slot = msc_ht_find(&dir, &dir_type, page, dir_match, &page);
     return slot ? (last_rec = *slot) : NULL;
 }
 
 /* A new empty record for page, in the directory; NULL when out of memory. */
 static page_rec *rec_add(uintptr_t page)
 {
-    if (ms__ht_reserve(&dir, &dir_type) < 0)
+    if (msc_ht_reserve(&dir, &dir_type) < 0)
         return NULL;
     page_rec *r = spare_recs;
     if (r) {
@@ -128,8 +128,8 @@ static page_rec *rec_add(uintptr_t page)
     }
     r->page = page;
     r->live = 0;
-    *(page_rec **)ms__ht_probe(&dir, &dir_type, page, NULL, NULL) = r;
-    ms__ht_added(&dir);
+    *(page_rec **)msc_ht_probe(&dir, &dir_type, page, NULL, NULL) = r;
+    msc_ht_added(&dir);
     return last_rec = r;
 }
 
@@ -148,7 +148,7 @@ static void rec_retire(page_rec *r)
 /* Takes the empty record r out of the directory. */
 static void rec_drop(page_rec *r)
 {
-    ms__ht_remove(&dir, &dir_type, ms__ht_find(&dir, &dir_type, r->page, dir_match, &r->page));
+    msc_ht_remove(&dir, &dir_type, msc_ht_find(&dir, &dir_type, r->page, dir_match, &r->page));
     if (last_rec == r)
         last_rec = NULL;
     rec_retire(r);
@@ -271,7 +271,7 @@ bool ms__traces_remove(uintptr_t ptr, size_t *size)
 }
 
 /* The record in directory slot i, or NULL. */
-static page_rec *dir_at(size_t i) { return *(page_rec **)ms__ht_slot(&dir, &dir_type, i); }
+static page_rec *dir_at(size_t i) { return *(page_rec **)msc_ht_slot(&dir, &dir_type, i); }
 
 void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *arg)
 {
@@ -298,7 +298,7 @@ void ms__traces_clear(bool release)
         else
             rec_retire(r);
     }
-    ms__ht_clear(&dir, &dir_type);
+    msc_ht_clear(&dir, &dir_type);
     traces_count = 0;
     last_rec = NULL;
     big_len = 0;
@@ -309,7 +309,7 @@ void ms__traces_clear(bool release)
             ms__trace_mem_free(r, sizeof *r);
         }
         spare_count = 0;
-        ms__ht_free(&dir, &dir_type);
+        msc_ht_free(&dir, &dir_type);
         ms__trace_mem_free(big, big_cap * sizeof *big);
         big = NULL;
         big_cap = 0;
@@ -337,5 +337,5 @@ bool ms__traces_valid(uint32_t ntb)
             return false;
         live += n;
     }
-    return ms__ht_valid(&dir, &dir_type) && live == traces_count && last_ok;
+    return msc_ht_valid(&dir, &dir_type) && live == traces_count && last_ok;
 }

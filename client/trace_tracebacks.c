@@ -26,8 +26,8 @@ static uint32_t tb_count, tb_cap;
 /* The index: a slot holds id + 1 (0: empty), hashed by tb_hash[id]. */
 static bool index_used(const void *slot) { return *(const uint32_t *)slot != 0; }
 static uint64_t index_hash(const void *slot) { return tb_hash[*(const uint32_t *)slot - 1]; }
-static const ms__ht_type index_type = {sizeof(uint32_t), 256, index_used, index_hash, &ms__trace_mem};
-static ms__hashtable tb_index = MS__HASHTABLE_INIT;
+static const msc_ht_type index_type = {sizeof(uint32_t), 256, index_used, index_hash, &ms__trace_mem};
+static msc_hashtable tb_index = MSC_HASHTABLE_INIT;
 
 /* The last (file, line) interned without addresses: loops allocating at one line hit it every time. */
 static const char *last_file;
@@ -38,7 +38,7 @@ static uint32_t last_id = MS__TB_NONE;
 static uint32_t tb_hash_of(const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
 {
     uint64_t seed = (uint64_t)(uintptr_t)file * UINT64_C(0x9E3779B97F4A7C15) ^ (uint32_t)line;
-    uint64_t h = ms__hash_bytes(addrs, (size_t)naddrs * sizeof *addrs, seed);
+    uint64_t h = msc_hash_bytes(addrs, (size_t)naddrs * sizeof *addrs, seed);
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -67,14 +67,14 @@ static bool index_match(const void *slot, const void *key)
 static uint32_t tb_lookup(uint32_t h, const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
 {
     tb_key k = {h, file, line, addrs, naddrs};
-    const uint32_t *slot = ms__ht_find(&tb_index, &index_type, h, index_match, &k);
+    const uint32_t *slot = msc_ht_find(&tb_index, &index_type, h, index_match, &k);
     return slot ? *slot - 1 : MS__TB_NONE;
 }
 
 /* Stores a new traceback and indexes it; MS__TB_NONE when out of memory (nothing changed that matters). */
 static uint32_t tb_insert(uint32_t h, const char *file, int line, const uintptr_t *addrs, uint32_t naddrs)
 {
-    if (tb_count == UINT32_MAX - 1 || ms__ht_reserve(&tb_index, &index_type) < 0)
+    if (tb_count == UINT32_MAX - 1 || msc_ht_reserve(&tb_index, &index_type) < 0)
         return MS__TB_NONE;
     if (tb_count == tb_cap) {
         /* Grow both arrays or neither: allocate the new ones first, then copy. */
@@ -106,8 +106,8 @@ static uint32_t tb_insert(uint32_t h, const char *file, int line, const uintptr_
     uint32_t id = tb_count++;
     tbs[id] = tb;
     tb_hash[id] = h;
-    *(uint32_t *)ms__ht_probe(&tb_index, &index_type, h, NULL, NULL) = id + 1;
-    ms__ht_added(&tb_index);
+    *(uint32_t *)msc_ht_probe(&tb_index, &index_type, h, NULL, NULL) = id + 1;
+    msc_ht_added(&tb_index);
     return id;
 }
 
@@ -142,19 +142,19 @@ void ms__tb_clear(bool release)
         ms__bump_free(&tb_mem);
         ms__trace_mem_free(tbs, (size_t)tb_cap * sizeof *tbs);
         ms__trace_mem_free(tb_hash, (size_t)tb_cap * sizeof *tb_hash);
-        ms__ht_free(&tb_index, &index_type);
+        msc_ht_free(&tb_index, &index_type);
         tbs = NULL;
         tb_hash = NULL;
         tb_cap = 0;
     } else {
         ms__bump_reset(&tb_mem);
-        ms__ht_clear(&tb_index, &index_type);
+        msc_ht_clear(&tb_index, &index_type);
     }
 }
 
 bool ms__tb_valid(void)
 {
-    if (tb_count > tb_cap || tb_index.count != tb_count || !ms__ht_valid(&tb_index, &index_type))
+    if (tb_count > tb_cap || tb_index.count != tb_count || !msc_ht_valid(&tb_index, &index_type))
         return false;
     for (uint32_t id = 0; id < tb_count; id++) {
         const ms__tb *tb = tbs[id];

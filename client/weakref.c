@@ -39,11 +39,11 @@ MS__BUILTIN_TYPE(weakref_type, ms_weakref_type, is_weakref,
 
 /* ---- The side table: referent -> newest weak reference (hashtable.h) ------------------------------------- */
 
-static const ms__ht_type table_type = MS__HT_PTR_TYPE(64, &ms__libc_mem);
-static ms__hashtable table = MS__HASHTABLE_INIT;
+static const msc_ht_type table_type = MSC_HT_PTR_TYPE(64, &msc_libc_mem);
+static msc_hashtable table = MSC_HASHTABLE_INIT;
 
 /* o's slot; o must have the MS__OBJ_HAS_WEAKREFS bit (so it has one). */
-static ms__ht_ptr_slot *slot_of(const ms_object *o) { return ms__ht_ptr_find(&table, &table_type, o); }
+static msc_ht_ptr_slot *slot_of(const ms_object *o) { return msc_ht_ptr_find(&table, &table_type, o); }
 
 static ms_weakref *list_head(const ms_object *o)
 {
@@ -60,7 +60,7 @@ ms_weakref *ms_weakref_new(ms_object *referent, ms_weakref_callback cb, void *ar
         errno = EINVAL;
         return NULL;
     }
-    if (ms__ht_reserve(&table, &table_type) < 0) {
+    if (msc_ht_reserve(&table, &table_type) < 0) {
         errno = ENOMEM;
         return NULL;
     }
@@ -71,19 +71,19 @@ ms_weakref *ms_weakref_new(ms_object *referent, ms_weakref_callback cb, void *ar
     w->referent = referent;
     w->cb = cb;
     w->arg = arg;
-    if (ms__ht_reserve(&table, &table_type) < 0) { /* the collection may have added entries */
+    if (msc_ht_reserve(&table, &table_type) < 0) { /* the collection may have added entries */
         w->referent = NULL;
         ms_decref((ms_object *)w);
         errno = ENOMEM;
         return NULL;
     }
-    ms__ht_ptr_slot *slot = ms__ht_ptr_probe(&table, &table_type, referent);
+    msc_ht_ptr_slot *slot = msc_ht_ptr_probe(&table, &table_type, referent);
     if (slot->key) {
         w->next = slot->value;
         w->next->prev = w;
     } else {
         slot->key = referent;
-        ms__ht_added(&table);
+        msc_ht_added(&table);
         referent->type_bits |= MS__OBJ_HAS_WEAKREFS;
     }
     slot->value = w;
@@ -123,11 +123,11 @@ static void weakref_dealloc(ms_object *self)
     if (w->prev) {
         w->prev->next = w->next;
     } else {
-        ms__ht_ptr_slot *slot = slot_of(w->referent);
+        msc_ht_ptr_slot *slot = slot_of(w->referent);
         if (w->next) {
             slot->value = w->next;
         } else {
-            ms__ht_remove(&table, &table_type, slot);
+            msc_ht_remove(&table, &table_type, slot);
             w->referent->type_bits &= ~MS__OBJ_HAS_WEAKREFS;
         }
     }
@@ -140,9 +140,9 @@ void ms__weakref_detach_all(ms_object *o, ms__wr_pending *pending, bool skip_col
 {
     if (!(o->type_bits & MS__OBJ_HAS_WEAKREFS))
         return;
-    ms__ht_ptr_slot *slot = slot_of(o);
+    msc_ht_ptr_slot *slot = slot_of(o);
     ms_weakref *w = slot->value;
-    ms__ht_remove(&table, &table_type, slot);
+    msc_ht_remove(&table, &table_type, slot);
     o->type_bits &= ~MS__OBJ_HAS_WEAKREFS;
     while (w) {
         ms_weakref *next = w->next;

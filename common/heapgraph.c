@@ -2,6 +2,7 @@
  * common/heapgraph.c — a heap graph's wire image and its `.heapsnapshot` JSON (heapgraph.h has the layout).
  */
 #include "heapgraph.h"
+#include "jsonstr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -157,7 +158,7 @@ static void flush(out *o)
     o->len = 0;
 }
 
-/* Room for n more bytes (n <= 64). */
+/* Room for n more bytes (n <= OUT_CAP). */
 static inline char *room(out *o, size_t n)
 {
     if (o->len + n > OUT_CAP)
@@ -196,72 +197,14 @@ static inline void put_u32(out *o, uint32_t v, char after)
     o->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when the byte at s starts none (RFC 3629). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < k || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return k;
-}
-
-/* s as a JSON string: control bytes escaped, invalid UTF-8 replaced by U+FFFD. */
+/* s as a JSON string (common/jsonstr.h: control bytes escaped, invalid UTF-8 replaced by U+FFFD). */
 static void put_string(out *o, const char *str, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
+    const unsigned char *s = (const unsigned char *)str, *e = s + n;
     put(o, "\"", 1);
-    size_t i = 0;
-    while (i < n) {
-        size_t run = i;
-        while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
-            run++;
-        put(o, (const char *)s + i, run - i);
-        i = run;
-        if (i == n)
-            break;
-        unsigned c = s[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(o, e, 2);
-            i++;
-        } else if (c < 0x20) {
-            char e[7];
-            snprintf(e, sizeof e, "\\u%04x", c);
-            put(o, e, 6);
-            i++;
-        } else {
-            size_t k = utf8_seq(s + i, n - i);
-            if (k == 0) {
-                put(o, "\xEF\xBF\xBD", 3);
-                i++;
-            } else {
-                put(o, (const char *)s + i, k);
-                i += k;
-            }
-        }
+    while (s < e) {
+        char *p = room(o, 4096);
+        o->len += msc_json_escape(p, 4096, &s, e);
     }
     put(o, "\"", 1);
 }

@@ -8,6 +8,7 @@
 
 #include "appdoc.h"
 #include "json.h"
+#include "jsonstr.h"
 
 /*
  * Writes ",\"time\":" and wall as printf's "%.3f" would, without printf (whose float formatting was a visible
@@ -49,7 +50,7 @@ msd_blob *msd_appdoc_latest(msd_app *app)
     if (app->doc && app->doc_samples == app->samples)
         return msd_blob_ref(app->doc);
     const msc_buf *body = &app->stats->body;
-    size_t need = 64 + MSD_JSON_QUOTED_MAX(strlen(app->name)) + 64 + body->len + 2;
+    size_t need = 64 + MSC_JSON_STR_MAX(strlen(app->name)) + 64 + body->len + 2;
     /* When nobody else holds the previous document (no response is being sent from it) and it is big enough,
      * it is rewritten in place: no malloc and free of a few KB per message. */
     msd_blob *b = app->doc;
@@ -61,7 +62,7 @@ msd_blob *msd_appdoc_latest(msd_app *app)
     }
     char *w = b->data;
     w += snprintf(w, 64, "{\"id\":%llu,\"pid\":%lld,\"name\":", (unsigned long long)app->id, (long long)app->pid);
-    w += msd_json_quote(w, app->name);
+    w += msc_json_str(w, app->name, strlen(app->name));
     w += format_time(w, app->last_update);
     if (body->len)
         memcpy(w, msc_buf_bytes(body), body->len);

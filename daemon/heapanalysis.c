@@ -49,7 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtable.h"
 #include "json.h"
+#include "jsonstr.h"
 
 #define NONE UINT32_MAX
 #define EXIT_BIT 0x80000000u /* tops()' stack: the node's exit, after its subtree */
@@ -91,15 +93,15 @@ typedef struct tinfo {
     uint64_t self_bytes, retained_bytes;
 } tinfo;
 
-/* An open-addressing table of ids (linear probing, at most half full): slot = hash << 32 | (id + 1), 0 empty; the
- * caller compares the keys the ids stand for. The daemon has no hash table to reuse (client/hashtable.h is
- * private to libmemscope, and snapshot.c sorts instead), and a sort of a million signatures would cost more than
- * the rest of the analysis. */
-typedef struct idtable {
-    uint64_t *slot;
-    uint32_t mask;
-    uint32_t count;
-} idtable;
+/* The slot of a string or signature table (common/hashtable.h): the key's hash and its id + 1 (0: empty); a
+ * lookup compares the keys the ids stand for. A sort of a million signatures would cost more than the rest of
+ * the analysis. */
+typedef struct id_slot {
+    uint32_t hash, id1;
+} id_slot;
+static bool id_used(const void *s) { return ((const id_slot *)s)->id1 != 0; }
+static uint64_t id_hash(const void *s) { return ((const id_slot *)s)->hash; }
+static const msc_ht_type id_type = {sizeof(id_slot), 256, id_used, id_hash, &msc_libc_mem};
 
 struct msd_heap_analysis {
     uint32_t node_count, edge_count, objects;
@@ -109,85 +111,26 @@ struct msd_heap_analysis {
     uint32_t nstr, capstr;
     uint32_t *str_off;
     msc_buf str_bytes;
-    idtable strtab;
+    msc_hashtable strtab;
     tinfo *types; /* by string id < ntypes; count 0: not a type */
     uint32_t ntypes;
     /* Signatures 0 and 1 are SIG_EMPTY and SIG_UNREACH. */
     sig *sigs;
     size_t nsig, capsig;
-    idtable sigtab;     /* while msd_heap_analyse() runs */
+    msc_hashtable sigtab; /* while msd_heap_analyse() runs */
     uint32_t *tg_off, *tg; /* the groups (signatures with count > 0) of type t: tg[tg_off[t] .. tg_off[t+1]) */
     exnode *ex;
     uint32_t nex;
 };
 
-/* ---- Hashing and the id tables ------------------------------------------------------------------------------ */
+/* ---- Hashing ------------------------------------------------------------------------------------------------ */
 
-static inline uint64_t fmix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint32_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ fmix64(w)) * 0x9E3779B97F4A7C15ULL;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    return (uint32_t)(fmix64(h ^ w ^ 0x5bd1e995) >> 32);
-}
+static uint32_t hash_bytes(const char *p, size_t n) { return (uint32_t)(msc_hash_bytes(p, n, 0) >> 32); }
 
 static inline uint32_t hash_sig(uint32_t parent, uint32_t kind, uint32_t val, uint32_t type)
 {
-    uint64_t h = fmix64(((uint64_t)parent << 32 | type) ^ 0x9E3779B97F4A7C15ULL);
-    return (uint32_t)(fmix64(h ^ ((uint64_t)kind << 32 | val)) >> 32);
-}
-
-static int table_init(idtable *t, uint32_t cap)
-{
-    t->slot = calloc(cap, sizeof *t->slot);
-    t->mask = cap - 1;
-    t->count = 0;
-    return t->slot ? 0 : -ENOMEM;
-}
-
-/* Doubles t (rehashing by the stored hashes): 0 or -ENOMEM (t unchanged). */
-static int table_grow(idtable *t)
-{
-    uint32_t cap = (t->mask + 1) * 2;
-    uint64_t *s = calloc(cap, sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    for (uint32_t i = 0; i <= t->mask; i++) {
-        uint64_t v = t->slot[i];
-        if (!v)
-            continue;
-        uint32_t j = (uint32_t)(v >> 32) & (cap - 1);
-        while (s[j])
-            j = (j + 1) & (cap - 1);
-        s[j] = v;
-    }
-    free(t->slot);
-    t->slot = s;
-    t->mask = cap - 1;
-    return 0;
-}
-
-/* Counts the slot just filled; grows past half full: 0 or -ENOMEM. */
-static int table_added(idtable *t)
-{
-    return ++t->count * 2 > t->mask + 1 ? table_grow(t) : 0;
+    const uint32_t key[4] = {parent, kind, val, type};
+    return (uint32_t)(msc_hash_bytes(key, sizeof key, 0) >> 32);
 }
 
 /* ---- Strings -------------------------------------------------------------------------------------------------- */
@@ -198,35 +141,42 @@ static const char *str_of(const msd_heap_analysis *a, uint32_t id, size_t *len)
     return a->str_bytes.data + a->str_off[id];
 }
 
-/* The string id of bytes p[0..n) in a's pool, NONE when absent. */
-static uint32_t str_find(const msd_heap_analysis *a, const char *p, size_t n, uint32_t h, uint64_t **slotp)
+typedef struct str_key {
+    const msd_heap_analysis *a;
+    const char *p;
+    size_t n;
+    uint32_t h;
+} str_key;
+
+static bool str_match(const void *slot, const void *key)
 {
-    const idtable *t = &a->strtab;
-    for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        uint64_t v = t->slot[i];
-        if (!v) {
-            if (slotp)
-                *slotp = &t->slot[i];
-            return NONE;
-        }
-        if ((uint32_t)(v >> 32) != h)
-            continue;
-        uint32_t id = (uint32_t)v - 1;
-        size_t len;
-        const char *s = str_of(a, id, &len);
-        if (len == n && memcmp(s, p, n) == 0)
-            return id;
-    }
+    const id_slot *s = slot;
+    const str_key *k = key;
+    if (s->hash != k->h)
+        return false;
+    size_t len;
+    const char *have = str_of(k->a, s->id1 - 1, &len);
+    return len == k->n && memcmp(have, k->p, k->n) == 0;
+}
+
+/* The string id of bytes p[0..n) (hash h) in a's pool, NONE when absent. */
+static uint32_t str_find(const msd_heap_analysis *a, const char *p, size_t n, uint32_t h)
+{
+    str_key k = {a, p, n, h};
+    const id_slot *s = msc_ht_find(&a->strtab, &id_type, h, str_match, &k);
+    return s ? s->id1 - 1 : NONE;
 }
 
 /* Interns p[0..n): its id, or NONE when out of memory. */
 static uint32_t str_intern(msd_heap_analysis *a, const char *p, size_t n)
 {
     uint32_t h = hash_bytes(p, n);
-    uint64_t *slot = NULL;
-    uint32_t id = str_find(a, p, n, h, &slot);
-    if (id != NONE)
-        return id;
+    if (msc_ht_reserve(&a->strtab, &id_type) < 0)
+        return NONE;
+    str_key k = {a, p, n, h};
+    id_slot *slot = msc_ht_probe(&a->strtab, &id_type, h, str_match, &k);
+    if (slot->id1)
+        return slot->id1 - 1;
     if (a->nstr + 2 > a->capstr) {
         uint32_t cap = a->capstr ? a->capstr * 2 : 256;
         uint32_t *o = realloc(a->str_off, (size_t)cap * sizeof *o);
@@ -237,11 +187,10 @@ static uint32_t str_intern(msd_heap_analysis *a, const char *p, size_t n)
     }
     if (a->str_bytes.len + n > UINT32_MAX || msc_buf_append(&a->str_bytes, p, n) < 0)
         return NONE;
-    id = a->nstr++;
+    uint32_t id = a->nstr++;
     a->str_off[id + 1] = (uint32_t)a->str_bytes.len;
-    *slot = (uint64_t)h << 32 | (id + 1);
-    if (table_added(&a->strtab) < 0)
-        return NONE; /* the string stays in the pool, findable: the caller fails anyway */
+    *slot = (id_slot){h, id + 1};
+    msc_ht_added(&a->strtab);
     return id;
 }
 
@@ -495,22 +444,31 @@ static int dominators(work *w)
 
 /* ---- 5: breadth-first paths and their signatures ----------------------------------------------------------------- */
 
+typedef struct sig_key {
+    const sig *sigs;
+    uint32_t parent, kind, val, type, h;
+} sig_key;
+
+static bool sig_match(const void *slot, const void *key)
+{
+    const id_slot *s = slot;
+    const sig_key *k = key;
+    if (s->hash != k->h)
+        return false;
+    const sig *g = &k->sigs[s->id1 - 1];
+    return g->parent == k->parent && g->type == k->type && g->kind == k->kind && g->val == k->val;
+}
+
 /* The id of signature (parent, kind, val, type), interned: NONE when out of memory. */
 static uint32_t sig_intern(msd_heap_analysis *a, uint32_t parent, uint32_t kind, uint32_t val, uint32_t type)
 {
     uint32_t h = hash_sig(parent, kind, val, type);
-    idtable *t = &a->sigtab;
-    uint32_t i = h & t->mask;
-    for (;; i = (i + 1) & t->mask) {
-        uint64_t v = t->slot[i];
-        if (!v)
-            break;
-        if ((uint32_t)(v >> 32) != h)
-            continue;
-        const sig *s = &a->sigs[(uint32_t)v - 1];
-        if (s->parent == parent && s->type == type && s->kind == kind && s->val == val)
-            return (uint32_t)v - 1;
-    }
+    if (msc_ht_reserve(&a->sigtab, &id_type) < 0)
+        return NONE;
+    sig_key k = {a->sigs, parent, kind, val, type, h};
+    id_slot *slot = msc_ht_probe(&a->sigtab, &id_type, h, sig_match, &k);
+    if (slot->id1)
+        return slot->id1 - 1;
     if (a->nsig == a->capsig) {
         size_t cap = a->capsig * 2;
         sig *ns = realloc(a->sigs, cap * sizeof *ns);
@@ -521,9 +479,8 @@ static uint32_t sig_intern(msd_heap_analysis *a, uint32_t parent, uint32_t kind,
     }
     uint32_t id = (uint32_t)a->nsig++;
     a->sigs[id] = (sig){.parent = parent, .type = type, .kind = kind, .val = val, .example = NONE};
-    t->slot[i] = (uint64_t)h << 32 | (id + 1);
-    if (table_added(t) < 0)
-        return NONE;
+    *slot = (id_slot){h, id + 1};
+    msc_ht_added(&a->sigtab);
     return id;
 }
 
@@ -734,8 +691,8 @@ int msd_heap_analyse(const msc_hg *g, msd_heap_analysis **out, char *err, size_t
     w.stk = malloc(N * sizeof *w.stk);
     w.tmp = malloc(N * sizeof *w.tmp);
     if (!a->idom || !a->retained || !a->str_off || !a->sigs || !w.first || !w.canon || !w.typ || !w.pre ||
-        !w.vert || !w.par || !w.stk || !w.tmp || table_init(&a->strtab, 256) < 0 ||
-        table_init(&a->sigtab, 256) < 0) {
+        !w.vert || !w.par || !w.stk || !w.tmp || msc_ht_reserve(&a->strtab, &id_type) < 0 ||
+        msc_ht_reserve(&a->sigtab, &id_type) < 0) {
         rc = nomem(&w, "work arrays");
         goto out;
     }
@@ -756,8 +713,7 @@ int msd_heap_analyse(const msc_hg *g, msd_heap_analysis **out, char *err, size_t
     if ((rc = bfs(&w)) < 0 || (rc = tops(&w)) < 0 || (rc = examples(&w)) < 0)
         goto out;
     /* Signatures are all interned: their table is not needed to read the result. */
-    free(a->sigtab.slot);
-    a->sigtab.slot = NULL;
+    msc_ht_free(&a->sigtab, &id_type);
     sig *fit = realloc(a->sigs, a->nsig * sizeof *fit);
     if (fit) {
         a->sigs = fit;
@@ -791,10 +747,10 @@ void msd_heap_analysis_free(msd_heap_analysis *a)
     free(a->retained);
     free(a->str_off);
     free(a->str_bytes.data);
-    free(a->strtab.slot);
+    msc_ht_free(&a->strtab, &id_type);
     free(a->types);
     free(a->sigs);
-    free(a->sigtab.slot);
+    msc_ht_free(&a->sigtab, &id_type);
     free(a->tg_off);
     free(a->tg);
     free(a->ex);
@@ -834,50 +790,19 @@ static void put_u64(jw *j, uint64_t v)
     put(j, d, (size_t)n);
 }
 
-/*
- * prefix (ASCII, no escape needed) and then bytes p[0..n) as one JSON string: '"', '\\' and control bytes
- * escaped, valid UTF-8 as it is, each byte that starts no valid sequence as U+FFFD — type names and dict keys are
- * whatever bytes the program had, and the document must stay valid JSON.
- */
+/* prefix (ASCII, no escape needed) and then bytes p[0..n) as one JSON string (common/jsonstr.h: type names and
+ * dict keys are whatever bytes the program had, and the document must stay valid JSON). */
 static void put_str(jw *j, const char *prefix, const char *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t pl = strlen(prefix);
-    if (j->rc || (j->rc = msc_buf_reserve(j->b, 6 * n + pl + 2)) < 0)
+    if (j->rc || (j->rc = msc_buf_reserve(j->b, MSC_JSON_STR_MAX(n) + pl)) < 0)
         return;
     char *w = msc_buf_tail(j->b), *w0 = w;
     *w++ = '"';
     memcpy(w, prefix, pl);
     w += pl;
-    const unsigned char *s = (const unsigned char *)p, *e = s + n;
-    while (s < e) {
-        unsigned c = *s;
-        if (c >= 0x80) {
-            size_t k = msd_utf8_len(s, e);
-            if (k) {
-                memcpy(w, s, k);
-                w += k;
-                s += k;
-            } else {
-                memcpy(w, "\xEF\xBF\xBD", 3);
-                w += 3;
-                s++;
-            }
-            continue;
-        }
-        if (c == '"' || c == '\\') {
-            *w++ = '\\';
-            *w++ = (char)c;
-        } else if (c < 0x20) {
-            memcpy(w, "\\u00", 4);
-            w[4] = hex[c >> 4];
-            w[5] = hex[c & 15];
-            w += 6;
-        } else {
-            *w++ = (char)c;
-        }
-        s++;
-    }
+    const unsigned char *s = (const unsigned char *)p;
+    w += msc_json_escape(w, 6 * n, &s, s + n);
     *w++ = '"';
     msc_buf_commit(j->b, (size_t)(w - w0));
 }
@@ -1120,7 +1045,7 @@ static void put_group(jw *j, const msd_heap_analysis *a, uint32_t s, uint32_t **
 int msd_heap_retainers_json(const msd_heap_analysis *a, const char *type, size_t type_len, unsigned limit,
                             msc_buf *out)
 {
-    uint32_t t = str_find(a, type, type_len, hash_bytes(type, type_len), NULL);
+    uint32_t t = str_find(a, type, type_len, hash_bytes(type, type_len));
     if (t == NONE || t >= a->ntypes || a->types[t].count == 0)
         return -ENOENT;
     uint32_t ng = a->tg_off[t + 1] - a->tg_off[t];

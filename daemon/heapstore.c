@@ -15,7 +15,6 @@
  * The cache holds at most MSD_HEAP_CACHE analyses, touched on the loop only (a worker job builds a new one and
  * hands it over in `after`); the least recently used goes first.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -207,38 +206,20 @@ static int meta_load(const char *path, msd_heapinfo *out)
     return rc;
 }
 
+static int index_load(void *ctx, const char *path, int64_t id, void *entry)
+{
+    (void)ctx;
+    (void)id;
+    return meta_load(path, entry);
+}
+
+static void index_drop(void *entry) { info_free(entry); }
+
 static void run_index(job *j)
 {
-    DIR *dp = opendir(j->st->dir);
-    if (!dp)
-        return; /* no heap snapshots yet */
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        char *end;
-        long long v = strtoll(e->d_name, &end, 10);
-        if (v <= 0 || strcmp(end, ".json") != 0)
-            continue;
-        char *path = NULL;
-        if (asprintf(&path, "%s/%s", j->st->dir, e->d_name) < 0)
-            break;
-        msd_heapinfo info;
-        int rc = meta_load(path, &info);
-        free(path);
-        if (rc < 0 || info.s.id != v) { /* not a snapshot of ours: left alone, not listed */
-            if (rc == 0)
-                info_free(&info);
-            continue;
-        }
-        msd_heapinfo *slot = msc_array_push(&j->found, &j->nfound, &cap, sizeof(*slot));
-        if (!slot) {
-            info_free(&info);
-            break;
-        }
-        *slot = info;
-    }
-    closedir(dp);
-    msd_snapindex_sort(j->found, j->nfound, sizeof(*j->found));
+    void *found;
+    msd_snapindex_scan(j->st->dir, sizeof(*j->found), index_load, index_drop, NULL, &found, &j->nfound);
+    j->found = found;
 }
 
 static int sink_file(void *ctx, const void *bytes, size_t n)

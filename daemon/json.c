@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jsonstr.h"
 
 typedef const unsigned char *uptr;
 
@@ -121,37 +122,6 @@ static size_t u_escape(uptr r, uptr end, unsigned long *cp, const char **why)
     return 12;
 }
 
-/* The length of the UTF-8 sequence at p (p[0] >= 0x80) if it is valid (Unicode's table 3-7: no overlong form,
- * no surrogate, nothing above U+10FFFF), else 0. */
-size_t msd_utf8_len(const unsigned char *p, const unsigned char *e)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* The string token at p (p[0] == '"'): the byte after its closing quote, or NULL after recording why. */
 /* True when one of the 8 bytes of w is '"', '\\', a control byte or >= 0x80: one that ends a run of plain string
  * bytes (the classic has-zero-byte tests of Hacker's Delight, 6-1). */
@@ -201,7 +171,7 @@ static uptr scan_string(msd_jp *jp, uptr p)
         } else if (c < 0x20) {
             return fail_at(jp, q, "a raw control byte in a string (escape it)"), NULL;
         } else {
-            size_t n = msd_utf8_len(q, e);
+            size_t n = msc_utf8_len(q, e);
             if (!n)
                 return fail_at(jp, q, "invalid UTF-8 in a string"), NULL;
             q += n;
@@ -712,27 +682,4 @@ int msd_json_compact(msd_jval v, msc_buf *out)
     }
     msc_buf_commit(out, (size_t)(w - msc_buf_tail(out)));
     return 0;
-}
-
-size_t msd_json_quote(char *out, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    char *w = out;
-    *w++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            *w++ = '\\';
-            *w++ = (char)c;
-        } else if (c < 0x20) {
-            memcpy(w, "\\u00", 4);
-            w[4] = hex[c >> 4];
-            w[5] = hex[c & 15];
-            w += 6;
-        } else {
-            *w++ = (char)c;
-        }
-    }
-    *w++ = '"';
-    return (size_t)(w - out);
 }

@@ -130,17 +130,10 @@ size_t msd_json_string(msd_jval s, char *buf, size_t cap);
 /* The value of a validated number token (strtod's, exact for integers of up to 15 digits). */
 double msd_json_number(msd_jval v);
 
-/* The length of the valid UTF-8 sequence at p (p[0] >= 0x80, p < e) — Unicode's table 3-7: no overlong form, no
- * encoded surrogate, nothing above U+10FFFF — or 0 when the bytes there are not one. Never reads at or past e. */
-size_t msd_utf8_len(const unsigned char *p, const unsigned char *e);
 
 /* Appends value v (validated text) to out without whitespace between its tokens: 0 or -ENOMEM. O(v.n). */
 int msd_json_compact(msd_jval v, msc_buf *out);
 
-/* Writes C string s (UTF-8) as a JSON string token, quotes included, into out, which holds at least
- * MSD_JSON_QUOTED_MAX(strlen(s)) bytes: '"', '\\' and control bytes escaped, every other byte as it is.
- * Returns the length written (no NUL). */
-#define MSD_JSON_QUOTED_MAX(n) (6 * (n) + 2)
-size_t msd_json_quote(char *out, const char *s);
+/* Strings are written with common/jsonstr.h (msc_json_str), UTF-8 checked with msc_utf8_len there. */
 
 #endif /* MEMSCOPE_DAEMON_JSON_H */

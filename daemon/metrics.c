@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "json.h"
+#include "jsonstr.h"
 #include "metrics.h"
 
 void msd_count_http(msd_counters *c, unsigned status)
@@ -160,7 +161,7 @@ static size_t escape(char *out, const char *s, bool quotes)
             *o++ = '"';
             p++;
         } else {
-            size_t n = *p < 0x80 ? 1 : msd_utf8_len(p, e);
+            size_t n = *p < 0x80 ? 1 : msc_utf8_len(p, e);
             if (n == 0) {
                 memcpy(o, "\xEF\xBF\xBD", 3);
                 o += 3;

@@ -1,6 +1,7 @@
 /*
  * daemon/snapindex.c — a snapshot store's index (see snapindex.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,4 +92,43 @@ const char *msd_snapindex_app_of(const msd_snapindex *ix, uint64_t key)
         if ((uint64_t)msd_snapindex_at(ix, i)->pid == key)
             return msd_snapindex_at(ix, i)->app;
     return NULL;
+}
+
+void msd_snapindex_scan(const char *dir, size_t elem, msd_snapindex_load_fn load, void (*drop)(void *entry),
+                        void *ctx, void **found, size_t *n)
+{
+    *found = NULL;
+    *n = 0;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return; /* no snapshots yet */
+    size_t cap = 0;
+    char *entry = malloc(elem);
+    struct dirent *e;
+    while (entry && (e = readdir(dp))) {
+        char *end;
+        long long v = strtoll(e->d_name, &end, 10);
+        if (v <= 0 || strcmp(end, ".json") != 0)
+            continue;
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+            break;
+        int rc = load(ctx, path, v, entry);
+        free(path);
+        if (rc < 0)
+            continue;
+        if (((msd_snapinfo *)(void *)entry)->id != v) { /* not a snapshot of ours: left alone, not listed */
+            drop(entry);
+            continue;
+        }
+        void *slot = msc_array_push(found, n, &cap, elem);
+        if (!slot) {
+            drop(entry);
+            break;
+        }
+        memcpy(slot, entry, elem);
+    }
+    free(entry);
+    closedir(dp);
+    msd_snapindex_sort(*found, *n, elem);
 }

@@ -17,7 +17,6 @@
  *
  *   loop:   next_job --msd_worker_submit--> worker thread: job_run(j) --> loop: job_back: after
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -111,41 +110,23 @@ static cJSON *load(const char *path, job *j, int64_t id)
     return doc;
 }
 
+static int index_load(void *ctx, const char *path, int64_t id, void *entry)
+{
+    job *j = ctx;
+    cJSON *doc = load(path, j, id);
+    int rc = doc ? msd_snapshot_info(doc, entry) : -EPROTO;
+    cJSON_Delete(doc);
+    j->status = 0; /* a file that is no snapshot fails no job */
+    return rc;
+}
+
+static void index_drop(void *entry) { msd_snapinfo_free(entry); }
+
 static void run_index(job *j)
 {
-    DIR *dp = opendir(j->st->dir);
-    if (!dp)
-        return; /* no snapshots yet */
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        char *end;
-        long long v = strtoll(e->d_name, &end, 10);
-        if (v <= 0 || strcmp(end, ".json") != 0)
-            continue;
-        char *path = NULL;
-        if (asprintf(&path, "%s/%s", j->st->dir, e->d_name) < 0)
-            break;
-        cJSON *doc = load(path, j, v);
-        free(path);
-        msd_snapinfo info;
-        int rc = doc ? msd_snapshot_info(doc, &info) : -EPROTO;
-        cJSON_Delete(doc);
-        j->status = 0;
-        if (rc < 0 || info.id != v) { /* not a snapshot of ours: left alone, not listed */
-            if (rc == 0)
-                msd_snapinfo_free(&info);
-            continue;
-        }
-        msd_snapinfo *slot = msc_array_push(&j->found, &j->nfound, &cap, sizeof(*slot));
-        if (!slot) {
-            msd_snapinfo_free(&info);
-            break;
-        }
-        *slot = info;
-    }
-    closedir(dp);
-    msd_snapindex_sort(j->found, j->nfound, sizeof(*j->found));
+    void *found;
+    msd_snapindex_scan(j->st->dir, sizeof(*j->found), index_load, index_drop, j, &found, &j->nfound);
+    j->found = found;
 }
 
 static void run_put(job *j)

@@ -9,7 +9,8 @@
  *                                   (use MS_VISIT, which skips NULL and stops on a non-zero return). Needed by
  *                                   MS_TYPE_GC types unless ref_offsets / ref_array_offset describe the
  *                                   references (faster: see the fields); used by ms_gc_get_referents() for any
- *                                   type. It must not change any reference count.
+ *                                   type. It must not change, nor read, any reference count (a heap
+                                   snapshot's walk keeps its own numbers in them meanwhile, heapsnapshot.h).
  *       clear(self)                 drop the references self owns (use MS_CLEAR) and leave self consistent:
  *                                   the cycle collector calls it on a cycle that is garbage, and the object
  *                                   lives on until its count reaches 0, when clear() is called once more.
@@ -109,9 +110,11 @@ struct ms_type {
 
 /* Private flag bits in ms_object.type_bits; types are at least 8-byte aligned. HAS_WEAKREFS: weak references to
  * the object exist (client/weakref.c); HAS_SIDE: the object has a heap snapshot id or a root label
- * (client/heapgraph.c), so that the death of an object without either costs one bit test. */
+ * (client/heapgraph.c), so that the death of an object without either costs one bit test; IN_WALK: only while a
+ * heap snapshot walks the heap (client/heapgraph.c), refcnt holds the object's node there, not its count. */
 #define MS__OBJ_HAS_WEAKREFS ((uintptr_t)1)
 #define MS__OBJ_HAS_SIDE ((uintptr_t)2)
+#define MS__OBJ_IN_WALK ((uintptr_t)4)
 #define MS__OBJ_FLAGS_MASK ((uintptr_t)7)
 
 /* Inside a traverse function: MS_VISIT(self->next); */

@@ -19,6 +19,7 @@
 #include "../xorshift.h"
 #include "appdoc.h"
 #include "json.h"
+#include "jsonstr.h"
 #include "message.h"
 #include "scratch_model.h"
 #include "registry.h"
@@ -400,11 +401,29 @@ Test(json, strings_decode_as_c_strings)
     cr_expect(msd_json_string_is((msd_jval){"\"st\\u0061ts\"", 12}, "stats"));
     cr_expect(!msd_json_string_is((msd_jval){"\"stat\"", 6}, "stats"));
     cr_expect(!msd_json_string_is((msd_jval){"\"statss\"", 8}, "stats"));
-    /* Quoting for the documents: quotes, backslashes and control bytes escaped, the rest as it is. */
-    char q[MSD_JSON_QUOTED_MAX(8)];
-    size_t n = msd_json_quote(q, "a\"b\\\n\x01\xc3\xa9");
-    cr_expect_eq(n, strlen("\"a\\\"b\\\\\\u000a\\u0001\xc3\xa9\""));
-    cr_expect(memcmp(q, "\"a\\\"b\\\\\\u000a\\u0001\xc3\xa9\"", n) == 0, "%.*s", (int)n, q);
+    /* Quoting for the documents (common/jsonstr.h): quotes, backslashes and control bytes escaped, valid UTF-8 as
+     * it is, every byte of an invalid sequence U+FFFD; the result is JSON a parser nobody here wrote reads back. */
+    const char *raw = "a\"b\\\n\x01\xc3\xa9\xff\xed\xa0\x80\xe2\x82";
+    const char *want = "\"a\\\"b\\\\\\u000a\\u0001\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"";
+    char q[MSC_JSON_STR_MAX(16)];
+    size_t n = msc_json_str(q, raw, strlen(raw));
+    cr_expect_eq(n, strlen(want));
+    cr_expect(memcmp(q, want, n) == 0, "%.*s", (int)n, q);
+    cJSON *back = cJSON_ParseWithLength(q, n);
+    cr_expect(cJSON_IsString(back) && strncmp(back->valuestring, "a\"b\\\n\x01\xc3\xa9", 7) == 0);
+    cJSON_Delete(back);
+    /* Streaming into a small window: whole characters only, the same bytes in the end. */
+    char part[7], joined[sizeof q];
+    size_t len = 0;
+    const unsigned char *p = (const unsigned char *)raw, *e = p + strlen(raw);
+    while (p < e) {
+        size_t k = msc_json_escape(part, sizeof part, &p, e);
+        cr_assert_gt(k, 0, "a window of 6 bytes always takes a character");
+        memcpy(joined + len, part, k);
+        len += k;
+    }
+    cr_expect_eq(len + 2, n);
+    cr_expect(memcmp(joined, q + 1, len) == 0);
 }
 
 Test(json, compact_drops_only_the_whitespace_between_tokens)

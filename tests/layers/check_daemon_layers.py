@@ -14,7 +14,7 @@ import sys
 
 # The layers, lowest first: a module may include its own layer and the ones before it.
 LAYERS = [
-    ("common", {"array", "buf", "list", "protocol", "stats_schema", "heapgraph"}),
+    ("common", {"array", "buf", "list", "protocol", "stats_schema", "heapgraph", "hashtable", "jsonstr"}),
     ("core", {"daemon", "blob", "log", "fs", "json", "frame", "message", "stats", "history", "snapshot",
               "metrics", "host", "token", "snapindex", "heapanalysis"}),
     ("registry", {"registry", "route"}),

@@ -1031,3 +1031,64 @@ Test(agent, stats_keep_flowing_during_a_transfer)
     cr_assert(wait_status(disconnected, 5000));
     ms_decref((ms_object *)head);
 }
+
+/* A daemon that stops reading in the middle of a transfer loses it after MSC_HEAPSNAPSHOT_STALL_MS: the agent
+ * frees the graph and, once the daemon reads again, says "dropped" after the frames it had queued; meanwhile the
+ * app runs on (its safe points keep returning), and afterwards the connection serves the next snapshot whole. */
+static uint64_t done_mark;
+static bool one_more_done(const ms_agent_status *st) { return st->requests_done > done_mark; }
+
+Test(agent, a_transfer_the_daemon_stops_reading_is_dropped_after_the_stall, .timeout = 60)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000, .max_buffered = 256 << 10};
+    node *head = make_chain(200000); /* about 7 MB: far more than the buffers and the socket hold */
+    int fd = connect_agent(&cfg);
+    ms_agent_status st;
+    ms_agent_status_get(&st);
+    done_mark = st.requests_done;
+    write_json(fd, "{\"type\":\"request\",\"id\":51,\"method\":\"heapsnapshot\"}");
+    frame f = {0};
+    uint64_t deadline = now_ms() + 10000;
+    while (!f.bin && now_ms() < deadline) {
+        ms_poll();
+        if (read_any_frame(fd, 10, &f) && f.json) {
+            cJSON_Delete(f.json);
+            f.json = NULL;
+        }
+    }
+    cr_assert_not_null(f.bin, "the transfer began");
+    free(f.bin);
+    /* Now the daemon reads nothing: the app's safe points go on returning while the agent waits out the stall. */
+    uint64_t polls = 0, t0 = now_ms();
+    while (!one_more_done(&st) && now_ms() < t0 + 2 * MSC_HEAPSNAPSHOT_STALL_MS) {
+        ms_poll();
+        polls++;
+        ms_agent_status_get(&st);
+    }
+    cr_assert(one_more_done(&st), "the agent gave the transfer up");
+    cr_expect_geq(now_ms() - t0, MSC_HEAPSNAPSHOT_STALL_MS - 1000, "not before the stall (%llu ms)",
+                  (unsigned long long)(now_ms() - t0));
+    cr_expect_gt(polls, 1000, "the app ran meanwhile");
+    cr_expect(st.connected, "a stalled transfer costs the transfer, not the connection");
+    /* Reading again: what was queued, then the reply that says it was dropped. */
+    transfer t = {0};
+    collect(fd, 51, &t);
+    const char *e = error_of(t.reply);
+    cr_expect(e && strncmp(e, "dropped: ", 9) == 0, "error '%s' starts with 'dropped: '", e ? e : "(ok)");
+    free(t.bytes);
+    cJSON_Delete(t.reply);
+    /* The next snapshot is accepted and arrives whole. */
+    write_json(fd, "{\"type\":\"request\",\"id\":52,\"method\":\"heapsnapshot\"}");
+    transfer t2 = {0};
+    collect(fd, 52, &t2);
+    cr_expect_null(error_of(t2.reply));
+    msc_hg g;
+    char err[200] = "";
+    cr_expect_eq(msc_hg_parse(t2.bytes, t2.len, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(g.node_count, 2 + 200000);
+    free(t2.bytes);
+    cJSON_Delete(t2.reply);
+    close(fd);
+    ms_decref((ms_object *)head);
+}

@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +57,27 @@ typedef struct graph {
     uint32_t *first; /* first[i]: index of node i's first edge; first[node_count] = edge_count */
 } graph;
 
-static graph snap(void)
+static void *finish_thread(void *hg) { return (void *)(intptr_t)ms__heapgraph_finish(hg); }
+
+/* A graph of the heap now: its walk with the memory of a reserve (the agent's way) or without (the one of
+ * ms_heapsnapshot_write), finished on this thread or, as the agent does, on another one. */
+static graph snap_as(bool reserve, bool other_thread)
 {
     graph gr = {0};
-    cr_assert_eq(ms__heapgraph_build(&gr.hg), 0);
+    ms__heapgraph_reserve *rs = reserve ? ms__heapgraph_reserve_new() : NULL;
+    cr_assert(!reserve || rs, "a reserve");
+    cr_assert_eq(ms__heapgraph_build(rs, &gr.hg), 0);
+    ms__heapgraph_reserve_free(rs);
+    if (other_thread) {
+        pthread_t t;
+        void *rc;
+        cr_assert_eq(pthread_create(&t, NULL, finish_thread, gr.hg), 0);
+        cr_assert_eq(pthread_join(t, &rc), 0);
+        cr_assert_eq((intptr_t)rc, 0);
+    } else {
+        cr_assert_eq(ms__heapgraph_finish(gr.hg), 0);
+    }
+    cr_assert_eq(ms__heapgraph_finish(gr.hg), 0, "a second finish changes nothing");
     gr.g = &gr.hg->g;
     gr.first = malloc((gr.g->node_count + 1) * sizeof *gr.first);
     cr_assert_not_null(gr.first);
@@ -71,6 +90,8 @@ static graph snap(void)
     cr_assert_eq(at, gr.g->edge_count, "the nodes own every edge");
     return gr;
 }
+
+static graph snap(void) { return snap_as(false, false); }
 
 static void unsnap(graph *gr)
 {
@@ -493,6 +514,108 @@ CHECKED_TEST(heapsnapshot, untracked_objects_are_found_through_their_referrers)
     ms_decref(O(lonely));
 }
 
+/* The walk keeps an untracked object's node in its refcnt (flag MS__OBJ_IN_WALK) and a tracked one's in its GC
+ * header: afterwards every count, flag and list is as it was, also for objects met many times and untracked
+ * containers whose own references were walked. */
+CHECKED_TEST(heapsnapshot, the_walk_leaves_every_header_as_it_was)
+{
+    ms_object *shared = ms_str_new("shared"), *big = ms_int_new(1L << 40), *l = ms_list_new(), *d = ms_dict_new();
+    node *holder = mk(&leaf_type), *inner = mk(&named_type);
+    cr_assert(shared && big && l && d && holder && inner);
+    holder->next = O(inner); /* an untracked container with a reference to a tracked object */
+    inner->next = shared;
+    ms_incref(shared);
+    for (int i = 0; i < 50; i++) {
+        cr_assert_eq(ms_list_append(l, shared), 0);
+        cr_assert_eq(ms_list_append(l, big), 0);
+    }
+    cr_assert_eq(ms_dict_set(d, shared, big), 0);
+    cr_assert_eq(ms_list_append(l, O(holder)), 0);
+    cr_assert_eq(ms_list_append(l, d), 0);
+    ms_object *objs[] = {shared, big, l, d, O(holder), O(inner)};
+    intptr_t counts[6];
+    for (int i = 0; i < 6; i++)
+        counts[i] = ms_refcount(objs[i]);
+    size_t tracked = ms_gc_tracked_count(-1);
+    for (int round = 0; round < 2; round++) { /* without, then with a reserve */
+        graph gr = snap_as(round == 1, false);
+        expect_well_formed(&gr);
+        cr_expect_eq(node_of(&gr, shared)->external_refs, 1, "this test's own reference");
+        cr_expect_eq(edges_between(&gr, node_at(&gr, l), node_at(&gr, shared)), 50);
+        expect_edge(&gr, holder, inner, MSC_HG_EDGE_PROPERTY, "next", 0);
+        unsnap(&gr);
+        for (int i = 0; i < 6; i++) {
+            cr_expect_eq(ms_refcount(objs[i]), counts[i], "object %d: count %ld, was %ld", i,
+                         (long)ms_refcount(objs[i]), (long)counts[i]);
+            cr_expect_eq(objs[i]->type_bits & MS__OBJ_IN_WALK, 0, "object %d: the walk's flag is gone", i);
+        }
+        cr_expect_eq(ms_gc_tracked_count(-1), tracked);
+    }
+    cr_expect_eq(ms_mem_validate(), 0, "the heap is consistent");
+    ms_decref(l);
+    ms_decref(d);
+    ms_decref(O(holder));
+    ms_decref(big);
+    ms_decref(shared);
+    cr_expect_eq(ms_gc_collect(2), 0, "the lists are intact, and nothing became garbage");
+}
+
+/* The agent's way (a reserve made beforehand, the graph finished on the agent thread) gives the graph the
+ * direct way gives, byte for byte: same nodes, ids included, same edges, same strings. Also when the reserve is
+ * too small for the heap (objects made after it): the walk grows its arrays. */
+CHECKED_TEST(heapsnapshot, a_reserve_and_another_thread_give_the_same_graph)
+{
+    ms_gc_disable();
+    ms_object *reg = ms_list_new(), *cache = ms_dict_new();
+    cr_assert(reg && cache);
+    cr_assert_eq(ms_root_name(reg, "registry") | ms_root_name(cache, "cache"), 0);
+    node *garbage = mk(&named_type), *peer = mk(&named_type);
+    link_pair(garbage, peer);
+    ms_decref(O(garbage));
+    ms_decref(O(peer));
+    for (int round = 0; round < 2; round++) {
+        ms__heapgraph_reserve *small = round ? ms__heapgraph_reserve_new() : NULL;
+        for (int i = 0; i < 3000; i++) { /* round 1: many more objects than its reserve was made for */
+            char k[32];
+            snprintf(k, sizeof k, "k%d-%d", round, i);
+            ms_object *key = ms_str_new(k), *v = (ms_object *)mk(i % 2 ? &named_type : &leaf_type);
+            cr_assert(key && v);
+            cr_assert_eq(ms_dict_set(cache, key, v), 0);
+            cr_assert_eq(ms_list_append(reg, key), 0);
+            if (i % 7 == 0)
+                cr_assert_eq(ms_list_append_take(reg, (ms_object *)ms_weakref_new(v, NULL, NULL)), 0);
+            ms_decref(key);
+            ms_decref(v);
+        }
+        graph direct = snap_as(false, false), agent;
+        if (small) {
+            agent = (graph){0};
+            cr_assert_eq(ms__heapgraph_build(small, &agent.hg), 0);
+            ms__heapgraph_reserve_free(small);
+            cr_assert_eq(ms__heapgraph_finish(agent.hg), 0);
+            agent.g = &agent.hg->g;
+        } else {
+            agent = snap_as(true, true);
+        }
+        const msc_hg *a = direct.g, *b = agent.g;
+        cr_assert_eq(a->node_count, b->node_count);
+        cr_assert_eq(a->edge_count, b->edge_count);
+        cr_assert_eq(a->string_count, b->string_count);
+        cr_expect_eq(memcmp(a->nodes, b->nodes, a->node_count * sizeof *a->nodes), 0, "the same nodes");
+        cr_expect_eq(memcmp(a->edges, b->edges, a->edge_count * sizeof *a->edges), 0, "the same edges");
+        cr_expect_eq(memcmp(a->string_offsets, b->string_offsets, (a->string_count + 1) * sizeof(uint32_t)), 0);
+        cr_expect_eq(memcmp(a->string_bytes, b->string_bytes, a->string_offsets[a->string_count]), 0);
+        cr_expect_gt(a->nodes[MSC_HG_UNREACHABLE].edge_count, 0, "the garbage pair is under (unreachable)");
+        cr_expect_geq(a->node_count, 2 + 2 + 2 + 3000 * (round + 1) * 2);
+        unsnap(&agent); /* first is NULL for the graph built here by hand: free(NULL) */
+        unsnap(&direct);
+    }
+    ms_decref(reg);
+    ms_decref(cache);
+    ms_gc_enable();
+    cr_expect_eq(ms_gc_collect(2), 2, "the garbage pair");
+}
+
 CHECKED_TEST(heapsnapshot, frozen_and_old_objects_are_in_the_graph)
 {
     node *a = mk(&named_type);
@@ -570,7 +693,7 @@ static void snapshot_finalizer(ms_object *self)
     (void)self;
     ms__heapgraph *hg = NULL;
     busy_rc = ms_heapsnapshot_write("/nonexistent/never-written.heapsnapshot");
-    busy_build_rc = ms__heapgraph_build(&hg);
+    busy_build_rc = ms__heapgraph_build(NULL, &hg);
     ms__heapgraph_free(hg);
 }
 

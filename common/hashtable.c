@@ -1,15 +1,25 @@
 /*
- * hashtable.c — the rare operations of the one hash table (hashtable.h: read it first): growth, clearing, the
- * validity walker, string interning; and the one hash of byte strings.
+ * common/hashtable.c — the rare operations of the one hash table (hashtable.h: read it first): growth, clearing,
+ * the validity walker; the one hash of byte strings; libc as a table's memory.
  *
  * These run through the slot descriptor's function pointers (indirect calls): they touch every slot anyway, and
  * keeping them out of line keeps the inlined lookups small.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "bump.h"
 #include "hashtable.h"
+
+static void *libc_zalloc(size_t n) { return calloc(1, n); }
+static void libc_release(void *p, size_t n)
+{
+    (void)n;
+    free(p);
+}
+
+const msc_mem_ops msc_libc_mem = {libc_zalloc, libc_release};
 
 /* ---- Hashing ------------------------------------------------------------------------------------------------ */
 
@@ -36,7 +46,7 @@ static inline uint64_t fmix64(uint64_t h)
     return h;
 }
 
-uint64_t ms__hash_bytes(const void *p, size_t n, uint64_t seed)
+uint64_t msc_hash_bytes(const void *p, size_t n, uint64_t seed)
 {
     const unsigned char *b = p;
     uint64_t h = seed ^ ((uint64_t)n * UINT64_C(0x9E3779B97F4A7C15));
@@ -56,7 +66,7 @@ uint64_t ms__hash_bytes(const void *p, size_t n, uint64_t seed)
 
 /* ---- The table's rare operations ------------------------------------------------------------------------- */
 
-int ms__ht_grow(ms__hashtable *t, const ms__ht_type *ty)
+int msc_ht_grow(msc_hashtable *t, const msc_ht_type *ty)
 {
     size_t cap = t->cap ? t->cap * 2 : ty->min_cap;
     if (cap < t->cap || cap > SIZE_MAX / ty->slot_size)
@@ -64,79 +74,50 @@ int ms__ht_grow(ms__hashtable *t, const ms__ht_type *ty)
     unsigned char *slots = ty->mem->zalloc(cap * ty->slot_size);
     if (!slots)
         return -ENOMEM;
-    ms__hashtable bigger = {slots, cap, 0, 64u - (unsigned)__builtin_ctzll(cap)};
+    msc_ht_grow_into(t, ty, slots, cap);
+    return 0;
+}
+
+void msc_ht_grow_into(msc_hashtable *t, const msc_ht_type *ty, void *slots, size_t cap)
+{
+    assert(cap > t->cap && (cap & (cap - 1)) == 0 && cap >= ty->min_cap);
+    msc_hashtable bigger = {slots, cap, 0, 64u - (unsigned)__builtin_ctzll(cap)};
     for (size_t i = 0; i < t->cap; i++) {
-        const void *s = ms__ht_slot(t, ty, i);
+        const void *s = msc_ht_slot(t, ty, i);
         if (!ty->used(s))
             continue;
-        memcpy(ms__ht_probe(&bigger, ty, ty->hash(s), NULL, NULL), s, ty->slot_size);
+        memcpy(msc_ht_probe(&bigger, ty, ty->hash(s), NULL, NULL), s, ty->slot_size);
         bigger.count++;
     }
     if (t->slots)
         ty->mem->release(t->slots, t->cap * ty->slot_size);
     *t = bigger;
-    return 0;
 }
 
-void ms__ht_clear(ms__hashtable *t, const ms__ht_type *ty)
+void msc_ht_clear(msc_hashtable *t, const msc_ht_type *ty)
 {
     if (t->slots)
         memset(t->slots, 0, t->cap * ty->slot_size);
     t->count = 0;
 }
 
-void ms__ht_free(ms__hashtable *t, const ms__ht_type *ty)
+void msc_ht_free(msc_hashtable *t, const msc_ht_type *ty)
 {
     if (t->slots)
         ty->mem->release(t->slots, t->cap * ty->slot_size);
-    *t = (ms__hashtable)MS__HASHTABLE_INIT;
+    *t = (msc_hashtable)MSC_HASHTABLE_INIT;
 }
 
-bool ms__ht_valid(const ms__hashtable *t, const ms__ht_type *ty)
+bool msc_ht_valid(const msc_hashtable *t, const msc_ht_type *ty)
 {
     size_t used = 0, mask = t->cap - 1;
     for (size_t i = 0; i < t->cap; i++) {
-        if (!ty->used(ms__ht_slot(t, ty, i)))
+        if (!ty->used(msc_ht_slot(t, ty, i)))
             continue;
         used++;
-        for (size_t j = ms__ht_home(t, ty->hash(ms__ht_slot(t, ty, i))); j != i; j = (j + 1) & mask)
-            if (!ty->used(ms__ht_slot(t, ty, j)))
+        for (size_t j = msc_ht_home(t, ty->hash(msc_ht_slot(t, ty, i))); j != i; j = (j + 1) & mask)
+            if (!ty->used(msc_ht_slot(t, ty, j)))
                 return false;
     }
     return used == t->count && t->count * 2 <= t->cap;
-}
-
-/* ---- String sets ------------------------------------------------------------------------------------------- */
-
-typedef struct str_key {
-    const char *s;
-    size_t len;
-} str_key;
-
-static bool str_match(const void *slot, const void *key)
-{
-    const char *have = *(const char *const *)slot;
-    const str_key *k = key;
-    return strncmp(have, k->s, k->len) == 0 && have[k->len] == '\0';
-}
-
-const char *ms__ht_str_intern(ms__hashtable *t, const ms__ht_type *ty, ms__bump *strings, const char *s,
-                              size_t len)
-{
-    /* The same descriptor with its functions known here, so that the probe below is inlined with them. */
-    const ms__ht_type local = MS__HT_STR_TYPE(ty->min_cap, ty->mem);
-    if (ms__ht_reserve(t, &local) < 0)
-        return NULL;
-    str_key key = {s, len};
-    const char **slot = ms__ht_probe(t, &local, ms__hash_bytes(s, len, 0), str_match, &key);
-    if (*slot)
-        return *slot;
-    char *copy = ms__bump_alloc(strings, len + 1);
-    if (!copy)
-        return NULL;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    *slot = copy;
-    ms__ht_added(t);
-    return copy;
 }
