@@ -159,6 +159,7 @@ char *fmt_delta(char *buf, double n);        /* "+12", "-3", "0" */
 char *fmt_rate(char *buf, double per_s);     /* "12.5/s", "1.2k/s" */
 char *fmt_age(char *buf, double seconds);    /* "4s", "12m03s", "3h05m", "2d04h" */
 char *fmt_clock(char *buf, double unix_s);   /* local "HH:MM:SS" */
+char *fmt_datetime(char *buf, double unix_s); /* local "YYYY-MM-DD HH:MM:SS" */
 
 /* Aligned columns. Errors are sticky and reported once, when the table ends; every function accepts the NULL that
  * table_new returns when out of memory, so a view fills a table without checking each step. */

@@ -5,6 +5,7 @@
  *                                                       root, largest group first
  *   memscope heapsnapshot APP [-o FILE] [--snapshot SID] a snapshot taken (or an existing one) and downloaded as
  *                                                       a .heapsnapshot file (Chrome DevTools' Memory tab loads it)
+ *   memscope heapsnapshot APP --list                    the heap snapshots stored for the app's name
  *
  * Both take the snapshot with POST /api/v1/apps/{id}/heapsnapshot (the token: it pauses the app for the walk of
  * its heap), unless --snapshot names one already stored; the analysis is the daemon's
@@ -44,10 +45,13 @@ static void why_usage(FILE *out)
 static void snap_usage(FILE *out)
 {
     fprintf(out, "Usage: memscope heapsnapshot APP [-o FILE] [--snapshot SID] [--json]\n"
+                 "       memscope heapsnapshot APP --list [--json]\n"
                  "Takes a heap snapshot of the app (it pauses for the walk of its heap; needs the API token, see\n"
                  "memscope --help) and downloads it as a .heapsnapshot file: Chrome DevTools (Memory tab, Load),\n"
-                 "memlab and other V8 heap tools open it.\n"
+                 "memlab and other V8 heap tools open it. With --list, shows the ones stored instead.\n"
                  "\n"
+                 "  -l, --list          the heap snapshots memscoped stores for the app's name: id, when, objects,\n"
+                 "                      edges, size and the app's pause\n"
                  "  -o, --output FILE   where to write it (\"-\": standard output); default: the name memscoped\n"
                  "                      suggests, else APP-SID.heapsnapshot in the current directory\n"
                  "  -s, --snapshot SID  download the stored heap snapshot SID instead of taking one\n"
@@ -58,6 +62,7 @@ typedef struct heap_opts {
     const char *verb;
     const char *limit, *snapshot, *output; /* as given; numbers checked by check_numbers */
     long n, sid;
+    bool list;
 } heap_opts;
 
 static int on_opt(cli_ctx *c, int o, void *arg)
@@ -68,6 +73,7 @@ static int on_opt(cli_ctx *c, int o, void *arg)
     case 'n': h->limit = optarg; return 1;
     case 's': h->snapshot = optarg; return 1;
     case 'o': h->output = optarg; return 1;
+    case 'l': h->list = true; return 1;
     default: return 0;
     }
 }
@@ -83,6 +89,8 @@ static int check_numbers(void *arg)
         return CLI_USAGE;
     if (h->output && !h->output[0])
         return cli_usage_error(h->verb, "-o needs a file name");
+    if (h->list && (h->output || h->snapshot))
+        return cli_usage_error(h->verb, "--list takes neither -o nor --snapshot");
     return -1;
 }
 
@@ -271,19 +279,51 @@ static void fallback_name(char *buf, size_t n, const cli_app *app, long sid)
     snprintf(buf, n, "%s-%ld.heapsnapshot", k ? name : "app", sid);
 }
 
+/* The list of GET .../heapsnapshots, newest last, as a table. */
+static int print_heapsnapshots(const cli_app *app, const cJSON *list)
+{
+    if (cJSON_GetArraySize(list) == 0) {
+        printf("no heap snapshots stored for %s (take one with: memscope heapsnapshot %s)\n", app->name, app->name);
+        return CLI_OK;
+    }
+    table *t = table_new("rlrrrrr", "ID", "TAKEN", "PID", "OBJECTS", "EDGES", "SIZE", "PAUSE", (char *)NULL);
+    char a[CLI_FMT_MAX];
+    const cJSON *e;
+    cJSON_ArrayForEach(e, list) {
+        table_row(t);
+        table_cell(t, "%s", fmt_count(a, jnum(e, "id", NAN)));
+        table_cell(t, "%s", fmt_datetime(a, jnum(e, "time", NAN)));
+        table_cell(t, "%s", fmt_count(a, jnum(e, "pid", NAN)));
+        table_cell(t, "%s", fmt_count(a, jnum(e, "objects", NAN)));
+        table_cell(t, "%s", fmt_count(a, jnum(e, "edges", NAN)));
+        table_cell(t, "%s", fmt_size(a, jnum(e, "bytes", NAN)));
+        table_cell(t, "%s", fmt_duration(a, jnum(e, "pause_ms", NAN) * 1e6));
+    }
+    return table_end(t, stdout, 0);
+}
+
 int cmd_heapsnapshot(cli_ctx *c, int argc, char **argv)
 {
     static const struct option extra[] = {
-        {"output", required_argument, NULL, 'o'}, {"snapshot", required_argument, NULL, 's'}, {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'}, {"snapshot", required_argument, NULL, 's'},
+        {"list", no_argument, NULL, 'l'},         {NULL, 0, NULL, 0},
     };
     heap_opts h = {.verb = "heapsnapshot"};
     cli_app app;
     int rc = cli_parse_app(c, argc, argv,
-                           &(cli_opts){.help = snap_usage, .extra = extra, .shortopts = ":ho:s:", .on_opt = on_opt,
+                           &(cli_opts){.help = snap_usage, .extra = extra, .shortopts = ":ho:s:l", .on_opt = on_opt,
                                        .check = check_numbers, .arg = &h},
                            &app);
     if (rc >= 0)
         return rc;
+    if (h.list) {
+        cli_reply r;
+        if ((rc = cli_fetch(c, "GET", NULL, &r, "/api/v1/apps/%lld/heapsnapshots", app.id)) >= 0)
+            return rc; /* an error, or --json: printed */
+        rc = print_heapsnapshots(&app, jget(r.json, "snapshots"));
+        cli_reply_free(&r);
+        return rc;
+    }
     long sid;
     cli_reply taken;
     if ((rc = snapshot_id(c, &app, &h, &sid, &taken)) != CLI_OK)

@@ -124,14 +124,9 @@ static int print_snapshots(const cJSON *list)
     table *t = table_new("rllrr", "ID", "TAKEN", "APP", "PID", "TRACES", (char *)NULL);
     char a[CLI_FMT_MAX];
     cJSON_ArrayForEach(e, list) {
-        time_t when = (time_t)jnum(e, "time", 0);
-        struct tm tm;
-        char ts[32] = "-";
-        if (localtime_r(&when, &tm))
-            strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
         table_row(t);
         table_cell(t, "%s", fmt_count(a, jnum(e, "id", NAN)));
-        table_cell(t, "%s", ts);
+        table_cell(t, "%s", fmt_datetime(a, jnum(e, "time", NAN)));
         table_cell(t, "%s", jstr(e, "app", "?"));
         table_cell(t, "%s", fmt_count(a, jnum(e, "pid", NAN)));
         table_cell(t, "%s", fmt_count(a, jnum(e, "traces", NAN)));

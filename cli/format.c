@@ -115,14 +115,20 @@ char *fmt_age(char *buf, double s)
     return buf;
 }
 
-char *fmt_clock(char *buf, double unix_s)
+/* unix_s in local time, "YYYY-MM-DD HH:MM:SS"; the time alone when clock_only. */
+static char *fmt_local(char *buf, double unix_s, bool clock_only)
 {
     time_t t = (time_t)unix_s;
     struct tm tm;
-    if (isnan(unix_s) || !localtime_r(&t, &tm) || !strftime(buf, CLI_FMT_MAX, "%H:%M:%S", &tm))
+    if (isnan(unix_s) || !localtime_r(&t, &tm) || !strftime(buf, CLI_FMT_MAX, "%Y-%m-%d %H:%M:%S", &tm))
         snprintf(buf, CLI_FMT_MAX, "-");
+    else if (clock_only && strchr(buf, ' '))
+        memmove(buf, strchr(buf, ' ') + 1, strlen(strchr(buf, ' ') + 1) + 1);
     return buf;
 }
+
+char *fmt_clock(char *buf, double unix_s) { return fmt_local(buf, unix_s, true); }
+char *fmt_datetime(char *buf, double unix_s) { return fmt_local(buf, unix_s, false); }
 
 /* ---- Tables ------------------------------------------------------------------------------------------------- */
 

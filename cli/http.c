@@ -265,6 +265,34 @@ static int build_headers(const cli_ctx *c, bool post, struct curl_slist **out, c
     return 0;
 }
 
+/* The handle's options for one request to url with headers hdr: what every request of the CLI has in common. */
+static void easy_setup(cli_ctx *c, const char *url, struct curl_slist *hdr)
+{
+    cli_http *h = c->http;
+    CURL *e = h->curl;
+    curl_easy_reset(e);
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* watch owns SIGINT; curl must not install handlers */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_s < 10 ? c->timeout_s * 1000 : 10000));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "memscope/" CLI_VERSION);
+}
+
+/* Runs the request, then frees what easy_setup's caller built for it (the handle stays, for the next one). */
+static CURLcode easy_perform(CURL *e, struct curl_slist *hdr, char *auth, char *url)
+{
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdr);
+    free(auth);
+    free(url);
+    return rc;
+}
+
 /* Performs METHOD c->url + path: 0 with *r filled on a 2xx JSON answer, else CLI_FAIL with the error printed. */
 static int call(cli_ctx *c, const char *method, const char *body, cli_reply *r, const char *path)
 {
@@ -284,18 +312,9 @@ static int call(cli_ctx *c, const char *method, const char *body, cli_reply *r, 
         cli_error("out of memory");
         return CLI_FAIL;
     }
-    curl_easy_reset(e);
-    h->errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* watch owns SIGINT; curl must not install handlers */
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_s < 10 ? c->timeout_s * 1000 : 10000));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    easy_setup(c, url, hdr);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &k);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "memscope/" CLI_VERSION);
     if (post) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
@@ -303,11 +322,7 @@ static int call(cli_ctx *c, const char *method, const char *body, cli_reply *r, 
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    CURLcode rc = curl_easy_perform(e);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdr);
-    free(auth);
-    free(url);
+    CURLcode rc = easy_perform(e, hdr, auth, url);
     if (rc != CURLE_OK) {
         transport_error(c, rc, &k);
         msc_buf_free(&k.b);
@@ -516,26 +531,13 @@ int cli_download_to(cli_ctx *c, cli_download *d, const char *path_fmt, ...)
     cli_http *h = c->http;
     CURL *e = h->curl;
     dl s = {.d = d, .curl = e, .err_body = MSC_BUF_INIT};
-    curl_easy_reset(e);
-    h->errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_s < 10 ? c->timeout_s * 1000 : 10000));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    easy_setup(c, url, hdr);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &s);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_file_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "memscope/" CLI_VERSION);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    CURLcode rc = curl_easy_perform(e);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdr);
-    free(auth);
-    free(url);
+    CURLcode rc = easy_perform(e, hdr, auth, url);
     int out = CLI_FAIL;
     if (rc == CURLE_OK)
         (void)dl_start(&s); /* an empty body: the file is created now (a failure sets s.err) */

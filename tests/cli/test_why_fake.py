@@ -50,6 +50,8 @@ RETAINERS = {
          "path": [{"type": "Folder", "edge": "[<int>]"}, {"type": "AuditEntry"}]},
     ],
 }
+LIST = [dict(SNAPSHOT, id=6, app="docstore", pid=4242, app_id=1, time=1764763200.5, pause_ms=41.5),
+        dict(SNAPSHOT, id=7, app="docstore", pid=4242, app_id=1, time=1764763260.25, objects=1234567)]
 BODY = b'{"snapshot":{"meta":{}},"nodes":[],"edges":[],"strings":["<dummy>"]}\n' * 1000
 requests = []
 
@@ -78,6 +80,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"id": 1, "pid": 4242, "name": "docstore", "connected": True},
                 {"id": 2, "pid": 4343, "name": "gone/app", "connected": True},
                 {"id": 3, "pid": 4444, "name": "offline", "connected": False}]})
+        m = re.fullmatch(r"/api/v1/apps/(\d+)/heapsnapshots", u.path)
+        if m:
+            return self.send(200, {"snapshots": LIST if m.group(1) == "1" else []})
         m = re.fullmatch(r"/api/v1/apps/(\d+)/heapsnapshots/(\d+)(/retainers)?", u.path)
         if not m:
             return self.send(404, {"error": "no such route"})
@@ -224,6 +229,23 @@ check(p.returncode == 1 and one_error(p, "cannot write") and "No such file or di
       "heapsnapshot into a missing directory: exit 1, why", p.stderr)
 p = run("heapsnapshot", "offline")
 check(p.returncode == 1 and one_error(p, "(HTTP 409)"), "heapsnapshot of a disconnected app: the 409", p.stderr)
+
+# ---- heapsnapshot --list -----------------------------------------------------------------------------------
+p = run("heapsnapshot", "docstore", "--list")
+rows = [l.split() for l in p.stdout.splitlines()]
+check(p.returncode == 0 and rows and rows[0] == ["ID", "TAKEN", "PID", "OBJECTS", "EDGES", "SIZE", "PAUSE"]
+      and len(rows) == 3 and rows[1][0] == "6" and rows[2][0] == "7" and rows[1][3] == "4242"
+      and "41.5" in p.stdout and ("1,234,567" in p.stdout or "1234567" in p.stdout or "1.2M" in p.stdout),
+      "heapsnapshot --list: one row per stored snapshot, with its numbers", p.stdout + p.stderr)
+check(not any(r[0] == "POST" for r in requests[-2:]), "heapsnapshot --list takes no snapshot")
+p = run("heapsnapshot", "docstore", "--list", "--json")
+check(p.returncode == 0 and json.loads(p.stdout) == {"snapshots": LIST}, "heapsnapshot --list --json: the document",
+      p.stdout + p.stderr)
+p = run("heapsnapshot", "gone/app", "-l")
+check(p.returncode == 0 and "no heap snapshots stored for gone/app" in p.stdout, "heapsnapshot -l: none stored",
+      p.stdout + p.stderr)
+p = run("heapsnapshot", "docstore", "--list", "-o", "x")
+check(p.returncode == 2 and "--list takes neither" in p.stderr, "heapsnapshot --list -o: a usage error", p.stderr)
 
 server.shutdown()
 print(f"why_fake: {len(failures)} failed" if failures else "why_fake: all checks passed")
