@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -213,22 +214,54 @@ pid_t app_start(const daemon_proc *d, const char *const *args)
     return app_start_as(d, (uid_t)-1, (gid_t)-1, args);
 }
 
-typedef struct sink {
-    char *data;
-    size_t len;
-} sink;
-
+/* A response body into an http_file (NUL-terminated), as it comes. */
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
-    sink *s = arg;
-    char *nd = realloc(s->data, s->len + size * n + 1);
+    http_file *s = arg;
+    char *nd = realloc(s->body, s->len + size * n + 1);
     if (!nd)
         return 0;
     memcpy(nd + s->len, p, size * n);
-    s->data = nd;
+    s->body = nd;
     s->len += size * n;
     nd[s->len] = '\0';
     return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    http_file *f = arg;
+    size_t len = size * n;
+    char line[600];
+    snprintf(line, sizeof(line), "%.*s", (int)(len < 599 ? len : 599), p);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strncasecmp(line, "Content-Disposition: ", 21) == 0)
+        snprintf(f->disposition, sizeof(f->disposition), "%.500s", line + 21);
+    if (strncasecmp(line, "Content-Type: ", 14) == 0)
+        snprintf(f->type, sizeof(f->type), "%.120s", line + 14);
+    return len;
+}
+
+long http_get_file(const daemon_proc *d, const char *path, http_file *f)
+{
+    memset(f, 0, sizeof(*f));
+    CURL *c = curl_easy_init();
+    if (!c)
+        return 0;
+    char url[600];
+    snprintf(url, sizeof(url), "%s%s", d->base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return code;
 }
 
 long http_req(const daemon_proc *d, const char *method, const char *path, const char *body, const char *token,
@@ -248,7 +281,7 @@ long http_req(const daemon_proc *d, const char *method, const char *path, const 
         snprintf(hosth, sizeof(hosth), "Host: %s", host);
         h = curl_slist_append(h, hosth);
     }
-    sink s = {0};
+    http_file s = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* never route the loopback through a configured proxy */
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -267,9 +300,9 @@ long http_req(const daemon_proc *d, const char *method, const char *path, const 
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     if (out)
-        *out = s.data;
+        *out = s.body;
     else
-        free(s.data);
+        free(s.body);
     return code;
 }
 

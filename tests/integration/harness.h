@@ -53,6 +53,13 @@ void proc_kill(pid_t pid); /* SIGKILL and reap */
  * the body in *out (malloc'ed, may be NULL when out is NULL). */
 long http_req(const daemon_proc *d, const char *method, const char *path, const char *body, const char *token,
               const char *host, char **out);
+/* A GET of a file: its body (malloc'ed, NUL-terminated past len; free it) and two of its headers. */
+typedef struct http_file {
+    char *body;
+    size_t len;
+    char disposition[512], type[128]; /* Content-Disposition, Content-Type ("" when absent) */
+} http_file;
+long http_get_file(const daemon_proc *d, const char *path, http_file *f);
 /* The same, parsing the body as JSON into *json (NULL when not JSON). */
 long http_json(const daemon_proc *d, const char *method, const char *path, const char *body, const char *token,
                cJSON **json);
@@ -71,9 +78,5 @@ long wait_app(const daemon_proc *d, const char *name, bool connected, int min_sa
 
 /* Number of the app's stats samples right now (-1 when unknown). */
 long app_samples(const daemon_proc *d, const char *name);
-/* A test that ends by stopping the file's daemon with stop(), which asserts the clean exit (tests/test_then.h);
- * the suite's .fini stop() then finds nothing left to do. */
-#define DAEMON_TEST(suite, name) TEST_THEN(suite, name, stop, .disabled = false)
-#define DAEMON_TEST_WITH(suite, name, ...) TEST_THEN(suite, name, stop, __VA_ARGS__)
 
 #endif /* MEMSCOPE_TESTS_HARNESS_H */

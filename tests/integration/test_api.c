@@ -18,31 +18,11 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 
-#include "harness.h"
+#include "daemon_fixture.h"
 
-static daemon_proc D;
+static void start_default(void) { daemon_fixture_start(NULL); }
 
-/* Criterion runs the suite's .init and then a test's own .init: a test that wants other flags replaces the
- * suite's daemon, which must be stopped first (or it would outlive the test with its directory). */
-static void start(const char *const *extra)
-{
-    if (D.pid > 0)
-        cr_expect_eq(daemon_stop(&D), 0);
-    cr_assert_eq(daemon_start(&D, extra), 0, "memscoped starts");
-}
-
-static void stop(void)
-{
-    if (D.pid > 0)
-        cr_assert_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
-}
-
-static void start_default(void)
-{
-    start(NULL);
-}
-
-TestSuite(api, .init = start_default, .fini = stop);
+TestSuite(api, .init = start_default, .fini = daemon_fixture_stop);
 
 /* "/api/v1/apps/ID" followed by printf(rest, ...), in one of four buffers that take turns (each valid for three
  * more calls). */
@@ -267,10 +247,10 @@ DAEMON_TEST(api, version_endpoint)
 static void short_history_daemon(void)
 {
     /* The ring keeps one point per history/1024 s at most: a short window keeps every 50 ms sample. */
-    start((const char *const[]){"--history", "10", NULL});
+    daemon_fixture_start((const char *const[]){"--history", "10", NULL});
 }
 
-DAEMON_TEST_WITH(api, history_has_columns, .init = short_history_daemon, .fini = stop)
+DAEMON_TEST_WITH(api, history_has_columns, .init = short_history_daemon, .fini = daemon_fixture_stop)
 {
     pid_t app;
     long id = app_up(&app, 4, (const char *const[]){"--name", "zeta", "--interval-ms", "50", "--grow", "5", NULL});
@@ -295,10 +275,10 @@ DAEMON_TEST_WITH(api, history_has_columns, .init = short_history_daemon, .fini =
 
 static void no_reply_daemon(void)
 {
-    start((const char *const[]){"--request-timeout", "300", "--gc-rate", "1", NULL});
+    daemon_fixture_start((const char *const[]){"--request-timeout", "300", "--gc-rate", "1", NULL});
 }
 
-DAEMON_TEST_WITH(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = stop)
+DAEMON_TEST_WITH(api, app_that_does_not_answer_is_504, .init = no_reply_daemon, .fini = daemon_fixture_stop)
 {
     pid_t app;
     long id = app_up(&app, 1, (const char *const[]){"--name", "mute", "--mode", "no-reply", NULL});
@@ -327,7 +307,7 @@ DAEMON_TEST(api, app_error_is_502)
 
 static void growth_daemon(void)
 {
-    start((const char *const[]){"--history", "4", NULL});
+    daemon_fixture_start((const char *const[]){"--history", "4", NULL});
 }
 
 typedef struct growth_cond {
@@ -353,7 +333,7 @@ static bool node_grows(void *arg)
     return ok;
 }
 
-DAEMON_TEST_WITH(api, growth_names_the_leaking_type, .init = growth_daemon, .fini = stop)
+DAEMON_TEST_WITH(api, growth_names_the_leaking_type, .init = growth_daemon, .fini = daemon_fixture_stop)
 {
     /* 10 Nodes every 50 ms: 200 per second. */
     pid_t app = app_start(&D, (const char *const[]){"--name", "leaky", "--interval-ms", "50", "--grow", "10", NULL});
@@ -432,12 +412,12 @@ DAEMON_TEST(api, snapshots_survive_a_daemon_restart)
     char data[] = "/tmp/msd-data-XXXXXX";
     cr_assert(mkdtemp(data));
     const char *const extra[] = {"--data-dir", data, NULL};
-    start(extra);
+    daemon_fixture_start(extra);
     pid_t app;
     long id = app_up(&app, 1, (const char *const[]){"--name", "keeper", NULL});
     long a = take_snapshot(id);
     proc_kill(app);
-    start(extra); /* a new daemon on the same --data-dir */
+    daemon_fixture_start(extra); /* a new daemon on the same --data-dir */
     id = app_up(&app, 1, (const char *const[]){"--name", "keeper", NULL});
     long b = take_snapshot(id);
     cr_expect_gt(b, a, "ids keep increasing across restarts");

@@ -17,29 +17,11 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 
-#include "harness.h"
+#include "daemon_fixture.h"
 
-static daemon_proc D;
+static void start_default(void) { daemon_fixture_start((const char *const[]){"--request-timeout", "1500", NULL}); }
 
-static void start(const char *const *extra)
-{
-    if (D.pid > 0)
-        cr_expect_eq(daemon_stop(&D), 0);
-    cr_assert_eq(daemon_start(&D, extra), 0, "memscoped starts");
-}
-
-static void stop(void)
-{
-    if (D.pid > 0)
-        cr_assert_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
-}
-
-static void start_default(void)
-{
-    start((const char *const[]){"--request-timeout", "1500", NULL});
-}
-
-TestSuite(heapsnapshot, .init = start_default, .fini = stop, .timeout = 120);
+TestSuite(heapsnapshot, .init = start_default, .fini = daemon_fixture_stop, .timeout = 120);
 
 /* "/api/v1/apps/ID" followed by printf(rest, ...), in one of four buffers that take turns. */
 __attribute__((format(printf, 2, 3))) static const char *app_path(long id, const char *rest, ...)
@@ -162,59 +144,9 @@ DAEMON_TEST(heapsnapshot, post_answers_the_graphs_numbers_and_the_list_keeps_the
 
 /* ---- The download -------------------------------------------------------------------------------------------- */
 
-typedef struct download {
-    char *body;
-    size_t len;
-    char disposition[512], type[128];
-} download;
+typedef http_file download;
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    download *d = arg;
-    char *nb = realloc(d->body, d->len + size * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + d->len, p, size * n);
-    d->body = nb;
-    d->len += size * n;
-    nb[d->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    download *d = arg;
-    size_t len = size * n;
-    char line[600];
-    snprintf(line, sizeof(line), "%.*s", (int)(len < 599 ? len : 599), p);
-    line[strcspn(line, "\r\n")] = '\0';
-    if (strncasecmp(line, "Content-Disposition: ", 21) == 0)
-        snprintf(d->disposition, sizeof(d->disposition), "%.500s", line + 21);
-    if (strncasecmp(line, "Content-Type: ", 14) == 0)
-        snprintf(d->type, sizeof(d->type), "%.120s", line + 14);
-    return len;
-}
-
-static long get_file(const char *path, download *d)
-{
-    CURL *c = curl_easy_init();
-    cr_assert_not_null(c);
-    char url[600];
-    snprintf(url, sizeof(url), "%s%s", D.base, path);
-    memset(d, 0, sizeof(*d));
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, d);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-    long code = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(c);
-    return code;
-}
+static long get_file(const char *path, download *d) { return http_get_file(&D, path, d); }
 
 DAEMON_TEST(heapsnapshot, the_download_is_a_heapsnapshot_attachment)
 {
@@ -441,7 +373,7 @@ DAEMON_TEST(heapsnapshot, frames_for_an_unknown_id_are_ignored)
 
 DAEMON_TEST(heapsnapshot, a_graph_over_the_limit_is_refused_with_507)
 {
-    start((const char *const[]){"--heapsnapshot-max", "4096", NULL});
+    daemon_fixture_start((const char *const[]){"--heapsnapshot-max", "4096", NULL});
     char msg[256];
     cr_expect_eq(take_broken("normal", "1000", msg, sizeof(msg)), 507, "%s", msg);
     cr_expect(strstr(msg, "--heapsnapshot-max"), "%s", msg);
@@ -574,7 +506,7 @@ DAEMON_TEST(heapsnapshot, snapshots_survive_a_daemon_restart)
     char data[] = "/tmp/msd-heap-XXXXXX";
     cr_assert(mkdtemp(data));
     const char *const extra[] = {"--data-dir", data, NULL};
-    start(extra);
+    daemon_fixture_start(extra);
     pid_t app;
     long id = app_up(&app, (const char *const[]){"--name", "phoenix", "--heap-objects", "12", NULL});
     cJSON *r = NULL;
@@ -583,7 +515,7 @@ DAEMON_TEST(heapsnapshot, snapshots_survive_a_daemon_restart)
     double bytes = num(r, "bytes");
     cJSON_Delete(r);
     proc_kill(app);
-    start(extra); /* a new daemon on the same --data-dir: nothing in its cache */
+    daemon_fixture_start(extra); /* a new daemon on the same --data-dir: nothing in its cache */
     id = app_up(&app, (const char *const[]){"--name", "phoenix", "--heap-objects", "12", NULL});
     cJSON *l = NULL;
     cr_assert_eq(http_json(&D, "GET", app_path(id, "/heapsnapshots"), NULL, NULL, &l), 200);

@@ -8,22 +8,11 @@
 
 #include <criterion/criterion.h>
 
-#include "harness.h"
+#include "daemon_fixture.h"
 
-static daemon_proc D;
+static void start(void) { daemon_fixture_start(NULL); }
 
-static void start(void)
-{
-    cr_assert_eq(daemon_start(&D, NULL), 0, "memscoped starts");
-}
-
-static void stop(void)
-{
-    if (D.pid > 0)
-        cr_assert_eq(daemon_stop(&D), 0, "memscoped exits cleanly");
-}
-
-TestSuite(protocol, .init = start, .fini = stop);
+TestSuite(protocol, .init = start, .fini = daemon_fixture_stop);
 
 /* A good app runs beside the bad one; after the bad one is dealt with, the good one still gets through. */
 static void check_bad_app_alone(const char *mode, int expected_exit)
