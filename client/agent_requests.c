@@ -18,6 +18,7 @@
 #include "protocol.h"
 
 _Static_assert(MSC_TRACE_FRAMES_MAX == MS_TRACE_MAX_FRAMES, "the protocol's nframes limit is the library's");
+_Static_assert(MSC_CYCLES_LIMIT_MAX == MS_GC_CYCLE_KEYS + 1, "gc.cycles can ask for every row of the table");
 
 /* Whether v is a JSON number that is an integer in lo .. hi, stored in *out. The range is checked on the double
  * first: converting a double outside int's range to int is undefined behaviour (nframes 1e300 used to be). */
@@ -47,7 +48,65 @@ static int int_param(const cJSON *params, const char *name, int dflt, int lo, in
     return 0;
 }
 
+/* A boolean parameter: absent or null is dflt. */
+static int bool_param(const cJSON *params, const char *name, bool dflt, bool *out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, name);
+    if (v == NULL || cJSON_IsNull(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsBool(v)) {
+        snprintf(err, errlen, "'%s' must be true or false", name);
+        return -EINVAL;
+    }
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
 /* ---- gc.* ---------------------------------------------------------------------------------------------------- */
+
+/* Cycle-maker groups as docs/PROTOCOL.md's "groups": {"site": "file.c:97" | null, "key", "types": {name: count},
+ * "cycles", "objects", "bytes"}, the other row with "other": true and site null. NULL when memory is short. */
+static cJSON *cycle_groups_json(const ms_gc_cycle_group *g, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateObject(), *types = NULL;
+        if (!e || !cJSON_AddItemToArray(arr, e) ||
+            !(g[i].site[0] ? cJSON_AddStringToObject(e, "site", g[i].site) : cJSON_AddNullToObject(e, "site")) ||
+            !cJSON_AddStringToObject(e, "key", g[i].key) || !(types = cJSON_AddObjectToObject(e, "types"))) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        for (size_t t = 0; t < g[i].ntypes; t++)
+            if (!cJSON_GetObjectItemCaseSensitive(types, g[i].types[t].name)) /* two types of one name: the first */
+                cJSON_AddNumberToObject(types, g[i].types[t].name, (double)g[i].types[t].count);
+        cJSON_AddNumberToObject(e, "cycles", (double)g[i].cycles);
+        cJSON_AddNumberToObject(e, "objects", (double)g[i].objects);
+        cJSON_AddNumberToObject(e, "bytes", (double)g[i].bytes);
+        if (g[i].other)
+            cJSON_AddBoolToObject(e, "other", true);
+    }
+    return arr;
+}
+
+/* The groups of a table (ms_gc_cycle_groups / _last), at most limit of them, into res as "groups". */
+static bool add_cycle_groups(cJSON *res, bool recent, bool last_only, size_t limit, uint64_t *collections)
+{
+    size_t max = MS_GC_CYCLE_KEYS + 1;
+    ms_gc_cycle_group *g = malloc(max * sizeof *g);
+    if (!g)
+        return false;
+    size_t n = last_only ? ms_gc_cycle_groups_last(g, max) : ms_gc_cycle_groups(recent, g, max, collections);
+    if (n > max)
+        n = max;
+    if (n > limit)
+        n = limit;
+    cJSON *arr = cycle_groups_json(g, n);
+    free(g);
+    return arr && cJSON_AddItemToObject(res, "groups", arr);
+}
 
 typedef struct type_count {
     const char *name;
@@ -82,9 +141,13 @@ static void gc_collect(ms__request *r)
     }
     ms_gc_stats st0[3], st1[3];
     ms_gc_get_stats(st0);
+    /* The groups of this collection are part of its result: grouping is on for it, whatever it was before. */
+    bool grouping = ms_gc_get_cycle_stats();
+    ms_gc_set_cycle_stats(true);
     uint64_t t0 = ms__now_ns();
     ssize_t unreachable = ms_gc_collect(gen);
     uint64_t t1 = ms__now_ns();
+    ms_gc_set_cycle_stats(grouping);
     ms_gc_get_stats(st1);
 
     size_t nafter = ms_type_stats_count();
@@ -120,6 +183,42 @@ static void gc_collect(ms__request *r)
     }
     free(before);
     free(delta);
+    if (!add_cycle_groups(res, false, true, MS_GC_CYCLE_KEYS + 1, NULL)) {
+        cJSON_Delete(res);
+        return; /* "out of memory" */
+    }
+    r->result = res;
+}
+
+/*
+ * gc.cycles {"recent": false, "limit": 20, "enable": (absent)}: the cycle-maker table since start, or of the
+ * last MS_GC_CYCLE_RECENT collections, largest first; "enable" turns the grouping on or off first (the daemon
+ * sends it for a POST only: it costs the app a walk of every collection's garbage).
+ */
+static void gc_cycles(ms__request *r)
+{
+    bool recent, enable;
+    int limit;
+    if (bool_param(r->params, "recent", false, &recent, r->error, sizeof r->error) != 0 ||
+        int_param(r->params, "limit", MSC_CYCLES_LIMIT_DEFAULT, 1, MSC_CYCLES_LIMIT_MAX, &limit, r->error,
+                  sizeof r->error) != 0)
+        return;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(r->params, "enable");
+    if (e && !cJSON_IsNull(e)) {
+        if (bool_param(r->params, "enable", false, &enable, r->error, sizeof r->error) != 0)
+            return;
+        ms_gc_set_cycle_stats(enable);
+    }
+    uint64_t collections = 0;
+    cJSON *res = cJSON_CreateObject();
+    if (!res || !cJSON_AddBoolToObject(res, "enabled", ms_gc_get_cycle_stats()) ||
+        !cJSON_AddBoolToObject(res, "tracing", ms_trace_is_tracing()) ||
+        !cJSON_AddBoolToObject(res, "recent", recent) ||
+        !add_cycle_groups(res, recent, false, (size_t)limit, &collections) ||
+        !cJSON_AddNumberToObject(res, "collections", (double)collections)) {
+        cJSON_Delete(res);
+        return;
+    }
     r->result = res;
 }
 
@@ -383,6 +482,7 @@ void ms__agent_execute(ms__request *r)
         void (*run)(ms__request *);
     } methods[] = {
         {"gc.collect", gc_collect},     {"gc.set_threshold", gc_set_threshold}, {"trace.start", trace_start},
+        {"gc.cycles", gc_cycles},
         {"trace.stop", trace_stop},     {"trace.top", trace_top},               {"trace.snapshot", trace_snapshot},
         {"heapsnapshot", heapsnapshot},
     };

@@ -249,40 +249,6 @@ static inline void clear_collecting(gc_head *g) { g->prev &= ~MS__GC_PREV_COLLEC
 /* ---- Visiting references ------------------------------------------------------------------------------------ */
 
 /*
- * Calls fn on every reference op owns, stopping at the first non-zero return. Always inlined so that with a
- * ref_offsets type and a static fn the whole visit compiles to a loop over fields with fn inlined.
- */
-static inline __attribute__((always_inline)) int traverse_obj(ms_object *op, ms_visit_fn fn, void *arg)
-{
-    const ms_type *t = ms_type_of(op);
-    const size_t *off = t->ref_offsets;
-    if (!off && !t->ref_array_offset)
-        return t->traverse ? t->traverse(op, fn, arg) : 0;
-    if (off) {
-        for (; *off; off++) {
-            ms_object *child = *(ms_object **)(void *)((char *)op + *off);
-            if (child) {
-                int rc = fn(child, arg);
-                if (rc)
-                    return rc;
-            }
-        }
-    }
-    if (t->ref_array_offset) {
-        ms_object **items = *(ms_object ***)(void *)((char *)op + t->ref_array_offset);
-        size_t n = *(size_t *)(void *)((char *)op + t->ref_array_len_offset);
-        for (size_t i = 0; i < n; i++) {
-            if (items[i]) {
-                int rc = fn(items[i], arg);
-                if (rc)
-                    return rc;
-            }
-        }
-    }
-    return 0;
-}
-
-/*
  * The hot walks (steps 1-3) visit the references of millions of objects of a few types. A shape caches, for the
  * last type seen, which of three common layouts it has, so that an object of it costs two loads and tests
  * instead of a loop over the 0-terminated ref_offsets (measured: about a tenth of the instructions of a full
@@ -328,7 +294,7 @@ static inline void shape_update(shape *sh, const ms_type *t)
 
 #define FIELD(op, off) (*(ms_object **)(void *)((char *)(op) + (off)))
 
-/* traverse_obj(op, fn, arg) for the hot walks, whose fn always returns 0. */
+/* ms__gc_traverse(op, fn, arg) for the hot walks, whose fn always returns 0. */
 static inline __attribute__((always_inline)) void visit_refs(shape *sh, ms_object *op, ms_visit_fn fn, void *arg)
 {
     shape_update(sh, ms_type_of(op));
@@ -359,7 +325,7 @@ static inline __attribute__((always_inline)) void visit_refs(shape *sh, ms_objec
         ms__list_visit(op, fn, arg); /* inlined, fn with it (list_internal.h) */
         break;
     default:
-        (void)traverse_obj(op, fn, arg);
+        (void)ms__gc_traverse(op, fn, arg);
     }
 }
 
@@ -569,7 +535,7 @@ static int visit_move(ms_object *op, void *arg)
 static void move_legacy_finalizer_reachable(gc_head *finalizers)
 {
     for (gc_head *g = GC_NEXT(finalizers); g != finalizers; g = GC_NEXT(g))
-        traverse_obj(FROM_GC(g), visit_move, finalizers);
+        ms__gc_traverse(FROM_GC(g), visit_move, finalizers);
 }
 
 static bool garbage_append(ms_object *op)
@@ -856,6 +822,10 @@ static size_t collect(int generation, size_t *out_uncollectable)
         garbage = &final_unreachable;
         ngarbage = list_size(garbage);
     }
+    if (MS_UNLIKELY(ms__cycles_on))
+        ms__cycles_group(garbage, ngarbage); /* what is about to be freed, by what made it (gc_cycles.c) */
+    else if (MS_UNLIKELY(ms__cycles_last_valid))
+        ms__cycles_none();
     /* Counted before deleting: objects leave the list as they die, in any order (CPython counts the same). */
     collected += ngarbage;
     if (!scan.needs_walk && scan.all_simple && !(gcs.debug & MS_GC_DEBUG_SAVEALL))
@@ -931,6 +901,9 @@ static void ensure_init(void)
     for (int i = 0; i < NGEN; i++)
         list_init(&gcs.gens[i].head);
     list_init(&gcs.permanent);
+    const char *cycles = getenv("MEMSCOPE_GC_CYCLES"); /* cycle makers from the start (memscope/gc.h) */
+    if (cycles && cycles[0] == '1' && !cycles[1])
+        ms__cycles_on = true;
     gcs.initialized = true;
 }
 
@@ -1101,7 +1074,7 @@ size_t ms_gc_get_referrers(const ms_object *target, ms_object **out, size_t max)
     for (int i = 0; i < NGEN; i++) {
         gc_head *list = &gcs.gens[i].head;
         for (gc_head *g = GC_NEXT(list); g != list; g = GC_NEXT(g)) {
-            if (traverse_obj(FROM_GC(g), visit_referrer, &ra)) {
+            if (ms__gc_traverse(FROM_GC(g), visit_referrer, &ra)) {
                 if (n < max)
                     out[n] = FROM_GC(g);
                 n++;
@@ -1128,7 +1101,7 @@ static int visit_referent(ms_object *op, void *arg)
 size_t ms_gc_get_referents(const ms_object *o, ms_object **out, size_t max)
 {
     referents_arg ra = { out, max, 0 };
-    traverse_obj((ms_object *)o, visit_referent, &ra);
+    ms__gc_traverse((ms_object *)o, visit_referent, &ra);
     return ra.n;
 }
 

@@ -92,6 +92,50 @@ void ms__gc_link(ms_object *o);
 #define MS__GC_NLISTS (MS_GC_GENERATIONS + 1)
 int ms__gc_lists(ms__gc_head *out[MS__GC_NLISTS]);
 
+/*
+ * Calls fn on every reference op owns, stopping at the first non-zero return. Always inlined so that with a
+ * ref_offsets type and a static fn the whole visit compiles to a loop over fields with fn inlined.
+ */
+static inline __attribute__((always_inline)) int ms__gc_traverse(ms_object *op, ms_visit_fn fn, void *arg)
+{
+    const ms_type *t = ms_type_of(op);
+    const size_t *off = t->ref_offsets;
+    if (!off && !t->ref_array_offset)
+        return t->traverse ? t->traverse(op, fn, arg) : 0;
+    if (off) {
+        for (; *off; off++) {
+            ms_object *child = *(ms_object **)(void *)((char *)op + *off);
+            if (child) {
+                int rc = fn(child, arg);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    if (t->ref_array_offset) {
+        ms_object **items = *(ms_object ***)(void *)((char *)op + t->ref_array_offset);
+        size_t n = *(size_t *)(void *)((char *)op + t->ref_array_len_offset);
+        for (size_t i = 0; i < n; i++) {
+            if (items[i]) {
+                int rc = fn(items[i], arg);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Cycle makers (gc_cycles.c): whether grouping is on, and the grouping of the garbage about to be freed. collect()
+ * calls it after finalizers and resurrection, before the teardown: `garbage` holds exactly what will be freed
+ * (every object COLLECTING, next words possibly tagged UNREACHABLE; about `hint` objects), and no code of the
+ * program runs but the types' traverse. */
+extern bool ms__cycles_on, ms__cycles_last_valid;
+void ms__cycles_group(ms__gc_head *garbage, size_t hint);
+/* A collection without grouping: the last collection's table is empty from now on. */
+void ms__cycles_none(void);
+
+
 /* ---- weakref.c ------------------------------------------------------------------------------------------ */
 /* Weak references waiting for their callback, in call order, each holding a reference to itself. */
 typedef struct ms__wr_pending {

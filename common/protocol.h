@@ -26,6 +26,10 @@
 #define MSC_TOP_LIMIT_MAX 10000
 #define MSC_TOP_LIMIT_DEFAULT 10
 
+/* gc.cycles: "limit" 1 .. MSC_CYCLES_LIMIT_MAX groups (the library's MS_GC_CYCLE_KEYS and the other row). */
+#define MSC_CYCLES_LIMIT_MAX 65
+#define MSC_CYCLES_LIMIT_DEFAULT 20
+
 /* Binary frames (docs/PROTOCOL.md section 6): bit 31 of the length word set; the payload (1 .. MSC_FRAME_MAX
  * bytes, the length without the bit) is a u32 big-endian request id and then bytes of that request's binary
  * result (a heap graph's wire image, common/heapgraph.h), in order. Only an agent sends them, and only for a

@@ -358,6 +358,64 @@ void msd_api_gc(msd_daemon *d, msd_req *r)
         forward_number(d, r, app, "gc.collect", "generation", gen);
 }
 
+/* The query's "recent" argument: absent, "0" or "false" is false, "1" or "true" true; -1 otherwise. */
+static int arg_bool(msd_req *r, const char *name)
+{
+    const char *v = msd_req_query(r, name);
+    if (!v || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+        return 0;
+    return strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ? 1 : -1;
+}
+
+/* GET .../gc/cycles?recent=0|1&limit=N: the app's cycle makers (gc.cycles), since start or of its last
+ * collections. Reading them changes nothing: turning the grouping on is a POST. */
+void msd_api_gc_cycles(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (!app)
+        return;
+    _Static_assert(MSC_CYCLES_LIMIT_MAX == 65, "the message below says 65");
+    int recent = arg_bool(r, "recent");
+    long long limit = arg_int(r, "limit", MSC_CYCLES_LIMIT_DEFAULT, MSC_CYCLES_LIMIT_MAX);
+    if (recent < 0 || limit < 1) {
+        msd_req_error(r, 400, recent < 0 ? "\"recent\" must be 0, 1, true or false"
+                                         : "\"limit\" must be an integer from 1 to 65");
+        return;
+    }
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddBoolToObject(p, "recent", recent) || !cJSON_AddNumberToObject(p, "limit", (double)limit)) {
+        cJSON_Delete(p);
+        msd_req_error(r, 500, "out of memory");
+        return;
+    }
+    forward(d, r, app, "gc.cycles", p, FWD_PLAIN);
+}
+
+/* POST .../gc/cycles {"enabled": true|false}: the grouping on or off in the app (it costs each collection a walk
+ * of its garbage), answered with the table since start. */
+void msd_api_gc_cycles_set(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    cJSON *in = app ? body_object(r) : NULL;
+    if (!in)
+        return;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(in, "enabled");
+    if (!cJSON_IsBool(e)) {
+        cJSON_Delete(in);
+        msd_req_error(r, 400, "\"enabled\" must be true or false");
+        return;
+    }
+    cJSON *p = cJSON_CreateObject();
+    bool on = cJSON_IsTrue(e);
+    cJSON_Delete(in);
+    if (!p || !cJSON_AddBoolToObject(p, "enable", on)) {
+        cJSON_Delete(p);
+        msd_req_error(r, 500, "out of memory");
+        return;
+    }
+    forward(d, r, app, "gc.cycles", p, FWD_PLAIN);
+}
+
 void msd_api_gc_enable(msd_daemon *d, msd_req *r)
 {
     msd_app *app = app_of(d, r);

@@ -40,6 +40,8 @@ void msd_api_gc(msd_daemon *d, msd_req *r);
 void msd_api_gc_enable(msd_daemon *d, msd_req *r);
 void msd_api_gc_disable(msd_daemon *d, msd_req *r);
 void msd_api_gc_threshold(msd_daemon *d, msd_req *r);
+void msd_api_gc_cycles(msd_daemon *d, msd_req *r);
+void msd_api_gc_cycles_set(msd_daemon *d, msd_req *r);
 void msd_api_trace(msd_daemon *d, msd_req *r);
 void msd_api_trace_top(msd_daemon *d, msd_req *r);
 void msd_api_snapshot_take(msd_daemon *d, msd_req *r);

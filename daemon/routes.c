@@ -25,6 +25,8 @@ const msd_route msd_routes[] = {
     {"POST", "/api/v1/apps/{id}/gc/enable", msd_api_gc_enable},
     {"POST", "/api/v1/apps/{id}/gc/disable", msd_api_gc_disable},
     {"POST", "/api/v1/apps/{id}/gc/threshold", msd_api_gc_threshold},
+    {"GET", "/api/v1/apps/{id}/gc/cycles", msd_api_gc_cycles},
+    {"POST", "/api/v1/apps/{id}/gc/cycles", msd_api_gc_cycles_set},
     /* tracing, in the app; snapshots, in the daemon */
     {"POST", "/api/v1/apps/{id}/trace", msd_api_trace},
     {"GET", "/api/v1/apps/{id}/trace/top", msd_api_trace_top},

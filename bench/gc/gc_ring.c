@@ -10,6 +10,10 @@
  *   node  a two-field MS_TYPE_GC type {prev, next} declared with ref_offsets, as an application would declare
  *         it  [slots: a __slots__ class; class: a plain class like the seed's Node]
  *   list  a two-item ms_list [prev, next]  [list]
+ *   pairs N/2 two-node cycles (held through one list while reachable): memscope only, for the cycle makers
+ *
+ * --cycles turns the cycle makers' grouping on (ms_gc_set_cycle_stats), --trace traces every allocation (one
+ * frame) from the start: run.sh --cycles compares the garbage column with and without them.
  *
  * --profile K builds one ring (first kind, first size) and runs K reachable collections, for perf record;
  * --profile-garbage K builds, drops and collects K rings (only the collections are timed).
@@ -100,6 +104,27 @@ static ms_object *build_lists(size_t n)
     return head;
 }
 
+/* n / 2 pairs of nodes that point at each other, one node of each held by a list (returned): garbage once the
+ * list goes, in n / 2 cycles of two: the cycle-per-request shape of the cycle makers' measurement. */
+static ms_object *build_pairs(size_t n)
+{
+    ms_object *hold = ms_list_new();
+    if (!hold)
+        die("out of memory");
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        node *a = (node *)ms_new(&node_type), *b = (node *)ms_new(&node_type);
+        if (!a || !b)
+            die("out of memory");
+        a->next = &b->ob_base; /* the reference ms_new returned */
+        ms_incref(&a->ob_base);
+        b->next = &a->ob_base;
+        if (ms_list_append(hold, &a->ob_base) < 0)
+            die("out of memory");
+        ms_decref(&a->ob_base);
+    }
+    return hold;
+}
+
 typedef ms_object *(*builder)(size_t n);
 
 /* Repetitions for a ring of n objects: at least `reps`, and as many as keep the total work at reps x 1M objects, so
@@ -133,8 +158,9 @@ static void measure(const char *kind, builder build, size_t n, int reps)
         t0 = now_ns();
         found = ms_gc_collect(2);
         t1 = now_ns();
-        if (found != (ssize_t)n) {
-            fprintf(stderr, "gc_ring: garbage %s ring: ms_gc_collect found %zd, expected %zu\n", kind, found, n);
+        size_t expect = build == build_pairs ? n / 2 * 2 : n;
+        if (found != (ssize_t)expect) {
+            fprintf(stderr, "gc_ring: garbage %s ring: ms_gc_collect found %zd, expected %zu\n", kind, found, expect);
             exit(1);
         }
         double unreach = (double)(t1 - t0) / (double)n;
@@ -199,8 +225,14 @@ int main(int argc, char **argv)
             profile_garbage = true;
         } else if (!strcmp(argv[i], "--no-refcount")) {
             refcount = false;
+        } else if (!strcmp(argv[i], "--cycles")) {
+            ms_gc_set_cycle_stats(true); /* the cycle makers' grouping in every collection (memscope/gc.h) */
+        } else if (!strcmp(argv[i], "--trace")) {
+            if (ms_trace_start(1) != 0) /* before anything is built: every object traced, its site known */
+                die("ms_trace_start failed");
         } else {
-            fprintf(stderr, "usage: %s [--sizes N,N,...] [--kinds node,list] [--reps R] [--no-refcount] [--profile K] [--profile-garbage K]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--sizes N,N,...] [--kinds node,list,pairs] [--reps R] [--no-refcount] "
+                            "[--cycles] [--trace] [--profile K] [--profile-garbage K]\n", argv[0]);
             return 2;
         }
     }
@@ -238,6 +270,9 @@ int main(int argc, char **argv)
     if (strstr(kinds, "list"))
         for (size_t i = 0; i < nsizes; i++)
             measure("list", build_lists, sizes[i], reps);
+    if (strstr(kinds, "pairs"))
+        for (size_t i = 0; i < nsizes; i++)
+            measure("pairs", build_pairs, sizes[i], reps);
     if (refcount)
         measure_refcount(reps);
     return 0;

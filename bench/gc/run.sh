@@ -2,13 +2,15 @@
 # bench/gc/run.sh — a full cycle collection in memscope against gc.collect() in CPython, on the same graphs, in
 # one run; prints one table (bench/README.md, section "gc").
 #
-# usage: bench/gc/run.sh [BUILD_DIR] [--reps N] [--sizes N,N,...] [--quick] [--python PATH]
+# usage: bench/gc/run.sh [BUILD_DIR] [--reps N] [--sizes N,N,...] [--quick] [--python PATH] [--cycles]
 #   BUILD_DIR      a meson build directory of this project (default: build); release builds give the real numbers:
 #                  meson setup build-bench --buildtype=release && meson compile -C build-bench
 #   --reps N       runs per (graph, N); each side reports its best (default 3)
 #   --sizes LIST   ring sizes (default 100000,1000000,3000000)
 #   --quick        sizes 100000,300000 and 1 rep: a smoke run, not numbers to quote
 #   --python PATH  the CPython to compare with (default /usr/bin/python3, Debian's 3.11)
+#   --cycles       instead: what the cycle makers' grouping (memscope/gc.h) costs a garbage collection, with and
+#                  without tracing, on the node ring (one big cycle) and on pairs (N/2 two-node cycles)
 #
 # Graphs: N container objects in a doubly linked ring. "reachable": the ring hangs off a local variable and every
 # object survives; "garbage": its last outside reference was dropped, the collection finds, clears and frees all N.
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
         --sizes) sizes=$2; shift 2 ;;
         --quick) sizes=100000,300000; reps=1; shift ;;
         --python) python=$2; shift 2 ;;
+        --cycles) cycles=1; shift ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         -*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) build=$1; shift ;;
@@ -38,11 +41,27 @@ while [ $# -gt 0 ]; do
 done
 
 here=$(dirname "$0")
+cycles=${cycles:-0}
 bindir=$build/bench/gc
 if [ ! -x "$bindir/bench-gc-ring" ]; then
     echo "run.sh: $bindir/bench-gc-ring not found; build first:" >&2
     echo "  meson setup $build --buildtype=release && meson compile -C $build" >&2
     exit 1
+fi
+
+if [ "$cycles" = 1 ]; then
+    # Each configuration in a fresh process: tracing must start before the graph is built.
+    echo "cycle makers: CPU ns per object of a full collection of garbage, best of $reps; grouping off vs on"
+    printf '%-6s %9s | %9s %9s %7s | %9s %9s %7s\n' kind N off on "on/off" "traced" "+group" "ratio"
+    for kind in node pairs; do
+        for n in $(echo "$sizes" | tr ',' ' '); do
+            g() { "$bindir/bench-gc-ring" --kinds "$kind" --sizes "$n" --reps "$reps" --no-refcount "$@" | awk '{print $5}'; }
+            a=$(g); b=$(g --cycles); c=$(g --trace); d=$(g --trace --cycles)
+            awk -v k="$kind" -v n="$n" -v a="$a" -v b="$b" -v c="$c" -v d="$d" \
+                'BEGIN { printf "%-6s %9d | %9.1f %9.1f %6.2fx | %9.1f %9.1f %6.2fx\n", k, n, a, b, b / a, c, d, d / c }'
+        done
+    done
+    exit 0
 fi
 
 raw=$(mktemp)

@@ -106,6 +106,42 @@ MS_API size_t ms_gc_get_freeze_count(void);
 /* gc.get_objects(generation) count: tracked objects in generation 0..2, or all of them (frozen excluded) for -1. */
 MS_API size_t ms_gc_tracked_count(int generation);
 
+/*
+ * Cycle makers: where the cycles the collector frees come from. While on (off at start, unless MEMSCOPE_GC_CYCLES=1;
+ * the agent turns it on when the daemon asks for cycles), every collection groups the garbage it frees into its
+ * cycles — the weakly connected components of the garbage: a cycle, or cycles that reference each other, with
+ * the objects only they held — and counts, per group key, cycles, objects and bytes (ms_sizeof). The key is the
+ * allocation site ("file.c:97", the first frame of the objects' tracebacks) while tracing is on and the objects
+ * were traced, the most frequent one among the cycle's objects; else the multiset of the objects' type names
+ * ("Folder×2+Document", most objects first). Off, it costs nothing; on, one walk over the garbage's references
+ * (bench/gc). A table of the MS_GC_CYCLE_KEYS largest keys since start, the rest in one "other" row (its `other`
+ * set), and one of the last MS_GC_CYCLE_RECENT collections.
+ */
+#define MS_GC_CYCLE_TYPES 8   /* type names kept per group */
+#define MS_GC_CYCLE_KEYS 64   /* groups kept since start */
+#define MS_GC_CYCLE_RECENT 16 /* collections in the recent table */
+typedef struct ms_gc_cycle_group {
+    char site[128];   /* "file.c:97"; "" for a key of type names, and for the other row */
+    char key[256];    /* the site, or the type names ("Folder×2+Document"); "other" for the other row */
+    bool other;       /* the row of the keys that did not fit */
+    size_t ntypes;    /* types[0 .. ntypes): the objects' types, most first (at most MS_GC_CYCLE_TYPES) */
+    struct {
+        const char *name; /* the type's name (static storage: the type's) */
+        uint64_t count;
+    } types[MS_GC_CYCLE_TYPES];
+    uint64_t cycles, objects, bytes;
+} ms_gc_cycle_group;
+MS_API void ms_gc_set_cycle_stats(bool on);
+MS_API bool ms_gc_get_cycle_stats(void);
+/* The groups since start (recent false) or of the last MS_GC_CYCLE_RECENT collections (true), largest `objects`
+ * first, up to max of them into out; returns how many there are (more than max: the rest were left out). The
+ * number of collections the table counts goes to *collections (may be NULL). The runtime holder only. */
+MS_API size_t ms_gc_cycle_groups(bool recent, ms_gc_cycle_group *out, size_t max, uint64_t *collections);
+/* The groups of the last collection alone (as ms_gc_cycle_groups). */
+MS_API size_t ms_gc_cycle_groups_last(ms_gc_cycle_group *out, size_t max);
+/* Forgets both tables. */
+MS_API void ms_gc_cycle_stats_reset(void);
+
 #ifdef __cplusplus
 }
 #endif

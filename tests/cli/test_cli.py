@@ -340,6 +340,32 @@ def run_tests(f):
     r = f.cli("trace", APP, "start", "-n", "4")
     check(r.rc == 0 and "tracing started, 4 frames" in r.out, "trace start -n 4", repr(r))
 
+    # ---- cycle makers (issue 16): with tracing on, the folders' cycles are named by the line that makes them
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "docstore.c")
+    folder_line = next(i for i, l in enumerate(open(src), 1) if "ms_new(&folder_type)" in l)
+    site = f"docstore.c:{folder_line}"
+
+    def cycles():
+        r = f.cli("gc", APP, "--cycles")
+        return r if r.rc == 0 and site in r.out else None
+    r = wait_for(cycles, f"gc --cycles names {site}, the folders' allocation, once they are traced")
+    check(r is not None and "cycle makers of this collection:" in r.out and "MADE BY" in r.out,
+          "gc --cycles: the collection, then its cycle makers", repr(r))
+    r = f.cli("gc", APP, "--cycle-table", "--json")
+    j = r.json() or {}
+    check(r.rc == 0 and j.get("enabled") is False and j.get("collections", 0) >= 1
+          and any(g.get("site", "") and g["site"].endswith(site) for g in j.get("groups", [])),
+          "gc --cycle-table --json: counting off, the remote collections counted, the site among the groups",
+          json.dumps(j)[:400])
+    r = f.cli("gc", APP, "--cycles-on", "--json")
+    check(r.rc == 0 and (r.json() or {}).get("enabled") is True, "gc --cycles-on", repr(r))
+    r = f.cli("gc", APP, "--cycle-table", "--recent")
+    check(r.rc == 0 and "of the last collections" in r.out, "gc --cycle-table --recent", repr(r))
+    r = f.cli("gc", APP, "--cycles-off")
+    check(r.rc == 0 and "counting is off" in r.out, "gc --cycles-off", repr(r))
+    r = f.cli("gc", APP, "--recent")
+    check(r.rc == 2 and "--recent goes with --cycle-table" in r.err, "gc --recent alone: a usage error", repr(r))
+
     def top():
         r = f.cli("trace", APP, "top", "-n", "5", "--json")
         j = r.json() if r.rc == 0 else None

@@ -316,6 +316,27 @@ async function main() {
   log(`collect gen 2: ${shown} collected, matches the API`);
   await page.locator('#gc-result').screenshot({ path: path.join(args.out, 'dashboard-collect.png') });
 
+  // 5b. Cycle makers (issue 16): the collection's groups are in its result, row for row the API's; counting
+  //     switched on from the page is on in the app, and its table fills from the next collection.
+  if (!result.groups || !result.groups.length) throw new Error('POST gc answered no cycle groups: ' + JSON.stringify(result).slice(0, 300));
+  const shownKeys = await page.$$eval('#gc-cycles tr', (rows) => rows.map((r) => r.cells[0].textContent));
+  const apiKeys = result.groups.map((g) => (g.other ? '(other)' : g.key));
+  if (shownKeys.join('|') !== apiKeys.join('|')) throw new Error(`cycle rows ${shownKeys} != the API's ${apiKeys}`);
+  await page.getByRole('button', { name: 'Count cycle makers' }).click();
+  await waitFor('the cycle makers panel to say counting', async () =>
+    (await page.getAttribute('#cycles-panel', 'data-enabled')) === 'true', 10000);
+  const on = await api(`/api/v1/apps/${appInfo.id}/gc/cycles`);
+  if (on.enabled !== true) throw new Error('the page turned counting on, the app says ' + JSON.stringify(on).slice(0, 200));
+  await page.getByRole('button', { name: 'Collect (gen 2)' }).click();
+  const rowsNow = await waitFor('the cycle makers table to list the collection\'s cycles', async () => {
+    const n = await page.$$eval('#cycles tbody tr', (rows) => rows.length);
+    return n > 0 && !(await page.isHidden('#cycles')) ? n : null;
+  }, 15000);
+  await page.getByRole('button', { name: 'Stop counting' }).click();
+  await waitFor('the cycle makers panel to say not counting', async () =>
+    (await page.getAttribute('#cycles-panel', 'data-enabled')) === 'false', 10000);
+  log(`cycle makers: ${shownKeys.length} groups in the collection's result, ${rowsNow} rows once counting`);
+
   // 6. Tracing and the top-N table. The fields take the protocol's ranges; memscoped judges what is sent, and
   //    its 400 (naming the range) is shown in the page.
   const proto = protocolNumbers(args.protocol);

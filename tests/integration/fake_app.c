@@ -49,6 +49,7 @@ static struct {
 static struct {
     double alive, created, destroyed;
     int gc_enabled;
+    int cycles_on; /* gc.cycles {"enable"} */
     double thresholds[3], collections[3], collected[3];
     int tracing, nframes;
     long seq;
@@ -228,6 +229,24 @@ static cJSON *run_request(const char *method, const cJSON *params, const char **
         cJSON_AddStringToObject(e, "type", "Node");
         cJSON_AddNumberToObject(e, "collected", (double)opt.cycles);
         cJSON_AddItemToArray(bt, e);
+    } else if (strcmp(method, "gc.cycles") == 0) {
+        /* What libmemscope's agent answers, with what was asked echoed ("asked") for the test to check. */
+        const cJSON *en = cJSON_GetObjectItem(params, "enable");
+        if (cJSON_IsBool(en))
+            app.cycles_on = cJSON_IsTrue(en);
+        cJSON_AddBoolToObject(r, "enabled", app.cycles_on);
+        cJSON_AddBoolToObject(r, "tracing", app.tracing);
+        cJSON_AddItemToObject(r, "asked", cJSON_Duplicate(params, 1));
+        cJSON *groups = cJSON_AddArrayToObject(r, "groups"), *gr = cJSON_CreateObject();
+        cJSON_AddStringToObject(gr, "site", "fake_app.c:97");
+        cJSON_AddStringToObject(gr, "key", "fake_app.c:97");
+        cJSON *types = cJSON_AddObjectToObject(gr, "types");
+        cJSON_AddNumberToObject(types, "Node", 2);
+        cJSON_AddNumberToObject(gr, "cycles", 1);
+        cJSON_AddNumberToObject(gr, "objects", 2);
+        cJSON_AddNumberToObject(gr, "bytes", 96);
+        cJSON_AddItemToArray(groups, gr);
+        cJSON_AddNumberToObject(r, "collections", app.collections[2]);
     } else if (strcmp(method, "gc.enable") == 0 || strcmp(method, "gc.disable") == 0) {
         cJSON_AddBoolToObject(r, "was_enabled", app.gc_enabled);
         app.gc_enabled = strcmp(method, "gc.enable") == 0;

@@ -180,6 +180,53 @@ DAEMON_TEST(api, gc_needs_the_token_and_returns_the_apps_reply)
     proc_kill(app);
 }
 
+/* The cycle makers: GET reads them (no token, and it asks the app to change nothing), POST switches their
+ * counting (token); both forward gc.cycles with what the query or the body said. */
+DAEMON_TEST(api, gc_cycles_forwards_reads_and_switches)
+{
+    pid_t app;
+    long id = app_up(&app, 1, (const char *const[]){"--name", "cyc", NULL});
+    cJSON *r = NULL;
+    cr_assert_eq(http_json(&D, "GET", app_path(id, "/gc/cycles"), NULL, NULL, &r), 200);
+    const cJSON *asked = cJSON_GetObjectItem(r, "asked");
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(asked, "recent")));
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(asked, "limit")), 20, "the default limit");
+    cr_expect_null(cJSON_GetObjectItem(asked, "enable"), "a read switches nothing");
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "groups"), 0),
+                                                              "site")),
+                     "fake_app.c:97", "the app's groups, unchanged");
+    cJSON_Delete(r);
+    cr_assert_eq(http_json(&D, "GET", app_path(id, "/gc/cycles?recent=1&limit=65"), NULL, NULL, &r), 200);
+    asked = cJSON_GetObjectItem(r, "asked");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(asked, "recent")));
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(asked, "limit")), 65);
+    cJSON_Delete(r);
+    const char *bad[] = {"/gc/cycles?recent=maybe", "/gc/cycles?limit=0", "/gc/cycles?limit=66", "/gc/cycles?limit=x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_expect_eq(http_json(&D, "GET", app_path(id, "%s", bad[i]), NULL, NULL, &r), 400, "%s", bad[i]);
+        cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "error")), "%s: a JSON error", bad[i]);
+        cJSON_Delete(r);
+    }
+    const char *path = app_path(id, "/gc/cycles");
+    cr_expect_eq(http_json(&D, "POST", path, "{\"enabled\": true}", NULL, &r), 401, "switching needs the token");
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", path, "{\"enabled\": 1}", D.token, &r), 400);
+    cJSON_Delete(r);
+    cr_expect_eq(http_json(&D, "POST", path, "{}", D.token, &r), 400);
+    cJSON_Delete(r);
+    cr_assert_eq(http_json(&D, "POST", path, "{\"enabled\": true}", D.token, &r), 200);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "enabled")));
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "asked"), "enable")));
+    cJSON_Delete(r);
+    cr_assert_eq(http_json(&D, "GET", path, NULL, NULL, &r), 200);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "enabled")), "it stays on");
+    cJSON_Delete(r);
+    cr_assert_eq(http_json(&D, "POST", path, "{\"enabled\": false}", D.token, &r), 200);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(r, "enabled")));
+    cJSON_Delete(r);
+    proc_kill(app);
+}
+
 DAEMON_TEST(api, unknown_app_is_404)
 {
     cJSON *r = NULL;

@@ -264,6 +264,16 @@ Test(agent, remote_collect_runs_at_ms_poll_and_reports_by_type)
     cr_assert_eq(cJSON_GetArraySize(by), 1);
     cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(by, 0), "type")->valuestring, "AgentNode");
     cr_expect_eq(num(cJSON_GetArrayItem(by, 0), "collected"), 2);
+    /* The cycle makers of this collection, though counting was off: a remote collection always groups. */
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(res, "groups");
+    cr_assert_eq(cJSON_GetArraySize(groups), 1);
+    const cJSON *g = cJSON_GetArrayItem(groups, 0);
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(g, "site")), "not traced: no site");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(g, "key")->valuestring, "AgentNode\u00d72");
+    cr_expect_eq(num(g, "cycles"), 1);
+    cr_expect_eq(num(g, "objects"), 2);
+    cr_expect_eq(num(cJSON_GetObjectItemCaseSensitive(g, "types"), "AgentNode"), 2);
+    cr_expect(!ms_gc_get_cycle_stats(), "and counting is as it was");
     cJSON_Delete(reply);
     close(fd);
 }
@@ -1091,4 +1101,49 @@ Test(agent, a_transfer_the_daemon_stops_reading_is_dropped_after_the_stall, .tim
     cJSON_Delete(t2.reply);
     close(fd);
     ms_decref((ms_object *)head);
+}
+
+Test(agent, gc_cycles_reads_and_switches_the_counting)
+{
+    listen_here();
+    ms_agent_config cfg = {.socket_path = path, .interval_ms = 1000};
+    int fd = connect_agent(&cfg);
+    ms_gc_disable();
+    cJSON *reply = ask(fd, "{\"type\":\"request\",\"id\":1,\"method\":\"gc.cycles\",\"params\":{}}");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(res, "enabled")), "off at start");
+    cr_expect_eq(num(res, "collections"), 0);
+    cJSON_Delete(reply);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":2,\"method\":\"gc.cycles\",\"params\":{\"enable\":true}}");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reply, "result"),
+                                                             "enabled")));
+    cJSON_Delete(reply);
+    cr_expect(ms_gc_get_cycle_stats());
+    for (int i = 0; i < 3; i++) { /* three self-cycles, collected by the app's own collection */
+        node *n = (node *)ms_new(&node_type);
+        n->next = (ms_object *)n;
+    }
+    cr_assert_eq(ms_gc_collect(2), 3);
+    reply = ask(fd, "{\"type\":\"request\",\"id\":3,\"method\":\"gc.cycles\",\"params\":{\"recent\":true,\"limit\":1}}");
+    res = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "recent")));
+    cr_expect_eq(num(res, "collections"), 1);
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(res, "groups");
+    cr_assert_eq(cJSON_GetArraySize(groups), 1);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(groups, 0), "key")->valuestring,
+                     "AgentNode");
+    cr_expect_eq(num(cJSON_GetArrayItem(groups, 0), "cycles"), 3);
+    cJSON_Delete(reply);
+    const char *bad[] = {"{\"type\":\"request\",\"id\":4,\"method\":\"gc.cycles\",\"params\":{\"limit\":0}}",
+                         "{\"type\":\"request\",\"id\":4,\"method\":\"gc.cycles\",\"params\":{\"recent\":1}}",
+                         "{\"type\":\"request\",\"id\":4,\"method\":\"gc.cycles\",\"params\":{\"enable\":\"yes\"}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        reply = ask(fd, bad[i]);
+        cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(reply, "ok")), "refused: %s", bad[i]);
+        cJSON_Delete(reply);
+    }
+    cr_expect(ms_gc_get_cycle_stats(), "a refused request switches nothing");
+    ms_gc_set_cycle_stats(false);
+    ms_gc_cycle_stats_reset();
+    close(fd);
 }

@@ -8,6 +8,7 @@ import { adoptTokenFromUrl, token, forgetToken, setUnauthorizedHandler, get, pos
 import { bytes, count, signed, duration, percent, ago, clock } from './format.js';
 import { loadCharts, ChartSet, Series } from './charts.js';
 import { pathParts } from './why.js';
+import { cycleCells } from './cycles.js';
 
 adoptTokenFromUrl();
 
@@ -243,6 +244,10 @@ function select(id) {
   history.replaceState(history.state, '', location.pathname + location.search + '#app=' + id);
   $('#top').hidden = true;
   $('#diff').hidden = true;
+  // Each read of the cycle makers is a request to the app: none until asked (Refresh, a switch, a collection).
+  $('#cycles').hidden = true;
+  $('#cycles-note').textContent = 'Refresh reads them from the app';
+  delete $('#cycles-panel').dataset.enabled;
   for (const r of document.querySelectorAll('.result')) r.hidden = true;
   whyRun++; // an answer still on its way was for the app shown before
   fillThresholds = true;
@@ -498,12 +503,66 @@ for (const b of document.querySelectorAll('button[data-gen]')) {
           el('tbody', {}, ...r.by_type.map((t) => el('tr', {}, el('td', { text: t.type }),
                                                           el('td', { class: 'num', text: count(t.collected) }))))));
       }
+      if (r.groups && r.groups.length) {
+        frag.append(el('div', { class: 'muted', text: 'cycle makers of this collection:' }),
+                    el('table', { class: 'grid small', id: 'gc-cycles' }, el('tbody', {}, ...cycleRows(r.groups))));
+      }
       showResult(box, frag);
       box.dataset.collected = String(r.collected);
       box.dataset.generation = String(r.generation);
+      refreshCycles();
     } catch (e) { showError(box, e); }
   }));
 }
+
+// ---- Cycle makers ----------------------------------------------------------------------------------------------
+
+function cycleRows(groups) {
+  return groups.map((g) => el('tr', {}, ...cycleCells(g).map(([text, num]) => el('td', num ? { class: 'num', text }
+                                                                                          : { text }))));
+}
+
+let cyclesBusy = false;
+async function refreshCycles() {
+  if (cyclesBusy || state.selected == null) return;
+  cyclesBusy = true;
+  const box = $('#cycles-result');
+  try {
+    const recent = $('#cycles-recent').checked;
+    const r = await get(`${appPath()}/gc/cycles?recent=${recent ? 1 : 0}&limit=20`);
+    const groups = r.groups || [];
+    $('#cycles tbody').replaceChildren(...cycleRows(groups));
+    $('#cycles').hidden = groups.length === 0;
+    $('#cycles-note').textContent = `${r.enabled ? 'counting' : 'not counting'} · ${count(r.collections)} ` +
+      `collection${r.collections === 1 ? '' : 's'}${recent ? ' (the last ones)' : ' since counting began'} · ` +
+      (r.tracing ? 'by allocation site' : 'by type (start tracing for allocation sites)');
+    $('#cycles-panel').dataset.enabled = String(!!r.enabled);
+    box.hidden = true;
+  } catch (e) {
+    showResult(box, e.message, true, e.status);
+  } finally {
+    cyclesBusy = false;
+  }
+}
+
+async function setCycles(enabled, button) {
+  await busy(button, async () => {
+    try {
+      await post(appPath() + '/gc/cycles', { enabled });
+      cyclesBusy = false;
+      await refreshCycles();
+    } catch (e) { showError($('#cycles-result'), e); }
+  });
+}
+$('#cycles-on').addEventListener('click', (e) => setCycles(true, e.currentTarget));
+$('#cycles-off').addEventListener('click', (e) => setCycles(false, e.currentTarget));
+$('#cycles-refresh').addEventListener('click', refreshCycles);
+$('#cycles-recent').addEventListener('change', refreshCycles);
+// While counting is on (as the page last saw it), the table follows the app's collections.
+setInterval(() => {
+  const a = state.apps.get(state.selected);
+  if ($('#cycles-panel').dataset.enabled === 'true' && a && a.summary.connected && !document.hidden) refreshCycles();
+}, 5000);
 
 async function setGc(enable, button) {
   await busy(button, async () => {

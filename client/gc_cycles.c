@@ -1,0 +1,620 @@
+/*
+ * gc_cycles.c — cycle makers (memscope/gc.h): which allocation sites make the cycles the collector frees.
+ *
+ * One grouping per collection, while on (ms__cycles_on), of the garbage about to be freed (collect(), gc.c):
+ *
+ *   1. number   garbage object i's count moves to saved[i] and its refcnt holds i (the walk of the garbage is
+ *               the collector's: nothing else runs, and a traverse reads no counts, memscope/object.h). A
+ *               referent is garbage exactly when it is tracked and COLLECTING (gc_internal.h).
+ *   2. union    for each reference between garbage objects, union-find joins their sets (path halving, by
+ *               size): the weakly connected components. Each contains a cycle (every garbage object is held
+ *               only by garbage), so each counts as one "cycle" of the table: exact when the cycles of a
+ *               collection do not reference each other, and then a component is a cycle with the objects only
+ *               it held — what freeing it freed. Strongly connected components would split those off and count
+ *               linked cycles apart; the tests (test_gc_cycles.c) pin which answer this gives.
+ *   3. restore  the counts back, in the same pass as each object joins its component's sums: objects, bytes
+ *               (ms_sizeof), types (COMP_TYPES kept, more noted) and, while tracing, the allocation site its
+ *               traceback recorded (the macro's file:line: ms_new's caller). The component's site is its
+ *               objects' commonest, counted exactly for up to COMP_SITES distinct sites (ties: the one met
+ *               first, the oldest object's), beyond that by Misra-Gries' summary. No site: the key is the
+ *               multiset of type names.
+ *   4. keys     the components summed per key for this collection (a hash table of keys), whose rows go to
+ *               `last`; `last` then joins the table since start (`total`: MS_GC_CYCLE_KEYS keys; a new key
+ *               takes the place of the smallest row, whose counts go to `other`) and the ring of the last
+ *               MS_GC_CYCLE_RECENT collections.
+ *
+ * Cost: three passes over the garbage (two touch the objects), in work arrays kept from one collection to the
+ * next while the grouping is on (32 bytes an object, 144 a cycle; freed when it is turned off): bench/gc --cycles
+ * has the figures. A failed allocation skips the grouping of that collection (it is not counted in the tables'
+ * collections). Off, collect() pays one branch. Runtime holder only, like the collector.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <memscope/gc.h>
+#include <memscope/trace.h>
+
+#include "array.h"
+#include "gc_internal.h"
+#include "internal.h"
+#include "trace_internal.h"
+
+typedef ms__gc_head gc_head;
+
+bool ms__cycles_on;
+
+typedef struct tcount {
+    const ms_type *t;
+    uint64_t n;
+} tcount;
+
+/* A group key: a site (file != NULL), or else the sorted multiset of types (types[0 .. ntypes), `more` when
+ * the cycle had more distinct types than fit). */
+typedef struct key {
+    const char *file;
+    int line;
+    uint32_t ntypes;
+    bool more;
+    tcount types[MS_GC_CYCLE_TYPES];
+} key;
+
+/* A row of a table: its key, what it counted, and the types of its objects. */
+typedef struct row {
+    key k;
+    uint64_t hash;
+    uint64_t cycles, objects, bytes;
+    uint32_t ntypes;
+    tcount types[MS_GC_CYCLE_TYPES];
+} row;
+
+/* A table of at most MS_GC_CYCLE_KEYS rows and the other row. */
+typedef struct table {
+    row rows[MS_GC_CYCLE_KEYS];
+    size_t n;
+    row other; /* its key: empty */
+    uint64_t collections;
+} table;
+
+static table total, last, recent[MS_GC_CYCLE_RECENT];
+static size_t recent_next; /* the ring's next slot */
+bool ms__cycles_last_valid; /* `last` is the last collection's (cleared by a collection without grouping) */
+
+static void work_free(void);
+
+void ms_gc_set_cycle_stats(bool on)
+{
+    ms__cycles_on = on;
+    if (!on)
+        work_free();
+}
+bool ms_gc_get_cycle_stats(void) { return ms__cycles_on; }
+
+void ms_gc_cycle_stats_reset(void)
+{
+    memset(&total, 0, sizeof total);
+    memset(&last, 0, sizeof last);
+    memset(recent, 0, sizeof recent);
+    recent_next = 0;
+    ms__cycles_last_valid = false;
+    work_free();
+}
+
+void ms__cycles_none(void)
+{
+    memset(&last, 0, sizeof last);
+    ms__cycles_last_valid = false;
+}
+
+/* ---- Keys ------------------------------------------------------------------------------------------------------ */
+
+static uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * UINT64_C(0x9E3779B97F4A7C15) + 0x632BE59BD9B4E019u; }
+
+static uint64_t key_hash(const key *k)
+{
+    if (k->file)
+        return mix(mix(1, (uintptr_t)k->file), (uint64_t)k->line);
+    uint64_t h = mix(2, k->more);
+    for (uint32_t i = 0; i < k->ntypes; i++)
+        h = mix(mix(h, (uintptr_t)k->types[i].t), k->types[i].n);
+    return h;
+}
+
+static bool key_eq(const key *a, const key *b)
+{
+    if (a->file || b->file)
+        return a->file == b->file && a->line == b->line;
+    if (a->ntypes != b->ntypes || a->more != b->more)
+        return false;
+    for (uint32_t i = 0; i < a->ntypes; i++)
+        if (a->types[i].t != b->types[i].t || a->types[i].n != b->types[i].n)
+            return false;
+    return true;
+}
+
+/* Types most objects first, then by name, then by address (a total order: the multiset's one spelling). */
+static int type_cmp(const void *pa, const void *pb)
+{
+    const tcount *a = pa, *b = pb;
+    if (a->n != b->n)
+        return a->n > b->n ? -1 : 1;
+    int c = strcmp(a->t->name ? a->t->name : "", b->t->name ? b->t->name : "");
+    if (c)
+        return c;
+    return (uintptr_t)a->t < (uintptr_t)b->t ? -1 : (uintptr_t)a->t > (uintptr_t)b->t;
+}
+
+/* ---- Rows and tables ------------------------------------------------------------------------------------------- */
+
+/* Adds n objects of type t to a row's types (the first MS_GC_CYCLE_TYPES distinct ones are kept). */
+static void row_add_type(row *r, const ms_type *t, uint64_t n)
+{
+    for (uint32_t i = 0; i < r->ntypes; i++)
+        if (r->types[i].t == t) {
+            r->types[i].n += n;
+            return;
+        }
+    if (r->ntypes < MS_GC_CYCLE_TYPES)
+        r->types[r->ntypes++] = (tcount){t, n};
+}
+
+static void row_add(row *to, const row *from)
+{
+    to->cycles += from->cycles;
+    to->objects += from->objects;
+    to->bytes += from->bytes;
+    for (uint32_t i = 0; i < from->ntypes; i++)
+        row_add_type(to, from->types[i].t, from->types[i].n);
+}
+
+static row *table_find(table *tb, const key *k, uint64_t h)
+{
+    for (size_t i = 0; i < tb->n; i++)
+        if (tb->rows[i].hash == h && key_eq(&tb->rows[i].k, k))
+            return &tb->rows[i];
+    return NULL;
+}
+
+/*
+ * Adds r (a key's counts of one collection) to tb. A key not in a full table takes the place of the row with the
+ * fewest objects, whose counts join `other`: a key that keeps coming (a site that makes a cycle per request) gets
+ * a row and keeps it while it grows, where a table of the first keys would have kept the early ones forever.
+ * Nothing is lost: a row's and the other row's counts sum to everything. O(MS_GC_CYCLE_KEYS).
+ */
+static void table_add(table *tb, const row *r)
+{
+    row *have = table_find(tb, &r->k, r->hash);
+    if (have) {
+        row_add(have, r);
+        return;
+    }
+    if (tb->n < MS_GC_CYCLE_KEYS) {
+        tb->rows[tb->n++] = *r;
+        return;
+    }
+    size_t min = 0;
+    for (size_t i = 1; i < tb->n; i++)
+        if (tb->rows[i].objects < tb->rows[min].objects)
+            min = i;
+    row_add(&tb->other, &tb->rows[min]);
+    tb->rows[min] = *r;
+}
+
+/* ---- The grouping -------------------------------------------------------------------------------------------- */
+
+static inline gc_head *next_of(const gc_head *g) { return (gc_head *)(g->next & ~MS__GC_NEXT_UNREACHABLE); }
+
+/* Types and sites counted exactly per component: the commonest cycles have one to four of each (a folder, its
+ * list, its document and the document's list, each made on its own line). */
+#define COMP_TYPES 4
+#define COMP_SITES 4
+
+/* A component being summed (144 bytes: there may be as many as half the garbage). sites: exact counts of its
+ * first COMP_SITES distinct sites, then Misra-Gries' summary (a new site costs each slot a count; one that
+ * reaches zero is taken over), so the commonest site wins whenever it holds more than 1/COMP_SITES of them. */
+typedef struct comp {
+    uint32_t objects;
+    uint16_t ntypes;
+    uint16_t more; /* more distinct types than COMP_TYPES */
+    uint64_t bytes;
+    const ms_type *types[COMP_TYPES];
+    uint32_t counts[COMP_TYPES];
+    struct {
+        const char *file;
+        int32_t line;
+        uint32_t n; /* 0: free */
+    } sites[COMP_SITES];
+} comp;
+
+/*
+ * The work arrays, kept from one collection to the next while the grouping is on (grown to the largest garbage
+ * yet, freed when it is turned off or reset): allocated afresh for each collection, their page faults cost more
+ * than the grouping itself (bench/gc: 2 us a page on a VM). 32 bytes per object, plus a comp per cycle.
+ */
+static struct {
+    ms_object **objs;
+    intptr_t *saved;
+    uint32_t *parent, *size, *cid;
+    comp *comps;
+    size_t cap, ccap;
+} w;
+
+static void work_free(void)
+{
+    free(w.objs);
+    free(w.saved);
+    free(w.parent);
+    free(w.size);
+    free(w.cid);
+    free(w.comps);
+    memset(&w, 0, sizeof w);
+}
+
+static bool work_reserve(size_t n)
+{
+    if (n <= w.cap)
+        return true;
+    size_t cap = w.cap ? w.cap : 1024;
+    while (cap < n)
+        cap *= 2;
+    void *p;
+#define GROW(f)                                                                                                    \
+    if (!(p = realloc(w.f, cap * sizeof *w.f)))                                                                    \
+        return false;                                                                                              \
+    w.f = p
+    GROW(objs);
+    GROW(saved);
+    GROW(parent);
+    GROW(size);
+    GROW(cid);
+#undef GROW
+    w.cap = cap;
+    return true;
+}
+
+static inline uint32_t find(uint32_t i)
+{
+    uint32_t *parent = w.parent;
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    return i;
+}
+
+/* A reference from object `cur` to op: when op is garbage (tracked and COLLECTING), their sets join. */
+static int visit_union(ms_object *op, void *arg)
+{
+    if (!ms__is_gc(op) || !ms__gc_head_collecting(MS__GC_HEAD(op)) || !ms__gc_head_tracked(MS__GC_HEAD(op)))
+        return 0;
+    uint32_t a = find(*(uint32_t *)arg), b = find((uint32_t)op->refcnt);
+    if (a == b)
+        return 0;
+    if (w.size[a] < w.size[b]) {
+        uint32_t t = a;
+        a = b;
+        b = t;
+    }
+    w.parent[b] = a;
+    w.size[a] += w.size[b];
+    return 0;
+}
+
+/* The site of o's block while tracing: the file:line its traceback recorded, or file NULL. */
+static void site_of(const ms_object *o, const char **file, int *line)
+{
+    *file = NULL;
+    *line = 0;
+    ms__trace_entry e;
+    if (!ms__traces_find((uintptr_t)MS__GC_HEAD(o), &e))
+        return;
+    const ms__tb *tb = ms__tb_get(e.tb);
+    if (tb && tb->file) {
+        *file = tb->file;
+        *line = tb->line;
+    }
+}
+
+static inline void comp_add(comp *c, const ms_object *o, bool tracing)
+{
+    c->objects++;
+    c->bytes += ms_sizeof(o);
+    const ms_type *t = ms_type_of(o);
+    int k = 0;
+    while (k < c->ntypes && c->types[k] != t)
+        k++;
+    if (k < c->ntypes) {
+        c->counts[k]++;
+    } else if (c->ntypes < COMP_TYPES) {
+        c->types[c->ntypes] = t;
+        c->counts[c->ntypes++] = 1;
+    } else {
+        c->more = 1;
+    }
+    if (tracing) {
+        const char *file;
+        int line;
+        site_of(o, &file, &line);
+        if (!file)
+            return;
+        int free_slot = -1;
+        for (int i = 0; i < COMP_SITES; i++) {
+            if (c->sites[i].n && c->sites[i].file == file && c->sites[i].line == line) {
+                c->sites[i].n++;
+                return;
+            }
+            if (!c->sites[i].n && free_slot < 0)
+                free_slot = i;
+        }
+        if (free_slot >= 0) {
+            c->sites[free_slot].file = file;
+            c->sites[free_slot].line = line;
+            c->sites[free_slot].n = 1;
+        } else {
+            for (int i = 0; i < COMP_SITES; i++)
+                c->sites[i].n--;
+        }
+    }
+}
+
+/* The component's row: its key (its site, else its sorted types) and counts. */
+static void comp_row(const comp *c, row *r)
+{
+    /* Field by field: a row is 320 bytes, and clearing one per cycle was a quarter of the grouping's time. Only
+     * types[0 .. ntypes) are ever read. */
+    r->cycles = 1;
+    r->objects = c->objects;
+    r->bytes = c->bytes;
+    r->ntypes = c->ntypes;
+    for (uint32_t i = 0; i < c->ntypes; i++)
+        r->types[i] = (tcount){c->types[i], c->counts[i]};
+    key *k = &r->k;
+    k->file = NULL;
+    k->line = 0;
+    k->ntypes = 0;
+    k->more = false;
+    int best = -1; /* the most objects; a tie keeps the site met first (the oldest object's, in list order) */
+    for (int i = 0; i < COMP_SITES; i++)
+        if (c->sites[i].n && (best < 0 || c->sites[i].n > c->sites[best].n))
+            best = i;
+    if (best >= 0) {
+        k->file = c->sites[best].file;
+        k->line = c->sites[best].line;
+    } else {
+        k->ntypes = c->ntypes;
+        memcpy(k->types, r->types, c->ntypes * sizeof *k->types);
+        if (k->ntypes > 1)
+            qsort(k->types, k->ntypes, sizeof k->types[0], type_cmp);
+        k->more = c->more != 0;
+    }
+    r->hash = key_hash(k);
+}
+
+/* The rows of one collection, summed per key through a table of (hash, row index + 1). */
+typedef struct agg_slot {
+    uint64_t hash;
+    uint64_t index1;
+} agg_slot;
+static bool agg_used(const void *s) { return ((const agg_slot *)s)->index1 != 0; }
+static uint64_t agg_hash(const void *s) { return ((const agg_slot *)s)->hash; }
+static const msc_ht_type agg_type = {sizeof(agg_slot), 64, agg_used, agg_hash, &msc_libc_mem};
+typedef struct agg_key {
+    const row *rows;
+    const row *r;
+} agg_key;
+static bool agg_match(const void *slot, const void *k)
+{
+    const agg_slot *s = slot;
+    const agg_key *ak = k;
+    return s->hash == ak->r->hash && key_eq(&ak->rows[s->index1 - 1].k, &ak->r->k);
+}
+
+/* Steps 1-4 for the objects of garbage (about `hint` of them), into `last`: false when memory was short
+ * (nothing counted, every count as it was). */
+static bool group(gc_head *garbage, size_t hint)
+{
+    if (!work_reserve(hint))
+        return false;
+    size_t i = 0;
+    for (gc_head *g = next_of(garbage); g != garbage; g = next_of(g), i++) {
+        if (MS_UNLIKELY(i == w.cap || i == UINT32_MAX) && (i == UINT32_MAX || !work_reserve(i + 1))) {
+            for (size_t j = 0; j < i; j++) /* counted already: their counts back */
+                w.objs[j]->refcnt = w.saved[j];
+            return false;
+        }
+        ms_object *o = MS__GC_OBJ(g);
+        w.objs[i] = o;
+        w.saved[i] = o->refcnt;
+        o->refcnt = (intptr_t)i;
+        w.parent[i] = (uint32_t)i;
+        w.size[i] = 1;
+        w.cid[i] = UINT32_MAX;
+    }
+    const size_t n = i;
+    for (uint32_t cur = 0; cur < n; cur++)
+        (void)ms__gc_traverse(w.objs[cur], visit_union, &cur);
+
+    /* Counts back, and each object into its component (numbered in the order of their first object). */
+    bool tracing = ms_trace_is_tracing();
+    size_t ncomp = 0;
+    for (i = 0; i < n; i++) {
+        ms_object *o = w.objs[i];
+        o->refcnt = w.saved[i];
+        uint32_t root = find((uint32_t)i);
+        if (w.cid[root] == UINT32_MAX) {
+            if (ncomp == w.ccap) {
+                size_t cap = w.ccap ? w.ccap * 2 : 256;
+                comp *c = realloc(w.comps, cap * sizeof *c);
+                if (!c) {
+                    for (size_t j = i + 1; j < n; j++) /* the rest of the counts still need restoring */
+                        w.objs[j]->refcnt = w.saved[j];
+                    return false;
+                }
+                w.comps = c;
+                w.ccap = cap;
+            }
+            w.cid[root] = (uint32_t)ncomp;
+            memset(&w.comps[ncomp++], 0, sizeof(comp));
+        }
+        comp_add(&w.comps[w.cid[root]], o, tracing);
+    }
+
+    /* Per key. */
+    msc_hashtable agg = MSC_HASHTABLE_INIT;
+    row *rows = NULL, r;
+    size_t nrows = 0, rcap = 0;
+    bool ok = true;
+    for (size_t k = 0; k < ncomp && ok; k++) {
+        comp_row(&w.comps[k], &r);
+        agg_key ak = {rows, &r};
+        if (msc_ht_reserve(&agg, &agg_type) < 0) {
+            ok = false;
+            break;
+        }
+        agg_slot *slot = msc_ht_probe(&agg, &agg_type, r.hash, agg_match, &ak);
+        if (slot->index1) {
+            row_add(&rows[slot->index1 - 1], &r);
+            continue;
+        }
+        row *dst = msc_array_push(&rows, &nrows, &rcap, sizeof *dst);
+        if (!dst) {
+            ok = false;
+            break;
+        }
+        *dst = r;
+        *slot = (agg_slot){r.hash, nrows};
+        msc_ht_added(&agg);
+    }
+    msc_ht_free(&agg, &agg_type);
+    if (ok) /* the largest keys into `last` first, so that a full table keeps them */
+        for (size_t k = 0; k < nrows; k++)
+            table_add(&last, &rows[k]);
+    free(rows);
+    return ok;
+}
+
+void ms__cycles_group(gc_head *garbage, size_t hint)
+{
+    memset(&last, 0, sizeof last);
+    if (next_of(garbage) != garbage && !group(garbage, hint)) {
+        ms__cycles_none();
+        return;
+    }
+    ms__cycles_last_valid = true;
+    last.collections = 1;
+    total.collections++;
+    for (size_t k = 0; k < last.n; k++)
+        table_add(&total, &last.rows[k]);
+    row_add(&total.other, &last.other);
+    recent[recent_next] = last;
+    recent_next = (recent_next + 1) % MS_GC_CYCLE_RECENT;
+}
+
+/* ---- Reading the tables ---------------------------------------------------------------------------------------- */
+
+static int row_cmp(const void *pa, const void *pb)
+{
+    const row *a = *(const row *const *)pa, *b = *(const row *const *)pb;
+    if (a->objects != b->objects)
+        return a->objects > b->objects ? -1 : 1;
+    return a->cycles > b->cycles ? -1 : a->cycles < b->cycles;
+}
+
+static const char *type_name(const ms_type *t) { return t && t->name ? t->name : "?"; }
+
+static void fill(ms_gc_cycle_group *g, const row *r, bool other)
+{
+    memset(g, 0, sizeof *g);
+    g->other = other;
+    g->cycles = r->cycles;
+    g->objects = r->objects;
+    g->bytes = r->bytes;
+    tcount types[MS_GC_CYCLE_TYPES];
+    memcpy(types, r->types, r->ntypes * sizeof *types);
+    if (r->ntypes > 1)
+        qsort(types, r->ntypes, sizeof *types, type_cmp);
+    g->ntypes = r->ntypes;
+    for (uint32_t i = 0; i < r->ntypes; i++) {
+        g->types[i].name = type_name(types[i].t);
+        g->types[i].count = types[i].n;
+    }
+    if (other) {
+        snprintf(g->key, sizeof g->key, "other");
+    } else if (r->k.file) {
+        snprintf(g->site, sizeof g->site, "%s:%d", r->k.file, r->k.line);
+        snprintf(g->key, sizeof g->key, "%s", g->site);
+    } else {
+        size_t len = 0;
+        for (uint32_t i = 0; i < r->k.ntypes && len < sizeof g->key; i++) {
+            int wr = r->k.types[i].n > 1
+                        ? snprintf(g->key + len, sizeof g->key - len, "%s%s\u00d7%llu", i ? "+" : "",
+                                   type_name(r->k.types[i].t), (unsigned long long)r->k.types[i].n)
+                        : snprintf(g->key + len, sizeof g->key - len, "%s%s", i ? "+" : "", type_name(r->k.types[i].t));
+            len += wr > 0 ? (size_t)wr : 0;
+        }
+        if (r->k.more && len < sizeof g->key)
+            snprintf(g->key + len, sizeof g->key - len, "+...");
+    }
+}
+
+/* rows[0 .. n) largest first, then the other row when it counted anything, into out[0 .. max). */
+static size_t report(const row *rows, size_t n, const row *other, ms_gc_cycle_group *out, size_t max)
+{
+    const row **order = n ? malloc(n * sizeof *order) : NULL;
+    if (n && !order)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &rows[i];
+    if (n > 1)
+        qsort(order, n, sizeof *order, row_cmp);
+    size_t k = 0;
+    for (; k < n && k < max; k++)
+        fill(&out[k], order[k], false);
+    free(order);
+    size_t total_rows = n + (other->cycles != 0);
+    if (other->cycles && k < max)
+        fill(&out[k], other, true);
+    return total_rows;
+}
+
+size_t ms_gc_cycle_groups(bool recent_only, ms_gc_cycle_group *out, size_t max, uint64_t *collections)
+{
+    if (!recent_only) {
+        if (collections)
+            *collections = total.collections;
+        return report(total.rows, total.n, &total.other, out, max);
+    }
+    /* The ring's tables summed: every key of each (at most MS_GC_CYCLE_RECENT * MS_GC_CYCLE_KEYS of them). */
+    row *rows = malloc(MS_GC_CYCLE_RECENT * MS_GC_CYCLE_KEYS * sizeof *rows);
+    if (!rows)
+        return 0;
+    row other = {0};
+    size_t n = 0;
+    uint64_t colls = 0;
+    for (size_t t = 0; t < MS_GC_CYCLE_RECENT; t++) {
+        const table *tb = &recent[t];
+        colls += tb->collections;
+        row_add(&other, &tb->other);
+        for (size_t i = 0; i < tb->n; i++) {
+            row *have = NULL;
+            for (size_t j = 0; j < n && !have; j++)
+                if (rows[j].hash == tb->rows[i].hash && key_eq(&rows[j].k, &tb->rows[i].k))
+                    have = &rows[j];
+            if (have)
+                row_add(have, &tb->rows[i]);
+            else
+                rows[n++] = tb->rows[i];
+        }
+    }
+    if (collections)
+        *collections = colls;
+    size_t k = report(rows, n, &other, out, max);
+    free(rows);
+    return k;
+}
+
+size_t ms_gc_cycle_groups_last(ms_gc_cycle_group *out, size_t max)
+{
+    return report(last.rows, last.n, &last.other, out, max);
+}
