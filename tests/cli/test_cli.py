@@ -61,11 +61,11 @@ class Fixture(fixture.Fixture):
         super().start_daemon("--gc-rate", "0", "--history", "6")
         self.token = next(m.group(1) for m in (re.search(r"\?token=(\S+)", line) for line in self.lines) if m)
 
-    def start_app(self, name=APP):
+    def start_app(self, name=APP, extra=()):
         env = dict(self.env, MEMSCOPE_SOCKET=self.sock, MEMSCOPE_INTERVAL_MS="200", MEMSCOPE_APP_NAME=name)
         # --duration: a safety net; the test ends it long before.
         p = subprocess.Popen([DOCSTORE, "--tick-ms", "20", "--gc", "off", "--quiet", "--docs", "20",
-                              "--duration", "280"], env=env, stdout=subprocess.DEVNULL,
+                              "--duration", "280", *extra], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         self.procs.append(p)
         return p
@@ -340,10 +340,15 @@ def run_tests(f):
     r = f.cli("trace", APP, "start", "-n", "4")
     check(r.rc == 0 and "tracing started, 4 frames" in r.out, "trace start -n 4", repr(r))
 
-    # ---- cycle makers (issue 16): with tracing on, the folders' cycles are named by the line that makes them
+    # ---- cycle makers (issue 16): with tracing on, the folders' cycles are named by the line that makes them;
+    #      the same program with weak parent links, traced as long, makes none there.
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "docstore.c")
     folder_line = next(i for i, l in enumerate(open(src), 1) if "ms_new(&folder_type)" in l)
     site = f"docstore.c:{folder_line}"
+    weak = f.start_app("clitest-weak", extra=("--weak-percent", "100"))
+    weak_up = wait_for(lambda: [a for a in apps_named(f, "clitest-weak") if a["connected"]], "the weak docstore connects")
+    r = f.cli("trace", "clitest-weak", "start")
+    check(r.rc == 0, "trace start in the weak docstore", repr(r))
 
     def cycles():
         r = f.cli("gc", APP, "--cycles")
@@ -351,6 +356,14 @@ def run_tests(f):
     r = wait_for(cycles, f"gc --cycles names {site}, the folders' allocation, once they are traced")
     check(r is not None and "cycle makers of this collection:" in r.out and "MADE BY" in r.out,
           "gc --cycles: the collection, then its cycle makers", repr(r))
+    if weak_up:
+        r = f.cli("gc", "clitest-weak", "--json")
+        j = r.json() or {}
+        strong_sites = [g for g in j.get("groups", []) if (g.get("site") or "").endswith(site)]
+        check(r.rc == 0 and "groups" in j and not strong_sites,
+              f"the docstore with weak parent links, traced as long: no cycles from {site}", json.dumps(j)[:400])
+    weak.send_signal(signal.SIGTERM)
+    weak.wait(timeout=10)
     r = f.cli("gc", APP, "--cycle-table", "--json")
     j = r.json() or {}
     check(r.rc == 0 and j.get("enabled") is False and j.get("collections", 0) >= 1
