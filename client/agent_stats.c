@@ -18,6 +18,7 @@
 #include <memscope/trace.h>
 
 #include "agent_internal.h"
+#include "gc_internal.h"
 #include "internal.h"
 #include "stats_schema.h"
 
@@ -159,6 +160,28 @@ static cJSON *trace_json(void)
     return o;
 }
 
+/* The cycle makers' largest rows since counting began (gc_cycles.c publishes them for this thread). */
+static cJSON *cycles_json(void)
+{
+    _Static_assert(MS__CYCLES_PUBLISHED == MSC_STATS_CYCLES_MAX, "the library keeps what the message reports");
+    ms__cycle_row rows[MSC_STATS_CYCLES_MAX];
+    size_t n = ms__cycles_published(rows, MSC_STATS_CYCLES_MAX);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o) || !cJSON_AddStringToObject(o, "key", rows[i].key))
+            break;
+        _Static_assert(0 MSC_STATS_CYCLE(COUNT) == 3, "MSC_STATS_CYCLE changed: fill its members here");
+        struct { MSC_STATS_CYCLE(NUM_FIELD) } v = {
+            .cycles = (double)rows[i].cycles,
+            .objects = (double)rows[i].objects,
+            .bytes = (double)rows[i].bytes,
+        };
+        MSC_STATS_CYCLE(ADD_NUM)
+    }
+    return arr;
+}
+
 cJSON *ms__agent_stats_json(uint64_t seq_number, uint64_t dropped_count)
 {
     cJSON *o = cJSON_CreateObject();
@@ -174,6 +197,7 @@ cJSON *ms__agent_stats_json(uint64_t seq_number, uint64_t dropped_count)
     cJSON_AddItemToObject(o, "types", types_json());
     cJSON_AddItemToObject(o, "gc", gc_json());
     cJSON_AddItemToObject(o, "trace", trace_json());
+    cJSON_AddItemToObject(o, "cycles", cycles_json());
     /* cJSON reports no allocation failure from the Add* calls; a message missing a section is still valid, but
      * one missing the heap means memory ran out: do not send half of it. */
     if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "heap"))) {

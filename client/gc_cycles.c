@@ -29,6 +29,7 @@
  * collections). Off, collect() pays one branch. Runtime holder only, like the collector.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ static size_t recent_next; /* the ring's next slot */
 bool ms__cycles_last_valid; /* `last` is the last collection's (cleared by a collection without grouping) */
 
 static void work_free(void);
+static void publish(void);
 
 void ms_gc_set_cycle_stats(bool on)
 {
@@ -99,6 +101,7 @@ void ms_gc_cycle_stats_reset(void)
     recent_next = 0;
     ms__cycles_last_valid = false;
     work_free();
+    publish();
 }
 
 void ms__cycles_none(void)
@@ -509,6 +512,7 @@ void ms__cycles_group(gc_head *garbage, size_t hint)
     row_add(&total.other, &last.other);
     recent[recent_next] = last;
     recent_next = (recent_next + 1) % MS_GC_CYCLE_RECENT;
+    publish();
 }
 
 /* ---- Reading the tables ---------------------------------------------------------------------------------------- */
@@ -617,4 +621,45 @@ size_t ms_gc_cycle_groups(bool recent_only, ms_gc_cycle_group *out, size_t max, 
 size_t ms_gc_cycle_groups_last(ms_gc_cycle_group *out, size_t max)
 {
     return report(last.rows, last.n, &last.other, out, max);
+}
+
+/* ---- For the agent thread ---------------------------------------------------------------------------------- */
+
+#define PUBLISHED MS__CYCLES_PUBLISHED
+static pthread_mutex_t pub_lock = PTHREAD_MUTEX_INITIALIZER;
+static ms__cycle_row pub[PUBLISHED];
+static size_t npub;
+
+/* The PUBLISHED largest rows of `total` (not its other row), under pub_lock: the runtime holder writes them, the
+ * agent thread reads them. O(MS_GC_CYCLE_KEYS log). */
+static void publish(void)
+{
+    ms_gc_cycle_group g[PUBLISHED];
+    size_t n = report(total.rows, total.n, &total.other, g, PUBLISHED);
+    if (n > PUBLISHED)
+        n = PUBLISHED;
+    ms__cycle_row rows[PUBLISHED];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].other)
+            continue;
+        snprintf(rows[k].key, sizeof rows[k].key, "%s", g[i].key);
+        rows[k].cycles = g[i].cycles;
+        rows[k].objects = g[i].objects;
+        rows[k].bytes = g[i].bytes;
+        k++;
+    }
+    pthread_mutex_lock(&pub_lock);
+    memcpy(pub, rows, k * sizeof *rows);
+    npub = k;
+    pthread_mutex_unlock(&pub_lock);
+}
+
+size_t ms__cycles_published(ms__cycle_row *out, size_t max)
+{
+    pthread_mutex_lock(&pub_lock);
+    size_t n = npub < max ? npub : max;
+    memcpy(out, pub, n * sizeof *out);
+    pthread_mutex_unlock(&pub_lock);
+    return n;
 }

@@ -134,6 +134,14 @@ extern bool ms__cycles_on, ms__cycles_last_valid;
 void ms__cycles_group(ms__gc_head *garbage, size_t hint);
 /* A collection without grouping: the last collection's table is empty from now on. */
 void ms__cycles_none(void);
+/* The largest rows of the table since start, as the stats message reports them (common/stats_schema.h's
+ * "cycles"): copied at the end of each grouping for the agent thread, which may read them at any time. */
+typedef struct ms__cycle_row {
+    char key[128];
+    uint64_t cycles, objects, bytes;
+} ms__cycle_row;
+#define MS__CYCLES_PUBLISHED 10 /* rows kept for it (common/stats_schema.h's MSC_STATS_CYCLES_MAX) */
+size_t ms__cycles_published(ms__cycle_row *out, size_t max);
 
 
 /* ---- weakref.c ------------------------------------------------------------------------------------------ */

@@ -15,7 +15,8 @@
  *    "refcount": {...},                                                    MSC_STATS_REFCOUNT
  *    "types": [{"name": string, ...}, ...],                                MSC_STATS_TYPE
  *    "gc": {"enabled": bool, ..., "generations": [{...}, {...}, {...}]},   MSC_STATS_GC(_BOOLS), MSC_STATS_GEN
- *    "trace": {"tracing": bool, ...}}                                      MSC_STATS_TRACE(_BOOLS)
+ *    "trace": {"tracing": bool, ...},                                      MSC_STATS_TRACE(_BOOLS)
+ *    "cycles": [{"key": string, ...}, ...]}                                MSC_STATS_CYCLE
  */
 #ifndef MEMSCOPE_COMMON_STATS_SCHEMA_H
 #define MEMSCOPE_COMMON_STATS_SCHEMA_H
@@ -45,5 +46,11 @@
 
 #define MSC_STATS_TRACE(X) X(nframes) X(current) X(peak) X(memory)
 #define MSC_STATS_TRACE_BOOLS(X) X(tracing)
+
+/* The cycle makers (memscope/gc.h): the app's MSC_STATS_CYCLES_MAX largest keys since counting began, each besides
+ * its "key" (a string: an allocation site "file.c:97", or the cycles' types "Folder×2+Document"); largest
+ * `objects` first; empty while nothing was counted. */
+#define MSC_STATS_CYCLE(X) X(cycles) X(objects) X(bytes)
+#define MSC_STATS_CYCLES_MAX 10
 
 #endif /* MEMSCOPE_COMMON_STATS_SCHEMA_H */

@@ -9,8 +9,8 @@
  * afterwards, and a message of another type is then parsed again by cJSON (a few per connection).
  *
  * Errors in the stats sections are collected during the walk and reported afterwards in a fixed order —
- * section by section (heap, pools, refcount, types, gc, trace), then type names, then gc.generations — so the
- * message an agent gets does not depend on the order of its members.
+ * section by section (heap, pools, refcount, types, gc, trace, cycles), then type names, then cycle keys, then
+ * gc.generations — so the message an agent gets does not depend on the order of its members.
  */
 #include <errno.h>
 #include <math.h>
@@ -47,13 +47,14 @@ typedef struct field {
     unsigned short off;
 } field;
 
-enum { S_HEAP, S_POOLS, S_REFCOUNT, S_TYPES, S_GC, S_TRACE, NSECTIONS };
+enum { S_HEAP, S_POOLS, S_REFCOUNT, S_TYPES, S_GC, S_TRACE, S_CYCLES, NSECTIONS };
 static const struct {
     const char *name;
     bool array; /* an array of objects, else an object */
 } sections[NSECTIONS] = {
     [S_HEAP] = {"heap", false}, [S_POOLS] = {"pools", true}, [S_REFCOUNT] = {"refcount", false},
     [S_TYPES] = {"types", true}, [S_GC] = {"gc", false},     [S_TRACE] = {"trace", false},
+    [S_CYCLES] = {"cycles", true},
 };
 
 #define FIELD(n, kind, off) {#n, sizeof(#n) - 1, kind, (unsigned short)(off)},
@@ -67,6 +68,7 @@ static const struct {
 #define F_trace(n) FIELD(n, K_NUMBER, offsetof(msd_trace, n))
 #define B_trace(n) FIELD(n, K_BOOL, offsetof(msd_trace, n))
 #define F_top(n) FIELD(n, K_NUMBER, offsetof(msd_stats, n))
+#define F_cycle(n) FIELD(n, K_NUMBER, offsetof(msd_cycle, n))
 static const field heap_fields[] = {MSC_STATS_HEAP(F_heap)};
 static const field pool_fields[] = {MSC_STATS_POOL(F_pool)};
 static const field refcount_fields[] = {MSC_STATS_REFCOUNT(F_refcount)};
@@ -74,10 +76,12 @@ static const field type_fields[] = {FIELD(name, K_NAME, 0) MSC_STATS_TYPE(F_type
 static const field gen_fields[] = {MSC_STATS_GEN(F_gen)};
 static const field gc_fields[] = {MSC_STATS_GC_BOOLS(B_gc) FIELD(generations, K_GENS, 0) MSC_STATS_GC(F_gc)};
 static const field trace_fields[] = {MSC_STATS_TRACE_BOOLS(B_trace) MSC_STATS_TRACE(F_trace)};
+static const field cycle_fields[] = {FIELD(key, K_NAME, 0) MSC_STATS_CYCLE(F_cycle)};
 static const field top_fields[] = {
     FIELD(type, K_TYPE, 0) MSC_STATS_TOP(F_top)
     FIELD(heap, K_SECTION, S_HEAP) FIELD(pools, K_SECTION, S_POOLS) FIELD(refcount, K_SECTION, S_REFCOUNT)
     FIELD(types, K_SECTION, S_TYPES) FIELD(gc, K_SECTION, S_GC) FIELD(trace, K_SECTION, S_TRACE)
+    FIELD(cycles, K_SECTION, S_CYCLES)
     FIELD(id, K_DAEMON, 0) FIELD(pid, K_DAEMON, 0) FIELD(name, K_DAEMON, 0) FIELD(time, K_DAEMON, 0)
 };
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
@@ -148,6 +152,7 @@ typedef struct walk {
     msd_stats *m;
     sec_error errors[NSECTIONS];
     bool names_bad; /* an entry of "types" without a string "name" */
+    bool keys_bad;  /* an entry of "cycles" without a string "key" */
     bool gens_bad;  /* gc.generations is not an array */
 } walk;
 
@@ -218,25 +223,36 @@ static bool read_members(msd_jp *jp, walk *w, const field *table, size_t n, void
     return true;
 }
 
-/* One entry of "types": its first "name" (decoded into the name store) and its numbers. False when out of
- * memory. */
-static bool read_type(msd_jp *jp, walk *w)
+/* One entry of an array section that carries a string (a type's "name", a cycle's "key") besides its numbers: the
+ * first such string decoded into the name store, where *name points (an offset until the walk ends:
+ * msd_msg_parse() turns the offsets into pointers, the store moving as it grows); "" and *bad when there is none.
+ * False when out of memory. */
+static bool read_named(msd_jp *jp, walk *w, const field *table, size_t n, void *entry, const char **name, bool *bad)
 {
     msd_stats *m = w->m;
-    msd_type *t = msd_stats_add_type(m);
-    size_t name_at = m->names.len;
+    size_t at = m->names.len;
     bool named = false;
-    if (!t || !read_members(jp, w, type_fields, NFIELDS(type_fields), t, &named))
+    if (!read_members(jp, w, table, n, entry, &named))
         return false;
     if (!named) {
-        w->names_bad = true;
+        *bad = true;
         if (msc_buf_append(&m->names, "", 1) < 0) /* a name the entry still has, never read */
             return false;
     }
-    /* Until the walk ends, a name is its offset in the store (which moves as it grows): msd_msg_parse() turns
-     * the offsets into pointers at the end. */
-    t->name = (const char *)(uintptr_t)name_at;
+    *name = (const char *)(uintptr_t)at;
     return true;
+}
+
+static bool read_type(msd_jp *jp, walk *w)
+{
+    msd_type *t = msd_stats_add_type(w->m);
+    return t && read_named(jp, w, type_fields, NFIELDS(type_fields), t, &t->name, &w->names_bad);
+}
+
+static bool read_cycle(msd_jp *jp, walk *w)
+{
+    msd_cycle *c = msd_stats_add_cycle(w->m);
+    return c && read_named(jp, w, cycle_fields, NFIELDS(cycle_fields), c, &c->key, &w->keys_bad);
 }
 
 static bool read_pool(msd_jp *jp, walk *w)
@@ -277,12 +293,14 @@ static bool read_section(msd_jp *jp, walk *w, int s)
     case S_TRACE: return read_members(jp, w, trace_fields, NFIELDS(trace_fields), &m->trace, NULL);
     case S_GC: return read_members(jp, w, gc_fields, NFIELDS(gc_fields), &m->gc, NULL);
     case S_POOLS: return read_array(jp, w, s, read_pool);
+    case S_CYCLES: return read_array(jp, w, s, read_cycle);
     default: return read_array(jp, w, s, read_type);
     }
 }
 
 _Static_assert(MSD_SEC_HEAP == 1 << S_HEAP && MSD_SEC_POOLS == 1 << S_POOLS && MSD_SEC_REFCOUNT == 1 << S_REFCOUNT &&
-                   MSD_SEC_TYPES == 1 << S_TYPES && MSD_SEC_GC == 1 << S_GC && MSD_SEC_TRACE == 1 << S_TRACE,
+                   MSD_SEC_TYPES == 1 << S_TYPES && MSD_SEC_GC == 1 << S_GC && MSD_SEC_TRACE == 1 << S_TRACE &&
+                   MSD_SEC_CYCLES == 1 << S_CYCLES,
                "section bits follow the section table");
 
 /* ---- The walk -------------------------------------------------------------------------------------------------- */
@@ -397,6 +415,8 @@ static int stats_errors(const walk *w, char *err, size_t errlen)
     }
     if (w->names_bad)
         return fail(err, errlen, "stats: every entry of \"types\" needs a string \"name\"");
+    if (w->keys_bad)
+        return fail(err, errlen, "stats: every entry of \"cycles\" needs a string \"key\"");
     if (w->gens_bad)
         return fail(err, errlen, "stats: \"gc.generations\" must be an array");
     return 0;
@@ -529,6 +549,8 @@ int msd_msg_parse(const uint8_t *payload, size_t len, msd_stats *model, msd_msg 
     /* The names' offsets become pointers now that the store has stopped moving. */
     for (size_t i = 0; i < model->ntypes; i++)
         model->types[i].name = model->names.data + (uintptr_t)model->types[i].name;
+    for (size_t i = 0; i < model->ncycles; i++)
+        model->cycles[i].key = model->names.data + (uintptr_t)model->cycles[i].key;
     for (size_t i = 0; i < t.nspans && rc == 0; i++)
         rc = body_member(&model->body, &t.spans[i]);
     if (rc == 0 && t.nmembers > SPANS) {

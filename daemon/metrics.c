@@ -84,6 +84,7 @@ typedef struct family {
     X(GC_PAUSE, "memscope_gc_pause_seconds", COUNTER, "seconds", "Time spent in collections (the app is paused).") \
     X(GC_PAUSE_MAX, "memscope_gc_pause_max_seconds", GAUGE, "seconds", "Longest collection pause.") \
     X(GC_GARBAGE, "memscope_gc_garbage_objects", GAUGE, NULL, "Objects in the garbage list.") \
+    X(GC_CYCLE_OBJECTS, "memscope_gc_cycle_objects", COUNTER, NULL, "Objects freed in garbage cycles made at this allocation site (or, untraced, of these types) since the app began counting cycle makers; its 10 largest.") \
     X(TRACE_ENABLED, "memscope_trace_enabled", GAUGE, NULL, "1 while allocation tracing is on.") \
     X(TRACE_FRAMES, "memscope_trace_frames", GAUGE, NULL, "Frames kept per traced allocation.") \
     X(TRACE_BYTES, "memscope_trace_traced_bytes", GAUGE, "bytes", "Bytes of traced allocations alive.") \
@@ -417,6 +418,9 @@ static double at(const void *base, size_t off)
     return *(const double *)(const void *)((const char *)base + off);
 }
 
+/* The longest cycle-maker key exported (the agent's are below 128 bytes). */
+#define CYCLE_KEY_MAX 255
+
 /* The samples of family f for one app. */
 static void emit_app(writer *w, int f, const app_ctx *c)
 {
@@ -478,6 +482,21 @@ static void emit_app(writer *w, int f, const app_ctx *c)
         sample_field(w, f, l, NULL, s->gc.pause_max_ns, 1e9);
     } else if (f == F_GC_GARBAGE) {
         sample_field(w, f, l, NULL, s->gc.garbage, 1);
+    } else if (f == F_GC_CYCLE_OBJECTS) {
+        /* The agent sends its MSC_STATS_CYCLES_MAX largest keys: no more are read, whatever a peer sends, so the
+         * series stay bounded; an empty, a repeated or an absurdly long key is left out. */
+        for (size_t i = 0; (s->sections & MSD_SEC_CYCLES) && i < s->ncycles && i < MSC_STATS_CYCLES_MAX; i++) {
+            const char *key = s->cycles[i].key;
+            size_t n = strlen(key);
+            bool dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = strcmp(s->cycles[j].key, key) == 0;
+            if (!n || n > CYCLE_KEY_MAX || dup)
+                continue;
+            char lb[3 * CYCLE_KEY_MAX + 16];
+            labels extra = label(lb, "site", key);
+            sample_field(w, f, l, &extra, s->cycles[i].objects, 1);
+        }
     } else if (f >= F_TRACE_ENABLED && f <= F_TRACE_PEAK && (s->sections & MSD_SEC_TRACE)) {
         sample_field(w, f, l, NULL,
                      f == F_TRACE_ENABLED  ? s->trace.tracing

@@ -42,7 +42,7 @@ void msd_stats_reset(msd_stats *s)
 #undef SET_NAN
     s->gc.ngens = 0;
     all_nan(s->gc.gens, sizeof(s->gc.gens));
-    s->npools = s->ntypes = 0;
+    s->npools = s->ntypes = s->ncycles = 0;
     msc_buf_clear(&s->names);
     msc_buf_clear(&s->body);
 }
@@ -51,6 +51,7 @@ void msd_stats_free(msd_stats *s)
 {
     free(s->pools);
     free(s->types);
+    free(s->cycles);
     msc_buf_free(&s->names);
     msc_buf_free(&s->body);
     msd_stats_init(s);
@@ -74,6 +75,18 @@ msd_type *msd_stats_add_type(msd_stats *s)
 #undef SET_NAN
     }
     return t;
+}
+
+msd_cycle *msd_stats_add_cycle(msd_stats *s)
+{
+    msd_cycle *c = msc_array_push(&s->cycles, &s->ncycles, &s->cycles_cap, sizeof(*c));
+    if (c) {
+        c->key = "";
+#define SET_NAN(name) c->name = NAN;
+        MSC_STATS_CYCLE(SET_NAN)
+#undef SET_NAN
+    }
+    return c;
 }
 
 msd_stats *msd_stats_new(void)

@@ -40,6 +40,10 @@ typedef struct msd_type {
     const char *name; /* decoded, NUL-terminated (cut at a \u0000), in the model's name store; never NULL */
     MSC_STATS_TYPE(MSD_FIELD)
 } msd_type;
+typedef struct msd_cycle {
+    const char *key; /* as a type's name: decoded, in the name store; "" when the entry had no string "key" */
+    MSC_STATS_CYCLE(MSD_FIELD)
+} msd_cycle;
 #undef MSD_FIELD
 
 /* Which sections the message had (each with the right JSON type: message.c refuses the others). */
@@ -50,6 +54,7 @@ enum {
     MSD_SEC_TYPES = 1 << 3,
     MSD_SEC_GC = 1 << 4,
     MSD_SEC_TRACE = 1 << 5,
+    MSD_SEC_CYCLES = 1 << 6,
 };
 
 typedef struct msd_stats {
@@ -63,7 +68,9 @@ typedef struct msd_stats {
     size_t npools, pools_cap;
     msd_type *types;        /* ntypes entries, in the message's order (capacity types_cap) */
     size_t ntypes, types_cap;
-    msc_buf names;          /* the types' names, back to back */
+    msd_cycle *cycles;      /* ncycles entries (the agent sends at most MSC_STATS_CYCLES_MAX; more are read) */
+    size_t ncycles, cycles_cap;
+    msc_buf names;          /* the types' names and the cycles' keys, back to back */
     msc_buf body;           /* the message's members but "type", "id", "pid", "name", "time": `"k":v,"k":v` */
 } msd_stats;
 
@@ -80,6 +87,7 @@ void msd_stats_delete(msd_stats *s);
  * of memory (the model is unchanged). Amortized O(1). */
 msd_pool *msd_stats_add_pool(msd_stats *s);
 msd_type *msd_stats_add_type(msd_stats *s);
+msd_cycle *msd_stats_add_cycle(msd_stats *s);
 
 /* A number of the model, absent values as 0. */
 static inline double msd_stat_or0(double v)

@@ -118,8 +118,9 @@ class Fixture:
             raise SystemExit(1)
         self.url, self.port = got
 
-    def start_app(self, name, interval_ms=200):
-        env = dict(self.env, MEMSCOPE_SOCKET=self.sock, MEMSCOPE_INTERVAL_MS=str(interval_ms), MEMSCOPE_APP_NAME=name)
+    def start_app(self, name, interval_ms=200, env_extra=None):
+        env = dict(self.env, MEMSCOPE_SOCKET=self.sock, MEMSCOPE_INTERVAL_MS=str(interval_ms), MEMSCOPE_APP_NAME=name,
+                   **(env_extra or {}))
         # --duration: a safety net; the test ends the app long before.
         p = subprocess.Popen([self.docstore, "--tick-ms", "20", "--docs", "20", "--quiet", "--duration", "120"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

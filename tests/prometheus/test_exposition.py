@@ -38,7 +38,7 @@ def run(f):
     check(p.returncode == 0, "promtool check config accepts docs/prometheus.yml", p.stdout + p.stderr)
 
     f.start_daemon("--metrics-top-types", "3")
-    f.start_app(APP)
+    f.start_app(APP, env_extra={"MEMSCOPE_GC_CYCLES": "1"})  # cycle makers counted from the start (issue 16)
     f.start_app(WEIRD)
 
     def both_apps_have_stats():
@@ -49,6 +49,7 @@ def run(f):
         ok = all(series(s, "memscope_objects_alive", app=a) for a in (APP, WEIRD))
         ntypes = series(s, "memscope_types", app=APP)
         ok = ok and ntypes and max(ntypes.values()) > 3
+        ok = ok and series(s, "memscope_gc_cycle_objects_total", app=APP)  # its collections found cycles
         return (body, s) if ok else None
     got = wait_for(both_apps_have_stats, "both apps' stats appear in /metrics", 20)
     if not got:
@@ -60,6 +61,11 @@ def run(f):
           "0.0.4 text by default, with its Content-Type", f"{st} {headers.get('Content-Type')}")
     p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     check(p.returncode == 0, "promtool check metrics accepts the output", p.stdout + p.stderr)
+    cyc = series(parse_samples(text), "memscope_gc_cycle_objects_total", app=APP)
+    check(0 < len(cyc) <= 10 and all(v > 0 for v in cyc.values()) and "# TYPE memscope_gc_cycle_objects_total counter"
+          in text, "the cycle makers' counter: at most 10 sites, each with objects", str(cyc)[:300])
+    check(not series(parse_samples(text), "memscope_gc_cycle_objects_total", app=WEIRD),
+          "an app that does not count cycle makers has no such series")
     check('app="we\\"ird\\\\app\\nname"' in text, "the app name's quote, backslash and newline are escaped",
           next((line for line in text.splitlines() if "we" in line and "ird" in line), ""))
 

@@ -3,6 +3,7 @@
  * Escaping (label values, invalid UTF-8), the top-K cut of per-type series, de-duplication of apps sharing a
  * (name, pid), the OpenMetrics variant (family names, UNIT, info, # EOF) and content negotiation.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -327,4 +328,43 @@ Test(metrics_writer, numbers_print_exactly_at_every_magnitude)
             cr_expect_str_eq(printed, values[i], "an integer prints as its digits");
         free(s);
     }
+}
+
+/* The cycle makers (issue 16): one counter per key the agent sent, its first MSC_STATS_CYCLES_MAX only, the key
+ * escaped as a label; empty, repeated and absurdly long keys left out, so a peer cannot multiply the series. */
+Test(metrics_writer, cycle_makers_are_bounded_and_escaped)
+{
+    char doc[8192], *p = doc;
+    p += sprintf(p, "{\"type\":\"stats\",\"gc\":{\"enabled\":true,\"generations\":[]},\"cycles\":["
+                    "{\"key\":\"docstore.c:91\",\"cycles\":16,\"objects\":2232,\"bytes\":151552},"
+                    "{\"key\":\"Folder\\u00d751+li\\\"st\",\"cycles\":8,\"objects\":1616,\"bytes\":109568},"
+                    "{\"key\":\"docstore.c:91\",\"cycles\":1,\"objects\":5,\"bytes\":1},"
+                    "{\"key\":\"\",\"cycles\":1,\"objects\":4,\"bytes\":1},");
+    char longkey[400];
+    memset(longkey, 'x', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    p += sprintf(p, "{\"key\":\"%s\",\"cycles\":1,\"objects\":3,\"bytes\":1}", longkey);
+    for (int i = 0; i < 20; i++)
+        p += sprintf(p, ",{\"key\":\"site%d.c:1\",\"cycles\":1,\"objects\":2,\"bytes\":1}", i);
+    sprintf(p, "]}");
+    msd_metrics_app a = app("x", 42, true, doc);
+    char *s = render(&a, 1, MSD_METRICS_PROMETHEUS, 20);
+    cr_expect(strstr(s, "# TYPE memscope_gc_cycle_objects_total counter\n"), "%s", s);
+    cr_expect(strstr(s, "memscope_gc_cycle_objects_total{app=\"x\",pid=\"42\",site=\"docstore.c:91\"} 2232\n"), "%s", s);
+    cr_expect(strstr(s, "memscope_gc_cycle_objects_total{app=\"x\",pid=\"42\",site=\"Folder\xc3\x97" "51+li\\\"st\"} 1616\n"),
+              "%s", s);
+    cr_expect_eq(count(s, "memscope_gc_cycle_objects_total{"), 2 + (MSC_STATS_CYCLES_MAX - 5),
+                 "the first 10 entries, but the repeated, empty and long keys");
+    cr_expect_eq(count(s, "site=\"site"), MSC_STATS_CYCLES_MAX - 5);
+    free(s);
+
+    /* A key without a string is a protocol error, as a type without a name is. */
+    msd_stats m;
+    msd_stats_init(&m);
+    msd_msg msg;
+    char err[200] = "";
+    const char *bad = "{\"type\":\"stats\",\"cycles\":[{\"key\":7,\"objects\":1}]}";
+    cr_expect_eq(msd_msg_parse((const uint8_t *)bad, strlen(bad), &m, &msg, err, sizeof(err)), -EPROTO);
+    cr_expect(strstr(err, "\"cycles\" needs a string \"key\""), "%s", err);
+    msd_stats_free(&m);
 }

@@ -737,9 +737,11 @@ Test(agent, stats_members_are_the_schemas)
                              *const gc_bools[] = {MSC_STATS_GC_BOOLS(SCHEMA_NAME)},
                              *const gen[] = {MSC_STATS_GEN(SCHEMA_NAME)},
                              *const trace[] = {MSC_STATS_TRACE(SCHEMA_NAME)},
-                             *const trace_bools[] = {MSC_STATS_TRACE_BOOLS(SCHEMA_NAME)};
-    static const char *const sections[] = {"type", "heap", "pools", "refcount", "types", "gc", "trace"};
-    static const char *const type_extra[] = {"name"}, *const gc_extra[] = {"generations"};
+                             *const trace_bools[] = {MSC_STATS_TRACE_BOOLS(SCHEMA_NAME)},
+                             *const cycle[] = {MSC_STATS_CYCLE(SCHEMA_NAME)};
+    static const char *const sections[] = {"type", "heap", "pools", "refcount", "types", "gc", "trace", "cycles"};
+    static const char *const type_extra[] = {"name"}, *const gc_extra[] = {"generations"},
+                             *const cycle_extra[] = {"key"};
 
     listen_here();
     ms_agent_config cfg = {.socket_path = path, .interval_ms = 20};
@@ -765,6 +767,32 @@ Test(agent, stats_members_are_the_schemas)
     expect_members(cJSON_GetObjectItemCaseSensitive(stats, "trace"), "trace", trace, N(trace), trace_bools,
                    N(trace_bools), NULL, 0);
     cJSON_Delete(stats);
+    /* The cycle makers, once a collection counted some: the largest first, their members the schema's. */
+    ms_gc_set_cycle_stats(true);
+    node *a = (node *)ms_new(&node_type), *b = (node *)ms_new(&node_type);
+    a->next = (ms_object *)b;
+    ms_incref((ms_object *)a);
+    b->next = (ms_object *)a;
+    ms_decref((ms_object *)a);
+    cr_assert_eq(ms_gc_collect(2), 2);
+    uint64_t deadline = now_ms() + 5000;
+    const cJSON *cycles = NULL;
+    while (now_ms() < deadline) {
+        stats = read_frame_of(fd, "stats", 5000);
+        cr_assert_not_null(stats);
+        cycles = cJSON_GetObjectItemCaseSensitive(stats, "cycles");
+        if (cJSON_GetArraySize(cycles) > 0)
+            break;
+        cJSON_Delete(stats);
+        stats = NULL;
+    }
+    cr_assert_not_null(stats, "a stats message with the cycle makers");
+    cJSON_ArrayForEach(e, cycles) expect_members(e, "cycles[]", cycle, N(cycle), NULL, 0, cycle_extra, N(cycle_extra));
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cycles, 0), "key")->valuestring,
+                     "AgentNode\u00d72");
+    cJSON_Delete(stats);
+    ms_gc_set_cycle_stats(false);
+    ms_gc_cycle_stats_reset();
     ms_decref(o);
     close(fd);
 }
