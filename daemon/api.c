@@ -358,7 +358,7 @@ void msd_api_gc(msd_daemon *d, msd_req *r)
         forward_number(d, r, app, "gc.collect", "generation", gen);
 }
 
-/* The query's "recent" argument: absent, "0" or "false" is false, "1" or "true" true; -1 otherwise. */
+/* A boolean query argument: absent, "0" or "false" is false, "1" or "true" true; -1 otherwise. */
 static int arg_bool(msd_req *r, const char *name)
 {
     const char *v = msd_req_query(r, name);
