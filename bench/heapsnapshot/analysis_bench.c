@@ -34,6 +34,7 @@
 
 #include "heapanalysis.h"
 #include "heapgraph.h"
+#include "../../tests/xorshift.h"
 
 static double now(void)
 {
@@ -98,13 +99,7 @@ static void measure_memory(const msc_hg *g, long peak[2])
 }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static uint32_t rnd(uint32_t n)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng % n);
-}
+static uint32_t rnd(uint32_t n) { return (uint32_t)(test_xorshift64(&rng) % n); }
 
 /* ---- The generated graph -------------------------------------------------------------------------------------- */
 

@@ -42,6 +42,7 @@
 #include "heapgraph_internal.h"
 
 #include "../cpu_clock.h"
+#include "../../tests/xorshift.h"
 
 /* The thread's CPU time in seconds (bench/cpu_clock.h: what a shared machine's other tenants take is not ours). */
 static double now(void) { return (double)bench_cpu_ns() / 1e9; }
@@ -56,13 +57,7 @@ static void *check(void *p)
 }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static uint32_t rnd(uint32_t n)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng % n);
-}
+static uint32_t rnd(uint32_t n) { return (uint32_t)(test_xorshift64(&rng) % n); }
 
 /* ---- The types ---------------------------------------------------------------------------------------------- */
 
