@@ -454,6 +454,20 @@ DAEMON_TEST(heapsnapshot, the_daemon_answers_while_a_large_snapshot_is_stored)
 
 /* The demo app (examples/docstore.c) with libmemscope's own agent: its walk, its frames, its reply. The audit log
  * is its leak: a list that keeps every AuditEntry, so that is their one retainer path. */
+/* Whether app *(long *)arg's latest stats list AuditEntry objects alive: the demo has made its first ones. */
+static bool has_audit_entries(void *arg)
+{
+    cJSON *r = NULL;
+    bool yes = false;
+    if (http_json(&D, "GET", app_path(*(long *)arg, "%s", ""), NULL, NULL, &r) == 200) {
+        const cJSON *t;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(r, "types"))
+            yes |= !strcmp(str(t, "name"), "AuditEntry") && num(t, "alive") > 0;
+    }
+    cJSON_Delete(r);
+    return yes;
+}
+
 DAEMON_TEST(heapsnapshot, the_demo_app_answers_why_its_audit_entries_are_alive)
 {
     const char *docstore = getenv("DOCSTORE");
@@ -471,6 +485,8 @@ DAEMON_TEST(heapsnapshot, the_demo_app_answers_why_its_audit_entries_are_alive)
     }
     long id = wait_app(&D, "docstore", true, 1, 10000);
     cr_assert_gt(id, 0, "docstore connects");
+    /* Its first sample may come before its first tick: the snapshot waits for a sample that shows the leak. */
+    cr_assert(wait_until(has_audit_entries, &id, 10000), "docstore's stats list AuditEntry objects");
     cJSON *r = NULL;
     cr_assert_eq(take(id, &r), 200, "%s", str(r, "error"));
     long sid = (long)num(r, "id");
