@@ -38,6 +38,7 @@
 #include "heapgraph_internal.h"
 #include "internal.h"
 #include "protocol.h"
+#include "trace_internal.h"
 
 /* The protocol's version and frame size are common/protocol.h's (docs/PROTOCOL.md). */
 #define OUT_MAX_DEFAULT ((size_t)4 << 20) /* bound of the outgoing buffer */
@@ -95,13 +96,6 @@ static struct {
     atomic_bool connected;
     _Atomic uint64_t app_id, connects, stats_sent, stats_dropped, requests_done, requests_timed_out, protocol_errors;
 } status;
-
-uint64_t ms__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void ms__note_lock_taken(void)
 {
@@ -624,6 +618,7 @@ static void *agent_main(void *arg)
 
     while (!atomic_load(&stopping)) {
         uint64_t now = ms__now_ns();
+        ms__trace_tick();
         if (agent.state == DOWN && now >= agent.next_connect_ns)
             try_connect();
         if (agent.state == READY && now >= agent.next_stats_ns) {

@@ -63,9 +63,6 @@ void ms__agent_execute(ms__request *r);
  * memory is short. */
 cJSON *ms__agent_stats_json(uint64_t seq, uint64_t dropped);
 
-/* Monotonic clock in ns. */
-uint64_t ms__now_ns(void);
-
 /* True once a thread other than the agent's has taken the runtime lock: the program follows the lock protocol,
  * so the agent thread may run requests under ms_trylock(). */
 extern atomic_bool ms__lock_adopted;

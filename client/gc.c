@@ -84,13 +84,6 @@
 
 typedef ms__gc_head gc_head;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 #define NGEN MS_GC_GENERATIONS
 #define FROM_GC(g) MS__GC_OBJ(g)
 #define AS_GC(o) MS__GC_HEAD(o)
@@ -746,7 +739,7 @@ static void free_garbage(gc_head *collectable, gc_head *old)
 /* Collects generations 0..generation. The caller set gcs.collecting. */
 static size_t collect(int generation, size_t *out_uncollectable)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = ms__now_ns();
     list_tp = ms_list_type();
 
     if (generation + 1 < NGEN)
@@ -843,7 +836,7 @@ static size_t collect(int generation, size_t *out_uncollectable)
     list_merge(&finalizers, old);
     validate_list(old, false);
 
-    uint64_t pause = now_ns() - t0;
+    uint64_t pause = ms__now_ns() - t0;
     gen_stats *s = &gcs.stats[generation];
     MS__STAT_ADD(s->collections, 1);
     MS__STAT_ADD(s->collected, collected);

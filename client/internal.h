@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <memscope/runtime.h>
 
@@ -63,6 +64,14 @@ void ms__fault(const char *what, const void *ptr);
  * on the allocation path — while readers still never see a torn value.
  */
 typedef _Atomic uint64_t ms__counter;
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of pauses, walks and deadlines (the agent's, the collector's). */
+static inline uint64_t ms__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 #define MS__STAT_ADD(c, n)                                                                                     \
     atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (uint64_t)(n),              \
                           memory_order_relaxed)
