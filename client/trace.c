@@ -105,6 +105,7 @@ int ms_trace_start(int nframes)
         void *warm[4];
         (void)backtrace(warm, 4);
     }
+    ms__trace_tick();
     atomic_store_explicit(&nframes_limit, nframes, memory_order_relaxed);
     ms__mem_set_hooks(&trace_hooks);
     return 0;

@@ -61,10 +61,21 @@ uint32_t ms__tb_count(void);
 
 /* ---- Live traces: block address -> (size, traceback) ------------------------------------------------------ */
 typedef struct ms__trace_entry {
-    uintptr_t ptr; /* 0: empty slot */
-    size_t size;   /* requested size */
-    uint32_t tb;   /* traceback id */
+    uintptr_t ptr;    /* 0: empty slot */
+    size_t size;      /* requested size */
+    uint32_t tb;      /* traceback id */
+    uint32_t birth_s; /* ms__trace_clock_s when the block was recorded */
 } ms__trace_entry;
+
+/*
+ * The traces' birth clock: seconds of CLOCK_MONOTONIC_COARSE, as ms__trace_tick() last read them. It is read,
+ * never the clock itself, on every traced allocation: a clock call there would cost start(1) a third of its time
+ * (bench/trace). Ticked when tracing starts, whenever a trace needs a new page record (once per 4 KiB page of
+ * new blocks), and by the agent thread each time it wakes (at least once per stats interval), so a birth time is
+ * late by at most that long. What it serves: the age of the blocks that pin pools (pinning.c).
+ */
+extern _Atomic uint32_t ms__trace_clock_s;
+void ms__trace_tick(void);
 
 /* Records ptr (replacing an older record of the same address): returns true, with *replaced and the size it
  * replaced in *old_size; or false when the table could not grow or ptr is not 16-aligned, leaving an older
@@ -76,6 +87,10 @@ bool ms__traces_remove(uintptr_t ptr, size_t *size);
 bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out);
 /* Calls fn for every record (in table order). */
 void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *arg);
+/* Calls fn for the record of every address lo, lo + stride, ... below hi that has one (stride: a multiple of 16),
+ * in address order, without touching the range's memory: O(addresses), a page without records skipped whole. */
+void ms__traces_in_range(uintptr_t lo, uintptr_t hi, size_t stride,
+                         void (*fn)(const ms__trace_entry *e, void *arg), void *arg);
 /* Checks the table's invariants (trace_table.c), every traceback id below ntb. O(table). */
 bool ms__traces_valid(uint32_t ntb);
 /* Checks the traceback index: every id is found again by content. O(tracebacks). */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <memscope/mem.h>
 
@@ -51,6 +52,17 @@ size_t ms__trace_mem_usage(void) { return (size_t)MS__STAT_GET(mem_usage); }
 
 const msc_mem_ops ms__trace_mem = {ms__trace_mem_calloc, ms__trace_mem_free};
 
+/* ---- The birth clock (trace_internal.h) --------------------------------------------------------------------- */
+
+_Atomic uint32_t ms__trace_clock_s;
+
+void ms__trace_tick(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    atomic_store_explicit(&ms__trace_clock_s, (uint32_t)ts.tv_sec, memory_order_relaxed);
+}
+
 /* ---- Traces ---------------------------------------------------------------------------------------------- */
 
 /*
@@ -78,6 +90,7 @@ typedef struct page_rec {
     uint32_t live;        /* grains holding a trace */
     uint32_t tb1[GRAINS]; /* traceback id + 1; 0: no trace at this grain */
     uint32_t size[GRAINS];
+    uint32_t birth[GRAINS]; /* ms__trace_clock_s at the record */
     struct page_rec *next_spare;
 } page_rec;
 
@@ -126,6 +139,7 @@ static page_rec *rec_add(uintptr_t page)
     } else if (!(r = ms__trace_mem_calloc(sizeof *r))) {
         return NULL;
     }
+    ms__trace_tick();
     r->page = page;
     r->live = 0;
     *(page_rec **)msc_ht_probe(&dir, &dir_type, page, NULL, NULL) = r;
@@ -229,6 +243,7 @@ bool ms__traces_put(uintptr_t ptr, size_t size, uint32_t tb, bool *replaced, siz
         traces_count++;
     }
     r->tb1[g] = tb + 1;
+    r->birth[g] = atomic_load_explicit(&ms__trace_clock_s, memory_order_relaxed);
     *replaced = had;
     *old_size = old;
     return true;
@@ -250,7 +265,7 @@ bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out)
     page_rec *r = traced_at(ptr, &g);
     if (!r)
         return false;
-    *out = (ms__trace_entry){.ptr = ptr, .size = stored_size(r, g), .tb = r->tb1[g] - 1};
+    *out = (ms__trace_entry){.ptr = ptr, .size = stored_size(r, g), .tb = r->tb1[g] - 1, .birth_s = r->birth[g]};
     return true;
 }
 
@@ -281,9 +296,32 @@ void ms__traces_foreach(void (*fn)(const ms__trace_entry *e, void *arg), void *a
             if (!r->tb1[g])
                 continue;
             ms__trace_entry e = {.ptr = (r->page << PAGE_SHIFT) | ((uintptr_t)g << GRAIN_SHIFT),
-                                 .size = stored_size(r, g), .tb = r->tb1[g] - 1};
+                                 .size = stored_size(r, g), .tb = r->tb1[g] - 1, .birth_s = r->birth[g]};
             fn(&e, arg);
         }
+    }
+}
+
+void ms__traces_in_range(uintptr_t lo, uintptr_t hi, size_t stride,
+                         void (*fn)(const ms__trace_entry *e, void *arg), void *arg)
+{
+    const page_rec *r = NULL;
+    uintptr_t page = 0;
+    for (uintptr_t ptr = lo; ptr < hi; ptr += stride) {
+        if (!r || ptr >> PAGE_SHIFT != page) {
+            page = ptr >> PAGE_SHIFT;
+            r = dir_find(page);
+            if (!r) { /* no record on this page: go to the first address of the next one */
+                uintptr_t next = (page + 1) << PAGE_SHIFT;
+                ptr += (next - ptr + stride - 1) / stride * stride - stride;
+                continue;
+            }
+        }
+        unsigned g = (unsigned)(ptr >> GRAIN_SHIFT) & (GRAINS - 1);
+        if (!r->tb1[g])
+            continue;
+        ms__trace_entry e = {.ptr = ptr, .size = stored_size(r, g), .tb = r->tb1[g] - 1, .birth_s = r->birth[g]};
+        fn(&e, arg);
     }
 }
 
