@@ -304,6 +304,12 @@ static int visit_union(ms_object *op, void *arg)
     return 0;
 }
 
+static struct {
+    uint32_t tb;
+    const char *file;
+    int line;
+} site_cache = {MS__TB_NONE, NULL, 0};
+
 /* The site of o's block while tracing: the file:line its traceback recorded, or file NULL. */
 static void site_of(const ms_object *o, const char **file, int *line)
 {
@@ -312,18 +318,24 @@ static void site_of(const ms_object *o, const char **file, int *line)
     ms__trace_entry e;
     if (!ms__traces_find((uintptr_t)MS__GC_HEAD(o), &e))
         return;
-    const ms__tb *tb = ms__tb_get(e.tb);
-    if (tb && tb->file) {
-        *file = tb->file;
-        *line = tb->line;
+    /* Neighbours in the garbage were mostly made by one line: the traceback met last answers most lookups
+     * (tracebacks are never changed once interned; a grouping starts with the cache cleared). */
+    if (e.tb != site_cache.tb) {
+        const ms__tb *tb = ms__tb_get(e.tb);
+        site_cache.tb = e.tb;
+        site_cache.file = tb ? tb->file : NULL;
+        site_cache.line = tb ? tb->line : 0;
     }
+    *file = site_cache.file;
+    *line = site_cache.line;
 }
 
 static inline void comp_add(comp *c, const ms_object *o, bool tracing)
 {
-    c->objects++;
-    c->bytes += ms_sizeof(o);
     const ms_type *t = ms_type_of(o);
+    c->objects++;
+    /* ms_sizeof's sum, inlined: every garbage object has the GC header (the call was 3% of a grouping). */
+    c->bytes += sizeof(gc_head) + t->size + (t->size_extra ? t->size_extra(o) : 0);
     int k = 0;
     while (k < c->ntypes && c->types[k] != t)
         k++;
@@ -440,6 +452,7 @@ static bool group(gc_head *garbage, size_t hint)
 
     /* Counts back, and each object into its component (numbered in the order of their first object). */
     bool tracing = ms_trace_is_tracing();
+    site_cache.tb = MS__TB_NONE; /* ids restart when the tracer's tables are cleared */
     size_t ncomp = 0;
     for (i = 0; i < n; i++) {
         ms_object *o = w.objs[i];
@@ -458,7 +471,15 @@ static bool group(gc_head *garbage, size_t hint)
                 w.ccap = cap;
             }
             w.cid[root] = (uint32_t)ncomp;
-            memset(&w.comps[ncomp++], 0, sizeof(comp));
+            /* Only what comp_add reads before it writes: clearing all 144 bytes was 15% of the grouping of
+             * two-object cycles (bench/gc --cycles, pairs). */
+            comp *c = &w.comps[ncomp++];
+            c->objects = 0;
+            c->ntypes = 0;
+            c->more = 0;
+            c->bytes = 0;
+            for (int k = 0; k < COMP_SITES; k++)
+                c->sites[k].n = 0;
         }
         comp_add(&w.comps[w.cid[root]], o, tracing);
     }
