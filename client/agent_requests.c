@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <memscope/gc.h>
+#include <memscope/mem.h>
 #include <memscope/object.h>
 #include <memscope/trace.h>
 
@@ -473,6 +474,98 @@ static void heapsnapshot(ms__request *r)
     r->graph = hg;
 }
 
+/* ---- pools.* ------------------------------------------------------------------------------------------------- */
+
+/* A number parameter in lo .. hi: absent or null is dflt. */
+static int number_param(const cJSON *params, const char *name, double dflt, double lo, double hi, double *out,
+                        char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, name);
+    if (v == NULL || cJSON_IsNull(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+        snprintf(err, errlen, "'%s' must be a number from %g to %g", name, lo, hi);
+        return -EINVAL;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+static bool add_pinning_rows(cJSON *res, const ms_pinning_report *rep, size_t limit)
+{
+    cJSON *sites = cJSON_AddArrayToObject(res, "sites"), *classes = cJSON_AddArrayToObject(res, "classes"),
+          *types = cJSON_AddArrayToObject(res, "types");
+    if (!sites || !classes || !types)
+        return false;
+    for (size_t i = 0; i < rep->nsites && i < limit; i++) {
+        const ms_pinning_site *s = &rep->sites[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(sites, e) || !cJSON_AddStringToObject(e, "site", s->site) ||
+            !cJSON_AddNumberToObject(e, "pools", (double)s->pools) ||
+            !cJSON_AddNumberToObject(e, "blocks", (double)s->blocks) ||
+            !cJSON_AddNumberToObject(e, "wasted_bytes", (double)s->wasted_bytes) ||
+            !cJSON_AddNumberToObject(e, "oldest_age_s", s->oldest_age_s))
+            return false;
+    }
+    for (size_t i = 0; i < rep->nclasses; i++) {
+        const ms_pinning_class *c = &rep->classes[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(classes, e) || !cJSON_AddNumberToObject(e, "size", (double)c->block_size) ||
+            !cJSON_AddNumberToObject(e, "pinned_pools", (double)c->pinned_pools) ||
+            !cJSON_AddNumberToObject(e, "blocks", (double)c->blocks) ||
+            !cJSON_AddNumberToObject(e, "wasted_bytes", (double)c->wasted_bytes))
+            return false;
+    }
+    for (size_t i = 0; i < rep->ntypes && i < limit; i++) {
+        const ms_pinning_type *t = &rep->types[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(types, e) || !cJSON_AddStringToObject(e, "type", t->name) ||
+            !cJSON_AddNumberToObject(e, "pools", (double)t->pools) ||
+            !cJSON_AddNumberToObject(e, "blocks", (double)t->blocks) ||
+            !cJSON_AddNumberToObject(e, "wasted_bytes", (double)t->wasted_bytes))
+            return false;
+    }
+    return true;
+}
+
+/* pools.pinning {"max_utilization": 0.25, "limit": 20}: ms_pool_pinning's report, the walk's cost included. */
+static void pools_pinning(ms__request *r)
+{
+    double maxu;
+    int limit;
+    if (number_param(r->params, "max_utilization", MSC_PINNING_UTILIZATION_DEFAULT, 0, 1, &maxu, r->error,
+                     sizeof r->error) != 0 ||
+        int_param(r->params, "limit", MSC_PINNING_LIMIT_DEFAULT, 1, MSC_PINNING_LIMIT_MAX, &limit, r->error,
+                  sizeof r->error) != 0)
+        return;
+    ms_pinning_report *rep;
+    if (ms_pool_pinning(maxu, &rep) != 0)
+        return; /* "out of memory" */
+    cJSON *res = cJSON_CreateObject();
+    bool ok = res && cJSON_AddNumberToObject(res, "max_utilization", rep->max_utilization) &&
+              cJSON_AddNumberToObject(res, "pinned_pools", (double)rep->pinned_pools) &&
+              cJSON_AddNumberToObject(res, "pinned_arenas", (double)rep->pinned_arenas) &&
+              cJSON_AddNumberToObject(res, "wasted_bytes", (double)rep->wasted_bytes) &&
+              cJSON_AddNumberToObject(res, "pool_wasted_bytes", (double)rep->pool_wasted_bytes) &&
+              cJSON_AddNumberToObject(res, "arena_wasted_bytes", (double)rep->arena_wasted_bytes) &&
+              cJSON_AddNumberToObject(res, "pinned_blocks", (double)rep->pinned_blocks) &&
+              cJSON_AddBoolToObject(res, "tracing", rep->tracing) &&
+              cJSON_AddNumberToObject(res, "untraced_blocks", (double)rep->untraced_blocks) &&
+              cJSON_AddNumberToObject(res, "untraced_wasted_bytes", (double)rep->untraced_wasted_bytes) &&
+              cJSON_AddNumberToObject(res, "pools_walked", (double)rep->pools_walked) &&
+              cJSON_AddNumberToObject(res, "objects_walked", (double)rep->objects_walked) &&
+              cJSON_AddNumberToObject(res, "walk_ms", (double)rep->walk_ns / 1e6) &&
+              add_pinning_rows(res, rep, (size_t)limit);
+    ms_pinning_report_free(rep);
+    if (!ok) {
+        cJSON_Delete(res);
+        return;
+    }
+    r->result = res;
+}
+
 /* ---- Dispatch ------------------------------------------------------------------------------------------------- */
 
 void ms__agent_execute(ms__request *r)
@@ -484,7 +577,7 @@ void ms__agent_execute(ms__request *r)
         {"gc.collect", gc_collect},     {"gc.set_threshold", gc_set_threshold}, {"trace.start", trace_start},
         {"gc.cycles", gc_cycles},
         {"trace.stop", trace_stop},     {"trace.top", trace_top},               {"trace.snapshot", trace_snapshot},
-        {"heapsnapshot", heapsnapshot},
+        {"heapsnapshot", heapsnapshot}, {"pools.pinning", pools_pinning},
     };
     if (r->params != NULL && !cJSON_IsObject(r->params)) {
         snprintf(r->error, sizeof r->error, "'params' must be an object");

@@ -699,6 +699,15 @@ int ms_mem_validate(void)
     return 0;
 }
 
+/* ---- Walks (pinning.c) ----------------------------------------------------------------------------------------- */
+
+void ms__arenas_foreach(void (*fn)(pool_header *pools, uint32_t ncarved, void *arg), void *arg)
+{
+    for (uint32_t i = 0; i < maxarenas; i++)
+        if (arenas[i].address != 0)
+            fn(arenas[i].pools, arenas[i].ncarved, arg);
+}
+
 /* ---- Statistics (mem.c) ------------------------------------------------------------------------------------- */
 
 void ms__pool_in_use(uint64_t in_use[MS__NB_CLASSES])

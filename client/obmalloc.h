@@ -108,6 +108,11 @@ int ms__pool_check(pool_header *pool, void *p);
 /* The header table of arena number an when the map has no slot for it (the radix tree), or NULL. */
 pool_header *ms__radix_table(uintptr_t an);
 
+/* The walk of pinning.c, with the runtime held: calls fn for every mapped arena with its header table, whose
+ * first ncarved pools were handed out at least once (ref 0: empty now, its pages still resident); the others
+ * were never touched. */
+void ms__arenas_foreach(void (*fn)(pool_header *pools, uint32_t ncarved, void *arg), void *arg);
+
 /* The header of the pool holding p, or NULL when p lies in none of our arenas: one load of an arena map slot and
  * no access to p's memory, so any pointer may be asked about (CPython >= 3.10's address_in_range). */
 static inline pool_header *ms__pool_lookup(const void *p)

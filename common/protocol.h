@@ -30,6 +30,12 @@
 #define MSC_CYCLES_LIMIT_MAX 65
 #define MSC_CYCLES_LIMIT_DEFAULT 20
 
+/* pools.pinning: "max_utilization" 0 .. 1 (default MSC_PINNING_UTILIZATION_DEFAULT), "limit" 1 ..
+ * MSC_PINNING_LIMIT_MAX rows of sites and of types (classes are never more than the size classes). */
+#define MSC_PINNING_UTILIZATION_DEFAULT 0.25
+#define MSC_PINNING_LIMIT_MAX 1000
+#define MSC_PINNING_LIMIT_DEFAULT 20
+
 /* Binary frames (docs/PROTOCOL.md section 6): bit 31 of the length word set; the payload (1 .. MSC_FRAME_MAX
  * bytes, the length without the bit) is a u32 big-endian request id and then bytes of that request's binary
  * result (a heap graph's wire image, common/heapgraph.h), in order. Only an agent sends them, and only for a

@@ -151,6 +151,70 @@ MS_API size_t ms_pool_class_stats_get_all(ms_pool_class_stats *out, size_t n);
 MS_API void ms_debug_mallocstats(FILE *out);
 
 /*
+ * Pool pinning: the blocks that keep mostly empty pools, and the arenas around them, from going back to the OS.
+ * The bytes look free in blocks_in_use but stay resident; this says who holds them.
+ *   - A used pool is pinned when its live bytes (blocks handed out x block size) are at most max_utilization x
+ *     the pool size. It wastes the pool size minus its live bytes, charged to its live blocks in equal shares.
+ *   - An arena is pinned when it has used pools and every one of them is pinned: its empty pools that were used
+ *     before (their pages are resident) are wasted too, charged in equal shares to the live blocks of its pools.
+ *     Pools never used since the arena was mapped hold no pages and are not counted; nor are the empty arenas
+ *     the allocator keeps mapped for the decay time (ms_mem_set_arena_decay_ms): those are nobody's doing.
+ *   - Each live block's share goes to its size class; to its allocation site (the file:line its trace records)
+ *     while tracing is on (memscope/trace.h; blocks allocated before tracing started count as untraced); and,
+ *     when the block holds a GC-tracked object, to that object's type. Other blocks' types cannot be told from
+ *     their bytes, so types cover the tracked objects only.
+ * Runs with the runtime held (a safe point in threaded programs): O(arenas x pools), plus O(capacity) per pinned
+ * pool while tracing, plus O(tracked objects) for the types when any pool is pinned; the report says what it
+ * cost. Memory comes from libc.
+ */
+typedef struct ms_pinning_site {
+    char site[128];           /* "file.c:41", from the macro's __FILE__ and __LINE__ (or the first frame) */
+    uint64_t pools;           /* pinned pools holding at least one of its blocks */
+    uint64_t blocks;          /* its live blocks in pinned pools */
+    uint64_t wasted_bytes;    /* the shares charged to them, rounded */
+    double oldest_age_s;      /* age of the oldest of those blocks (the tracer's clock: see memscope/trace.h) */
+} ms_pinning_site;
+
+typedef struct ms_pinning_class {
+    uint64_t block_size;
+    uint64_t pinned_pools;
+    uint64_t blocks;       /* live blocks in them */
+    uint64_t wasted_bytes; /* their pools' waste plus their share of pinned arenas' */
+} ms_pinning_class;
+
+typedef struct ms_pinning_type {
+    const char *name; /* the ms_type's name (static storage) */
+    uint64_t pools, blocks, wasted_bytes;
+} ms_pinning_type;
+
+typedef struct ms_pinning_report {
+    double max_utilization;
+    uint64_t pinned_pools, pinned_arenas;
+    uint64_t wasted_bytes;       /* pool_wasted_bytes + arena_wasted_bytes */
+    uint64_t pool_wasted_bytes;  /* sum over pinned pools of pool size - live bytes */
+    uint64_t arena_wasted_bytes; /* the used-before empty pools of pinned arenas */
+    uint64_t pinned_blocks;      /* live blocks in pinned pools */
+    bool tracing;                /* sites were looked up */
+    uint64_t untraced_blocks;    /* pinned blocks without a trace, while tracing */
+    uint64_t untraced_wasted_bytes;
+    uint64_t pools_walked;       /* every used pool */
+    uint64_t objects_walked;     /* GC-tracked objects looked at for the types */
+    uint64_t walk_ns;            /* wall time of the whole walk */
+    /* Largest waste first (ties: more blocks first; classes: the smaller size). */
+    size_t nsites;
+    ms_pinning_site *sites;
+    size_t nclasses; /* only classes with pinned pools */
+    ms_pinning_class *classes;
+    size_t ntypes;
+    ms_pinning_type *types;
+} ms_pinning_report;
+
+/* Walks the heap as above. 0 and *out (release it with ms_pinning_report_free); -EINVAL when max_utilization is
+ * not within 0 .. 1 (or NaN); -ENOMEM. */
+MS_API int ms_pool_pinning(double max_utilization, ms_pinning_report **out);
+MS_API void ms_pinning_report_free(ms_pinning_report *r);
+
+/*
  * Returning memory to the OS. An arena whose pools are all free is unmapped (CPython's policy) — but not at once:
  * it is kept mapped, empty, for the arena decay time and reused first if the program allocates again meanwhile,
  * which saves the page faults of refilling a freshly mapped arena (bench/alloc, workloads b and c). One spare
