@@ -416,6 +416,43 @@ void msd_api_gc_cycles_set(msd_daemon *d, msd_req *r)
     forward(d, r, app, "gc.cycles", p, FWD_PLAIN);
 }
 
+/* ---- Pools ---------------------------------------------------------------------------------------------------- */
+
+/* GET .../pools/pinning?max_utilization=0.25&limit=N: the pools and arenas that mostly free blocks keep mapped,
+ * charged to the sites (while tracing), size classes and types of their live blocks (pools.pinning: a walk of the
+ * app's pools at its next safe point, whose cost the answer reports). */
+void msd_api_pools_pinning(msd_daemon *d, msd_req *r)
+{
+    msd_app *app = app_of(d, r);
+    if (!app)
+        return;
+    _Static_assert(MSC_PINNING_LIMIT_MAX == 1000, "the message below says 1000");
+    double maxu = MSC_PINNING_UTILIZATION_DEFAULT;
+    const char *v = msd_req_query(r, "max_utilization");
+    if (v) {
+        char *end;
+        errno = 0;
+        maxu = strtod(v, &end);
+        if (!*v || *end || errno || !(maxu >= 0 && maxu <= 1)) {
+            msd_req_error(r, 400, "\"max_utilization\" must be a number from 0 to 1");
+            return;
+        }
+    }
+    long long limit = arg_int(r, "limit", MSC_PINNING_LIMIT_DEFAULT, MSC_PINNING_LIMIT_MAX);
+    if (limit < 1) {
+        msd_req_error(r, 400, "\"limit\" must be an integer from 1 to 1000");
+        return;
+    }
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddNumberToObject(p, "max_utilization", maxu) ||
+        !cJSON_AddNumberToObject(p, "limit", (double)limit)) {
+        cJSON_Delete(p);
+        msd_req_error(r, 500, "out of memory");
+        return;
+    }
+    forward(d, r, app, "pools.pinning", p, FWD_PLAIN);
+}
+
 void msd_api_gc_enable(msd_daemon *d, msd_req *r)
 {
     msd_app *app = app_of(d, r);

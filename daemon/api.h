@@ -42,6 +42,7 @@ void msd_api_gc_disable(msd_daemon *d, msd_req *r);
 void msd_api_gc_threshold(msd_daemon *d, msd_req *r);
 void msd_api_gc_cycles(msd_daemon *d, msd_req *r);
 void msd_api_gc_cycles_set(msd_daemon *d, msd_req *r);
+void msd_api_pools_pinning(msd_daemon *d, msd_req *r);
 void msd_api_trace(msd_daemon *d, msd_req *r);
 void msd_api_trace_top(msd_daemon *d, msd_req *r);
 void msd_api_snapshot_take(msd_daemon *d, msd_req *r);

@@ -27,6 +27,7 @@ const msd_route msd_routes[] = {
     {"POST", "/api/v1/apps/{id}/gc/threshold", msd_api_gc_threshold},
     {"GET", "/api/v1/apps/{id}/gc/cycles", msd_api_gc_cycles},
     {"POST", "/api/v1/apps/{id}/gc/cycles", msd_api_gc_cycles_set},
+    {"GET", "/api/v1/apps/{id}/pools/pinning", msd_api_pools_pinning},
     /* tracing, in the app; snapshots, in the daemon */
     {"POST", "/api/v1/apps/{id}/trace", msd_api_trace},
     {"GET", "/api/v1/apps/{id}/trace/top", msd_api_trace_top},
