@@ -7,7 +7,7 @@
  *   json.c     reading members of the daemon's documents without a NULL check at every step
  *   format.c   units (KiB/MiB, ns/us/ms) and aligned tables
  *   cmd_*.c    one file per verb family (cmd_stats.c: ls, stats, growth, version; cmd_gc.c; cmd_trace.c;
- *              cmd_heap.c: why, heapsnapshot)
+ *              cmd_heap.c: why, heapsnapshot; cmd_pools.c: pools)
  *   cmd_history.c  the time series;  watch.c  the refreshing view
  *
  * Exit codes are the contract with scripts: 0 ok, 1 the daemon (or the way to it) failed, 2 usage. Every error is
@@ -185,5 +185,6 @@ int cmd_watch(cli_ctx *c, int argc, char **argv);
 int cmd_version(cli_ctx *c, int argc, char **argv);
 int cmd_why(cli_ctx *c, int argc, char **argv);
 int cmd_heapsnapshot(cli_ctx *c, int argc, char **argv);
+int cmd_pools(cli_ctx *c, int argc, char **argv);
 
 #endif

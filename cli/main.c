@@ -32,6 +32,7 @@ static const struct verb {
     {"watch", cmd_watch, "a live view of an app, refreshed like top (q or Ctrl-C quits)"},
     {"why", cmd_why, "what keeps a type's objects alive: their retainer paths in a heap snapshot"},
     {"heapsnapshot", cmd_heapsnapshot, "take a heap snapshot and download it (.heapsnapshot, for DevTools)"},
+    {"pools", cmd_pools, "pool pinning: who keeps mostly empty pools and arenas mapped (sites, classes, types)"},
     {"growth", cmd_growth, "leak suspects: types whose live count rose steadily"},
     {"history", cmd_history, "the app's recent time series: heap, objects, collections, pauses"},
     {"version", cmd_version, "the client's and the daemon's versions"},

@@ -227,7 +227,7 @@ def main():
 
 def run_tests(f):
     # ---- Usage errors and help (no app needed) -------------------------------------------------------------
-    for verb in ["ls", "stats", "gc", "trace", "watch", "growth", "history", "version", "why", "heapsnapshot"]:
+    for verb in ["ls", "stats", "gc", "trace", "watch", "growth", "history", "version", "why", "heapsnapshot", "pools"]:
         r = f.cli(verb, "--help")
         check(r.rc == 0 and f"Usage: memscope {verb}" in r.out, f"memscope {verb} --help", repr(r))
     r = f.cli("--help")
