@@ -13,8 +13,12 @@
 //      take the protocol's ranges (common/protocol.h), send 0 as 0 (every entry), and show the daemon's 400
 //   6b. "Why alive?" on AuditEntry's row: the first retainer path reads `audit (list, 1 external ref) -[i]->
 //      AuditEntry`, as the daemon's retainers document says, and the snapshot downloads as a .heapsnapshot
+//   6c. "Find pinned pools": the page asked nothing of the kind before the click; then it shows the API's answer
+//      (the number of pinned pools, a row per site while the app traces, a row per size class), no error
 //   7. an agent written here sends stats too large for the event stream (announced as `stats-skipped`): the
 //      page fetches them and shows that app's numbers, saying the stream skipped them
+//   7b. an agent written here answers pools.pinning: its refusal is shown with its status (502), hostile site and
+//      type names are shown as text, never markup, and an answer while it does not trace says sites need tracing
 //   8. kill the app: its row says disconnected
 //   9. a page without the token says read-only and its buttons are disabled
 //  10. memscoped restarts on the same port: the page reconnects by itself and lists the new app
@@ -102,17 +106,26 @@ function protocolNumbers(file) {
 }
 
 // An agent written from docs/PROTOCOL.md alone: a Unix stream socket, frames of a 4-byte big-endian length and
-// JSON. It says hello and then sends what the test gives it; what the daemon sends is read and dropped.
-function fakeAgent(sock, hello) {
+// JSON. It says hello and then sends what the test gives it; of what the daemon sends, the requests go to
+// onRequest (when given), whose {ok, result} or {ok, error} is sent back as the reply, and the rest is dropped.
+function fakeAgent(sock, hello, onRequest = null) {
   const s = net.createConnection(sock);
   s.on('error', () => {}); // the daemon may close first, at the end of the test
-  s.resume();
   const send = (msg) => {
     const payload = Buffer.from(JSON.stringify(msg));
     const head = Buffer.alloc(4);
     head.writeUInt32BE(payload.length);
     s.write(Buffer.concat([head, payload]));
   };
+  let buf = Buffer.alloc(0);
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const msg = JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString());
+      buf = buf.subarray(4 + buf.readUInt32BE(0));
+      if (msg.type === 'request' && onRequest) send({ type: 'reply', id: msg.id, ...onRequest(msg) });
+    }
+  });
   send({ type: 'hello', protocol: 1, ...hello });
   agents.push(s);
   return { send, close: () => s.destroy() };
@@ -214,6 +227,114 @@ async function whyAlive(page, appId, base, api) {
   await page.locator('#why').screenshot({ path: path.join(args.out, 'dashboard-why.png') });
 }
 
+// Clicks "Find pinned pools" and waits for what the page shows of the answer: the answer, or an error status.
+async function findPinned(page, appId) {
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes(`/api/v1/apps/${appId}/pools/pinning?`), { timeout: 15000 }),
+    page.getByRole('button', { name: 'Find pinned pools' }).click(),
+  ]);
+  // The box says "walking…" (status ok) until the answer: then it holds the number of pinned pools, or an error.
+  const status = await waitFor('the pinned pools (or an error) on the page', async () => {
+    const st = await page.getAttribute('#pinning-result', 'data-status');
+    if (st && st !== 'ok') return st;
+    return (await page.getAttribute('#pinning-result', 'data-pinned-pools')) != null && st;
+  }, 15000);
+  return { resp, status };
+}
+
+// The rows of one of the pinned pools' tables as the page shows them, each a list of cell texts ([] when absent).
+const pinnedRows = (page, id) => page.$$eval(`#${id} tbody tr`, (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+
+// Pinned pools (issue 16) of the demo: nothing asked the app to walk its pools before the click (the walk pauses
+// it: only a click may ask). The demo allocates and frees a lot, so whether pools are pinned varies: the page must
+// show the API's answer whatever it is, without an error.
+async function pinnedPools(page, appId, pinningRequests) {
+  if (pinningRequests.length) throw new Error(`the page asked for the pinned pools unasked: ${pinningRequests}`);
+  const { resp, status } = await findPinned(page, appId);
+  if (resp.status() !== 200) throw new Error(`GET pools/pinning answered ${resp.status()}: ${await resp.text()}`);
+  if (!/[?&]max_utilization=0\.25(&|$)/.test(resp.url())) throw new Error(`the default threshold is not 25 %: ${resp.url()}`);
+  const r = await resp.json();
+  if (status !== 'ok') throw new Error('the page shows an error: ' + (await page.textContent('#pinning-result')));
+  if ((await page.getAttribute('#pinning-result', 'data-pinned-pools')) !== String(r.pinned_pools)) {
+    throw new Error(`the page holds another answer than the API's ${r.pinned_pools} pinned pools`);
+  }
+  const head = await page.textContent('#pinning-result .big');
+  const n = r.pinned_pools.toLocaleString('en-US');
+  if (!head.startsWith(`${n} pinned pool`)) throw new Error(`the summary reads "${head}", expected ${n} pinned pools`);
+  if (r.pinned_pools && !head.includes('wasted')) throw new Error(`the summary "${head}" does not say what is wasted`);
+  if (!r.tracing) throw new Error('the app traces (step 6), the answer says it does not');
+  const sites = await pinnedRows(page, 'pinning-sites');
+  if (sites.length !== r.sites.length) throw new Error(`the page shows ${sites.length} sites, the API ${r.sites.length}`);
+  sites.forEach((cells, i) => {
+    if (!cells[0] || cells[0] !== r.sites[i].site) throw new Error(`site row ${i} reads "${cells[0]}", the API "${r.sites[i].site}"`);
+  });
+  const classes = await pinnedRows(page, 'pinning-classes');
+  if (classes.length !== r.classes.length || classes.some((c, i) => c[0] !== `${r.classes[i].size} B`)) {
+    throw new Error(`the size classes shown ${JSON.stringify(classes)} are not the API's ${JSON.stringify(r.classes)}`);
+  }
+  log(`pinned pools: ${n} (${r.sites.length} sites, ${r.classes.length} classes, ${r.types.length} types), ` +
+      `the app walked ${r.pools_walked} pools in ${r.walk_ms} ms`);
+  await page.locator('#pinning-panel').scrollIntoViewIfNeeded();
+  await page.locator('#pinning-panel').screenshot({ path: path.join(args.out, 'dashboard-pinning.png') });
+}
+
+// Pinned pools of an agent written here, which answers its three pools.pinning requests in turn with a refusal,
+// an answer with hostile site and type names, and an answer while it does not trace.
+async function pinnedPoolsFake(page, sock, api, provoked) {
+  const hostileSite = '<img src=x onerror="window.__pwned=1">evil.c:13';
+  const hostileType = '<b onmouseover=alert(1)>Doc</b>';
+  const answer = (tracing) => ({
+    max_utilization: 0.25, pinned_pools: 3, pinned_arenas: 1, wasted_bytes: 300000, pool_wasted_bytes: 40000,
+    arena_wasted_bytes: 260000, pinned_blocks: 5, tracing, untraced_blocks: tracing ? 0 : 5, untraced_wasted_bytes: 0,
+    pools_walked: 9, objects_walked: 4, walk_ms: 0.05,
+    sites: tracing ? [{ site: hostileSite, pools: 3, blocks: 5, wasted_bytes: 300000, oldest_age_s: 120 }] : [],
+    classes: [{ size: 48, pinned_pools: 3, blocks: 5, wasted_bytes: 300000 }],
+    types: [{ type: hostileType, pools: 1, blocks: 2, wasted_bytes: 120000 }],
+  });
+  const answers = [{ ok: false, error: 'pools are being reorganized' }, { ok: true, result: answer(true) },
+                   { ok: true, result: answer(false) }];
+  const asked = [];
+  const agent = fakeAgent(sock, { pid: process.pid, app: 'pinapp', interval_ms: 300 }, (req) => {
+    asked.push(req);
+    return req.method === 'pools.pinning' && answers.length ? answers.shift() : { ok: false, error: 'unexpected' };
+  });
+  try {
+    const info = await waitFor('the pinning app in /api/v1/apps', async () =>
+      (await api('/api/v1/apps')).apps.find((a) => a.name === 'pinapp' && a.connected));
+    await page.click(`#apps tbody tr[data-app-id="${info.id}"]`);
+    await waitFor('the pinning app to be selected', async () => (await page.textContent('#app-title')) === 'pinapp');
+    if (await page.isVisible('#pinning-result')) throw new Error('another app\'s pinned pools are still shown');
+
+    provoked.push(/status of 502 .* at .*\/pools\/pinning\?/);
+    const refused = await findPinned(page, info.id);
+    if (refused.status !== '502' || !(await page.textContent('#pinning-result')).includes('pools are being reorganized')) {
+      throw new Error(`the refusal shows as ${refused.status}: ${await page.textContent('#pinning-result')}`);
+    }
+    const shown = await findPinned(page, info.id);
+    if (shown.status !== 'ok') throw new Error('the page shows an error: ' + (await page.textContent('#pinning-result')));
+    const [site] = await pinnedRows(page, 'pinning-sites');
+    const [type] = await pinnedRows(page, 'pinning-types');
+    if (!site || site[0] !== hostileSite || !type || type[0] !== hostileType) {
+      throw new Error(`the hostile names read ${JSON.stringify([site, type])}`);
+    }
+    const markup = await page.$$eval('#pinning-result img, #pinning-result b', (e) => e.length);
+    if (markup || (await page.evaluate(() => window.__pwned))) throw new Error('a site name became markup');
+    if (await page.isVisible('#pinning-hint')) throw new Error('the page says sites need tracing while the app traces');
+    const untraced = await findPinned(page, info.id);
+    if (untraced.status !== 'ok' || (await pinnedRows(page, 'pinning-sites')).length) {
+      throw new Error('the answer without tracing is not shown without sites');
+    }
+    if (!/tracing/.test(await page.textContent('#pinning-hint'))) throw new Error('no hint that sites need tracing');
+    const params = asked.map((q) => q.params);
+    if (asked.length !== 3 || params.some((p) => p.max_utilization !== 0.25 || p.limit !== 20)) {
+      throw new Error(`the agent was asked ${JSON.stringify(asked)}`);
+    }
+    log('pinned pools of a fake agent: its 502 is shown, hostile names as text, the tracing hint');
+  } finally {
+    agent.close();
+  }
+}
+
 async function cleanup() {
   if (browser) await browser.close().catch(() => {});
   for (const s of agents) s.destroy();
@@ -266,6 +387,9 @@ async function main() {
     if (m.type() === 'error') problems.push('console: ' + m.text() + (m.location().url ? ' at ' + m.location().url : ''));
   });
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  // Each GET of the pinned pools makes the app walk its pools: the page asks only when the button is clicked.
+  const pinningRequests = [];
+  page.on('request', (r) => { if (/\/pools\/pinning\?/.test(r.url())) pinningRequests.push(r.url()); });
   await page.goto(`${base}/?token=${token}`);
 
   // 3. The token moved to sessionStorage and out of the address bar.
@@ -401,6 +525,9 @@ async function main() {
   await page.locator('#diff tbody tr').first().waitFor({ timeout: 10000 });
   log('snapshot diff shown');
 
+  // 6c. Pinned pools (issue 16), while the demo traces: its sites are named.
+  await pinnedPools(page, appInfo.id, pinningRequests);
+
   // "Why alive?" for the demo's leak (issue 15): a heap snapshot, then AuditEntry's retainer paths. The first
   // path must read at a glance as the audit list the demo labels (examples/docstore.c), exactly as the daemon's
   // first group renders, and the snapshot must download as a .heapsnapshot.
@@ -435,6 +562,10 @@ async function main() {
     clearInterval(sender);
     big.close();
   }
+  // 7b. The pinned pools of an agent that answers them itself. No refresh since 6c (several seconds of samples,
+  //     a few app switches) asked the demo to walk its pools again.
+  if (pinningRequests.length !== 1) throw new Error(`the page asked for the pinned pools ${pinningRequests.length} times`);
+  await pinnedPoolsFake(page, sock, api, provoked);
   await page.click(`#apps tbody tr[data-app-id="${appInfo.id}"]`);
   await waitFor('the demo to be selected again', async () => (await page.textContent('#app-title')) === 'docstore');
 

@@ -9,6 +9,8 @@ import { bytes, count, signed, duration, percent, ago, clock } from './format.js
 import { loadCharts, ChartSet, Series } from './charts.js';
 import { pathParts } from './why.js';
 import { cycleCells } from './cycles.js';
+import { pinningQuery, pinningHeadline, pinningDetail, pinningSiteHint, siteCells, classCells, typeCells }
+  from './pinning.js';
 
 adoptTokenFromUrl();
 
@@ -248,6 +250,9 @@ function select(id) {
   $('#cycles').hidden = true;
   $('#cycles-note').textContent = 'Refresh reads them from the app';
   delete $('#cycles-panel').dataset.enabled;
+  // Nor of the pinned pools: the app walks its pools for each (Find pinned pools).
+  $('#pinning-note').textContent = 'the app walks its pools when asked';
+  pinningRun++;
   for (const r of document.querySelectorAll('.result')) r.hidden = true;
   whyRun++; // an answer still on its way was for the app shown before
   fillThresholds = true;
@@ -371,6 +376,7 @@ function renderDetail() {
                                              : 'not tracing';
   for (const b of document.querySelectorAll('.act')) b.disabled = state.readOnly || !s.connected;
   $('#top-refresh').disabled = !s.connected;
+  $('#pinning-find').disabled = pinningPending === pinningRun || !s.connected;
 }
 
 function renderPools(pools, heap) {
@@ -563,6 +569,64 @@ setInterval(() => {
   const a = state.apps.get(state.selected);
   if ($('#cycles-panel').dataset.enabled === 'true' && a && a.summary.connected && !document.hidden) refreshCycles();
 }, 5000);
+
+// ---- Pinned pools -----------------------------------------------------------------------------------------------
+// A GET (no token needed), but the app walks all its pools at its next safe point to answer: only on a click.
+
+let pinningRun = 0; // a newer click, or another app selected, wins: an older answer arriving late is dropped
+let pinningPending = 0; // the run still waiting for its answer: the button waits with it
+
+function cellRows(items, cells) {
+  return items.map((x) => el('tr', {}, ...cells(x).map(([text, num]) => el('td', num ? { class: 'num', text }
+                                                                                  : { text }))));
+}
+
+function pinningTable(id, heads, items, cells) {
+  return el('table', { id, class: 'grid small' },
+    el('thead', {}, el('tr', {}, ...heads.map((h, i) => el('th', i ? { class: 'num', text: h } : { text: h })))),
+    el('tbody', {}, ...cellRows(items, cells)));
+}
+
+function pinningView(r) {
+  const [head, rest] = pinningHeadline(r);
+  const sites = r.sites || [], classes = r.classes || [], types = r.types || [];
+  const hint = pinningSiteHint(r);
+  return el('div', {},
+    el('div', { class: 'big' }, el('strong', { class: 'pinned', text: head }), el('span', { text: rest })),
+    el('div', { class: 'muted', text: pinningDetail(r) }),
+    hint ? el('div', { class: 'hint', id: 'pinning-hint', text: hint }) : null,
+    sites.length ? pinningTable('pinning-sites', ['Allocated at', 'Pools', 'Blocks', 'Wasted', 'Oldest'], sites,
+                                siteCells) : null,
+    classes.length ? pinningTable('pinning-classes', ['Size class', 'Pinned pools', 'Blocks', 'Wasted'], classes,
+                                  classCells) : null,
+    types.length ? pinningTable('pinning-types', ['Type', 'Pools', 'Blocks', 'Wasted'], types, typeCells) : null,
+    r.pinned_pools ? el('p', { class: 'muted', text: 'Wasted: the free bytes of a pinned pool (and the empty pools ' +
+      'of the arenas that only pinned pools keep mapped), charged in equal shares to its live blocks. Types: ' +
+      'GC-tracked objects only.' }) : null);
+}
+
+async function findPinning() {
+  if (state.selected == null) return;
+  const id = state.selected, run = ++pinningRun;
+  const box = $('#pinning-result');
+  pinningPending = run;
+  $('#pinning-find').disabled = true;
+  showResult(box, `walking the pools of ${state.apps.get(id)?.summary.name ?? 'the app'} at its next safe point…`);
+  delete box.dataset.pinnedPools;
+  try {
+    const r = await get(`/api/v1/apps/${id}/pools/pinning?${pinningQuery($('#pinning-threshold').value)}`);
+    if (run !== pinningRun) return;
+    showResult(box, pinningView(r));
+    box.dataset.pinnedPools = String(r.pinned_pools);
+    $('#pinning-note').textContent = `as of ${clock(Date.now() / 1000)}`;
+  } catch (e) {
+    if (run === pinningRun) showError(box, e);
+  } finally {
+    if (pinningPending === run) pinningPending = 0;
+    scheduleRender();
+  }
+}
+$('#pinning-find').addEventListener('click', findPinning);
 
 async function setGc(enable, button) {
   await busy(button, async () => {
