@@ -357,7 +357,7 @@ static void subtract_refs(gc_head *containers)
 /* Objects visit_reachable took back out of unreachable during the current move_unreachable. */
 static size_t moved_back;
 
-static inline __attribute__((always_inline)) int visit_reachable(ms_object *op, void *arg)
+static inline __attribute__((always_inline)) int visit_reachable_impl(ms_object *op, void *arg, bool numbered)
 {
     gc_head *reachable = arg;
     if (!ms__is_gc(op))
@@ -376,11 +376,22 @@ static inline __attribute__((always_inline)) int visit_reachable(ms_object *op, 
         list_append(g, reachable);
         set_refs(g, 1);
         moved_back++;
+        if (numbered)
+            ms__cycles_strip(op); /* not garbage after all: its plain count back (gc_internal.h) */
     } else if (get_refs(g) == 0) {
         /* Ahead of the scan: the scan will treat it as reachable when it gets there. */
         set_refs(g, 1);
     }
     return 0;
+}
+
+static inline __attribute__((always_inline)) int visit_reachable(ms_object *op, void *arg)
+{
+    return visit_reachable_impl(op, arg, false);
+}
+static inline __attribute__((always_inline)) int visit_reachable_numbered(ms_object *op, void *arg)
+{
+    return visit_reachable_impl(op, arg, true);
 }
 
 /*
@@ -460,7 +471,8 @@ static inline bool needs_special_handling(const ms_object *op, const gc_head *g)
  * of the loop: everything left of g in young is reachable and scanned (COLLECTING clear, prev a pointer);
  * everything from g on is unscanned; everything scanned and not (yet) known reachable is in unreachable.
  */
-static scan_result move_unreachable(gc_head *young, gc_head *unreachable)
+static inline __attribute__((always_inline)) scan_result move_unreachable_impl(gc_head *young, gc_head *unreachable,
+                                                                             bool number)
 {
     gc_head *prev = young;
     gc_head *g = GC_NEXT(young);
@@ -471,7 +483,10 @@ static scan_result move_unreachable(gc_head *young, gc_head *unreachable)
         prefetch_after((gc_head *)(g->next & ~MS__GC_NEXT_UNREACHABLE));
         if (get_refs(g)) {
             /* visit_reachable may append to young, changing g->next when g is the last: read it afterwards. */
-            visit_refs(&sh, FROM_GC(g), visit_reachable, young);
+            if (number)
+                visit_refs(&sh, FROM_GC(g), visit_reachable_numbered, young);
+            else
+                visit_refs(&sh, FROM_GC(g), visit_reachable, young);
             set_prev(g, prev);
             clear_collecting(g);
             prev = g;
@@ -488,6 +503,8 @@ static scan_result move_unreachable(gc_head *young, gc_head *unreachable)
             res.unreachable++;
             res.needs_walk |= needs_special_handling(FROM_GC(g), g);
             res.all_simple &= teardown_is_simple(ms_type_of(FROM_GC(g)));
+            if (number)
+                (void)ms__cycles_number(FROM_GC(g)); /* a failure is noted in the work: collect() sees it */
         }
         g = (gc_head *)prev->next;
     }
@@ -497,8 +514,19 @@ static scan_result move_unreachable(gc_head *young, gc_head *unreachable)
     return res;
 }
 
-/* Steps 1-3 on base. whole_heap: base holds every tracked object (a full collection, nothing frozen). */
-static scan_result deduce_unreachable(gc_head *base, gc_head *unreachable, bool whole_heap)
+static scan_result move_unreachable(gc_head *young, gc_head *unreachable)
+{
+    return move_unreachable_impl(young, unreachable, false);
+}
+/* The same, numbering what it sets apart for the fused grouping (gc_internal.h). */
+static scan_result move_unreachable_numbered(gc_head *young, gc_head *unreachable)
+{
+    return move_unreachable_impl(young, unreachable, true);
+}
+
+/* Steps 1-3 on base. whole_heap: base holds every tracked object (a full collection, nothing frozen). number:
+ * the garbage gets the fused grouping's numbers. */
+static scan_result deduce_unreachable(gc_head *base, gc_head *unreachable, bool whole_heap, bool number)
 {
     if (whole_heap) {
         update_and_subtract_refs(base);
@@ -507,7 +535,7 @@ static scan_result deduce_unreachable(gc_head *base, gc_head *unreachable, bool 
         subtract_refs(base);
     }
     list_init(unreachable);
-    return move_unreachable(base, unreachable);
+    return number ? move_unreachable_numbered(base, unreachable) : move_unreachable(base, unreachable);
 }
 
 /* ---- Steps 5-8 ------------------------------------------------------------------------------------------------ */
@@ -577,7 +605,7 @@ static void clear_unreachable_tags(gc_head *list)
 static void handle_resurrected(gc_head *unreachable, gc_head *still_unreachable, gc_head *old)
 {
     validate_list(unreachable, true);
-    (void)deduce_unreachable(unreachable, still_unreachable, false); /* update_refs re-sets what it needs */
+    (void)deduce_unreachable(unreachable, still_unreachable, false, false); /* update_refs re-sets what it needs */
     clear_unreachable_tags(still_unreachable);
     list_merge(unreachable, old);
 }
@@ -676,12 +704,23 @@ static inline void free_done(gc_head *g, const ms_type *t)
     ms_free(g);
 }
 
-static inline __attribute__((always_inline)) void drop_ref(ms_object *c)
+/* Drops the reference from the garbage object numbered `from` to c. grouped: the garbage is numbered (counts in
+ * the low half of refcnt, gc_internal.h), and a reference between two garbage objects joins their sets. */
+static inline __attribute__((always_inline)) void drop_ref(ms_object *c, bool grouped, uint32_t from)
 {
     const ms_type *t = ms_type_of(c);
     if (t->flags & MS_TYPE_GC) {
         gc_head *cg = AS_GC(c);
         if (cg->prev & MS__GC_PREV_COLLECTING) {
+            if (grouped) {
+                MS_ASSERT_1((c->refcnt & MS__CYCLES_COUNT_MASK) > 0);
+                ms__cycles_union(from, ms__cycles_num_of(c));
+                if ((--c->refcnt & MS__CYCLES_COUNT_MASK) == 0 && !(cg->next & MS__GC_NEXT_UNREACHABLE)) {
+                    c->refcnt = 0;
+                    free_done(cg, t);
+                }
+                return;
+            }
             MS_ASSERT_1(c->refcnt > 0);
             if (--c->refcnt == 0 && !(cg->next & MS__GC_NEXT_UNREACHABLE))
                 free_done(cg, t);
@@ -693,7 +732,8 @@ static inline __attribute__((always_inline)) void drop_ref(ms_object *c)
     ms_decref(c);
 }
 
-static void free_garbage(gc_head *collectable, gc_head *old)
+static inline __attribute__((always_inline)) void free_garbage_impl(gc_head *collectable, gc_head *old,
+                                                                      bool grouped)
 {
     gc_head *g = GC_NEXT(collectable);
     while (g != collectable) {
@@ -703,6 +743,11 @@ static void free_garbage(gc_head *collectable, gc_head *old)
         const ms_type *t = ms_type_of(op);
         MS_ASSERT_1(g->next & MS__GC_NEXT_UNREACHABLE);
         MS_ASSERT_1(teardown_is_simple(t));
+        uint32_t me = 0;
+        if (grouped) {
+            ms__cycles_record(op, t); /* before its references go: its size may count them */
+            me = ms__cycles_num_of(op);
+        }
         if (t == list_tp || t->detach_refs) {
             /* The array may lie inside op: op is not freed before it is done (its tag is still set), and nothing
              * that the drops run can reach it. A list's hook is called directly, inlined (list_internal.h): the
@@ -712,7 +757,7 @@ static void free_garbage(gc_head *collectable, gc_head *old)
             ms_object **refs =
                 t == list_tp ? ms__list_detach_refs(op, &n, &buffer) : t->detach_refs(op, &n, &buffer);
             for (size_t i = n; i > 0; i--)
-                drop_ref(refs[i - 1]);
+                drop_ref(refs[i - 1], grouped, me);
             if (buffer)
                 ms_free(buffer);
         } else {
@@ -721,20 +766,29 @@ static void free_garbage(gc_head *collectable, gc_head *old)
                 ms_object *c = *field;
                 if (c) {
                     *field = NULL;
-                    drop_ref(c);
+                    drop_ref(c, grouped, me);
                 }
             }
         }
         g->next &= ~MS__GC_NEXT_UNREACHABLE; /* done */
-        if (op->refcnt == 0)
+        if (grouped ? (op->refcnt & MS__CYCLES_COUNT_MASK) == 0 : op->refcnt == 0) {
+            op->refcnt = 0;
             free_done(g, t);
+        }
         g = next;
     }
     flush_destroyed();
-    for (g = GC_NEXT(collectable); g != collectable; g = GC_NEXT(g))
+    for (g = GC_NEXT(collectable); g != collectable; g = GC_NEXT(g)) {
+        if (grouped)
+            ms__cycles_strip(FROM_GC(g));
         clear_collecting(g);
+    }
     list_merge(collectable, old);
 }
+
+static void free_garbage(gc_head *collectable, gc_head *old) { free_garbage_impl(collectable, old, false); }
+/* The same with the cycle makers' grouping fused in (gc_internal.h); ms__cycles_fused_finish sums it after. */
+static void free_garbage_grouped(gc_head *collectable, gc_head *old) { free_garbage_impl(collectable, old, true); }
 
 /* Collects generations 0..generation. The caller set gcs.collecting. */
 static size_t collect(int generation, size_t *out_uncollectable)
@@ -754,7 +808,19 @@ static size_t collect(int generation, size_t *out_uncollectable)
     validate_list(young, false);
     validate_list(old, false);
     gc_head unreachable;
-    scan_result scan = deduce_unreachable(young, &unreachable, young == old && list_is_empty(&gcs.permanent));
+    /* The cycle makers' grouping rides along the collector's passes when the garbage turns out to be of the kind
+     * free_garbage tears down (gc_internal.h); otherwise the numbers come off again at once, before anything
+     * reads a count, and the grouping walks the garbage itself (ms__cycles_group). */
+    bool fused = MS_UNLIKELY(ms__cycles_on);
+    if (fused)
+        ms__cycles_fused_begin();
+    scan_result scan = deduce_unreachable(young, &unreachable, young == old && list_is_empty(&gcs.permanent), fused);
+    bool simple = !scan.needs_walk && scan.all_simple && !(gcs.debug & MS_GC_DEBUG_SAVEALL);
+    if (fused && (!simple || ms__cw.failed)) {
+        for (gc_head *g = GC_NEXT(&unreachable); g != &unreachable; g = (gc_head *)(g->next & ~MS__GC_NEXT_UNREACHABLE))
+            ms__cycles_strip(FROM_GC(g));
+        fused = false;
+    }
     validate_list(young, false);
     if (young != old) {
         if (generation == NGEN - 2)
@@ -815,16 +881,20 @@ static size_t collect(int generation, size_t *out_uncollectable)
         garbage = &final_unreachable;
         ngarbage = list_size(garbage);
     }
-    if (MS_UNLIKELY(ms__cycles_on))
+    if (MS_UNLIKELY(ms__cycles_on) && !fused)
         ms__cycles_group(garbage, ngarbage); /* what is about to be freed, by what made it (gc_cycles.c) */
-    else if (MS_UNLIKELY(ms__cycles_last_valid))
+    else if (MS_UNLIKELY(ms__cycles_last_valid) && !fused)
         ms__cycles_none();
     /* Counted before deleting: objects leave the list as they die, in any order (CPython counts the same). */
     collected += ngarbage;
-    if (!scan.needs_walk && scan.all_simple && !(gcs.debug & MS_GC_DEBUG_SAVEALL))
+    if (fused) {
+        free_garbage_grouped(garbage, old);
+        ms__cycles_fused_finish();
+    } else if (simple) {
         free_garbage(garbage, old);
-    else
+    } else {
         delete_garbage(garbage, old);
+    }
 
     size_t uncollectable = 0;
     for (gc_head *g = GC_NEXT(&finalizers); g != &finalizers; g = GC_NEXT(g)) {

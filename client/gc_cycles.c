@@ -1,8 +1,16 @@
 /*
  * gc_cycles.c — cycle makers (memscope/gc.h): which allocation sites make the cycles the collector frees.
  *
- * One grouping per collection, while on (ms__cycles_on), of the garbage about to be freed (collect(), gc.c):
+ * One grouping per collection, while on (ms__cycles_on), of the garbage about to be freed (collect(), gc.c). Two
+ * ways to the same answer (test_gc_cycles.c checks they agree on random heaps):
  *
+ *   fused (gc_internal.h), when free_garbage tears the garbage down (no finalizer, weak reference or type code to
+ *   run: the common case): move_unreachable numbers the garbage in the high half of each refcnt, free_garbage
+ *   joins the numbers of every reference it drops between two garbage objects and records each object's type,
+ *   size and traceback id as it tears it down, and ms__cycles_fused_finish does steps 3-4 on those records;
+ *   no object is read by the grouping that the collector does not read anyway.
+ *
+ *   separate (ms__cycles_group), for the rest:
  *   1. number   garbage object i's count moves to saved[i] and its refcnt holds i (the walk of the garbage is
  *               the collector's: nothing else runs, and a traverse reads no counts, memscope/object.h). A
  *               referent is garbage exactly when it is tracked and COLLECTING (gc_internal.h).
@@ -23,9 +31,10 @@
  *               takes the place of the smallest row, whose counts go to `other`) and the ring of the last
  *               MS_GC_CYCLE_RECENT collections.
  *
- * Cost: three passes over the garbage (two touch the objects), in work arrays kept from one collection to the
- * next while the grouping is on (32 bytes an object, 144 a cycle; freed when it is turned off): bench/gc --cycles
- * has the figures. A failed allocation skips the grouping of that collection (it is not counted in the tables'
+ * Cost: fused, a few stores per object and one union per reference into arrays kept from one collection to the
+ * next (32 bytes an object); separate, three passes over the garbage (two touch the objects) in arrays of 32
+ * bytes an object; both 144 bytes a cycle, freed when the grouping is turned off. bench/gc --cycles has the
+ * figures. A failed allocation skips the grouping of that collection (it is not counted in the tables'
  * collections). Off, collect() pays one branch. Runtime holder only, like the collector.
  */
 #include <errno.h>
@@ -243,8 +252,11 @@ static struct {
     size_t cap, ccap;
 } w;
 
+static void fused_free(void);
+
 static void work_free(void)
 {
+    fused_free();
     free(w.objs);
     free(w.saved);
     free(w.parent);
@@ -310,32 +322,37 @@ static struct {
     int line;
 } site_cache = {MS__TB_NONE, NULL, 0};
 
-/* The site of o's block while tracing: the file:line its traceback recorded, or file NULL. */
-static void site_of(const ms_object *o, const char **file, int *line)
+/* The file:line of traceback id tb (MS__TB_NONE: file NULL). */
+static void site_of_tb(uint32_t tb, const char **file, int *line)
 {
-    *file = NULL;
-    *line = 0;
-    ms__trace_entry e;
-    if (!ms__traces_find((uintptr_t)MS__GC_HEAD(o), &e))
-        return;
     /* Neighbours in the garbage were mostly made by one line: the traceback met last answers most lookups
      * (tracebacks are never changed once interned; a grouping starts with the cache cleared). */
-    if (e.tb != site_cache.tb) {
-        const ms__tb *tb = ms__tb_get(e.tb);
-        site_cache.tb = e.tb;
-        site_cache.file = tb ? tb->file : NULL;
-        site_cache.line = tb ? tb->line : 0;
+    if (tb == MS__TB_NONE) {
+        *file = NULL;
+        *line = 0;
+        return;
+    }
+    if (tb != site_cache.tb) {
+        const ms__tb *t = ms__tb_get(tb);
+        site_cache.tb = tb;
+        site_cache.file = t ? t->file : NULL;
+        site_cache.line = t ? t->line : 0;
     }
     *file = site_cache.file;
     *line = site_cache.line;
 }
 
-static inline void comp_add(comp *c, const ms_object *o, bool tracing)
+uint32_t ms__cycles_tb_of(const ms__gc_head *g)
 {
-    const ms_type *t = ms_type_of(o);
+    ms__trace_entry e;
+    return ms__traces_find((uintptr_t)g, &e) ? e.tb : MS__TB_NONE;
+}
+
+/* Counts one object of type t and `bytes` into c, made at file:line (file NULL: no site known). */
+static inline void comp_count(comp *c, const ms_type *t, uint64_t bytes, const char *file, int line)
+{
     c->objects++;
-    /* ms_sizeof's sum, inlined: every garbage object has the GC header (the call was 3% of a grouping). */
-    c->bytes += sizeof(gc_head) + t->size + (t->size_extra ? t->size_extra(o) : 0);
+    c->bytes += bytes;
     int k = 0;
     while (k < c->ntypes && c->types[k] != t)
         k++;
@@ -347,12 +364,7 @@ static inline void comp_add(comp *c, const ms_object *o, bool tracing)
     } else {
         c->more = 1;
     }
-    if (tracing) {
-        const char *file;
-        int line;
-        site_of(o, &file, &line);
-        if (!file)
-            return;
+    if (file) {
         int free_slot = -1;
         for (int i = 0; i < COMP_SITES; i++) {
             if (c->sites[i].n && c->sites[i].file == file && c->sites[i].line == line) {
@@ -425,6 +437,65 @@ static bool agg_match(const void *slot, const void *k)
     return s->hash == ak->r->hash && key_eq(&ak->rows[s->index1 - 1].k, &ak->r->k);
 }
 
+/* A new empty component, numbered ncomp (its cid); NULL when memory is short. */
+static comp *comp_new(size_t ncomp)
+{
+    if (ncomp == w.ccap) {
+        size_t cap = w.ccap ? w.ccap * 2 : 256;
+        comp *c = realloc(w.comps, cap * sizeof *c);
+        if (!c)
+            return NULL;
+        w.comps = c;
+        w.ccap = cap;
+    }
+    /* Only what comp_count reads before it writes: clearing all 144 bytes was 15% of the grouping of two-object
+     * cycles (bench/gc --cycles, pairs). */
+    comp *c = &w.comps[ncomp];
+    c->objects = 0;
+    c->ntypes = 0;
+    c->more = 0;
+    c->bytes = 0;
+    for (int k = 0; k < COMP_SITES; k++)
+        c->sites[k].n = 0;
+    return c;
+}
+
+/* Step 4 for the components w.comps[0 .. ncomp): summed per key, into `last`. false when memory was short. */
+static bool aggregate(size_t ncomp)
+{
+    msc_hashtable agg = MSC_HASHTABLE_INIT;
+    row *rows = NULL, r;
+    size_t nrows = 0, rcap = 0;
+    bool ok = true;
+    for (size_t k = 0; k < ncomp && ok; k++) {
+        comp_row(&w.comps[k], &r);
+        agg_key ak = {rows, &r};
+        if (msc_ht_reserve(&agg, &agg_type) < 0) {
+            ok = false;
+            break;
+        }
+        agg_slot *slot = msc_ht_probe(&agg, &agg_type, r.hash, agg_match, &ak);
+        if (slot->index1) {
+            row_add(&rows[slot->index1 - 1], &r);
+            continue;
+        }
+        row *dst = msc_array_push(&rows, &nrows, &rcap, sizeof *dst);
+        if (!dst) {
+            ok = false;
+            break;
+        }
+        *dst = r;
+        *slot = (agg_slot){r.hash, nrows};
+        msc_ht_added(&agg);
+    }
+    msc_ht_free(&agg, &agg_type);
+    if (ok) /* the largest keys into `last` first, so that a full table keeps them */
+        for (size_t k = 0; k < nrows; k++)
+            table_add(&last, &rows[k]);
+    free(rows);
+    return ok;
+}
+
 /* Steps 1-4 for the objects of garbage (about `hint` of them), into `last`: false when memory was short
  * (nothing counted, every count as it was). */
 static bool group(gc_head *garbage, size_t hint)
@@ -459,72 +530,28 @@ static bool group(gc_head *garbage, size_t hint)
         o->refcnt = w.saved[i];
         uint32_t root = find((uint32_t)i);
         if (w.cid[root] == UINT32_MAX) {
-            if (ncomp == w.ccap) {
-                size_t cap = w.ccap ? w.ccap * 2 : 256;
-                comp *c = realloc(w.comps, cap * sizeof *c);
-                if (!c) {
-                    for (size_t j = i + 1; j < n; j++) /* the rest of the counts still need restoring */
-                        w.objs[j]->refcnt = w.saved[j];
-                    return false;
-                }
-                w.comps = c;
-                w.ccap = cap;
+            if (!comp_new(ncomp)) {
+                for (size_t j = i + 1; j < n; j++) /* the rest of the counts still need restoring */
+                    w.objs[j]->refcnt = w.saved[j];
+                return false;
             }
-            w.cid[root] = (uint32_t)ncomp;
-            /* Only what comp_add reads before it writes: clearing all 144 bytes was 15% of the grouping of
-             * two-object cycles (bench/gc --cycles, pairs). */
-            comp *c = &w.comps[ncomp++];
-            c->objects = 0;
-            c->ntypes = 0;
-            c->more = 0;
-            c->bytes = 0;
-            for (int k = 0; k < COMP_SITES; k++)
-                c->sites[k].n = 0;
+            w.cid[root] = (uint32_t)ncomp++;
         }
-        comp_add(&w.comps[w.cid[root]], o, tracing);
+        const ms_type *t = ms_type_of(o);
+        const char *file = NULL;
+        int line = 0;
+        if (tracing)
+            site_of_tb(ms__cycles_tb_of(MS__GC_HEAD(o)), &file, &line);
+        /* ms_sizeof's sum, inlined: every garbage object has the GC header (the call was 3% of a grouping). */
+        comp_count(&w.comps[w.cid[root]], t, sizeof(gc_head) + t->size + (t->size_extra ? t->size_extra(o) : 0),
+                   file, line);
     }
-
-    /* Per key. */
-    msc_hashtable agg = MSC_HASHTABLE_INIT;
-    row *rows = NULL, r;
-    size_t nrows = 0, rcap = 0;
-    bool ok = true;
-    for (size_t k = 0; k < ncomp && ok; k++) {
-        comp_row(&w.comps[k], &r);
-        agg_key ak = {rows, &r};
-        if (msc_ht_reserve(&agg, &agg_type) < 0) {
-            ok = false;
-            break;
-        }
-        agg_slot *slot = msc_ht_probe(&agg, &agg_type, r.hash, agg_match, &ak);
-        if (slot->index1) {
-            row_add(&rows[slot->index1 - 1], &r);
-            continue;
-        }
-        row *dst = msc_array_push(&rows, &nrows, &rcap, sizeof *dst);
-        if (!dst) {
-            ok = false;
-            break;
-        }
-        *dst = r;
-        *slot = (agg_slot){r.hash, nrows};
-        msc_ht_added(&agg);
-    }
-    msc_ht_free(&agg, &agg_type);
-    if (ok) /* the largest keys into `last` first, so that a full table keeps them */
-        for (size_t k = 0; k < nrows; k++)
-            table_add(&last, &rows[k]);
-    free(rows);
-    return ok;
+    return aggregate(ncomp);
 }
 
-void ms__cycles_group(gc_head *garbage, size_t hint)
+/* `last` is this collection's: into the table since start and the ring. */
+static void commit(void)
 {
-    memset(&last, 0, sizeof last);
-    if (next_of(garbage) != garbage && !group(garbage, hint)) {
-        ms__cycles_none();
-        return;
-    }
     ms__cycles_last_valid = true;
     last.collections = 1;
     total.collections++;
@@ -534,6 +561,94 @@ void ms__cycles_group(gc_head *garbage, size_t hint)
     recent[recent_next] = last;
     recent_next = (recent_next + 1) % MS_GC_CYCLE_RECENT;
     publish();
+}
+
+void ms__cycles_group(gc_head *garbage, size_t hint)
+{
+    memset(&last, 0, sizeof last);
+    if (next_of(garbage) != garbage && !group(garbage, hint)) {
+        ms__cycles_none();
+        return;
+    }
+    commit();
+}
+
+/* ---- The fused grouping (gc_internal.h) ----------------------------------------------------------------------- */
+
+ms__cycles_work ms__cw;
+
+void ms__cycles_fused_begin(void)
+{
+    ms__cw.n = ms__cw.nrec = 0;
+    ms__cw.failed = false;
+    ms__cw.tracing = ms_trace_is_tracing();
+}
+
+bool ms__cycles_grow(void)
+{
+    ms__cycles_work *f = &ms__cw;
+    if (f->cap >= MS__CYCLES_MAX_NUMBERS)
+        return false;
+    size_t cap = f->cap ? (size_t)f->cap * 2 : 1024;
+    if (cap > MS__CYCLES_MAX_NUMBERS)
+        cap = MS__CYCLES_MAX_NUMBERS;
+    void *p;
+#define GROW(x)                                                                                                    \
+    if (!(p = realloc(f->x, cap * sizeof *f->x)))                                                                  \
+        return false;                                                                                              \
+    f->x = p
+    GROW(parent);
+    GROW(cid);
+    GROW(num);
+    GROW(type);
+    GROW(bytes);
+    GROW(tb);
+#undef GROW
+    f->cap = (uint32_t)cap;
+    return true;
+}
+
+static void fused_free(void)
+{
+    free(ms__cw.parent);
+    free(ms__cw.cid);
+    free(ms__cw.num);
+    free(ms__cw.type);
+    free(ms__cw.bytes);
+    free(ms__cw.tb);
+    memset(&ms__cw, 0, sizeof ms__cw);
+}
+
+void ms__cycles_fused_finish(void)
+{
+    ms__cycles_work *f = &ms__cw;
+    memset(&last, 0, sizeof last);
+    site_cache.tb = MS__TB_NONE;
+    size_t ncomp = 0;
+    bool ok = true;
+    for (uint32_t k = 0; k < f->nrec && ok; k++) {
+        /* Records come in number order (free_garbage walks the garbage in the order move_unreachable numbered
+         * it) and a set's root is its smallest number: a component's first record is its root's. */
+        uint32_t root = ms__cycles_find(f->num[k]);
+        if (root == f->num[k]) {
+            if (!comp_new(ncomp)) {
+                ok = false;
+                break;
+            }
+            f->cid[root] = (uint32_t)ncomp++;
+        }
+        MS_ASSERT_1(f->cid[root] < ncomp);
+        const char *file = NULL;
+        int line = 0;
+        if (f->tracing)
+            site_of_tb(f->tb[k], &file, &line);
+        comp_count(&w.comps[f->cid[root]], f->type[k], f->bytes[k], file, line);
+    }
+    if (!ok || !aggregate(ncomp)) {
+        ms__cycles_none();
+        return;
+    }
+    commit();
 }
 
 /* ---- Reading the tables ---------------------------------------------------------------------------------------- */

@@ -38,6 +38,8 @@
 #include <memscope/object.h>
 #include <memscope/weakref.h>
 
+#include "internal.h"
+
 typedef struct ms__gc_head {
     uintptr_t next;
     uintptr_t prev;
@@ -134,6 +136,100 @@ extern bool ms__cycles_on, ms__cycles_last_valid;
 void ms__cycles_group(ms__gc_head *garbage, size_t hint);
 /* A collection without grouping: the last collection's table is empty from now on. */
 void ms__cycles_none(void);
+
+/*
+ * The grouping fused into the collector's own passes, for the garbage that free_garbage tears down (the common
+ * case: nothing to finalize, no weak references, types it frees by itself); ms__cycles_group is the separate
+ * walk for the rest. While the collector runs with it:
+ *   move_unreachable  gives each object it sets apart a number (ms__cycles_number), kept in bits 32-62 of its
+ *                     refcnt with bit 63 set, the count in the low 32 bits; an object found reachable after all
+ *                     loses it. A genuine count is positive, so a negative refcnt is always a numbered one
+ *   free_garbage      records each object as it tears it down (type, size, site) and, for each reference to
+ *                     another garbage object that it drops, joins their numbers' sets (union-find): the weakly
+ *                     connected components, as ms__cycles_group finds them
+ *   ms__cycles_fused_finish  sums the records per component and the components per key, in dense arrays: no
+ *                     object is read again (they are freed by then)
+ * Why: a walk of its own over the garbage costs as much as the collector's (each pass is bound by the latency of
+ * the objects' cache lines; bench/gc --cycles); fused, the grouping touches only lines the collector loads anyway.
+ * A count must fit 32 bits and the garbage 2^31 objects for this (else the collection uses the separate walk).
+ */
+#define MS__CYCLES_COUNT_MASK ((intptr_t)UINT32_MAX)
+#define MS__CYCLES_NUMBERED ((uint64_t)1 << 63)
+#define MS__CYCLES_MAX_NUMBERS ((uint32_t)1 << 31)
+typedef struct ms__cycles_work {
+    uint32_t *parent;     /* union-find over the numbers; parent[i] <= i (a set's root is its smallest number) */
+    uint32_t *cid;        /* a root's component, set by ms__cycles_fused_finish when it meets the root's record */
+    uint32_t *num;        /* record k (free_garbage's order): its object's number */
+    const ms_type **type; /* record k: the type, */
+    uint64_t *bytes;      /* its ms_sizeof, */
+    uint32_t *tb;         /* its traceback id while tracing (MS__TB_NONE: no trace) */
+    uint32_t n, nrec, cap;
+    bool failed;          /* a number could not be given: this collection uses ms__cycles_group */
+    bool tracing;
+} ms__cycles_work;
+extern ms__cycles_work ms__cw;
+
+/* Prepares a fused grouping (numbers from 0). */
+void ms__cycles_fused_begin(void);
+bool ms__cycles_grow(void);
+/* Numbers op (in move_unreachable); false, and the work failed, when its count needs the high half or memory
+ * is short. */
+static inline bool ms__cycles_number(ms_object *op)
+{
+    ms__cycles_work *w = &ms__cw;
+    if (MS_UNLIKELY(w->failed || (op->refcnt & ~MS__CYCLES_COUNT_MASK) != 0 ||
+                    (w->n == w->cap && !ms__cycles_grow()))) {
+        w->failed = true;
+        return false;
+    }
+    uint32_t i = w->n++;
+    w->parent[i] = i;
+    op->refcnt = (intptr_t)((uint64_t)op->refcnt | MS__CYCLES_NUMBERED | ((uint64_t)i << 32));
+    return true;
+}
+static inline uint32_t ms__cycles_num_of(const ms_object *op)
+{
+    return (uint32_t)(((uint64_t)op->refcnt & ~MS__CYCLES_NUMBERED) >> 32);
+}
+/* Gives a numbered object its plain count back (others are left alone). */
+static inline void ms__cycles_strip(ms_object *op)
+{
+    if (op->refcnt < 0)
+        op->refcnt &= MS__CYCLES_COUNT_MASK;
+}
+static inline uint32_t ms__cycles_find(uint32_t i)
+{
+    uint32_t *parent = ms__cw.parent;
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    return i;
+}
+static inline void ms__cycles_union(uint32_t a, uint32_t b)
+{
+    a = ms__cycles_find(a);
+    b = ms__cycles_find(b);
+    if (a < b)
+        ms__cw.parent[b] = a;
+    else if (b < a)
+        ms__cw.parent[a] = b;
+}
+uint32_t ms__cycles_tb_of(const ms__gc_head *g);
+/* Records op (number and all) as free_garbage is about to tear it down; its size is taken now, before its
+ * references go (a list's size counts its item array). */
+static inline void ms__cycles_record(const ms_object *op, const ms_type *t)
+{
+    ms__cycles_work *w = &ms__cw;
+    uint32_t k = w->nrec++;
+    w->num[k] = ms__cycles_num_of(op);
+    w->type[k] = t;
+    w->bytes[k] = sizeof(ms__gc_head) + t->size + (t->size_extra ? t->size_extra(op) : 0);
+    if (w->tracing)
+        w->tb[k] = ms__cycles_tb_of(MS__GC_HEAD(op));
+}
+/* After free_garbage: the tables as ms__cycles_group would have left them. */
+void ms__cycles_fused_finish(void);
 /* The largest rows of the table since start, as the stats message reports them (common/stats_schema.h's
  * "cycles"): copied at the end of each grouping for the agent thread, which may read them at any time. */
 typedef struct ms__cycle_row {

@@ -7,12 +7,14 @@
  * and counting nothing. Every test ends with nothing leaked.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
 #include <memscope/memscope.h>
 
+#include "../xorshift.h"
 #include "leakcheck.h"
 #include "testnode.h"
 
@@ -347,4 +349,92 @@ CHECKED_TEST(gc_cycles, a_tie_between_sites_goes_to_the_oldest_object)
     cr_expect_str_eq(g[0].site, want, "two objects each: the first line's, whose objects are older");
     cr_expect_eq(g[0].objects, 4);
     (void)tie_second;
+}
+
+/* A random heap of Folders and Documents (types free_garbage tears down itself, so the grouping is fused into
+ * the collection), n nodes with random links and `nroots` of them held from outside; made at two lines. */
+static void random_heap(uint64_t seed, int n, node **roots, int nroots)
+{
+    node **all = malloc((size_t)n * sizeof *all);
+    cr_assert(all);
+    uint64_t x = seed;
+    for (int i = 0; i < n; i++) {
+        const ms_type *t = test_xorshift64(&x) % 3 ? &folder_type : &doc_type;
+        if (test_xorshift64(&x) & 1) {
+            line_a = __LINE__ + 1;
+            all[i] = (node *)ms_new(t);
+        } else {
+            line_b = __LINE__ + 1;
+            all[i] = (node *)ms_new(t);
+        }
+        cr_assert(all[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        node *a = all[i];
+        node *b = all[test_xorshift64(&x) % (uint64_t)n], *c = all[test_xorshift64(&x) % (uint64_t)n];
+        if (test_xorshift64(&x) % 4) {
+            ms_incref(O(b));
+            a->next = O(b);
+        }
+        if (test_xorshift64(&x) % 3 == 0) {
+            ms_incref(O(c));
+            a->other = O(c);
+        }
+    }
+    for (int i = 0; i < nroots; i++) {
+        roots[i] = all[test_xorshift64(&x) % (uint64_t)n];
+        ms_incref(O(roots[i]));
+    }
+    for (int i = 0; i < n; i++)
+        ms_decref(O(all[i]));
+    free(all);
+}
+
+/* The groups of one collection of random_heap(seed), with the grouping fused (saveall false) or walked
+ * separately (saveall: the garbage goes to ms_gc_garbage, which forces the collector's general teardown). */
+static size_t groups_of_random_heap(uint64_t seed, bool saveall, ms_gc_cycle_group *g, size_t max, size_t *freed)
+{
+    node *roots[8];
+    random_heap(seed, 600, roots, 3);
+    ms_gc_set_debug(saveall ? MS_GC_DEBUG_SAVEALL : 0);
+    *freed = ms_gc_collect(2);
+    ms_gc_set_debug(0);
+    size_t n = groups_last(g, max);
+    ms_gc_garbage_clear();
+    for (int i = 0; i < 3; i++)
+        ms_decref(O(roots[i]));
+    ms_gc_set_cycle_stats(false);
+    (void)ms_gc_collect(2); /* what the roots held, and the saved garbage, uncounted */
+    ms_gc_set_cycle_stats(true);
+    return n;
+}
+
+CHECKED_TEST(gc_cycles, fused_grouping_agrees_with_the_separate_walk)
+{
+    ms_gc_disable();
+    ms_gc_set_cycle_stats(true);
+    int with_garbage = 0;
+    for (int traced = 0; traced < 2; traced++) {
+        if (traced)
+            cr_assert_eq(ms_trace_start(1), 0);
+        for (uint64_t seed = 1; seed <= 40; seed++) {
+            ms_gc_cycle_group a[66], b[66];
+            size_t fa, fb;
+            size_t na = groups_of_random_heap(seed, false, a, 66, &fa);
+            size_t nb = groups_of_random_heap(seed, true, b, 66, &fb);
+            cr_assert_eq(fa, fb, "seed %llu: the same garbage", (unsigned long long)seed);
+            with_garbage += fa > 0;
+            cr_assert_eq(na, nb, "seed %llu traced %d: %zu groups fused, %zu walked", (unsigned long long)seed,
+                         traced, na, nb);
+            for (size_t i = 0; i < na; i++) {
+                cr_assert_str_eq(a[i].key, b[i].key, "seed %llu row %zu", (unsigned long long)seed, i);
+                cr_assert_eq(a[i].cycles, b[i].cycles, "seed %llu row %zu (%s)", (unsigned long long)seed, i, a[i].key);
+                cr_assert_eq(a[i].objects, b[i].objects);
+                cr_assert_eq(a[i].bytes, b[i].bytes);
+            }
+            if (traced && fa)
+                cr_assert(a[0].site[0], "seed %llu: sites while tracing", (unsigned long long)seed);
+        }
+    }
+    cr_assert_geq(with_garbage, 40, "most random heaps leave garbage: %d of 80", with_garbage);
 }
