@@ -230,8 +230,8 @@ static void site_visit_trace(const ms__trace_entry *e, void *arg)
 
 /* The traces of a pool's range are its live traced blocks (a free removes its block's record), so the pool's
  * own memory is never read: walking the free lists instead cost 12 ms per million blocks (cold lines of every
- * free block); the page records of a pool, 4 of them, are dense and warm. Live blocks without a record were allocated
- * before tracing started. */
+ * free block); the page records of a pool, 4 of them, are dense and warm. Live blocks without a record were
+ * allocated before tracing started. */
 static void attribute_sites(walk *w)
 {
     ms_pinning_report *rep = w->rep;

@@ -61,6 +61,9 @@ if [ "$cycles" = 1 ]; then
                 'BEGIN { printf "%-6s %9d | %9.1f %9.1f %6.2fx | %9.1f %9.1f %6.2fx\n", k, n, a, b, b / a, c, d, d / c }'
         done
     done
+    echo
+    echo "cycle makers: weakly connected components (the grouping's cycles) against strongly connected ones"
+    "$bindir/bench-gc-cycles-error" --n "$(echo "$sizes" | cut -d, -f1)"
     exit 0
 fi
 

@@ -113,9 +113,11 @@ MS_API size_t ms_gc_tracked_count(int generation);
  * the objects only they held — and counts, per group key, cycles, objects and bytes (ms_sizeof). The key is the
  * allocation site ("file.c:97", the first frame of the objects' tracebacks) while tracing is on and the objects
  * were traced, the most frequent one among the cycle's objects; else the multiset of the objects' type names
- * ("Folder×2+Document", most objects first). Off, it costs nothing; on, about as much again as a garbage
- * collection (bench/gc: three passes over the garbage), and work arrays kept while it stays on (32 bytes an
- * object of the largest garbage yet, 144 a cycle; freed by turning it off). A table of the MS_GC_CYCLE_KEYS
+ * ("Folder×2+Document", most objects first). Cycles that hold each other one way count as one (bench/README.md
+ * measures how far that is from strongly connected components); objects and bytes are exact. Off, it costs
+ * nothing; on, it rides along the collector's passes when the garbage needs no finalizer, weak reference or type
+ * code (else a walk of its own), still up to as much again as a collection of garbage (bench/gc), and work arrays
+ * kept while it stays on (32 bytes an object of the largest garbage yet, 144 a cycle; freed by turning it off). A table of the MS_GC_CYCLE_KEYS
  * largest keys since start (a new key takes the smallest row's place; what rows leave goes to one "other" row,
  * its `other` set, so the rows always sum to everything), and one of the last MS_GC_CYCLE_RECENT collections.
  */
