@@ -71,6 +71,25 @@ static const char *more(const cJSON *arr, long limit)
     return cJSON_GetArraySize(arr) >= limit ? "; -n for more" : "";
 }
 
+/* A table of sites or types (name under `key`): pools, blocks, wasted, and with `age` the oldest block's age. */
+static int print_groups(const cJSON *rows, const char *key, bool age)
+{
+    const cJSON *e;
+    char a[CLI_FMT_MAX];
+    table *t = age ? table_new("lrrrr", "SITE", "POOLS", "BLOCKS", "WASTED", "OLDEST", (char *)NULL)
+                   : table_new("lrrr", "TYPE", "POOLS", "BLOCKS", "WASTED", (char *)NULL);
+    cJSON_ArrayForEach(e, rows) {
+        table_row(t);
+        table_cell(t, "%s", jstr(e, key, "?"));
+        table_cell(t, "%s", fmt_count(a, jnum(e, "pools", NAN)));
+        table_cell(t, "%s", fmt_count(a, jnum(e, "blocks", NAN)));
+        table_cell(t, "%s", fmt_size(a, jnum(e, "wasted_bytes", NAN)));
+        if (age)
+            table_cell(t, "%s", fmt_age(a, jnum(e, "oldest_age_s", NAN)));
+    }
+    return table_end(t, stdout, 2);
+}
+
 static int print_sites(const cli_app *app, const cJSON *doc, long limit)
 {
     char a[CLI_FMT_MAX], b[CLI_FMT_MAX];
@@ -80,7 +99,7 @@ static int print_sites(const cli_app *app, const cJSON *doc, long limit)
                app->name);
         return CLI_OK;
     }
-    const cJSON *sites = jget(doc, "sites"), *e;
+    const cJSON *sites = jget(doc, "sites");
     double untraced = jnum(doc, "untraced_blocks", 0);
     printf("\nSites (the pinned blocks' allocation sites, most waste first%s)\n", more(sites, limit));
     if (untraced > 0)
@@ -88,16 +107,7 @@ static int print_sites(const cli_app *app, const cJSON *doc, long limit)
                fmt_size(b, jnum(doc, "untraced_wasted_bytes", NAN)));
     if (cJSON_GetArraySize(sites) == 0)
         return CLI_OK;
-    table *t = table_new("lrrrr", "SITE", "POOLS", "BLOCKS", "WASTED", "OLDEST", (char *)NULL);
-    cJSON_ArrayForEach(e, sites) {
-        table_row(t);
-        table_cell(t, "%s", jstr(e, "site", "?"));
-        table_cell(t, "%s", fmt_count(a, jnum(e, "pools", NAN)));
-        table_cell(t, "%s", fmt_count(a, jnum(e, "blocks", NAN)));
-        table_cell(t, "%s", fmt_size(a, jnum(e, "wasted_bytes", NAN)));
-        table_cell(t, "%s", fmt_age(a, jnum(e, "oldest_age_s", NAN)));
-    }
-    return table_end(t, stdout, 2);
+    return print_groups(sites, "site", true);
 }
 
 static int print_classes(const cJSON *classes)
@@ -120,20 +130,10 @@ static int print_classes(const cJSON *classes)
 
 static int print_types(const cJSON *types, long limit)
 {
-    const cJSON *e;
-    char a[CLI_FMT_MAX];
     if (cJSON_GetArraySize(types) == 0)
         return CLI_OK;
     printf("\nTypes (GC-tracked objects, most waste first%s)\n", more(types, limit));
-    table *t = table_new("lrrr", "TYPE", "POOLS", "BLOCKS", "WASTED", (char *)NULL);
-    cJSON_ArrayForEach(e, types) {
-        table_row(t);
-        table_cell(t, "%s", jstr(e, "type", "?"));
-        table_cell(t, "%s", fmt_count(a, jnum(e, "pools", NAN)));
-        table_cell(t, "%s", fmt_count(a, jnum(e, "blocks", NAN)));
-        table_cell(t, "%s", fmt_size(a, jnum(e, "wasted_bytes", NAN)));
-    }
-    return table_end(t, stdout, 2);
+    return print_groups(types, "type", false);
 }
 
 static int print_pinning(const cli_app *app, const cJSON *doc, long limit)

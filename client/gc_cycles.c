@@ -288,15 +288,7 @@ static bool work_reserve(size_t n)
     return true;
 }
 
-static inline uint32_t find(uint32_t i)
-{
-    uint32_t *parent = w.parent;
-    while (parent[i] != i) {
-        parent[i] = parent[parent[i]];
-        i = parent[i];
-    }
-    return i;
-}
+static inline uint32_t find(uint32_t i) { return ms__uf_find(w.parent, i); }
 
 /* A reference from object `cur` to op: when op is garbage (tracked and COLLECTING), their sets join. */
 static int visit_union(ms_object *op, void *arg)

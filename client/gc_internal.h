@@ -197,15 +197,16 @@ static inline void ms__cycles_strip(ms_object *op)
     if (op->refcnt < 0)
         op->refcnt &= MS__CYCLES_COUNT_MASK;
 }
-static inline uint32_t ms__cycles_find(uint32_t i)
+/* The root of i's set in a union-find forest (path halving): both groupings' (gc_cycles.c). */
+static inline uint32_t ms__uf_find(uint32_t *parent, uint32_t i)
 {
-    uint32_t *parent = ms__cw.parent;
     while (parent[i] != i) {
         parent[i] = parent[parent[i]];
         i = parent[i];
     }
     return i;
 }
+static inline uint32_t ms__cycles_find(uint32_t i) { return ms__uf_find(ms__cw.parent, i); }
 static inline void ms__cycles_union(uint32_t a, uint32_t b)
 {
     a = ms__cycles_find(a);
