@@ -377,18 +377,9 @@ static inline void comp_count(comp *c, const ms_type *t, uint64_t bytes, const c
     }
 }
 
-/* The component's row: its key (its site, else its sorted types) and counts. */
-static void comp_row(const comp *c, row *r)
+/* The component's key: its site, else its sorted types; and the key's hash. */
+static uint64_t comp_key(const comp *c, key *k)
 {
-    /* Field by field: a row is 320 bytes, and clearing one per cycle was a quarter of the grouping's time. Only
-     * types[0 .. ntypes) are ever read. */
-    r->cycles = 1;
-    r->objects = c->objects;
-    r->bytes = c->bytes;
-    r->ntypes = c->ntypes;
-    for (uint32_t i = 0; i < c->ntypes; i++)
-        r->types[i] = (tcount){c->types[i], c->counts[i]};
-    key *k = &r->k;
     k->file = NULL;
     k->line = 0;
     k->ntypes = 0;
@@ -402,12 +393,28 @@ static void comp_row(const comp *c, row *r)
         k->line = c->sites[best].line;
     } else {
         k->ntypes = c->ntypes;
-        memcpy(k->types, r->types, c->ntypes * sizeof *k->types);
+        for (uint32_t i = 0; i < c->ntypes; i++)
+            k->types[i] = (tcount){c->types[i], c->counts[i]};
         if (k->ntypes > 1)
             qsort(k->types, k->ntypes, sizeof k->types[0], type_cmp);
         k->more = c->more != 0;
     }
-    r->hash = key_hash(k);
+    return key_hash(k);
+}
+
+/* The component's row: its key and counts. */
+static void comp_row(const comp *c, const key *k, uint64_t hash, row *r)
+{
+    /* Field by field: a row is 320 bytes, and clearing one per cycle was a quarter of the grouping's time. Only
+     * types[0 .. ntypes) are ever read. */
+    r->cycles = 1;
+    r->objects = c->objects;
+    r->bytes = c->bytes;
+    r->ntypes = c->ntypes;
+    for (uint32_t i = 0; i < c->ntypes; i++)
+        r->types[i] = (tcount){c->types[i], c->counts[i]};
+    r->k = *k;
+    r->hash = hash;
 }
 
 /* The rows of one collection, summed per key through a table of (hash, row index + 1). */
@@ -420,13 +427,26 @@ static uint64_t agg_hash(const void *s) { return ((const agg_slot *)s)->hash; }
 static const msc_ht_type agg_type = {sizeof(agg_slot), 64, agg_used, agg_hash, &msc_libc_mem};
 typedef struct agg_key {
     const row *rows;
-    const row *r;
+    const key *k;
+    uint64_t hash;
 } agg_key;
 static bool agg_match(const void *slot, const void *k)
 {
     const agg_slot *s = slot;
     const agg_key *ak = k;
-    return s->hash == ak->r->hash && key_eq(&ak->rows[s->index1 - 1].k, &ak->r->k);
+    return s->hash == ak->hash && key_eq(&ak->rows[s->index1 - 1].k, ak->k);
+}
+
+/* Empties c. Only what comp_count reads before it writes: clearing all 144 bytes was 15% of the grouping of
+ * two-object cycles (bench/gc --cycles, pairs). */
+static void comp_reset(comp *c)
+{
+    c->objects = 0;
+    c->ntypes = 0;
+    c->more = 0;
+    c->bytes = 0;
+    for (int k = 0; k < COMP_SITES; k++)
+        c->sites[k].n = 0;
 }
 
 /* A new empty component, numbered ncomp (its cid); NULL when memory is short. */
@@ -440,52 +460,81 @@ static comp *comp_new(size_t ncomp)
         w.comps = c;
         w.ccap = cap;
     }
-    /* Only what comp_count reads before it writes: clearing all 144 bytes was 15% of the grouping of two-object
-     * cycles (bench/gc --cycles, pairs). */
     comp *c = &w.comps[ncomp];
-    c->objects = 0;
-    c->ntypes = 0;
-    c->more = 0;
-    c->bytes = 0;
-    for (int k = 0; k < COMP_SITES; k++)
-        c->sites[k].n = 0;
+    comp_reset(c);
     return c;
 }
 
-/* Step 4 for the components w.comps[0 .. ncomp): summed per key, into `last`. false when memory was short. */
+/* Step 4: components summed per key as they come (agg_add), then into `last` (agg_end). */
+typedef struct agg {
+    msc_hashtable index; /* key -> rows index + 1 */
+    row *rows;
+    size_t nrows, rcap;
+    bool ok;
+} agg;
+
+static void agg_add(agg *a, const comp *c)
+{
+    key k;
+    uint64_t hash = comp_key(c, &k);
+    agg_key ak = {a->rows, &k, hash};
+    if (!a->ok || msc_ht_reserve(&a->index, &agg_type) < 0) {
+        a->ok = false;
+        return;
+    }
+    agg_slot *slot = msc_ht_probe(&a->index, &agg_type, hash, agg_match, &ak);
+    if (slot->index1) { /* the common case: straight into the key's row, no row built */
+        row *r = &a->rows[slot->index1 - 1];
+        r->cycles++;
+        r->objects += c->objects;
+        r->bytes += c->bytes;
+        for (uint32_t i = 0; i < c->ntypes; i++)
+            row_add_type(r, c->types[i], c->counts[i]);
+        return;
+    }
+    row *dst = msc_array_push(&a->rows, &a->nrows, &a->rcap, sizeof *dst);
+    if (!dst) {
+        a->ok = false;
+        return;
+    }
+    comp_row(c, &k, hash, dst);
+    *slot = (agg_slot){hash, a->nrows};
+    msc_ht_added(&a->index);
+}
+
+/* Smallest first, then by hash: an order that does not depend on the order the components came in, so that both
+ * groupings fill a table alike; and, a full table giving the smallest row's place to a new key, the one that
+ * keeps a collection's largest keys. */
+static int row_order(const void *pa, const void *pb)
+{
+    const row *x = pa, *y = pb;
+    if (x->objects != y->objects)
+        return x->objects < y->objects ? -1 : 1;
+    if (x->cycles != y->cycles)
+        return x->cycles < y->cycles ? -1 : 1;
+    return (x->hash > y->hash) - (x->hash < y->hash);
+}
+
+/* The rows into `last`; false (nothing added) when memory was short. */
+static bool agg_end(agg *a)
+{
+    msc_ht_free(&a->index, &agg_type);
+    if (a->ok) {
+        if (a->nrows > 1)
+            qsort(a->rows, a->nrows, sizeof *a->rows, row_order);
+        for (size_t k = 0; k < a->nrows; k++)
+            table_add(&last, &a->rows[k]);
+    }
+    free(a->rows);
+    return a->ok;
+}
+
 static bool aggregate(size_t ncomp)
 {
-    msc_hashtable agg = MSC_HASHTABLE_INIT;
-    row *rows = NULL, r;
-    size_t nrows = 0, rcap = 0;
-    bool ok = true;
-    for (size_t k = 0; k < ncomp && ok; k++) {
-        comp_row(&w.comps[k], &r);
-        agg_key ak = {rows, &r};
-        if (msc_ht_reserve(&agg, &agg_type) < 0) {
-            ok = false;
-            break;
-        }
-        agg_slot *slot = msc_ht_probe(&agg, &agg_type, r.hash, agg_match, &ak);
-        if (slot->index1) {
-            row_add(&rows[slot->index1 - 1], &r);
-            continue;
-        }
-        row *dst = msc_array_push(&rows, &nrows, &rcap, sizeof *dst);
-        if (!dst) {
-            ok = false;
-            break;
-        }
-        *dst = r;
-        *slot = (agg_slot){r.hash, nrows};
-        msc_ht_added(&agg);
-    }
-    msc_ht_free(&agg, &agg_type);
-    if (ok) /* the largest keys into `last` first, so that a full table keeps them */
-        for (size_t k = 0; k < nrows; k++)
-            table_add(&last, &rows[k]);
-    free(rows);
-    return ok;
+    agg a = {MSC_HASHTABLE_INIT, NULL, 0, 0, true};
+    for (size_t k = 0; k < ncomp && a.ok; k++)
+        agg_add(&a, &w.comps[k]);
+    return agg_end(&a);
 }
 
 /* Steps 1-4 for the objects of garbage (about `hint` of them), into `last`: false when memory was short
@@ -611,32 +660,71 @@ static void fused_free(void)
     memset(&ms__cw, 0, sizeof ms__cw);
 }
 
+/*
+ * Two passes over the records. First each record's number becomes its root (flagged on the root's own record,
+ * which comes first: records are in number order, free_garbage walking the garbage in the order move_unreachable
+ * numbered it, and a root is its set's smallest number) and each root counts its records (in cid). Then the
+ * records are summed into their component, each component taking a slot when its first record comes and giving
+ * it back, summed into its key's row, when its last one has: only the components open at once occupy memory
+ * (for cycles made one after the other, one or two), where keeping every component until the end read and wrote
+ * 144 bytes per cycle from memory (bench/gc --cycles, pairs: half the grouping's time). parent (not needed once
+ * every root is known) holds an open root's slot.
+ */
+#define FIRST_OF_SET ((uint32_t)1 << 31) /* numbers are below MS__CYCLES_MAX_NUMBERS */
 void ms__cycles_fused_finish(void)
 {
     ms__cycles_work *f = &ms__cw;
     memset(&last, 0, sizeof last);
     site_cache.tb = MS__TB_NONE;
-    size_t ncomp = 0;
-    bool ok = true;
-    for (uint32_t k = 0; k < f->nrec && ok; k++) {
-        /* Records come in number order (free_garbage walks the garbage in the order move_unreachable numbered
-         * it) and a set's root is its smallest number: a component's first record is its root's. */
-        uint32_t root = ms__cycles_find(f->num[k]);
-        if (root == f->num[k]) {
-            if (!comp_new(ncomp)) {
-                ok = false;
-                break;
-            }
-            f->cid[root] = (uint32_t)ncomp++;
+    for (uint32_t k = 0; k < f->nrec; k++) {
+        uint32_t num = f->num[k], root = ms__cycles_find(num);
+        if (root == num) {
+            f->cid[root] = 1;
+            f->num[k] = root | FIRST_OF_SET;
+        } else {
+            f->cid[root]++;
+            f->num[k] = root;
         }
-        MS_ASSERT_1(f->cid[root] < ncomp);
+    }
+    agg a = {MSC_HASHTABLE_INIT, NULL, 0, 0, true};
+    uint32_t nslots = 0, slots_cap = 0, *free_slots = NULL, nfree = 0; /* slots given back, reused first */
+    for (uint32_t k = 0; k < f->nrec && a.ok; k++) {
+        uint32_t root = f->num[k] & ~FIRST_OF_SET;
+        if (f->num[k] & FIRST_OF_SET) {
+            uint32_t slot;
+            if (nfree) {
+                slot = free_slots[--nfree];
+            } else if (!comp_new(nslots)) {
+                a.ok = false;
+                break;
+            } else {
+                slot = nslots++;
+                if (nslots > slots_cap) { /* room to give every slot back */
+                    slots_cap = slots_cap ? 2 * slots_cap : 64;
+                    uint32_t *fs = realloc(free_slots, slots_cap * sizeof *fs);
+                    if (!fs) {
+                        a.ok = false;
+                        break;
+                    }
+                    free_slots = fs;
+                }
+            }
+            comp_reset(&w.comps[slot]);
+            f->parent[root] = slot;
+        }
+        comp *c = &w.comps[f->parent[root]];
         const char *file = NULL;
         int line = 0;
         if (f->tracing)
             site_of_tb(f->tb[k], &file, &line);
-        comp_count(&w.comps[f->cid[root]], f->type[k], f->bytes[k], file, line);
+        comp_count(c, f->type[k], f->bytes[k], file, line);
+        if (--f->cid[root] == 0) {
+            agg_add(&a, c);
+            free_slots[nfree++] = f->parent[root];
+        }
     }
-    if (!ok || !aggregate(ncomp)) {
+    free(free_slots);
+    if (!agg_end(&a)) {
         ms__cycles_none();
         return;
     }
