@@ -888,6 +888,7 @@ static size_t collect(int generation, size_t *out_uncollectable)
     /* Counted before deleting: objects leave the list as they die, in any order (CPython counts the same). */
     collected += ngarbage;
     if (fused) {
+        ms__cw.recording = true;
         free_garbage_grouped(garbage, old);
         ms__cycles_fused_finish();
     } else if (simple) {

@@ -256,7 +256,12 @@ static void fused_free(void);
 
 static void work_free(void)
 {
-    fused_free();
+    /* free_garbage may run code while it records into the fused work (a dealloc of what the garbage held alone),
+     * and that code may turn the grouping off or reset it: the work then goes when the teardown is done. */
+    if (ms__cw.recording)
+        ms__cw.free_pending = true;
+    else
+        fused_free();
     free(w.objs);
     free(w.saved);
     free(w.parent);
@@ -674,6 +679,7 @@ static void fused_free(void)
 void ms__cycles_fused_finish(void)
 {
     ms__cycles_work *f = &ms__cw;
+    f->recording = false;
     memset(&last, 0, sizeof last);
     site_cache.tb = MS__TB_NONE;
     for (uint32_t k = 0; k < f->nrec; k++) {
@@ -724,7 +730,10 @@ void ms__cycles_fused_finish(void)
         }
     }
     free(free_slots);
-    if (!agg_end(&a)) {
+    bool ok = agg_end(&a);
+    if (f->free_pending)
+        fused_free();
+    if (!ok) {
         ms__cycles_none();
         return;
     }

@@ -165,6 +165,8 @@ typedef struct ms__cycles_work {
     uint32_t *tb;         /* its traceback id while tracing (MS__TB_NONE: no trace) */
     uint32_t n, nrec, cap;
     bool failed;          /* a number could not be given: this collection uses ms__cycles_group */
+    bool recording;       /* free_garbage is recording: the arrays must stay (gc_cycles.c's work_free) */
+    bool free_pending;    /* and were asked to go meanwhile */
     bool tracing;
 } ms__cycles_work;
 extern ms__cycles_work ms__cw;
