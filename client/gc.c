@@ -689,7 +689,7 @@ static inline void flush_destroyed(void)
 
 /* The end of ms_object_dealloc for a member of collectable that is done (holds no references) and at count 0:
  * nothing of its type runs (teardown_is_simple, no weak references, no pending finalize). */
-static inline void free_done(gc_head *g, const ms_type *t)
+static inline void free_done(gc_head *g, const ms_type *t, uint32_t *tb)
 {
     MS_ASSERT_1(FROM_GC(g)->refcnt == 0 && !(FROM_GC(g)->type_bits & MS__OBJ_HAS_WEAKREFS));
     ms__gc_list_remove(g);
@@ -701,7 +701,10 @@ static inline void free_done(gc_head *g, const ms_type *t)
     }
     pend_destroyed++;
     ms__gc_on_free();
-    ms_free(g);
+    if (tb) /* the grouping wants its trace: taken as it goes (gc_internal.h) */
+        *tb = ms__trace_free(g);
+    else
+        ms_free(g);
 }
 
 /* Drops the reference from the garbage object numbered `from` to c. grouped: the garbage is numbered (counts in
@@ -716,14 +719,15 @@ static inline __attribute__((always_inline)) void drop_ref(ms_object *c, bool gr
                 MS_ASSERT_1((c->refcnt & MS__CYCLES_COUNT_MASK) > 0);
                 ms__cycles_union(from, ms__cycles_num_of(c));
                 if ((--c->refcnt & MS__CYCLES_COUNT_MASK) == 0 && !(cg->next & MS__GC_NEXT_UNREACHABLE)) {
+                    uint32_t *tb = ms__cycles_tb_slot(c);
                     c->refcnt = 0;
-                    free_done(cg, t);
+                    free_done(cg, t, tb);
                 }
                 return;
             }
             MS_ASSERT_1(c->refcnt > 0);
             if (--c->refcnt == 0 && !(cg->next & MS__GC_NEXT_UNREACHABLE))
-                free_done(cg, t);
+                free_done(cg, t, NULL);
             return;
         }
     }
@@ -772,8 +776,9 @@ static inline __attribute__((always_inline)) void free_garbage_impl(gc_head *col
         }
         g->next &= ~MS__GC_NEXT_UNREACHABLE; /* done */
         if (grouped ? (op->refcnt & MS__CYCLES_COUNT_MASK) == 0 : op->refcnt == 0) {
+            uint32_t *tb = grouped ? ms__cycles_tb_slot(op) : NULL;
             op->refcnt = 0;
-            free_done(g, t);
+            free_done(g, t, tb);
         }
         g = next;
     }

@@ -339,23 +339,30 @@ static void site_of_tb(uint32_t tb, const char **file, int *line)
     *line = site_cache.line;
 }
 
-uint32_t ms__cycles_tb_of(const ms__gc_head *g)
+static uint32_t tb_of(const ms__gc_head *g)
 {
     ms__trace_entry e;
     return ms__traces_find((uintptr_t)g, &e) ? e.tb : MS__TB_NONE;
 }
 
-/* Counts one object of type t and `bytes` into c, made at file:line (file NULL: no site known). */
-static inline void comp_count(comp *c, const ms_type *t, uint64_t bytes, const char *file, int line)
+/* Counts one object of type t and `bytes` into c, made at file:line (file NULL: no site known). Returns in *kt
+ * the slot of t in c->types and in *ks that of the site in c->sites (-1: none holds it): another object like it
+ * counts into the same two slots (comp_count_again). */
+static inline void comp_count(comp *c, const ms_type *t, uint64_t bytes, const char *file, int line, int *kt,
+                              int *ks)
 {
     c->objects++;
     c->bytes += bytes;
     int k = 0;
     while (k < c->ntypes && c->types[k] != t)
         k++;
+    *kt = -1;
+    *ks = -1;
     if (k < c->ntypes) {
         c->counts[k]++;
+        *kt = k;
     } else if (c->ntypes < COMP_TYPES) {
+        *kt = c->ntypes;
         c->types[c->ntypes] = t;
         c->counts[c->ntypes++] = 1;
     } else {
@@ -366,6 +373,7 @@ static inline void comp_count(comp *c, const ms_type *t, uint64_t bytes, const c
         for (int i = 0; i < COMP_SITES; i++) {
             if (c->sites[i].n && c->sites[i].file == file && c->sites[i].line == line) {
                 c->sites[i].n++;
+                *ks = i;
                 return;
             }
             if (!c->sites[i].n && free_slot < 0)
@@ -375,6 +383,7 @@ static inline void comp_count(comp *c, const ms_type *t, uint64_t bytes, const c
             c->sites[free_slot].file = file;
             c->sites[free_slot].line = line;
             c->sites[free_slot].n = 1;
+            *ks = free_slot;
         } else {
             for (int i = 0; i < COMP_SITES; i++)
                 c->sites[i].n--;
@@ -587,10 +596,11 @@ static bool group(gc_head *garbage, size_t hint)
         const char *file = NULL;
         int line = 0;
         if (tracing)
-            site_of_tb(ms__cycles_tb_of(MS__GC_HEAD(o)), &file, &line);
+            site_of_tb(tb_of(MS__GC_HEAD(o)), &file, &line);
         /* ms_sizeof's sum, inlined: every garbage object has the GC header (the call was 3% of a grouping). */
+        int kt, ks;
         comp_count(&w.comps[w.cid[root]], t, sizeof(gc_head) + t->size + (t->size_extra ? t->size_extra(o) : 0),
-                   file, line);
+                   file, line, &kt, &ks);
     }
     return aggregate(ncomp);
 }
@@ -684,6 +694,8 @@ void ms__cycles_fused_finish(void)
     site_cache.tb = MS__TB_NONE;
     for (uint32_t k = 0; k < f->nrec; k++) {
         uint32_t num = f->num[k], root = ms__cycles_find(num);
+        if (f->tracing)
+            f->tb[k] = f->tb[num]; /* by record from now: num >= k, so tb[num] is not overwritten yet */
         if (root == num) {
             f->cid[root] = 1;
             f->num[k] = root | FIRST_OF_SET;
@@ -694,6 +706,12 @@ void ms__cycles_fused_finish(void)
     }
     agg a = {MSC_HASHTABLE_INIT, NULL, 0, 0, true};
     uint32_t nslots = 0, slots_cap = 0, *free_slots = NULL, nfree = 0; /* slots given back, reused first */
+    struct {
+        uint32_t slot; /* UINT32_MAX: no run */
+        const ms_type *t;
+        uint32_t tb;
+        int kt, ks;
+    } run = {UINT32_MAX, NULL, 0, -1, -1}; /* the last record counted with a search, and the slots it found */
     for (uint32_t k = 0; k < f->nrec && a.ok; k++) {
         uint32_t root = f->num[k] & ~FIRST_OF_SET;
         if (f->num[k] & FIRST_OF_SET) {
@@ -718,15 +736,34 @@ void ms__cycles_fused_finish(void)
             comp_reset(&w.comps[slot]);
             f->parent[root] = slot;
         }
-        comp *c = &w.comps[f->parent[root]];
-        const char *file = NULL;
-        int line = 0;
-        if (f->tracing)
-            site_of_tb(f->tb[k], &file, &line);
-        comp_count(c, f->type[k], f->bytes[k], file, line);
+        uint32_t slot = f->parent[root];
+        comp *c = &w.comps[slot];
+        uint32_t tb = f->tracing ? f->tb[k] : MS__TB_NONE;
+        if (slot == run.slot && f->type[k] == run.t && tb == run.tb) {
+            /* Like the record before: its two slots still hold its type and site (a slot given away to another
+             * would have broken the run). The common case: a cycle's objects come from one line. */
+            c->objects++;
+            c->bytes += f->bytes[k];
+            if (run.kt >= 0)
+                c->counts[run.kt]++;
+            if (run.ks >= 0)
+                c->sites[run.ks].n++;
+        } else {
+            const char *file = NULL;
+            int line = 0;
+            if (f->tracing)
+                site_of_tb(tb, &file, &line);
+            comp_count(c, f->type[k], f->bytes[k], file, line, &run.kt, &run.ks);
+            /* A site that met full slots (ks -1) knocked every count down: no run may follow it. */
+            bool counted_site = run.ks >= 0 || file == NULL;
+            run.slot = counted_site ? slot : UINT32_MAX;
+            run.t = f->type[k];
+            run.tb = tb;
+        }
         if (--f->cid[root] == 0) {
             agg_add(&a, c);
-            free_slots[nfree++] = f->parent[root];
+            free_slots[nfree++] = slot;
+            run.slot = UINT32_MAX; /* the slot is reused */
         }
     }
     free(free_slots);

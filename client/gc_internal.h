@@ -144,9 +144,11 @@ void ms__cycles_none(void);
  *   move_unreachable  gives each object it sets apart a number (ms__cycles_number), kept in bits 32-62 of its
  *                     refcnt with bit 63 set, the count in the low 32 bits; an object found reachable after all
  *                     loses it. A genuine count is positive, so a negative refcnt is always a numbered one
- *   free_garbage      records each object as it tears it down (type, size, site) and, for each reference to
+ *   free_garbage      records each object as it tears it down (type, size) and, for each reference to
  *                     another garbage object that it drops, joins their numbers' sets (union-find): the weakly
- *                     connected components, as ms__cycles_group finds them
+ *                     connected components, as ms__cycles_group finds them. Its site comes as it is freed: the
+ *                     lookup that drops its trace returns it (ms__trace_free), where a lookup of its own was a
+ *                     third of the traced grouping
  *   ms__cycles_fused_finish  sums the records per component and the components per key, in dense arrays: no
  *                     object is read again (they are freed by then)
  * Why: a walk of its own over the garbage costs as much as the collector's (each pass is bound by the latency of
@@ -162,7 +164,8 @@ typedef struct ms__cycles_work {
     uint32_t *num;        /* record k (free_garbage's order): its object's number */
     const ms_type **type; /* record k: the type, */
     uint64_t *bytes;      /* its ms_sizeof, */
-    uint32_t *tb;         /* its traceback id while tracing (MS__TB_NONE: no trace) */
+    uint32_t *tb;         /* while tracing, by number: the traceback id of the object's trace, stored as free_done
+                           * frees it (UINT32_MAX: none); by record once ms__cycles_fused_finish has begun */
     uint32_t n, nrec, cap;
     bool failed;          /* a number could not be given: this collection uses ms__cycles_group */
     bool recording;       /* free_garbage is recording: the arrays must stay (gc_cycles.c's work_free) */
@@ -199,12 +202,17 @@ static inline void ms__cycles_strip(ms_object *op)
     if (op->refcnt < 0)
         op->refcnt &= MS__CYCLES_COUNT_MASK;
 }
-/* The root of i's set in a union-find forest (path halving): both groupings' (gc_cycles.c). */
+/* The root of i's set in a union-find forest (path halving): both groupings' (gc_cycles.c). A child of the root
+ * is not written: most are (the sets grow by one object at a time), and rewriting their unchanged parents was a
+ * third of the fused grouping's first pass. */
 static inline uint32_t ms__uf_find(uint32_t *parent, uint32_t i)
 {
-    while (parent[i] != i) {
-        parent[i] = parent[parent[i]];
-        i = parent[i];
+    for (uint32_t p = parent[i]; p != i; p = parent[i]) {
+        uint32_t gp = parent[p];
+        if (gp == p)
+            return p;
+        parent[i] = gp;
+        i = gp;
     }
     return i;
 }
@@ -218,7 +226,6 @@ static inline void ms__cycles_union(uint32_t a, uint32_t b)
     else if (b < a)
         ms__cw.parent[a] = b;
 }
-uint32_t ms__cycles_tb_of(const ms__gc_head *g);
 /* Records op (number and all) as free_garbage is about to tear it down; its size is taken now, before its
  * references go (a list's size counts its item array). */
 static inline void ms__cycles_record(const ms_object *op, const ms_type *t)
@@ -229,7 +236,13 @@ static inline void ms__cycles_record(const ms_object *op, const ms_type *t)
     w->type[k] = t;
     w->bytes[k] = sizeof(ms__gc_head) + t->size + (t->size_extra ? t->size_extra(op) : 0);
     if (w->tracing)
-        w->tb[k] = ms__cycles_tb_of(MS__GC_HEAD(op));
+        w->tb[w->num[k]] = UINT32_MAX; /* until free_done frees op (an object not freed has no trace to tell) */
+}
+/* Where free_done stores op's traceback id as it frees op, a numbered garbage object (NULL: not tracing). Read
+ * before op's count is cleared: the number is in it. */
+static inline uint32_t *ms__cycles_tb_slot(const ms_object *op)
+{
+    return ms__cw.tracing ? &ms__cw.tb[ms__cycles_num_of(op)] : NULL;
 }
 /* After free_garbage: the tables as ms__cycles_group would have left them. */
 void ms__cycles_fused_finish(void);

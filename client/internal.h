@@ -99,6 +99,11 @@ extern const ms__mem_hooks *_Atomic ms__mem_hooks_active;
 /* Installs h (NULL: none). Always use this rather than storing ms__mem_hooks_active: the malloc fast path keys on
  * a limit that must change with it. */
 void ms__mem_set_hooks(const ms__mem_hooks *h);
+/* ms_free without the allocation hooks: for a caller that has done their work itself (ms__trace_free). */
+void ms__free_unhooked(void *p);
+/* ms_free(p), returning the traceback id of p's trace (UINT32_MAX: p untraced, or tracing is off), found by the
+ * one lookup that drops the trace: finding it first and freeing after took two (gc.c's grouped teardown). */
+uint32_t ms__trace_free(void *p);
 /* Recomputes the limits that let ms_malloc/ms_free take their fast paths (hooks installed, arena map reserved). */
 void ms__mem_update_fast_paths(void);
 

@@ -156,11 +156,11 @@ void *ms_calloc_at(size_t count, size_t size, const char *file, int line)
     return finish_alloc(p, n, file, line);
 }
 
-__attribute__((noinline)) static void free_slow(void *p)
+/* ms_free's slow path, calling h (NULL: none). */
+static inline void free_with(void *p, const ms__mem_hooks *h)
 {
     if (p == NULL)
         return;
-    const ms__mem_hooks *h = hooks();
     pool_header *pool = ms__pool_lookup(p);
     if (pool != NULL) {
         if (MS_UNLIKELY(h != NULL))
@@ -175,6 +175,10 @@ __attribute__((noinline)) static void free_slow(void *p)
         sys_free(sh);
     }
 }
+
+__attribute__((noinline)) static void free_slow(void *p) { free_with(p, hooks()); }
+
+void ms__free_unhooked(void *p) { free_with(p, NULL); }
 
 void ms_free(void *p)
 {

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <memscope/mem.h>
+
 #include "trace_internal.h"
 
 /* Return addresses captured beyond nframes: room for libmemscope's own frames above the user's (the hook path,
@@ -61,7 +63,7 @@ static __attribute__((noinline)) void record(void *p, size_t size, const char *f
         /* The tracer's tables could not grow: the block stays untraced (a later free of it is harmless). If an
          * older record of this address existed, it is stale now: drop it so current stays exact. */
         size_t stale;
-        if (ms__traces_remove((uintptr_t)p, &stale))
+        if (ms__traces_remove((uintptr_t)p, &stale, NULL))
             MS__STAT_SUB(traced_current, stale);
         MS__STAT_ADD(dropped, 1);
         return;
@@ -77,8 +79,22 @@ static void on_alloc(void *p, size_t size, const char *file, int line) { record(
 static void on_free(void *p)
 {
     size_t size;
-    if (ms__traces_remove((uintptr_t)p, &size))
+    if (ms__traces_remove((uintptr_t)p, &size, NULL))
         MS__STAT_SUB(traced_current, size);
+}
+
+uint32_t ms__trace_free(void *p)
+{
+    if (!ms_trace_is_tracing()) {
+        ms_free(p);
+        return MS__TB_NONE;
+    }
+    size_t size;
+    uint32_t tb = MS__TB_NONE;
+    if (ms__traces_remove((uintptr_t)p, &size, &tb))
+        MS__STAT_SUB(traced_current, size);
+    ms__free_unhooked(p); /* on_free's work is done */
+    return tb;
 }
 
 static void on_realloc(void *old_p, void *new_p, size_t size, const char *file, int line)

@@ -81,8 +81,9 @@ void ms__trace_tick(void);
  * replaced in *old_size; or false when the table could not grow or ptr is not 16-aligned, leaving an older
  * record of ptr, if any, unchanged (the caller drops it). Amortized O(1). */
 bool ms__traces_put(uintptr_t ptr, size_t size, uint32_t tb, bool *replaced, size_t *old_size);
-/* Removes ptr's record; returns true and its size in *size, or false when ptr is not traced. O(1). */
-bool ms__traces_remove(uintptr_t ptr, size_t *size);
+/* Removes ptr's record; returns true, its size in *size and (tb not NULL) its traceback id in *tb, or false when
+ * ptr is not traced. O(1). */
+bool ms__traces_remove(uintptr_t ptr, size_t *size, uint32_t *tb);
 /* Copies ptr's record into *out and returns true, or returns false when ptr is not traced. O(1). */
 bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out);
 /* Calls fn for every record (in table order). */

@@ -269,13 +269,15 @@ bool ms__traces_find(uintptr_t ptr, ms__trace_entry *out)
     return true;
 }
 
-bool ms__traces_remove(uintptr_t ptr, size_t *size)
+bool ms__traces_remove(uintptr_t ptr, size_t *size, uint32_t *tb)
 {
     unsigned g;
     page_rec *r = traced_at(ptr, &g);
     if (!r)
         return false;
     *size = stored_size(r, g);
+    if (tb)
+        *tb = r->tb1[g] - 1;
     if (MS_UNLIKELY(r->size[g] == BIG_SIZE))
         big_forget(ptr);
     r->tb1[g] = 0;

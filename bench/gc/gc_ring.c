@@ -13,7 +13,8 @@
  *   pairs N/2 two-node cycles (held through one list while reachable): memscope only, for the cycle makers
  *
  * --cycles turns the cycle makers' grouping on (ms_gc_set_cycle_stats), --trace traces every allocation (one
- * frame) from the start: run.sh --cycles compares the garbage column with and without them.
+ * frame) from the start. --grouping-ab compares the garbage collection with and without them, taking turns in
+ * one process (measure_grouping; run.sh --cycles).
  *
  * --profile K builds one ring (first kind, first size) and runs K reachable collections, for perf record;
  * --profile-garbage K builds, drops and collects K rings (only the collections are timed).
@@ -170,6 +171,47 @@ static void measure(const char *kind, builder build, size_t n, int reps)
     fflush(stdout);
 }
 
+/*
+ * The cycle makers' grouping, grouping off and on, tracing off and on: the garbage collection of a ring built
+ * afresh for each, the four configurations taking turns in one process (a round each, in a rotating order), so
+ * that they share the process' heap and the machine's mood; a VM's drift between processes was larger than the
+ * grouping's cost. Prints "ab <kind> <N> <off> <on> <traced> <traced+grouping>", each the best of `reps` rounds.
+ */
+static void measure_grouping(const char *kind, builder build, size_t n, int reps)
+{
+    double best[4] = {1e30, 1e30, 1e30, 1e30};
+    size_t expect = build == build_pairs ? n / 2 * 2 : n;
+    for (int r = 0; r < reps; r++) {
+        for (int j = 0; j < 4; j++) {
+            int config = (j + r) % 4; /* bit 0: grouping, bit 1: tracing */
+            ms_gc_set_cycle_stats(config & 1);
+            if ((config & 2) && ms_trace_start(1) != 0) /* before the ring is built: its objects traced */
+                die("ms_trace_start failed");
+            if (config & 1) {
+                /* Turning the grouping off freed its work arrays: one untimed collection of the same garbage
+                 * gives them their size and their pages back, as in a process that leaves the grouping on. */
+                ms_decref(build(n));
+                if (ms_gc_collect(2) != (ssize_t)expect)
+                    die("garbage ring not collected");
+            }
+            ms_object *ring = build(n);
+            ms_decref(ring);
+            uint64_t t0 = now_ns();
+            ssize_t found = ms_gc_collect(2);
+            uint64_t t1 = now_ns();
+            if (found != (ssize_t)expect)
+                die("garbage ring not collected");
+            if (config & 2)
+                ms_trace_stop();
+            double v = (double)(t1 - t0) / (double)n;
+            best[config] = v < best[config] ? v : best[config];
+        }
+    }
+    ms_gc_set_cycle_stats(false);
+    printf("ab %s %zu %.2f %.2f %.2f %.2f\n", kind, n, best[0], best[1], best[2], best[3]);
+    fflush(stdout);
+}
+
 /* One incref + decref pair on a live object, 100M times. The empty asm with a "memory" clobber makes the compiler
  * do every increment and decrement in memory, as it must for an object other code can see. */
 static void measure_refcount(int reps)
@@ -205,7 +247,7 @@ int main(int argc, char **argv)
     int reps = 3;
     bool refcount = true;
     long profile = 0;
-    bool profile_garbage = false;
+    bool profile_garbage = false, grouping_ab = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
             nsizes = 0;
@@ -227,12 +269,14 @@ int main(int argc, char **argv)
             refcount = false;
         } else if (!strcmp(argv[i], "--cycles")) {
             ms_gc_set_cycle_stats(true); /* the cycle makers' grouping in every collection (memscope/gc.h) */
+        } else if (!strcmp(argv[i], "--grouping-ab")) {
+            grouping_ab = true;
         } else if (!strcmp(argv[i], "--trace")) {
             if (ms_trace_start(1) != 0) /* before anything is built: every object traced, its site known */
                 die("ms_trace_start failed");
         } else {
             fprintf(stderr, "usage: %s [--sizes N,N,...] [--kinds node,list,pairs] [--reps R] [--no-refcount] "
-                            "[--cycles] [--trace] [--profile K] [--profile-garbage K]\n", argv[0]);
+                            "[--cycles] [--trace] [--grouping-ab] [--profile K] [--profile-garbage K]\n", argv[0]);
             return 2;
         }
     }
@@ -263,6 +307,15 @@ int main(int argc, char **argv)
                (double)(now_ns() - t0) / (double)profile / (double)sizes[0]);
         ms_decref(ring);
         return ms_gc_collect(2) == (ssize_t)sizes[0] ? 0 : 1;
+    }
+    if (grouping_ab) {
+        for (size_t i = 0; i < nsizes; i++) {
+            if (strstr(kinds, "node"))
+                measure_grouping("node", build_nodes, sizes[i], reps);
+            if (strstr(kinds, "pairs"))
+                measure_grouping("pairs", build_pairs, sizes[i], reps);
+        }
+        return 0;
     }
     if (strstr(kinds, "node"))
         for (size_t i = 0; i < nsizes; i++)

@@ -419,8 +419,13 @@ CHECKED_TEST(gc_cycles, fused_grouping_agrees_with_the_separate_walk)
             cr_assert_eq(ms_trace_start(1), 0);
         for (uint64_t seed = 1; seed <= 40; seed++) {
             ms_gc_cycle_group a[66], b[66];
-            size_t fa, fb;
+            size_t fa, fb, before, after, peak;
+            ms_trace_get_traced_memory(&before, &peak);
             size_t na = groups_of_random_heap(seed, false, a, 66, &fa);
+            ms_trace_get_traced_memory(&after, &peak);
+            /* The fused teardown drops each trace itself (ms__trace_free): the traced memory must come back. */
+            cr_assert_eq(after, before, "seed %llu: traced memory %zu before, %zu after", (unsigned long long)seed,
+                         before, after);
             size_t nb = groups_of_random_heap(seed, true, b, 66, &fb);
             cr_assert_eq(fa, fb, "seed %llu: the same garbage", (unsigned long long)seed);
             with_garbage += fa > 0;
